@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets up carecontracts from nothing but Python 3.11, then runs the example or the tests.
+#   bash scripts/dev.sh example   # install, build the example workspace, run the year's payments
+#   bash scripts/dev.sh test      # install (with Spark and Java), run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ensure_venv() {
+    if [ ! -x .venv/bin/python ]; then
+        python3 -m venv .venv
+    fi
+    .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
+    .venv/bin/python -m pip install --quiet -e ".[$1]"
+}
+
+ensure_java() {
+    # Spark 4 needs Java 17 or newer.
+    if java -version 2>&1 | grep -Eq 'version "(1[7-9]|2[0-9])'; then
+        return
+    fi
+    echo "Installing Java 17 for the Spark tests..." >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+}
+
+case "${1:-}" in
+    example)
+        ensure_venv dev
+        rm -rf example
+        .venv/bin/carecontracts init example
+        .venv/bin/carecontracts load --workspace example
+        .venv/bin/carecontracts pay year --workspace example --xlsx example/statements-2025-26.xlsx
+        ;;
+    test)
+        ensure_java
+        ensure_venv "dev,spark"
+        .venv/bin/python -m pytest -q
+        ;;
+    *)
+        echo "usage: bash scripts/dev.sh example|test" >&2
+        exit 64
+        ;;
+esac

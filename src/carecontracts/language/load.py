@@ -1,0 +1,230 @@
+"""Load every contract in a workspace, reporting all problems at once with file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from carecontracts.language.model import (
+    AlignedPaymentTerms,
+    CapitationTerms,
+    Contract,
+    ContractBody,
+    DatedValue,
+    uncovered,
+)
+from carecontracts.language.yaml_lines import LocatedDocument, format_path, load_yaml
+from carecontracts.problems import Problem, ProblemsError, raise_if_any
+
+
+def _data_path(data: Any, loc: tuple, key_error: bool) -> tuple:
+    """Keep the parts of a pydantic error location that exist in the data.
+
+    Union tags ('block', 'list[DatedValue]') are dropped; for a missing or unknown key
+    (`key_error`) the last part is the key itself and is kept.
+    """
+    path: list[str | int] = []
+    node: Any = data
+    for index, part in enumerate(loc):
+        if part == "from_":
+            part = "from"
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif key_error and index == len(loc) - 1:
+            path.append(part)
+    return tuple(path)
+
+
+def _expected(error: dict) -> str | None:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "no such key here; check its spelling"
+    if kind == "missing":
+        return "this key to be given"
+    if kind == "union_tag_invalid":
+        return "a known kind"
+    return None
+
+
+def problems_from_validation(document: LocatedDocument, error: ValidationError) -> list[Problem]:
+    """Turn pydantic's errors into located problems, one per distinct field."""
+    problems: list[Problem] = []
+    seen: set[tuple] = set()
+    for item in error.errors(include_url=False):
+        path = _data_path(document.data, item["loc"], item["type"] in ("missing", "extra_forbidden"))
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key '{path[-1]}'"
+        elif item["type"] == "missing":
+            message = f"'{path[-1]}' is required"
+        key = (path, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        value = item.get("input") if item["type"] not in ("missing",) else None
+        if isinstance(value, (dict, list)):
+            value = None
+        if value is not None and item["type"] != "extra_forbidden":
+            message = f"{value!r}: {message}"
+        problems.append(
+            Problem(
+                document.source,
+                message,
+                line=document.line_of(path),
+                field=format_path(path) or None,
+                value=value,
+                expected=_expected(item),
+            )
+        )
+    # A bad value in one union member makes pydantic also report it against the other
+    # members of `Dated`; keep the most specific message per field.
+    by_field: dict[str | None, list[Problem]] = {}
+    for problem in problems:
+        by_field.setdefault(problem.field, []).append(problem)
+    return [p for group in by_field.values() for p in _most_specific(group)]
+
+
+def _most_specific(group: list[Problem]) -> list[Problem]:
+    if len(group) > 1:
+        specific = [p for p in group if "valid list" not in p.message and "valid decimal" not in p.message]
+        return specific or group[:1]
+    return group
+
+
+def _check_body(
+    document: LocatedDocument,
+    body: ContractBody,
+    prefix: tuple,
+    term_start,
+    term_end,
+    price_lists: set[str] | None,
+) -> Iterable[Problem]:
+    """Cross-field checks pydantic cannot see: references, coverage of dated values."""
+
+    def problem(path: tuple, message: str, expected: str | None = None, value: object = None) -> Problem:
+        full = prefix + path
+        return Problem(document.source, message, line=document.line_of(full), field=format_path(full), value=value, expected=expected)
+
+    seen: set[str] = set()
+    for index, component in enumerate(body.components):
+        if component.id in seen:
+            yield problem(("components", index, "id"), f"component id '{component.id}' is used twice in {body.id}", "unique component ids")
+        seen.add(component.id)
+        for s_index, service in enumerate(component.services or []):
+            if service not in body.services:
+                yield problem(
+                    ("components", index, "services", s_index),
+                    f"unknown service '{service}'",
+                    f"one of {', '.join(sorted(body.services))}",
+                    service,
+                )
+        for name in ("mff",):
+            parameter = getattr(component, name, None)
+            if parameter is None or not isinstance(parameter, list):
+                continue
+            for gap_start, gap_end in uncovered(parameter, term_start, term_end):
+                yield problem(
+                    ("components", index, name),
+                    f"no value of '{name}' covers {gap_start} to {gap_end}",
+                    "dated values covering the whole term",
+                )
+            ordered = sorted(parameter, key=lambda e: e.from_)
+            for before, after in zip(ordered, ordered[1:]):
+                if before.to is None or before.to >= after.from_:
+                    yield problem(
+                        ("components", index, name),
+                        f"dated values of '{name}' overlap from {after.from_}",
+                        "each date covered by one value",
+                    )
+        prices = getattr(component, "prices", None)
+        if prices is not None and price_lists is not None and prices not in price_lists:
+            yield problem(
+                ("components", index, "prices"),
+                f"price list '{prices}' not found",
+                "a file prices/" + prices + ".csv" + (f"; known: {', '.join(sorted(price_lists))}" if price_lists else ""),
+                prices,
+            )
+        profile = getattr(component, "profile", None)
+        if profile is not None and sum(profile) == 0:
+            yield problem(("components", index, "profile"), "profile weights are all zero", "weights with a positive sum")
+        if isinstance(component, CapitationTerms) and component.risk_weights:
+            for band in component.risk_weights:
+                if band not in component.rates:
+                    yield problem(("components", index, "risk_weights", band), f"risk weight for band '{band}' which has no rate", f"one of {', '.join(component.rates)}")
+        if isinstance(component, AlignedPaymentTerms) and not component.services:
+            yield problem(("components", index), "aligned_payment needs 'services': the services its variable element measures", "a list of service names")
+
+
+def check_contract(document: LocatedDocument, contract: Contract, price_lists: set[str] | None) -> list[Problem]:
+    """All semantic problems of one validated contract."""
+    problems: list[Problem] = []
+    if contract.commissioners is not None:
+        total = sum(c.share for c in contract.commissioners)
+        if total != 1:
+            problems.append(
+                Problem(document.source, f"commissioner shares sum to {total}", line=document.line_of(("commissioners",)), field="commissioners", expected="shares summing to exactly 1")
+            )
+        ids = [c.id for c in contract.commissioners]
+        if len(set(ids)) != len(ids):
+            problems.append(Problem(document.source, "a commissioner is listed twice", line=document.line_of(("commissioners",)), field="commissioners", expected="each commissioner once"))
+        if sum(c.coordinating for c in contract.commissioners) > 1:
+            problems.append(Problem(document.source, "more than one co-ordinating commissioner", line=document.line_of(("commissioners",)), field="commissioners", expected="at most one with coordinating: true"))
+    if not contract.components and not contract.subcontracts:
+        problems.append(Problem(document.source, "contract has no components", line=1, field="components", expected="at least one component"))
+    problems += _check_body(document, contract, (), contract.term.start, contract.term.end, price_lists)
+    for index, sub in enumerate(contract.subcontracts):
+        term = sub.term or contract.term
+        problems += _check_body(document, sub, ("subcontracts", index), term.start, term.end, price_lists)
+        if sub.provider == contract.provider:
+            problems.append(Problem(document.source, "a sub-contract's provider is the prime itself", line=document.line_of(("subcontracts", index, "provider")), field=f"subcontracts[{index}].provider", expected="another provider"))
+    return problems
+
+
+def parse_contract(document: LocatedDocument, price_lists: set[str] | None = None) -> tuple[Contract | None, list[Problem]]:
+    """Validate one loaded YAML document into a Contract, collecting every problem."""
+    if not isinstance(document.data, dict):
+        return None, [Problem(document.source, "a contract file must be a mapping of keys to values", line=1, expected="id:, provider:, components: ...")]
+    try:
+        contract = Contract.model_validate(document.data)
+    except ValidationError as error:
+        return None, problems_from_validation(document, error)
+    contract._source = document.source
+    contract._lines = dict(document.lines)
+    return contract, check_contract(document, contract, price_lists)
+
+
+def load_contracts(folder: Path, price_lists: set[str] | None = None, root: Path | None = None) -> list[Contract]:
+    """Load every `*.yaml` contract in `folder`; raise with all problems if any are found."""
+    problems: list[Problem] = []
+    contracts: list[Contract] = []
+    files = sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml")))
+    if not files:
+        raise ProblemsError([Problem(str(folder), "no contracts found", expected="one or more *.yaml files")])
+    owners: dict[str, str] = {}
+    for path in files:
+        name = str(path.relative_to(root)) if root else str(path)
+        try:
+            document = load_yaml(path, name)
+        except ProblemsError as error:
+            problems += error.problems
+            continue
+        contract, found = parse_contract(document, price_lists)
+        problems += found
+        if contract is None:
+            continue
+        for contract_id in [contract.id] + [s.id for s in contract.subcontracts]:
+            if contract_id in owners:
+                problems.append(Problem(name, f"contract id '{contract_id}' is also used in {owners[contract_id]}", line=document.line_of(("id",)), field="id", expected="unique contract ids"))
+            owners[contract_id] = name
+        contracts.append(contract)
+    raise_if_any(problems)
+    return contracts
+
+
+__all__ = ["DatedValue", "load_contracts", "parse_contract", "problems_from_validation"]
