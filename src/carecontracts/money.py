@@ -7,11 +7,22 @@ from typing import Sequence
 
 PENNY = Decimal("0.01")
 
-# Engine column types: amounts in pence, rates and quantities with enough places for
-# price × MFF (e.g. 168 × 1.0461 = 175.7448) and for fractional chargeable units.
+# Engine column types. Widths are chosen so quantity × rate stays within 38 digits on
+# every backend (20 + 18), which keeps products exact: a price (4 places) × an MFF
+# (6 places) fits a rate exactly, and avoidable shares (4 places) × units (4 places)
+# fit a chargeable quantity exactly.
 AMOUNT_TYPE = "decimal(18, 2)"
-RATE_TYPE = "decimal(24, 8)"
-QUANTITY_TYPE = "decimal(24, 6)"
+PRICE_TYPE = "decimal(18, 4)"
+FACTOR_TYPE = "decimal(10, 6)"
+RATE_TYPE = "decimal(18, 10)"
+QUANTITY_TYPE = "decimal(20, 8)"
+INPUT_QUANTITY_TYPE = "decimal(18, 4)"
+# Ibis multiplies two decimals only when one type contains the other, and Spark keeps
+# full scale only while the digits of a product fit 38: both operands of quantity × rate
+# are cast to this type (a product of 37 digits, 20 places).
+OPERAND_TYPE = "decimal(18, 10)"
+# Money before it is rounded to a line: values of activity and cumulative settlements.
+VALUE_TYPE = "decimal(28, 10)"
 
 
 def to_pence(value: Decimal) -> Decimal:

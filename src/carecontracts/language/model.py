@@ -144,7 +144,7 @@ class ReadmissionRule(Strict):
     for, in the share judged avoidable by clinical review."""
 
     within_days: int = Field(default=30, ge=1, le=365)
-    avoidable_percent: Percent
+    avoidable_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
     readmission_pods: StrList = Field(default_factory=lambda: ["NEL"])
     index_pods: StrList = Field(default_factory=lambda: ["EL", "NEL"])
     exclude: ReadmissionExclusions = Field(default_factory=ReadmissionExclusions)

@@ -64,10 +64,14 @@ class LocatedDocument:
 
 def load_yaml(path: Path, source: str | None = None) -> LocatedDocument:
     """Load one YAML file; syntax errors become a located Problem."""
-    name = source or str(path)
+    return parse_yaml(path.read_text(encoding="utf-8"), source or str(path))
+
+
+def parse_yaml(text: str, name: str) -> LocatedDocument:
+    """Parse YAML text from `name`; syntax errors become a located Problem."""
     yaml = YAML(typ="rt")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(text)
     except MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None

@@ -1,0 +1,1 @@
+"""Data in: schemas, checks and loading into the warehouse."""

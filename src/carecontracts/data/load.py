@@ -1,0 +1,240 @@
+"""Check input files against their schemas and load them into the warehouse atomically.
+
+Every file is staged inside one transaction; if any file has a problem the transaction is
+rolled back, so a load with errors writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from carecontracts.data.schemas import DATASETS, PRICES, Column, Dataset, Kind
+from carecontracts.problems import Problem, ProblemsError
+from carecontracts.workspace import Workspace
+
+MAX_REPORTED_ROWS = 20
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class LoadReport:
+    """What a load wrote: rows per table and the files they came from."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def source_sql(path: Path) -> str:
+    """A DuckDB table function reading the file, CSV as text so nothing is guessed."""
+    if path.suffix.lower() == ".parquet":
+        return f"read_parquet({_literal(str(path))})"
+    return f"read_csv({_literal(str(path))}, all_varchar = true, header = true, auto_detect = true)"
+
+
+def data_files(workspace: Workspace, dataset: Dataset) -> list[Path]:
+    folder = workspace.root / dataset.folder
+    return sorted([*folder.glob("*.csv"), *folder.glob("*.parquet")]) if folder.is_dir() else []
+
+
+def _typed(column: Column, present: bool, source_type: str | None) -> str:
+    """SQL turning the raw column into its target type, NULL when it does not parse."""
+    if not present:
+        return f"CAST(NULL AS {column.target_type})"
+    raw = _quote(column.name)
+    if column.kind is Kind.TEXT:
+        return f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
+    if column.kind is Kind.MONTH:
+        text = f"trim(CAST({raw} AS VARCHAR))"
+        return f"TRY_CAST(CASE WHEN length({text}) = 7 THEN {text} || '-01' ELSE {text} END AS DATE)"
+    if source_type and source_type.upper().startswith(("DATE", "DECIMAL", "BIGINT", "INTEGER")) and column.kind is not Kind.TEXT:
+        return f"TRY_CAST({raw} AS {column.target_type})"
+    return f"TRY_CAST(NULLIF(trim(CAST({raw} AS VARCHAR)), '') AS {column.target_type})"
+
+
+def _bad(column: Column, present: bool) -> list[tuple[str, str]]:
+    """Conditions (on typed `t_` and raw `r_` values) that make a value bad, with what was expected."""
+    typed = f"t_{column.name}"
+    raw = f"r_{column.name}"
+    checks: list[tuple[str, str]] = []
+    if not present:
+        return checks
+    blank = f"({raw} IS NULL OR trim({raw}) = '')"
+    if column.required:
+        checks.append((f"{typed} IS NULL", column.expected()))
+    else:
+        checks.append((f"(NOT {blank} AND {typed} IS NULL)", column.expected()))
+    if column.kind is Kind.MONTH:
+        checks.append((f"day({typed}) <> 1", "a month like 2025-11"))
+    if column.minimum is not None:
+        checks.append((f"{typed} < {column.minimum}", column.expected()))
+    if column.maximum is not None:
+        checks.append((f"{typed} > {column.maximum}", column.expected()))
+    if column.choices:
+        options = ", ".join(_literal(c) for c in column.choices)
+        checks.append((f"{typed} NOT IN ({options})", column.expected()))
+    return checks
+
+
+class _Stager:
+    """Stages one dataset's files into a table of typed values and finds bad rows."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, workspace: Workspace, dataset: Dataset):
+        self.con = con
+        self.workspace = workspace
+        self.dataset = dataset
+        self.table = f"_stage_{dataset.name}"
+        self.problems: list[Problem] = []
+        extra = ", price_list VARCHAR" if dataset is PRICES else ""
+        columns = ", ".join(f"{_quote(c.name)} {c.target_type}" for c in dataset.columns)
+        con.execute(f"CREATE OR REPLACE TABLE {self.table} ({columns}{extra}, source_file VARCHAR, source_row BIGINT, _bad BOOLEAN)")
+
+    def stage(self, path: Path) -> int:
+        name = self.workspace.relative(path)
+        src = source_sql(path)
+        try:
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
+        except duckdb.Error as error:
+            self.problems.append(Problem(name, f"cannot be read: {str(error).splitlines()[0]}", expected="a CSV file with a header row, or a Parquet file"))
+            return 0
+        types = {row[0]: row[1] for row in described}
+        missing = [c for c in self.dataset.required if c not in types]
+        if missing:
+            self.problems.append(
+                Problem(name, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", line=1 if path.suffix == ".csv" else None,
+                        expected=f"columns {', '.join(self.dataset.required)}")
+            )
+            return 0
+        present = {c.name: c.name in types for c in self.dataset.columns}
+        raw_cols = ", ".join(
+            f"CAST({_quote(c.name)} AS VARCHAR) AS r_{c.name}, {_typed(c, True, types[c.name])} AS t_{c.name}"
+            if present[c.name] else f"NULL AS r_{c.name}, {_typed(c, False, None)} AS t_{c.name}"
+            for c in self.dataset.columns
+        )
+        bad_terms = [cond for c in self.dataset.columns for cond, _ in _bad(c, present[c.name])]
+        bad_terms += [self._on_typed(cond) for cond, _, _ in self.dataset.row_checks]
+        bad = " OR ".join(f"coalesce({t}, false)" for t in bad_terms) or "false"
+        price_list = f", {_literal(path.stem)}" if self.dataset is PRICES else ""
+        names = ", ".join(f"t_{c.name}" for c in self.dataset.columns)
+        self.con.execute(
+            f"""INSERT INTO {self.table}
+                SELECT {names}{price_list}, {_literal(name)}, _row, {bad}
+                FROM (SELECT row_number() OVER () AS _row, {raw_cols} FROM {src})"""
+        )
+        bad_rows = self.con.execute(f"SELECT count(*) FROM {self.table} WHERE _bad AND source_file = ?", [name]).fetchone()[0]
+        if bad_rows:
+            self._describe_bad_rows(path, name, src, present, types, bad_rows)
+        return self.con.execute(f"SELECT count(*) FROM {self.table} WHERE source_file = ?", [name]).fetchone()[0]
+
+    def _on_typed(self, condition: str) -> str:
+        for column in self.dataset.columns:
+            condition = condition.replace(column.name, f"t_{column.name}")
+        return condition.replace("t_t_", "t_")
+
+    def _describe_bad_rows(self, path: Path, name: str, src: str, present: dict, types: dict, count: int) -> None:
+        """Re-read the first bad rows to say which column and value is wrong."""
+        rows = [r[0] for r in self.con.execute(
+            f"SELECT source_row FROM {self.table} WHERE _bad AND source_file = ? ORDER BY source_row LIMIT {MAX_REPORTED_ROWS}", [name]
+        ).fetchall()]
+        raw_cols = ", ".join(
+            f"CAST({_quote(c.name)} AS VARCHAR) AS r_{c.name}, {_typed(c, True, types[c.name])} AS t_{c.name}"
+            if present[c.name] else f"NULL AS r_{c.name}, {_typed(c, False, None)} AS t_{c.name}"
+            for c in self.dataset.columns
+        )
+        checks: list[tuple[str, str, str]] = []
+        for column in self.dataset.columns:
+            for cond, expected in _bad(column, present[column.name]):
+                checks.append((column.name, cond, expected))
+        for cond, field_name, expected in self.dataset.row_checks:
+            checks.append((field_name, self._on_typed(cond), expected))
+        selects = ", ".join(f"coalesce({cond}, false)" for _, cond, _ in checks)
+        values = ", ".join(f"r_{c.name}" for c in self.dataset.columns)
+        found = self.con.execute(
+            f"SELECT _row, {selects}, {values} FROM (SELECT row_number() OVER () AS _row, {raw_cols} FROM {src}) "
+            f"WHERE _row IN ({', '.join(map(str, rows))}) ORDER BY _row"
+        ).fetchall()
+        offset = 1 + len(checks)
+        column_index = {c.name: i for i, c in enumerate(self.dataset.columns)}
+        is_csv = path.suffix.lower() != ".parquet"
+        for record in found:
+            row = record[0]
+            for index, (column_name, _, expected) in enumerate(checks):
+                if record[1 + index]:
+                    value = record[offset + column_index[column_name]]
+                    shown = "(blank)" if value is None or str(value).strip() == "" else repr(value)
+                    self.problems.append(
+                        Problem(name, f"{shown} is not valid", line=row + 1 if is_csv else None, row=None if is_csv else row,
+                                field=column_name, value=value, expected=expected)
+                    )
+                    break
+        if count > len(rows):
+            self.problems.append(Problem(name, f"and {count - len(rows)} more bad rows not listed"))
+
+    def finish(self) -> None:
+        """Replace the warehouse table with the staged one (inside the open transaction)."""
+        self.con.execute(f"ALTER TABLE {self.table} DROP COLUMN _bad")
+        self.con.execute(f"DROP TABLE IF EXISTS {self.dataset.name}")
+        self.con.execute(f"ALTER TABLE {self.table} RENAME TO {self.dataset.name}")
+
+
+def load_workspace(workspace: Workspace, progress: Progress | None = None, datasets: tuple[Dataset, ...] = DATASETS) -> LoadReport:
+    """Check and load every data file of the workspace; raise with all problems, writing nothing."""
+    workspace.state_dir.mkdir(exist_ok=True)
+    report = LoadReport()
+    con = duckdb.connect(str(workspace.warehouse_path))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        stagers = []
+        problems: list[Problem] = []
+        plan = [(d, data_files(workspace, d)) for d in datasets]
+        total = sum(len(files) for _, files in plan)
+        done = 0
+        for dataset, files in plan:
+            stager = _Stager(con, workspace, dataset)
+            stagers.append(stager)
+            report.files[dataset.name] = [workspace.relative(f) for f in files]
+            rows = 0
+            for path in files:
+                if progress:
+                    progress(workspace.relative(path), done, total)
+                rows += stager.stage(path)
+                done += 1
+            report.rows[dataset.name] = rows
+            problems += stager.problems
+        if progress:
+            progress("", done, total)
+        if problems:
+            con.execute("ROLLBACK")
+            raise ProblemsError(problems)
+        for stager in stagers:
+            stager.finish()
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return report
+
+
+def check_files(workspace: Workspace) -> list[Problem]:
+    """Check every data file without writing anything (for `carecontracts check`)."""
+    con = duckdb.connect()
+    problems: list[Problem] = []
+    try:
+        for dataset in DATASETS:
+            stager = _Stager(con, workspace, dataset)
+            for path in data_files(workspace, dataset):
+                stager.stage(path)
+            problems += stager.problems
+    finally:
+        con.close()
+    return problems

@@ -1,0 +1,150 @@
+"""The columns each kind of input data must (or may) have, and what each must hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from carecontracts.money import INPUT_QUANTITY_TYPE, PRICE_TYPE
+
+
+class Kind(str, Enum):
+    TEXT = "text"
+    DATE = "date"
+    MONTH = "month"
+    DECIMAL = "decimal"
+    INTEGER = "integer"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool = True
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    sql_type: str | None = None
+
+    def expected(self) -> str:
+        """What a good value looks like, in words, for error messages."""
+        words = {
+            Kind.TEXT: "a non-empty value",
+            Kind.DATE: "a date like 2025-11-30",
+            Kind.MONTH: "a month like 2025-11",
+            Kind.DECIMAL: "a number",
+            Kind.INTEGER: "a whole number",
+        }[self.kind]
+        if self.choices:
+            words = "one of " + ", ".join(self.choices)
+        if self.minimum is not None and self.maximum is not None:
+            words += f" between {self.minimum:g} and {self.maximum:g}"
+        elif self.minimum is not None:
+            words += f" of at least {self.minimum:g}"
+        return words
+
+    @property
+    def target_type(self) -> str:
+        if self.sql_type:
+            return self.sql_type
+        return {
+            Kind.TEXT: "VARCHAR",
+            Kind.DATE: "DATE",
+            Kind.MONTH: "DATE",
+            Kind.DECIMAL: "DECIMAL(18, 4)",
+            Kind.INTEGER: "BIGINT",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One kind of input: where its files live and the columns they carry."""
+
+    name: str
+    folder: str
+    columns: tuple[Column, ...]
+    row_checks: tuple[tuple[str, str, str], ...] = ()  # (sql condition that is bad, field, expected)
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+ACTIVITY = Dataset(
+    "activity",
+    "data/activity",
+    (
+        Column("activity_id", Kind.TEXT),
+        Column("patient_id", Kind.TEXT),
+        Column("provider", Kind.TEXT),
+        Column("commissioner", Kind.TEXT),
+        Column("service", Kind.TEXT),
+        Column("currency", Kind.TEXT),
+        Column("pod", Kind.TEXT),
+        Column("start_date", Kind.DATE),
+        Column("end_date", Kind.DATE),
+        Column("quantity", Kind.DECIMAL, minimum=0, sql_type=INPUT_QUANTITY_TYPE),
+        Column("referral_date", Kind.DATE, required=False),
+        Column("admission_method", Kind.TEXT, required=False),
+        Column("age", Kind.INTEGER, required=False, minimum=0, maximum=130),
+        Column("cost", Kind.DECIMAL, required=False, minimum=0, sql_type="DECIMAL(18, 2)"),
+        Column("site", Kind.TEXT, required=False),
+    ),
+    (("end_date < start_date", "end_date", "an end date on or after start_date"),),
+)
+
+OUTCOMES = Dataset(
+    "outcomes",
+    "data/outcomes",
+    (
+        Column("patient_id", Kind.TEXT),
+        Column("episode_id", Kind.TEXT),
+        Column("instrument", Kind.TEXT),
+        Column("timepoint", Kind.TEXT, choices=("pre", "post")),
+        Column("date", Kind.DATE),
+        Column("score", Kind.DECIMAL, sql_type="DECIMAL(18, 6)"),
+        Column("predicted", Kind.DECIMAL, required=False, sql_type="DECIMAL(18, 6)"),
+        Column("provider", Kind.TEXT, required=False),
+    ),
+)
+
+POPULATION = Dataset(
+    "population",
+    "data/population",
+    (
+        Column("commissioner", Kind.TEXT),
+        Column("month", Kind.MONTH),
+        Column("band", Kind.TEXT),
+        Column("persons", Kind.INTEGER, minimum=0),
+    ),
+)
+
+PLANS = Dataset(
+    "plans",
+    "data/plans",
+    (
+        Column("contract", Kind.TEXT),
+        Column("service", Kind.TEXT),
+        Column("month", Kind.MONTH),
+        Column("planned_quantity", Kind.DECIMAL, minimum=0, sql_type=INPUT_QUANTITY_TYPE),
+        Column("planned_value", Kind.DECIMAL, minimum=0, sql_type="DECIMAL(18, 2)"),
+    ),
+)
+
+PRICES = Dataset(
+    "prices",
+    "prices",
+    (
+        Column("currency", Kind.TEXT),
+        Column("unit_price", Kind.DECIMAL, minimum=0, sql_type=PRICE_TYPE),
+        Column("valid_from", Kind.DATE),
+        Column("valid_to", Kind.DATE),
+    ),
+    (
+        ("valid_to < valid_from", "valid_to", "a date on or after valid_from"),
+        ("day(valid_from) <> 1", "valid_from", "the first day of a month (prices apply to whole months)"),
+        ("valid_to <> last_day(valid_to)", "valid_to", "the last day of a month (prices apply to whole months)"),
+    ),
+)
+
+DATASETS: tuple[Dataset, ...] = (ACTIVITY, OUTCOMES, POPULATION, PLANS, PRICES)

@@ -1,0 +1,1 @@
+"""The engine: measure (events → tallies) then price (tallies × terms → statement lines)."""

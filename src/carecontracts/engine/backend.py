@@ -1,0 +1,83 @@
+"""Every backend difference lives here: connecting, moving tables in, and formatting text."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pyarrow as pa
+
+
+@ibis.udf.scalar.builtin(name="format")
+def _duckdb_format(pattern: str, value: dt.Decimal(38, 8)) -> str:  # type: ignore[valid-type]
+    """DuckDB's fmt-style format: format('{:,.2f}', x)."""
+
+
+@ibis.udf.scalar.builtin(name="format_number")
+def _spark_format_number(value: dt.Decimal(38, 8), places: int) -> str:  # type: ignore[valid-type]
+    """Spark's format_number(x, d)."""
+
+
+@dataclass
+class Engine:
+    """An Ibis connection plus the few things that differ between DuckDB and Spark."""
+
+    con: Any
+    name: str
+    _counter: int = field(default=0)
+
+    @classmethod
+    def duckdb(cls, path: Path | None = None, read_only: bool = False) -> "Engine":
+        if path is None:
+            return cls(ibis.duckdb.connect(), "duckdb")
+        return cls(ibis.duckdb.connect(str(path), read_only=read_only), "duckdb")
+
+    @classmethod
+    def spark(cls, master: str = "local[2]") -> "Engine":
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        from pyspark.sql import SparkSession
+
+        session = (
+            SparkSession.builder.master(master)
+            .appName("carecontracts")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.ansi.enabled", "false")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
+        return cls(ibis.pyspark.connect(session), "spark")
+
+    def table(self, name: str) -> ir.Table:
+        return self.con.table(name)
+
+    def has_table(self, name: str) -> bool:
+        return name in self.con.list_tables()
+
+    def put(self, data: pa.Table, name: str | None = None) -> ir.Table:
+        """Make an Arrow table (small: terms, months, parameters) available as an Ibis table."""
+        if name is None:
+            self._counter += 1
+            name = f"_cc_param_{self._counter}"
+        return self.con.create_table(name, data, temp=self.name == "duckdb", overwrite=True)
+
+    def number(self, value: ir.NumericValue, places: int) -> ir.StringValue:
+        """A decimal as text with thousands separators: 1,050.00."""
+        exact = value.cast(dt.Decimal(38, 8))
+        if self.name == "spark":
+            return _spark_format_number(exact, places)
+        return _duckdb_format("{:,.%df}" % places, exact)
+
+    def to_arrow(self, expr: ir.Table) -> pa.Table:
+        return expr.to_pyarrow()
+
+    def close(self) -> None:
+        if self.name == "spark":
+            return  # the session is shared by the process; leave it for reuse
+        self.con.disconnect()

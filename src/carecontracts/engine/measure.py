@@ -1,0 +1,162 @@
+"""measure: patient-level events → tallies per scenario, contract, component, payer, service,
+currency and month. This is the one heavy scan; everything after it is small."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from carecontracts.engine.agreements import Agreement, readmission_rules
+from carecontracts.engine.registry import MECHANISMS
+from carecontracts.language.model import ReadmissionRule, ServiceFilter
+from carecontracts.money import QUANTITY_TYPE
+
+ACTUAL = "actual"
+TALLY_KEYS = ["scenario", "contract", "component", "payer", "service", "currency", "month"]
+FILTER_COLUMNS = ("service", "currency", "pod", "admission_method", "site")
+
+
+def with_scenario(events: ir.Table, scenario: str = ACTUAL) -> ir.Table:
+    """Give events a `scenario` column if they have none: real data is the `actual` scenario."""
+    if "scenario" in events.columns:
+        return events
+    return events.mutate(scenario=ibis.literal(scenario))
+
+
+def _readmitted(events: ir.Table, rule: ReadmissionRule) -> ir.BooleanValue:
+    """True for an emergency readmission within the rule's days of the same patient's
+    previous discharge from the same provider, unless excluded."""
+    index_end = ibis.cases((events.pod.isin(rule.index_pods), events.end_date), else_=None)
+    window = ibis.window(
+        group_by=[events.scenario, events.provider, events.patient_id],
+        order_by=[events.start_date, events.end_date, events.activity_id],
+        rows=(None, -1),
+    )
+    previous_discharge = index_end.max().over(window)
+    gap = events.start_date.delta(previous_discharge, unit="day")
+    excluded = ibis.literal(False)
+    if rule.exclude.service:
+        excluded |= events.service.isin(rule.exclude.service)
+    if rule.exclude.pod:
+        excluded |= events.pod.isin(rule.exclude.pod)
+    if rule.exclude.admission_method and "admission_method" in events.columns:
+        excluded |= events.admission_method.fill_null("").isin(rule.exclude.admission_method)
+    if rule.exclude.age_under is not None and "age" in events.columns:
+        excluded |= events.age.fill_null(999) < rule.exclude.age_under
+    return (
+        events.pod.isin(rule.readmission_pods)
+        & previous_discharge.notnull()
+        & (gap >= 0)
+        & (gap <= rule.within_days)
+        & ~excluded
+    ).fill_null(False)
+
+
+def readmission_column(rule: ReadmissionRule, rules: list[ReadmissionRule]) -> str:
+    return f"readmitted_{rules.index(rule)}"
+
+
+def grain_columns(agreements: list[Agreement]) -> list[str]:
+    """Columns fine tallies keep: those some service filter reads, plus service and currency."""
+    used = {"service", "currency", "pod"}
+    for agreement in agreements:
+        for service in agreement.services.values():
+            used |= set(service.conditions())
+    return ["scenario", "provider", "commissioner", "month"] + [c for c in FILTER_COLUMNS if c in used]
+
+
+def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
+    """One scan of the events: quantities by month at the finest grain any contract needs.
+
+    Activity counts in the month its spell, attendance or contact ended.
+    """
+    events = with_scenario(events)
+    rules = readmission_rules(agreements)
+    flags = {readmission_column(r, rules): _readmitted(events, r) for r in rules}
+    if flags:
+        events = events.mutate(**flags)
+    events = events.mutate(month=events.end_date.truncate("M").cast("date"))
+    grain = grain_columns(agreements)
+    missing = [c for c in grain if c not in events.columns]
+    if missing:
+        events = events.mutate(**{c: ibis.literal(None, type="string") for c in missing})
+    quantity = events.quantity.cast(QUANTITY_TYPE)
+    metrics = {
+        "quantity": quantity.sum(),
+        "events": events.count(),
+    }
+    if "cost" in events.columns:
+        metrics["cost"] = events.cost.sum()
+    for name in flags:
+        metrics[name] = ibis.cases((events[name], quantity), else_=0).cast(QUANTITY_TYPE).sum()
+    return events.group_by(grain).aggregate(**metrics)
+
+
+def _matches(fine: ir.Table, service: ServiceFilter) -> ir.BooleanValue:
+    condition = ibis.literal(True)
+    for column, values in service.conditions().items():
+        exact = [v for v in values if not v.endswith("*")]
+        prefixes = [v[:-1] for v in values if v.endswith("*")]
+        clause = fine[column].isin(exact) if exact else ibis.literal(False)
+        for prefix in prefixes:
+            clause |= fine[column].startswith(prefix)
+        condition &= clause.fill_null(False)
+    return condition
+
+
+def tallies(fine: ir.Table, agreements: list[Agreement]) -> ir.Table | None:
+    """Route fine tallies to each activity-measuring component, labelled with its service.
+
+    A row matching several of a component's services counts once, for the first listed.
+    """
+    rules = None
+    parts: list[ir.Table] = []
+    for agreement in agreements:
+        for component in agreement.components:
+            if not MECHANISMS[component.kind].measures_activity:
+                continue
+            if rules is None:
+                rules = readmission_rules(agreements)
+            names = agreement.component_services(component)
+            label = ibis.cases(*[(_matches(fine, agreement.services[n]), n) for n in names], else_=None)
+            rows = fine.filter(
+                fine.provider.isin(agreement.activity_providers),
+                fine.commissioner.isin(agreement.activity_commissioners),
+                fine.month >= agreement.term.start.replace(day=1),
+                fine.month <= agreement.term.end,
+            ).mutate(service_name=label)
+            rows = rows.filter(rows.service_name.notnull())
+            rule = getattr(component, "readmission", None)
+            if rule is not None:
+                column = readmission_column(rule, rules)
+                share = ibis.literal(rule.avoidable_percent / 100, type="decimal(9, 6)")
+                readmitted = rows[column]
+                chargeable = (rows.quantity - (readmitted * share)).cast(QUANTITY_TYPE)
+            else:
+                readmitted = ibis.literal(0).cast(QUANTITY_TYPE)
+                chargeable = rows.quantity
+            payer = rows.commissioner if agreement.payer_is_activity_commissioner else ibis.literal(agreement.payers[0].id)
+            parts.append(
+                rows.select(
+                    scenario=rows.scenario,
+                    contract=ibis.literal(agreement.id),
+                    component=ibis.literal(component.id),
+                    payer=payer,
+                    service=rows.service_name,
+                    currency=rows.currency,
+                    month=rows.month,
+                    quantity=rows.quantity.cast(QUANTITY_TYPE),
+                    readmitted=readmitted.cast(QUANTITY_TYPE),
+                    chargeable=chargeable.cast(QUANTITY_TYPE),
+                    events=rows.events,
+                )
+            )
+    if not parts:
+        return None
+    routed = ibis.union(*parts, distinct=False)
+    return routed.group_by(TALLY_KEYS).aggregate(
+        quantity=routed.quantity.sum().cast(QUANTITY_TYPE),
+        readmitted=routed.readmitted.sum().cast(QUANTITY_TYPE),
+        chargeable=routed.chargeable.sum().cast(QUANTITY_TYPE),
+        events=routed.events.sum(),
+    )

@@ -1,0 +1,11 @@
+"""Payment mechanisms, one module each; importing this package registers them all."""
+
+from carecontracts.engine.mechanisms import (  # noqa: F401
+    activity,
+    aligned_payment,
+    block,
+    capitation,
+    cost_and_volume,
+    low_volume_block,
+    marginal_rate,
+)

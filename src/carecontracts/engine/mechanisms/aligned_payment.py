@@ -1,0 +1,112 @@
+"""aligned_payment (NHS aligned payment and incentive): a fixed element paid like a block,
+plus a variable element = (actual value − planned value) × variable rate on the year to
+date, with an optional downside rate and floor."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from carecontracts.engine.mechanisms.shared import fixed_schedule, money_text, pro_rata, settle_year_to_date, valued
+from carecontracts.engine.price import PricingContext, fraction
+from carecontracts.engine.registry import register
+from carecontracts.language.model import AlignedPaymentTerms
+from carecontracts.money import QUANTITY_TYPE, VALUE_TYPE
+
+
+def variable_amount(actual: ir.NumericValue, planned: ir.NumericValue, up: Decimal, down: Decimal) -> ir.NumericValue:
+    """(actual − planned) × the rate for the side of plan it falls on."""
+    difference = (actual - planned).cast(VALUE_TYPE)
+    up_rate = ibis.literal(up, type="decimal(9, 6)")
+    down_rate = ibis.literal(down, type="decimal(9, 6)")
+    return ibis.cases(
+        (difference >= 0, (difference * up_rate).cast(VALUE_TYPE)),
+        else_=(difference * down_rate).cast(VALUE_TYPE),
+    )
+
+
+def _planned(context: PricingContext, terms: AlignedPaymentTerms) -> ir.Table:
+    """Monthly planned value per payer: from the plans data (split by payer share) unless
+    the contract states an annual planned value, which is then spread in twelfths."""
+    plans = context.inputs.plans
+    if plans is None:
+        raise context.problem("no plans are loaded and no planned_value is given", "planned_value", "planned_value: or files in data/plans/")
+    services = context.agreement.component_services(terms)
+    monthly = (
+        plans.filter(plans.contract == context.agreement.id, plans.service.isin(services), plans.month.isin(context.months))
+        .group_by("month")
+        .aggregate(plan=plans.planned_value.sum())
+    )
+    shares = context.engine.put(
+        pa.table(
+            {
+                "payer": pa.array([p.id for p in context.agreement.payers], pa.string()),
+                "share": pa.array([p.share for p in context.agreement.payers], pa.decimal128(10, 6)),
+            }
+        )
+    )
+    spread = context.scenarios().cross_join(shares).cross_join(monthly)
+    return spread.select("scenario", "payer", "month", plan=(spread.plan.cast(VALUE_TYPE) * spread.share).cast(VALUE_TYPE))
+
+
+@register("aligned_payment", measures_activity=True, summary="the fixed element does not depend on activity; the variable element pays the variable rate on value above or below plan")
+def price_aligned_payment(context: PricingContext) -> ir.Table:
+    terms: AlignedPaymentTerms = context.component  # type: ignore[assignment]
+    up = fraction(terms.variable_percent)
+    down = fraction(terms.downside_percent if terms.downside_percent is not None else terms.variable_percent)
+    fixed = fixed_schedule(context, terms.fixed, terms.profile, "aligned payment fixed element", f"{terms.id}.fixed")
+
+    rows = valued(context)
+    measures = ["chargeable", "value"]
+    zero_value = ibis.literal(0).cast(VALUE_TYPE)
+    actual = rows.select("scenario", "payer", "month", "chargeable", value=rows.value.cast(VALUE_TYPE), plan=zero_value)
+    if terms.planned_value is None:
+        planned = _planned(context, terms)
+        planned = planned.select("scenario", "payer", "month", chargeable=ibis.literal(0).cast(QUANTITY_TYPE), value=zero_value, plan=planned.plan)
+        monthly = ibis.union(actual, planned, distinct=False)
+        measures.append("plan")
+    else:
+        monthly = actual
+
+    def parameters(share: Decimal, k: int) -> dict[str, Decimal | None]:
+        values: dict[str, Decimal | None] = {
+            "floor": None if terms.variable_floor is None else pro_rata(terms.variable_floor, share, k),
+        }
+        if terms.planned_value is not None:
+            values["planned"] = pro_rata(terms.planned_value, share, k)
+        return values
+
+    types = {"floor": VALUE_TYPE}
+    if terms.planned_value is not None:
+        types["planned"] = VALUE_TYPE
+
+    def planned_to_date(table: ir.Table) -> ir.NumericValue:
+        return table.planned.cast(VALUE_TYPE) if terms.planned_value is not None else table.ytd_plan.cast(VALUE_TYPE)
+
+    def cumulative(table: ir.Table) -> ir.NumericValue:
+        amount = variable_amount(table.ytd_value.cast(VALUE_TYPE), planned_to_date(table), up, down)
+        if terms.variable_floor is not None:
+            amount = ibis.greatest(amount, table.floor.cast(VALUE_TYPE))
+        return amount
+
+    def basis(table: ir.Table) -> ir.StringValue:
+        planned = planned_to_date(table)
+        rate = ibis.cases((table.ytd_value >= planned, f"{terms.variable_percent.normalize():f}%"), else_=f"{(terms.downside_percent if terms.downside_percent is not None else terms.variable_percent).normalize():f}%")
+        text = (
+            "variable element, year to date: (actual " + money_text(context, table.ytd_value) + " − plan " + money_text(context, planned)
+            + ") × " + rate
+        )
+        if terms.variable_floor is not None:
+            text = text + " (floor " + money_text(context, table.floor) + ")"
+        return text + " = " + money_text(context, table.due_to_date) + ", less " + money_text(context, table.paid_before) + " due before"
+
+    variable = settle_year_to_date(context, monthly, measures, parameters, types, cumulative, basis, f"{terms.id}.variable")
+    variable = variable.mutate(quantity=variable.chargeable.cast(QUANTITY_TYPE))
+    return ibis.union(
+        fixed.mutate(quantity=ibis.literal(None, type=QUANTITY_TYPE)).select("scenario", "contract", "component", "payer", "payee", "month", "amount", "basis", "quantity"),
+        variable.select("scenario", "contract", "component", "payer", "payee", "month", "amount", "basis", "quantity"),
+        distinct=False,
+    )

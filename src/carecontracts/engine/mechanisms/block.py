@@ -1,0 +1,16 @@
+"""block: a fixed annual value paid monthly by a profile, whatever the activity."""
+
+from __future__ import annotations
+
+import ibis.expr.types as ir
+
+from carecontracts.engine.mechanisms.shared import fixed_schedule
+from carecontracts.engine.price import PricingContext
+from carecontracts.engine.registry import register
+from carecontracts.language.model import BlockTerms
+
+
+@register("block", measures_activity=False, summary="payment does not depend on activity")
+def price_block(context: PricingContext) -> ir.Table:
+    terms: BlockTerms = context.component  # type: ignore[assignment]
+    return fixed_schedule(context, terms.annual, terms.profile, "block")

@@ -1,0 +1,51 @@
+"""marginal_rate (MRET-style): activity valued at full price up to a monetary baseline,
+at a marginal rate above it. Settled on the year to date with the baseline pro rata."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import ibis
+import ibis.expr.types as ir
+
+from carecontracts.engine.mechanisms.shared import money_text, pro_rata, settle_year_to_date, valued
+from carecontracts.engine.price import PricingContext, fraction
+from carecontracts.engine.registry import register
+from carecontracts.language.model import MarginalRateTerms
+from carecontracts.money import VALUE_TYPE
+
+
+def marginal_value(value: ir.NumericValue, baseline: ir.NumericValue, rate: Decimal) -> ir.NumericValue:
+    """Full value up to the baseline, `rate` × the value above it."""
+    marginal = ibis.literal(rate, type="decimal(9, 6)")
+    above = (baseline + ((value - baseline) * marginal).cast(VALUE_TYPE)).cast(VALUE_TYPE)
+    return ibis.cases((value > baseline, above), else_=value)
+
+
+@register("marginal_rate", measures_activity=True, summary="activity above the baseline value is paid at the marginal rate")
+def price_marginal_rate(context: PricingContext) -> ir.Table:
+    terms: MarginalRateTerms = context.component  # type: ignore[assignment]
+    rate = fraction(terms.marginal_percent)
+    rows = valued(context)
+
+    def parameters(share: Decimal, k: int) -> dict[str, Decimal]:
+        return {"baseline": pro_rata(terms.baseline_value, share, k)}
+
+    def cumulative(table: ir.Table) -> ir.NumericValue:
+        return marginal_value(table.ytd_value.cast(VALUE_TYPE), table.baseline.cast(VALUE_TYPE), rate)
+
+    def basis(table: ir.Table) -> ir.StringValue:
+        value = table.ytd_value
+        over = (
+            money_text(context, table.baseline) + f" + {terms.marginal_percent.normalize():f}% × "
+            + money_text(context, value - table.baseline) + " above baseline"
+        )
+        return (
+            "year to date value " + money_text(context, value) + " against baseline " + money_text(context, table.baseline)
+            + " (" + table.k.cast("string") + "/12 of the year): "
+            + ibis.cases((value > table.baseline, over), else_="within baseline, paid in full")
+            + " = " + money_text(context, table.due_to_date) + ", less " + money_text(context, table.paid_before) + " due before"
+        )
+
+    lines = settle_year_to_date(context, rows, ["chargeable", "value"], parameters, {"baseline": VALUE_TYPE}, cumulative, basis)
+    return lines.mutate(quantity=lines.chargeable)

@@ -1,0 +1,207 @@
+"""Building blocks several mechanisms share: fixed schedules, valuing activity at prices,
+and year-to-date settlement."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Callable, Sequence
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from carecontracts.engine.price import PricingContext
+from carecontracts.language.model import value_on
+from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, OPERAND_TYPE, QUANTITY_TYPE, RATE_TYPE, VALUE_TYPE, format_money, split_exactly, to_pence
+from carecontracts.periods import month_label
+
+DECIMAL_ARROW = {
+    AMOUNT_TYPE: pa.decimal128(18, 2),
+    QUANTITY_TYPE: pa.decimal128(20, 8),
+    VALUE_TYPE: pa.decimal128(28, 10),
+    FACTOR_TYPE: pa.decimal128(10, 6),
+}
+
+
+def _arrow_decimal(kind: str) -> pa.DataType:
+    return DECIMAL_ARROW[kind]
+
+
+def fixed_schedule(
+    context: PricingContext,
+    annual: Decimal,
+    profile: Sequence[Decimal] | None,
+    describe: str,
+    component: str | None = None,
+) -> ir.Table:
+    """Lines paying a fixed annual value by profile (equal twelfths by default).
+
+    Each payer's share of the annual value is split first, then profiled by month; the
+    last payable month absorbs rounding so every payer's year sums exactly.
+    """
+    year_months = context.inputs.year.months
+    weights = dict(zip(year_months, profile or [Decimal(1)] * 12))
+    months = context.months
+    payable = [weights[m] for m in months]
+    all_weight = sum(weights.values(), Decimal(0))
+    total = to_pence(annual * sum(payable, Decimal(0)) / all_weight) if months else Decimal(0)
+    payers = context.agreement.payers
+    per_payer = split_exactly(total, [p.share for p in payers]) if months else []
+    rows: dict[str, list] = {k: [] for k in ("payer", "month", "amount", "basis")}
+    profile_words = "by profile" if profile else "in equal twelfths"
+    for payer, payer_total in zip(payers, per_payer):
+        parts = split_exactly(payer_total, payable) if sum(payable) > 0 else [Decimal(0)] * len(months)
+        share_words = f", {payer.id}'s share {payer.share.normalize():f}" if len(payers) > 1 else ""
+        for position, (month, amount) in enumerate(zip(months, parts), start=1):
+            tail = " (absorbs rounding)" if position == len(months) and len(months) > 1 else ""
+            rows["payer"].append(payer.id)
+            rows["month"].append(month)
+            rows["amount"].append(amount)
+            rows["basis"].append(
+                f"{describe}: {format_money(annual)} a year{share_words}, paid {profile_words}; "
+                f"month {year_months.index(month) + 1} of 12{tail}"
+            )
+    table = pa.table(
+        {
+            "payer": pa.array(rows["payer"], pa.string()),
+            "month": pa.array(rows["month"], pa.date32()),
+            "amount": pa.array(rows["amount"], pa.decimal128(18, 2)),
+            "basis": pa.array(rows["basis"], pa.string()),
+        }
+    )
+    schedule = context.engine.put(table)
+    lines = context.scenarios().cross_join(schedule)
+    return lines.mutate(
+        contract=ibis.literal(context.agreement.id),
+        component=ibis.literal(component or context.component.id),
+        payee=ibis.literal(context.agreement.payee),
+    )
+
+
+def monthly_factor(context: PricingContext, name: str) -> ir.Table:
+    """A dated factor (like the MFF) as a table of its value in each payable month."""
+    parameter = getattr(context.component, name)
+    months, values = [], []
+    for month in context.months:
+        day = max(month, context.agreement.term.start)
+        value = value_on(parameter, day)
+        if value is None:
+            raise context.problem(f"no value of '{name}' covers {month_label(month)}", name, "dated values covering the whole term")
+        months.append(month)
+        values.append(value)
+    return context.engine.put(
+        pa.table({"month": pa.array(months, pa.date32()), name: pa.array(values, pa.decimal128(10, 6))})
+    )
+
+
+def valued(context: PricingContext) -> ir.Table:
+    """Tallies of the payable months with unit price, MFF, rate (= price × MFF), value, and
+    the line amount (value rounded half-up to pence from the exact product).
+
+    Raises a PricingError naming currency and month for any tally its price list misses.
+    """
+    component = context.component
+    tallies = context.tallies()
+    tallies = tallies.filter(tallies.month.isin(context.months))
+    prices = context.inputs.prices
+    if prices is None:
+        raise context.problem("no prices are loaded", "prices", "run `carecontracts load` with files in prices/")
+    prices = prices.filter(prices.price_list == component.prices).select("currency", "unit_price", "valid_from", "valid_to")
+    joined = tallies.left_join(
+        prices,
+        [tallies.currency == prices.currency, prices.valid_from <= tallies.month, prices.valid_to >= tallies.month],
+    ).drop("currency_right", "valid_from", "valid_to")
+    missing = (
+        joined.filter(joined.unit_price.isnull())
+        .select("currency", "month")
+        .distinct()
+        .order_by(["month", "currency"])
+        .limit(10)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    if missing:
+        gaps = "; ".join(f"{r['currency']} in {month_label(r['month'])}" for r in missing)
+        raise context.problem(
+            f"price list '{component.prices}' has no price for {gaps}",
+            "prices",
+            "a price for every currency and month priced (prices/" + component.prices + ".csv)",
+        )
+    factor = monthly_factor(context, "mff")
+    joined = joined.join(factor, "month")
+    # A price has at most 4 places and an MFF 6, so the rate (10 places) is exact.
+    rate = (joined.unit_price.cast("decimal(18, 6)") * joined.mff.cast(FACTOR_TYPE)).cast(RATE_TYPE)
+    exact = joined.chargeable.cast(OPERAND_TYPE) * rate.cast(OPERAND_TYPE)
+    return joined.mutate(rate=rate, line_amount=exact.round(2).cast(AMOUNT_TYPE), value=exact.cast(VALUE_TYPE))
+
+
+def settle_year_to_date(
+    context: PricingContext,
+    monthly: ir.Table,
+    measures: Sequence[str],
+    parameters: Callable[[Decimal, int], dict[str, Decimal]],
+    parameter_types: dict[str, str],
+    cumulative: Callable[[ir.Table], ir.NumericValue],
+    basis: Callable[[ir.Table], ir.StringValue],
+    component: str | None = None,
+) -> ir.Table:
+    """Settle a mechanism that is defined on the year's totals, month by month.
+
+    For each payer and payable month k, `cumulative` gives the amount due for the year to
+    date (with annual parameters pro rata k/12 × the payer's share, from `parameters`);
+    the month's line is that, rounded to pence, less what the previous months' rounded
+    cumulative amounts were. The year's lines therefore sum exactly to the annual rule.
+    """
+    spine_rows: dict[str, list] = {"payer": [], "month": [], "k": []}
+    for name in parameter_types:
+        spine_rows[name] = []
+    for payer in context.agreement.payers:
+        for k, month in enumerate(context.months, start=1):
+            spine_rows["payer"].append(payer.id)
+            spine_rows["month"].append(month)
+            spine_rows["k"].append(k)
+            for name, value in parameters(payer.share, k).items():
+                spine_rows[name].append(value)
+    columns = {
+        "payer": pa.array(spine_rows["payer"], pa.string()),
+        "month": pa.array(spine_rows["month"], pa.date32()),
+        "k": pa.array(spine_rows["k"], pa.int64()),
+    }
+    for name, kind in parameter_types.items():
+        columns[name] = pa.array([None if v is None else v for v in spine_rows[name]], _arrow_decimal(kind))
+    spine = context.scenarios().cross_join(context.engine.put(pa.table(columns)))
+    totals = monthly.group_by(["scenario", "payer", "month"]).aggregate(**{m: monthly[m].sum() for m in measures})
+    table = spine.left_join(totals, ["scenario", "payer", "month"]).drop("scenario_right", "payer_right", "month_right")
+    table = table.mutate(**{m: table[m].fill_null(0) for m in measures})
+    window = ibis.window(group_by=["scenario", "payer"], order_by="month", preceding=None, following=0)
+    table = table.mutate(**{f"ytd_{m}": table[m].sum().over(window) for m in measures})
+    table = table.mutate(cumulative=cumulative(table).cast(VALUE_TYPE))
+    table = table.mutate(due_to_date=table.cumulative.round(2).cast(AMOUNT_TYPE))
+    previous = ibis.window(group_by=["scenario", "payer"], order_by="month")
+    table = table.mutate(paid_before=table.due_to_date.lag().over(previous).fill_null(0).cast(AMOUNT_TYPE))
+    table = table.mutate(amount=(table.due_to_date - table.paid_before).cast(AMOUNT_TYPE))
+    return table.mutate(
+        contract=ibis.literal(context.agreement.id),
+        component=ibis.literal(component or context.component.id),
+        payee=ibis.literal(context.agreement.payee),
+        basis=basis(table),
+    )
+
+
+def money_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValue:
+    """£1,234.56 (with a leading minus for negatives) as an engine expression."""
+    formatted = context.engine.number(value.abs(), 2)
+    return ibis.cases((value < 0, "-£" + formatted), else_="£" + formatted)
+
+
+def number_text(context: PricingContext, value: ir.NumericValue, places: int = 0) -> ir.StringValue:
+    """A quantity as text: whole numbers without decimals, others to `places`."""
+    whole = context.engine.number(value, 0)
+    precise = context.engine.number(value, max(places, 2))
+    return ibis.cases((value == value.round(0), whole), else_=precise)
+
+
+def pro_rata(value: Decimal, share: Decimal, k: int, months: int = 12) -> Decimal:
+    """value × share × k/12, to 8 places (only the year's final value needs to be exact)."""
+    return (value * share * k / months).quantize(Decimal("0.00000001"))
+

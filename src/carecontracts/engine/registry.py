@@ -1,0 +1,43 @@
+"""The registry of payment mechanisms: contract `kind` → the function that prices it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from carecontracts.engine.price import PricingContext
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    kind: str
+    price: "Callable[[PricingContext], ir.Table]"
+    measures_activity: bool
+    summary: str
+
+
+class _Registry(dict[str, Mechanism]):
+    """Mechanisms by kind; importing the mechanisms package fills it on first use."""
+
+    def __missing__(self, kind: str) -> Mechanism:
+        import carecontracts.engine.mechanisms  # noqa: F401  (registers every mechanism)
+
+        if kind not in self.keys():
+            raise KeyError(f"no payment mechanism of kind '{kind}'")
+        return dict.__getitem__(self, kind)
+
+
+MECHANISMS: dict[str, Mechanism] = _Registry()
+
+
+def register(kind: str, *, measures_activity: bool, summary: str):
+    """Decorator: register a pricing function under a contract component `kind`."""
+
+    def wrap(function):
+        MECHANISMS[kind] = Mechanism(kind, function, measures_activity, summary)
+        return function
+
+    return wrap

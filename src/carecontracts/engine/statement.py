@@ -1,0 +1,44 @@
+"""Statement lines: what each payer owes each payee, per contract, component and month."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from carecontracts.money import AMOUNT_TYPE, QUANTITY_TYPE, RATE_TYPE
+
+STATEMENT_TYPES: dict[str, str] = {
+    "scenario": "string",
+    "contract": "string",
+    "component": "string",
+    "payer": "string",
+    "payee": "string",
+    "month": "date",
+    "quantity": QUANTITY_TYPE,
+    "rate": RATE_TYPE,
+    "amount": AMOUNT_TYPE,
+    "basis": "string",
+    "service": "string",
+    "currency": "string",
+}
+STATEMENT_COLUMNS = list(STATEMENT_TYPES)
+ORDER = ["scenario", "contract", "component", "payer", "month", "service", "currency"]
+
+
+def conform(lines: ir.Table) -> ir.Table:
+    """Select statement columns in order with their exact types; absent detail columns are null."""
+    columns = {}
+    for name, kind in STATEMENT_TYPES.items():
+        if name in lines.columns:
+            columns[name] = lines[name].cast(kind)
+        else:
+            columns[name] = ibis.literal(None, type=kind)
+    return lines.select(**columns)
+
+
+def total(lines: pa.Table) -> Decimal:
+    """Sum of amounts as an exact Decimal."""
+    return sum((v for v in lines.column("amount").to_pylist() if v is not None), Decimal(0))

@@ -1,0 +1,141 @@
+"""Builders for small, hand-checkable cases: contracts from YAML text, tables from rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from carecontracts.engine.backend import Engine
+from carecontracts.engine.run import RunTables, statement_lines
+from carecontracts.language.load import parse_contract
+from carecontracts.language.model import Contract
+from carecontracts.language.yaml_lines import parse_yaml
+from carecontracts.periods import FinancialYear
+from carecontracts.problems import ProblemsError
+
+YEAR = FinancialYear(dt.date(2025, 4, 1))
+D = Decimal
+
+
+def contract(text: str, price_lists: set[str] | None = None) -> Contract:
+    """A validated contract from YAML text (raises ProblemsError like a file would)."""
+    document = parse_yaml(textwrap.dedent(text), "contracts/test.yaml")
+    parsed, problems = parse_contract(document, price_lists)
+    if problems or parsed is None:
+        raise ProblemsError(problems)
+    return parsed
+
+
+ACTIVITY_SCHEMA = pa.schema(
+    [
+        ("activity_id", pa.string()),
+        ("patient_id", pa.string()),
+        ("provider", pa.string()),
+        ("commissioner", pa.string()),
+        ("service", pa.string()),
+        ("currency", pa.string()),
+        ("pod", pa.string()),
+        ("start_date", pa.date32()),
+        ("end_date", pa.date32()),
+        ("quantity", pa.decimal128(18, 4)),
+        ("admission_method", pa.string()),
+        ("age", pa.int64()),
+    ]
+)
+
+
+def activity(rows: list[dict[str, Any]]) -> pa.Table:
+    """Activity rows with defaults for every column not given."""
+    filled = []
+    for index, row in enumerate(rows):
+        day = row.get("end_date", dt.date(2025, 4, 15))
+        filled.append(
+            {
+                "activity_id": row.get("activity_id", f"A{index}"),
+                "patient_id": row.get("patient_id", f"P{index}"),
+                "provider": row.get("provider", "PROV"),
+                "commissioner": row.get("commissioner", "ICB"),
+                "service": row.get("service", "general"),
+                "currency": row.get("currency", "HRG1"),
+                "pod": row.get("pod", "EL"),
+                "start_date": row.get("start_date", day),
+                "end_date": day,
+                "quantity": Decimal(row.get("quantity", 1)),
+                "admission_method": row.get("admission_method", "elective"),
+                "age": row.get("age", 50),
+            }
+        )
+    return pa.Table.from_pylist(filled, schema=ACTIVITY_SCHEMA)
+
+
+def repeat(count: int, **row: Any) -> list[dict[str, Any]]:
+    """`count` copies of a row, with distinct ids and patients."""
+    prefix = row.pop("prefix", "r")
+    return [dict(row, activity_id=f"{prefix}{i}", patient_id=f"{prefix}p{i}") for i in range(count)]
+
+
+def prices(rows: list[tuple[str, str, str]], price_list: str = "tariff", start: str = "2025-04-01", end: str = "2026-03-31") -> pa.Table:
+    return pa.table(
+        {
+            "currency": [c for c, _, _ in rows] if rows and len(rows[0]) == 3 else [],
+            "unit_price": pa.array([Decimal(p) for _, p, _ in rows], pa.decimal128(18, 4)),
+            "valid_from": pa.array([dt.date.fromisoformat(v.split("..")[0]) if v else dt.date.fromisoformat(start) for _, _, v in rows], pa.date32()),
+            "valid_to": pa.array([dt.date.fromisoformat(v.split("..")[1]) if v else dt.date.fromisoformat(end) for _, _, v in rows], pa.date32()),
+            "price_list": [price_list] * len(rows),
+        }
+    )
+
+
+def price_list(mapping: dict[str, str], name: str = "tariff") -> pa.Table:
+    """A price list valid all year: currency → price."""
+    return prices([(c, p, "") for c, p in mapping.items()], name)
+
+
+def plans(rows: list[tuple[str, str, dt.date, str]]) -> pa.Table:
+    return pa.table(
+        {
+            "contract": [r[0] for r in rows],
+            "service": [r[1] for r in rows],
+            "month": pa.array([r[2] for r in rows], pa.date32()),
+            "planned_quantity": pa.array([Decimal(0)] * len(rows), pa.decimal128(18, 4)),
+            "planned_value": pa.array([Decimal(r[3]) for r in rows], pa.decimal128(18, 2)),
+        }
+    )
+
+
+def population(rows: list[tuple[str, dt.date, str, int]]) -> pa.Table:
+    return pa.table(
+        {
+            "commissioner": [r[0] for r in rows],
+            "month": pa.array([r[1] for r in rows], pa.date32()),
+            "band": [r[2] for r in rows],
+            "persons": pa.array([r[3] for r in rows], pa.int64()),
+        }
+    )
+
+
+def run(engine: Engine, contracts: list[Contract], activity_rows: pa.Table | None = None, **tables: pa.Table) -> pa.Table:
+    """Statement lines for the 2025-26 year on `engine` from in-memory tables."""
+    def put(name: str, data: pa.Table | None):
+        return None if data is None else engine.put(data, f"t_{name}")
+
+    run_tables = RunTables(
+        activity=put("activity", activity_rows),
+        prices=put("prices", tables.get("prices")),
+        plans=put("plans", tables.get("plans")),
+        population=put("population", tables.get("population")),
+    )
+    return statement_lines(engine, contracts, YEAR, run_tables)
+
+
+def amounts(lines: pa.Table, **where: str) -> list[Decimal]:
+    """Amounts of lines matching the given column values, in statement order."""
+    return [r["amount"] for r in lines.to_pylist() if all(r[k] == v for k, v in where.items())]
+
+
+def month(text: str) -> dt.date:
+    return dt.date.fromisoformat(text + "-01")
