@@ -121,7 +121,7 @@ def population(rows: list[tuple[str, dt.date, str, int]]) -> pa.Table:
 def run(engine: Engine, contracts: list[Contract], activity_rows: pa.Table | None = None, **tables: pa.Table) -> pa.Table:
     """Statement lines for the 2025-26 year on `engine` from in-memory tables."""
     def put(name: str, data: pa.Table | None):
-        return None if data is None else engine.put(data, f"t_{name}")
+        return None if data is None else engine.put(data)
 
     run_tables = RunTables(
         activity=put("activity", activity_rows),

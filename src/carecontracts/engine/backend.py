@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ class Engine:
 
     con: Any
     name: str
-    _counter: int = field(default=0)
 
     @classmethod
     def duckdb(cls, path: Path | None = None, read_only: bool = False) -> "Engine":
@@ -49,6 +49,7 @@ class Engine:
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
+            .config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="carecontracts-spark-"))
             .getOrCreate()
         )
         session.sparkContext.setLogLevel("ERROR")
@@ -60,12 +61,9 @@ class Engine:
     def has_table(self, name: str) -> bool:
         return name in self.con.list_tables()
 
-    def put(self, data: pa.Table, name: str | None = None) -> ir.Table:
-        """Make an Arrow table (small: terms, months, parameters) available as an Ibis table."""
-        if name is None:
-            self._counter += 1
-            name = f"_cc_param_{self._counter}"
-        return self.con.create_table(name, data, temp=self.name == "duckdb", overwrite=True)
+    def put(self, data: pa.Table) -> ir.Table:
+        """An in-memory Arrow table (terms, months, parameters, test data) as an Ibis table."""
+        return ibis.memtable(data)
 
     def number(self, value: ir.NumericValue, places: int) -> ir.StringValue:
         """A decimal as text with thousands separators: 1,050.00."""
@@ -75,7 +73,13 @@ class Engine:
         return _duckdb_format("{:,.%df}" % places, exact)
 
     def to_arrow(self, expr: ir.Table) -> pa.Table:
-        return expr.to_pyarrow()
+        """Run an expression on this engine (in-memory tables carry no backend of their own)."""
+        return self.con.to_pyarrow(expr)
+
+    def cache(self, expr: ir.Table) -> ir.Table:
+        """Materialise an expression that later steps read many times (the tallies)."""
+        self.con._run_pre_execute_hooks(expr)  # registers in-memory tables on Spark too
+        return self.con._cached_table(expr)
 
     def close(self) -> None:
         if self.name == "spark":

@@ -45,9 +45,9 @@ def measure_and_price(
     agreements = agreements_of(contracts)
     routed = None
     if tables.activity is not None:
-        routed = tallies(fine_tallies(tables.activity, agreements).cache(), agreements)
+        routed = tallies(engine.cache(fine_tallies(tables.activity, agreements)), agreements)
         if routed is not None:
-            routed = routed.cache()
+            routed = engine.cache(routed)
     inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population)
     return price(inputs, agreements), routed, agreements
 
@@ -64,4 +64,4 @@ def statement_lines(
     lines, _, _ = measure_and_price(engine, contracts, year, tables, scenarios)
     if months is not None:
         lines = lines.filter(lines.month.isin(months))
-    return lines.order_by(ORDER).to_pyarrow()
+    return engine.to_arrow(lines.order_by(ORDER))

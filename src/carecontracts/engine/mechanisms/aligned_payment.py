@@ -49,7 +49,7 @@ def _planned(context: PricingContext, terms: AlignedPaymentTerms) -> ir.Table:
         )
     )
     spread = context.scenarios().cross_join(shares).cross_join(monthly)
-    return spread.select("scenario", "payer", "month", plan=(spread.plan.cast(VALUE_TYPE) * spread.share).cast(VALUE_TYPE))
+    return spread.select("scenario", "payer", month=spread.month.cast("date"), plan=(spread.plan.cast(VALUE_TYPE) * spread.share).cast(VALUE_TYPE))
 
 
 @register("aligned_payment", measures_activity=True, summary="the fixed element does not depend on activity; the variable element pays the variable rate on value above or below plan")
@@ -71,17 +71,12 @@ def price_aligned_payment(context: PricingContext) -> ir.Table:
     else:
         monthly = actual
 
-    def parameters(share: Decimal, k: int) -> dict[str, Decimal | None]:
-        values: dict[str, Decimal | None] = {
-            "floor": None if terms.variable_floor is None else pro_rata(terms.variable_floor, share, k),
-        }
-        if terms.planned_value is not None:
-            values["planned"] = pro_rata(terms.planned_value, share, k)
-        return values
+    annual = {name: value for name, value in (("floor", terms.variable_floor), ("planned", terms.planned_value)) if value is not None}
 
-    types = {"floor": VALUE_TYPE}
-    if terms.planned_value is not None:
-        types["planned"] = VALUE_TYPE
+    def parameters(share: Decimal, k: int) -> dict[str, Decimal]:
+        return {name: pro_rata(value, share, k) for name, value in annual.items()}
+
+    types = {name: VALUE_TYPE for name in annual}
 
     def planned_to_date(table: ir.Table) -> ir.NumericValue:
         return table.planned.cast(VALUE_TYPE) if terms.planned_value is not None else table.ytd_plan.cast(VALUE_TYPE)

@@ -36,7 +36,7 @@ def price_capitation(context: PricingContext) -> ir.Table:
         population.commissioner.isin(context.agreement.activity_commissioners),
         population.month.isin(context.months),
     )
-    unknown = covered.anti_join(rates, "band").select("band").distinct().limit(10).to_pyarrow().column("band").to_pylist()
+    unknown = context.engine.to_arrow(covered.anti_join(rates, "band").select("band").distinct().limit(10)).column("band").to_pylist()
     if unknown:
         raise context.problem(
             f"population bands {', '.join(sorted(unknown))} have no capitation rate", "rates", f"a rate for every band; rates are given for {', '.join(bands)}"

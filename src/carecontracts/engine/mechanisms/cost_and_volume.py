@@ -39,15 +39,14 @@ def price_cost_and_volume(context: PricingContext) -> ir.Table:
     tallies = context.tallies()
     monthly = tallies.filter(tallies.month.isin(context.months))
 
-    def parameters(share: Decimal, k: int) -> dict[str, Decimal | None]:
-        base = pro_rata(terms.baseline_volume, share, k)
-        return {
+    limits = {name: getattr(terms, name) for name in ("cap", "floor") if getattr(terms, name) is not None}
+
+    def parameters(share: Decimal, k: int) -> dict[str, Decimal]:
+        values = {
             "lower": pro_rata(terms.baseline_volume * (1 - tolerance), share, k),
             "upper": pro_rata(terms.baseline_volume * (1 + tolerance), share, k),
-            "baseline": base,
-            "cap": None if terms.cap is None else pro_rata(terms.cap, share, k),
-            "floor": None if terms.floor is None else pro_rata(terms.floor, share, k),
         }
+        return values | {name: pro_rata(limit, share, k) for name, limit in limits.items()}
 
     def cumulative(table: ir.Table) -> ir.NumericValue:
         volume = table.ytd_chargeable.cast(QUANTITY_TYPE)
@@ -78,7 +77,7 @@ def price_cost_and_volume(context: PricingContext) -> ir.Table:
         monthly,
         ["chargeable"],
         parameters,
-        {"lower": QUANTITY_TYPE, "upper": QUANTITY_TYPE, "baseline": QUANTITY_TYPE, "cap": VALUE_TYPE, "floor": VALUE_TYPE},
+        {"lower": QUANTITY_TYPE, "upper": QUANTITY_TYPE} | {name: VALUE_TYPE for name in limits},
         cumulative,
         basis,
     )

@@ -111,15 +111,9 @@ def valued(context: PricingContext) -> ir.Table:
         prices,
         [tallies.currency == prices.currency, prices.valid_from <= tallies.month, prices.valid_to >= tallies.month],
     ).drop("currency_right", "valid_from", "valid_to")
-    missing = (
-        joined.filter(joined.unit_price.isnull())
-        .select("currency", "month")
-        .distinct()
-        .order_by(["month", "currency"])
-        .limit(10)
-        .to_pyarrow()
-        .to_pylist()
-    )
+    missing = context.engine.to_arrow(
+        joined.filter(joined.unit_price.isnull()).select("currency", "month").distinct().order_by(["month", "currency"]).limit(10)
+    ).to_pylist()
     if missing:
         gaps = "; ".join(f"{r['currency']} in {month_label(r['month'])}" for r in missing)
         raise context.problem(
@@ -168,7 +162,7 @@ def settle_year_to_date(
         "k": pa.array(spine_rows["k"], pa.int64()),
     }
     for name, kind in parameter_types.items():
-        columns[name] = pa.array([None if v is None else v for v in spine_rows[name]], _arrow_decimal(kind))
+        columns[name] = pa.array(spine_rows[name], _arrow_decimal(kind))
     spine = context.scenarios().cross_join(context.engine.put(pa.table(columns)))
     totals = monthly.group_by(["scenario", "payer", "month"]).aggregate(**{m: monthly[m].sum() for m in measures})
     table = spine.left_join(totals, ["scenario", "payer", "month"]).drop("scenario_right", "payer_right", "month_right")
