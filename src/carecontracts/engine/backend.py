@@ -24,6 +24,12 @@ def _spark_format_number(value: dt.Decimal(38, 8), places: int) -> str:  # type:
     """Spark's format_number(x, d)."""
 
 
+def month_of(day: ir.DateValue) -> ir.DateValue:
+    """First day of the month of a date, as a date on every backend (Spark's date_trunc
+    returns a timestamp, so build the date from its parts instead)."""
+    return ibis.date(day.year(), day.month(), 1)
+
+
 @dataclass
 class Engine:
     """An Ibis connection plus the few things that differ between DuckDB and Spark."""

@@ -7,6 +7,7 @@ import ibis
 import ibis.expr.types as ir
 
 from carecontracts.engine.agreements import Agreement, readmission_rules
+from carecontracts.engine.backend import month_of
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.language.model import ReadmissionRule, ServiceFilter
 from carecontracts.money import QUANTITY_TYPE
@@ -75,7 +76,7 @@ def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
     flags = {readmission_column(r, rules): _readmitted(events, r) for r in rules}
     if flags:
         events = events.mutate(**flags)
-    events = events.mutate(month=events.end_date.truncate("M").cast("date"))
+    events = events.mutate(month=month_of(events.end_date))
     grain = grain_columns(agreements)
     missing = [c for c in grain if c not in events.columns]
     if missing:
