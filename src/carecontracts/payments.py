@@ -1,0 +1,129 @@
+"""The monthly payment run for a workspace: terms + warehouse → stored statement lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from carecontracts.data.load import LoadReport
+from carecontracts.engine.backend import Engine
+from carecontracts.engine.measure import ACTUAL
+from carecontracts.engine.run import RunTables, measure_and_price
+from carecontracts.engine.statement import ORDER
+from carecontracts.language import Contract, load_contracts
+from carecontracts.periods import FinancialYear, month_label, parse_month
+from carecontracts.problems import Problem, ProblemsError
+from carecontracts.workspace import Workspace
+
+WAREHOUSE_TABLES = ("activity", "prices", "plans", "population", "outcomes")
+
+
+def parse_period(text: str, year: FinancialYear) -> list[dt.date]:
+    """`2025-11`, `2025-04..2025-11`, `year` or `2025-26` → the months, all inside `year`."""
+    text = text.strip()
+    if text in ("year", "all", year.label):
+        return year.months
+    try:
+        if ".." in text:
+            first, last = (parse_month(p) for p in text.split("..", 1))
+        else:
+            first = last = parse_month(text)
+    except ValueError as error:
+        raise ProblemsError([Problem("period", str(error).replace("expected YYYY-MM", "expected a month (2025-11), a range (2025-04..2025-11) or 'year'"))]) from None
+    problems = [
+        Problem("period", f"{month_label(m)} is outside the financial year {year.label} ({month_label(year.months[0])} to {month_label(year.months[-1])})",
+                expected="months of the workspace's financial_year (see carecontracts.toml)")
+        for m in (first, last) if m not in year
+    ]
+    if first > last:
+        problems.append(Problem("period", f"range {text} ends before it starts", expected="first..last with first ≤ last"))
+    if problems:
+        raise ProblemsError(problems)
+    return [m for m in year.months if first <= m <= last]
+
+
+def workspace_contracts(workspace: Workspace) -> list[Contract]:
+    return load_contracts(workspace.contracts_dir, workspace.price_lists(), workspace.root)
+
+
+def open_engine(workspace: Workspace, backend: str | None = None) -> tuple[Engine, RunTables]:
+    """The engine and warehouse tables for a run; Spark reads Parquet copies of the warehouse."""
+    if not workspace.warehouse_path.exists():
+        raise ProblemsError([Problem(workspace.relative(workspace.warehouse_path), "no data loaded yet", expected="run `carecontracts load` first")])
+    kind = backend or workspace.settings.backend
+    if kind == "duckdb":
+        engine = Engine.duckdb(workspace.warehouse_path)
+        return engine, RunTables.from_engine(engine)
+    folder = workspace.state_dir / "parquet"
+    folder.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(workspace.warehouse_path), read_only=True) as con:
+        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        for name in WAREHOUSE_TABLES:
+            if name in present:
+                con.execute(f"COPY {name} TO '{folder / (name + '.parquet')}' (FORMAT parquet)")
+    engine = Engine.spark()
+
+    def read(name: str):
+        path = folder / f"{name}.parquet"
+        return engine.con.read_parquet(str(path), table_name=f"cc_{name}") if path.exists() else None
+
+    return engine, RunTables(read("activity"), read("prices"), read("plans"), read("population"))
+
+
+@dataclass
+class PaymentRun:
+    """Statement lines of the whole year (stored) and of the months asked for."""
+
+    year_lines: pa.Table
+    lines: pa.Table
+    tallies: pa.Table | None
+    months: list[dt.date]
+    contracts: list[Contract]
+
+
+def run_payments(workspace: Workspace, months: list[dt.date], backend: str | None = None) -> PaymentRun:
+    """Price the year, store its statements and tallies in the warehouse, return the months asked for."""
+    contracts = workspace_contracts(workspace)
+    engine, tables = open_engine(workspace, backend)
+    try:
+        lines_expr, tallies_expr, _ = measure_and_price(engine, contracts, workspace.year, tables, (ACTUAL,))
+        year_lines = engine.to_arrow(lines_expr.order_by(ORDER))
+        tallies = engine.to_arrow(tallies_expr.order_by(["contract", "component", "month", "payer", "service", "currency"])) if tallies_expr is not None else None
+    finally:
+        engine.close()
+    store(workspace.warehouse_path, year_lines, tallies)
+    wanted = set(months)
+    mask = pa.array([m in wanted for m in year_lines.column("month").to_pylist()])
+    return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts)
+
+
+def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None) -> None:
+    """Replace the stored statements and tallies in one transaction."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("BEGIN TRANSACTION")
+        con.register("new_lines", lines)
+        con.execute("CREATE OR REPLACE TABLE statements AS SELECT * FROM new_lines")
+        if tallies is not None:
+            con.register("new_tallies", tallies)
+            con.execute("CREATE OR REPLACE TABLE tallies AS SELECT * FROM new_tallies")
+        else:
+            con.execute("DROP TABLE IF EXISTS tallies")
+        con.execute("COMMIT")
+
+
+def stored(workspace: Workspace, table: str = "statements", where: str = "", parameters: list | None = None) -> pa.Table | None:
+    """Statements (or tallies) from the last payment run, optionally filtered."""
+    if not workspace.warehouse_path.exists():
+        return None
+    with duckdb.connect(str(workspace.warehouse_path), read_only=True) as con:
+        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if table not in present:
+            return None
+        return con.execute(f"SELECT * FROM {table} {where}", parameters or []).fetch_arrow_table()
+
+
+__all__ = ["LoadReport", "PaymentRun", "parse_period", "run_payments", "stored", "workspace_contracts"]

@@ -1,0 +1,1 @@
+"""Outputs: statement summaries and exports for finance teams (CSV, Parquet, XLSX)."""

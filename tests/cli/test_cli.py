@@ -1,0 +1,165 @@
+"""The command line end to end on a tiny workspace whose numbers are worked by hand."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+os.environ["COLUMNS"] = "250"  # wide enough that rich does not wrap the lines we look for
+
+from carecontracts.cli import app  # noqa: E402
+
+runner = CliRunner()
+
+BLOCK = """\
+id: COMM-2025
+title: Community services block
+commissioner: ICB-A
+provider: COMM
+term: {start: 2025-04-01, end: 2026-03-31}
+components:
+  - id: core
+    kind: block
+    annual: 1_200_000
+"""
+
+ACUTE = """\
+id: ACUTE-2025
+commissioner: ICB-A
+provider: ACUTE
+term: {start: 2025-04-01, end: 2026-03-31}
+services:
+  elective: {pod: [EL]}
+components:
+  - id: tariff
+    kind: activity
+    prices: national
+    mff: 1.05
+"""
+
+ACTIVITY = """\
+activity_id,patient_id,provider,commissioner,service,currency,pod,start_date,end_date,quantity
+1,p1,ACUTE,ICB-A,ortho,HB12C,EL,2025-11-02,2025-11-04,1
+2,p2,ACUTE,ICB-A,ortho,HB12C,EL,2025-11-10,2025-11-12,1
+3,p3,ACUTE,ICB-A,ortho,FZ22Z,EL,2025-11-20,2025-11-20,1
+4,p4,ACUTE,ICB-A,ortho,HB12C,EL,2025-12-01,2025-12-03,1
+"""
+
+PRICES = """\
+currency,unit_price,valid_from,valid_to
+HB12C,6000.00,2025-04-01,2026-03-31
+FZ22Z,800.50,2025-04-01,2026-03-31
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    (root / "contracts").mkdir(parents=True)
+    (root / "data" / "activity").mkdir(parents=True)
+    (root / "prices").mkdir()
+    (root / "carecontracts.toml").write_text('name = "Tiny ICB"\nfinancial_year = "2025-26"\n')
+    (root / "contracts" / "community.yaml").write_text(BLOCK)
+    (root / "contracts" / "acute.yaml").write_text(ACUTE)
+    (root / "data" / "activity" / "nov.csv").write_text(ACTIVITY)
+    (root / "prices" / "national.csv").write_text(PRICES)
+    return root
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def warehouse_digest(root: Path) -> dict[str, int]:
+    with duckdb.connect(str(root / ".carecontracts" / "warehouse.duckdb"), read_only=True) as con:
+        tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def test_check_load_pay_explain_export(workspace: Path, tmp_path: Path) -> None:
+    assert invoke("check", "-w", workspace).exit_code == 0
+    loaded = invoke("load", "-w", workspace)
+    assert loaded.exit_code == 0, loaded.output
+    assert warehouse_digest(workspace)["activity"] == 4
+
+    paid = invoke("pay", "2025-11", "-w", workspace, "--xlsx", tmp_path / "nov.xlsx")
+    assert paid.exit_code == 0, paid.output
+    # November: block £100,000.00; activity 2 × £6,000 × 1.05 + £800.50 × 1.05 = £12,600.00 + £840.53
+    assert "£100,000.00" in paid.output
+    assert "£113,440.53" in paid.output  # 100,000 + 12,600 + 840.525 → 840.53
+    book = load_workbook(tmp_path / "nov.xlsx")
+    summary = list(book["Summary"].values)
+    assert summary[-1][0] == "total" and Decimal(str(summary[-1][-1])) == Decimal("113440.53")
+    assert "nov.xlsx" in paid.output
+
+    explained = invoke("explain", "COMM-2025", "core", "2025-11", "-w", workspace)
+    assert explained.exit_code == 0, explained.output
+    assert "contracts/community.yaml:9" in explained.output  # the `annual:` line
+    assert "payment does not depend on activity" in explained.output
+
+    explained = invoke("explain", "ACUTE-2025", "tariff", "2025-11", "-w", workspace)
+    assert "2 units × £6,000.00 × MFF 1.0500" in explained.output
+    assert "HB12C" in explained.output
+
+    target = tmp_path / "all.csv"
+    exported = invoke("export", target, "-w", workspace, "--period", "2025-11..2025-12")
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.DictReader(target.open()))
+    # Two block months, two acute currencies in November and one in December.
+    assert len(rows) == 5
+    assert sum(Decimal(r["amount"]) for r in rows) == Decimal("100000") * 2 + Decimal("13440.53") + Decimal("6300.00")
+
+
+def test_pay_month_outside_financial_year(workspace: Path) -> None:
+    assert invoke("load", "-w", workspace).exit_code == 0
+    result = invoke("pay", "2026-05", "-w", workspace)
+    assert result.exit_code == 2
+    assert "2026-05 is outside the financial year 2025-26" in result.output
+
+
+def test_typo_in_contract_is_located_and_exit_2(workspace: Path) -> None:
+    (workspace / "contracts" / "community.yaml").write_text(BLOCK.replace("annual:", "anual:"))
+    result = invoke("check", "-w", workspace)
+    assert result.exit_code == 2
+    assert "contracts/community.yaml:9" in result.output
+    assert "unknown key 'anual'" in result.output
+
+
+def test_bad_data_writes_nothing(workspace: Path) -> None:
+    assert invoke("load", "-w", workspace).exit_code == 0
+    before = warehouse_digest(workspace)
+    digest = hashlib.sha256((workspace / ".carecontracts" / "warehouse.duckdb").read_bytes()).hexdigest()
+    (workspace / "data" / "activity" / "dec.csv").write_text(ACTIVITY.replace("2025-12-03", "2025-13-03").replace("\n1,", "\n11,"))
+    (workspace / "prices" / "national.csv").write_text(PRICES.replace("800.50", "-800.50"))
+    result = invoke("load", "-w", workspace)
+    assert result.exit_code == 2
+    assert "Nothing was loaded" in result.output
+    assert "data/activity/dec.csv:5" in result.output and "end_date" in result.output
+    assert "prices/national.csv:3" in result.output and "unit_price" in result.output
+    assert warehouse_digest(workspace) == before
+    assert hashlib.sha256((workspace / ".carecontracts" / "warehouse.duckdb").read_bytes()).hexdigest() == digest
+
+
+def test_missing_column_is_reported(workspace: Path) -> None:
+    text = ACTIVITY.replace("currency,", "").replace("HB12C,", "").replace("FZ22Z,", "")
+    (workspace / "data" / "activity" / "nov.csv").write_text(text)
+    result = invoke("load", "-w", workspace)
+    assert result.exit_code == 2
+    assert "data/activity/nov.csv" in result.output and "missing column currency" in result.output
+
+
+def test_every_command_is_in_the_readme() -> None:
+    """Each CLI command is documented in README.md (a new command must be explained)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert commands, "no commands registered"
+    missing = [c for c in commands if f"carecontracts {c}" not in readme]
+    assert not missing, f"commands missing from README.md: {missing}"
