@@ -163,3 +163,25 @@ def test_every_command_is_in_the_readme() -> None:
     assert commands, "no commands registered"
     missing = [c for c in commands if f"carecontracts {c}" not in readme]
     assert not missing, f"commands missing from README.md: {missing}"
+
+
+def test_overlapping_prices_are_refused(workspace: Path) -> None:
+    (workspace / "prices" / "national.csv").write_text(PRICES + "HB12C,6100.00,2025-10-01,2026-03-31\n")
+    result = invoke("load", "-w", workspace)
+    assert result.exit_code == 2
+    assert "prices/national.csv:4" in result.output and "HB12C has two prices on 2025-10-01" in result.output
+
+
+@pytest.mark.spark
+def test_spark_backend_gives_identical_statements(workspace: Path, tmp_path: Path) -> None:
+    """`pay --backend spark` prices the same lines, to the penny and word for word."""
+    import pyarrow.parquet as pq
+
+    assert invoke("load", "-w", workspace).exit_code == 0
+    assert invoke("pay", "year", "-w", workspace, "--parquet", tmp_path / "duck.parquet").exit_code == 0
+    spark = invoke("pay", "year", "-w", workspace, "--backend", "spark", "--parquet", tmp_path / "spark.parquet")
+    assert spark.exit_code == 0, spark.output
+    duck_lines = pq.read_table(tmp_path / "duck.parquet").to_pylist()
+    spark_lines = pq.read_table(tmp_path / "spark.parquet").to_pylist()
+    assert len(duck_lines) == 12 + 3
+    assert spark_lines == duck_lines

@@ -181,6 +181,25 @@ class _Stager:
         if count > len(rows):
             self.problems.append(Problem(name, f"and {count - len(rows)} more bad rows not listed"))
 
+    def check_overlaps(self) -> None:
+        """Two prices for one currency on the same date would pay twice: report each pair."""
+        if self.dataset is not PRICES:
+            return
+        pairs = self.con.execute(
+            f"""SELECT a.source_file, a.source_row, b.source_row, a.currency, greatest(a.valid_from, b.valid_from)
+                FROM {self.table} a JOIN {self.table} b
+                  ON a.price_list = b.price_list AND a.currency = b.currency AND a.source_row < b.source_row
+                 AND a.source_file = b.source_file
+                 AND a.valid_from <= b.valid_to AND b.valid_from <= a.valid_to
+                WHERE NOT a._bad AND NOT b._bad
+                ORDER BY 1, 2 LIMIT {MAX_REPORTED_ROWS}"""
+        ).fetchall()
+        for source, first, second, currency, day in pairs:
+            self.problems.append(
+                Problem(source, f"{currency} has two prices on {day} (lines {first + 1} and {second + 1})", line=second + 1,
+                        field="valid_from", value=currency, expected="one price per currency on any date")
+            )
+
     def finish(self) -> None:
         """Replace the warehouse table with the staged one (inside the open transaction)."""
         self.con.execute(f"ALTER TABLE {self.table} DROP COLUMN _bad")
@@ -211,6 +230,7 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
                 rows += stager.stage(path)
                 done += 1
             report.rows[dataset.name] = rows
+            stager.check_overlaps()
             problems += stager.problems
         if progress:
             progress("", done, total)
@@ -234,6 +254,7 @@ def check_files(workspace: Workspace) -> list[Problem]:
             stager = _Stager(con, workspace, dataset)
             for path in data_files(workspace, dataset):
                 stager.stage(path)
+            stager.check_overlaps()
             problems += stager.problems
     finally:
         con.close()
