@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class Engine:
 
     con: Any
     name: str
+    _cached: list[ir.Table] = field(default_factory=list)
 
     @classmethod
     def duckdb(cls, path: Path | None = None, read_only: bool = False) -> "Engine":
@@ -85,9 +86,14 @@ class Engine:
     def cache(self, expr: ir.Table) -> ir.Table:
         """Materialise an expression that later steps read many times (the tallies)."""
         self.con._run_pre_execute_hooks(expr)  # registers in-memory tables on Spark too
-        return self.con._cached_table(expr)
+        cached = self.con._cached_table(expr)
+        self._cached.append(cached)
+        return cached
 
     def close(self) -> None:
-        if self.name == "spark":
-            return  # the session is shared by the process; leave it for reuse
-        self.con.disconnect()
+        """Release cached tallies, then disconnect (Spark's session stays for reuse)."""
+        for cached in self._cached:
+            cached.release()
+        self._cached.clear()
+        if self.name != "spark":
+            self.con.disconnect()

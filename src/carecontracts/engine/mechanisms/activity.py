@@ -17,7 +17,8 @@ from carecontracts.language.model import ActivityTerms
 def price_activity(context: PricingContext) -> ir.Table:
     terms: ActivityTerms = context.component  # type: ignore[assignment]
     rows = valued(context)
-    unit = ibis.literal(f" {terms.unit}")
+    singular = terms.unit[:-1] if terms.unit.endswith("s") else terms.unit
+    unit = ibis.cases((rows.chargeable == 1, f" {singular}"), else_=f" {terms.unit}")
     basis = number_text(context, rows.chargeable, 4) + unit + " × " + money_text(context, rows.unit_price) + " × MFF " + context.engine.number(rows.mff, 4)
     if terms.readmission is not None:
         share = f"{terms.readmission.avoidable_percent.normalize():f}%"
