@@ -53,7 +53,7 @@ def test_activity_price_times_mff(engine: Engine) -> None:
     (line,) = lines.to_pylist()
     assert line["amount"] == D("175.74")  # 168 × 1.0461 = 175.7448
     assert line["rate"] == D("175.7448")
-    assert line["basis"] == "1 spells × £168.00 × MFF 1.0461"
+    assert line["basis"] == "1 spell × £168.00 × MFF 1.0461"
 
 
 def test_readmissions_not_paid_for_avoidable_share(engine: Engine) -> None:
