@@ -117,11 +117,7 @@ class _Stager:
             )
             return 0
         present = {c.name: c.name in types for c in self.dataset.columns}
-        raw_cols = ", ".join(
-            f"CAST({_quote(c.name)} AS VARCHAR) AS r_{c.name}, {_typed(c, True, types[c.name])} AS t_{c.name}"
-            if present[c.name] else f"NULL AS r_{c.name}, {_typed(c, False, None)} AS t_{c.name}"
-            for c in self.dataset.columns
-        )
+        raw_cols = self._raw_and_typed(present, types)
         bad_terms = [cond for c in self.dataset.columns for cond, _ in _bad(c, present[c.name])]
         bad_terms += [self._on_typed(cond) for cond, _, _ in self.dataset.row_checks]
         bad = " OR ".join(f"coalesce({t}, false)" for t in bad_terms) or "false"
@@ -137,6 +133,14 @@ class _Stager:
             self._describe_bad_rows(path, name, src, present, types, bad_rows)
         return self.con.execute(f"SELECT count(*) FROM {self.table} WHERE source_file = ?", [name]).fetchone()[0]
 
+    def _raw_and_typed(self, present: dict[str, bool], types: dict[str, str]) -> str:
+        """Select each column as raw text (r_) and as its target type (t_); absent ones as NULL."""
+        return ", ".join(
+            f"CAST({_quote(c.name)} AS VARCHAR) AS r_{c.name}, {_typed(c, True, types[c.name])} AS t_{c.name}"
+            if present[c.name] else f"NULL AS r_{c.name}, {_typed(c, False, None)} AS t_{c.name}"
+            for c in self.dataset.columns
+        )
+
     def _on_typed(self, condition: str) -> str:
         for column in self.dataset.columns:
             condition = condition.replace(column.name, f"t_{column.name}")
@@ -147,11 +151,7 @@ class _Stager:
         rows = [r[0] for r in self.con.execute(
             f"SELECT source_row FROM {self.table} WHERE _bad AND source_file = ? ORDER BY source_row LIMIT {MAX_REPORTED_ROWS}", [name]
         ).fetchall()]
-        raw_cols = ", ".join(
-            f"CAST({_quote(c.name)} AS VARCHAR) AS r_{c.name}, {_typed(c, True, types[c.name])} AS t_{c.name}"
-            if present[c.name] else f"NULL AS r_{c.name}, {_typed(c, False, None)} AS t_{c.name}"
-            for c in self.dataset.columns
-        )
+        raw_cols = self._raw_and_typed(present, types)
         checks: list[tuple[str, str, str]] = []
         for column in self.dataset.columns:
             for cond, expected in _bad(column, present[column.name]):
