@@ -119,7 +119,7 @@ class _Stager:
         present = {c.name: c.name in types for c in self.dataset.columns}
         raw_cols = self._raw_and_typed(present, types)
         bad_terms = [cond for c in self.dataset.columns for cond, _ in _bad(c, present[c.name])]
-        bad_terms += [self._on_typed(cond) for cond, _, _ in self.dataset.row_checks]
+        bad_terms += [cond for cond, _, _ in self.dataset.row_checks]
         bad = " OR ".join(f"coalesce({t}, false)" for t in bad_terms) or "false"
         price_list = f", {_literal(path.stem)}" if self.dataset is PRICES else ""
         names = ", ".join(f"t_{c.name}" for c in self.dataset.columns)
@@ -141,11 +141,6 @@ class _Stager:
             for c in self.dataset.columns
         )
 
-    def _on_typed(self, condition: str) -> str:
-        for column in self.dataset.columns:
-            condition = condition.replace(column.name, f"t_{column.name}")
-        return condition.replace("t_t_", "t_")
-
     def _describe_bad_rows(self, path: Path, name: str, src: str, present: dict, types: dict, count: int) -> None:
         """Re-read the first bad rows to say which column and value is wrong."""
         rows = [r[0] for r in self.con.execute(
@@ -157,7 +152,7 @@ class _Stager:
             for cond, expected in _bad(column, present[column.name]):
                 checks.append((column.name, cond, expected))
         for cond, field_name, expected in self.dataset.row_checks:
-            checks.append((field_name, self._on_typed(cond), expected))
+            checks.append((field_name, cond, expected))
         selects = ", ".join(f"coalesce({cond}, false)" for _, cond, _ in checks)
         values = ", ".join(f"r_{c.name}" for c in self.dataset.columns)
         found = self.con.execute(

@@ -63,7 +63,7 @@ class Dataset:
     name: str
     folder: str
     columns: tuple[Column, ...]
-    row_checks: tuple[tuple[str, str, str], ...] = ()  # (sql condition that is bad, field, expected)
+    row_checks: tuple[tuple[str, str, str], ...] = ()  # (bad when, on typed t_ columns; field; expected)
 
     @property
     def required(self) -> list[str]:
@@ -90,7 +90,7 @@ ACTIVITY = Dataset(
         Column("cost", Kind.DECIMAL, required=False, minimum=0, sql_type="DECIMAL(18, 2)"),
         Column("site", Kind.TEXT, required=False),
     ),
-    (("end_date < start_date", "end_date", "an end date on or after start_date"),),
+    (("t_end_date < t_start_date", "end_date", "an end date on or after start_date"),),
 )
 
 OUTCOMES = Dataset(
@@ -141,9 +141,9 @@ PRICES = Dataset(
         Column("valid_to", Kind.DATE),
     ),
     (
-        ("valid_to < valid_from", "valid_to", "a date on or after valid_from"),
-        ("day(valid_from) <> 1", "valid_from", "the first day of a month (prices apply to whole months)"),
-        ("valid_to <> last_day(valid_to)", "valid_to", "the last day of a month (prices apply to whole months)"),
+        ("t_valid_to < t_valid_from", "valid_to", "a date on or after valid_from"),
+        ("day(t_valid_from) <> 1", "valid_from", "the first day of a month (prices apply to whole months)"),
+        ("t_valid_to <> last_day(t_valid_to)", "valid_to", "the last day of a month (prices apply to whole months)"),
     ),
 )
 
