@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +24,16 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+def _console(stderr: bool = False) -> Console:
+    """A console; when output goes to a file or a log, wide enough that money is never cut."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=160)
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w", help="The workspace folder (holds carecontracts.toml).", show_default=True)]
 PROBLEM_EXIT = 2
@@ -158,7 +167,7 @@ def print_summary(lines, months: list[dt.date], title: str) -> Decimal:
     for name in ("contract", "component", "payer", "payee"):
         table.add_column(name)
     table.add_column("lines", justify="right")
-    table.add_column("amount", justify="right")
+    table.add_column("amount", justify="right", no_wrap=True, min_width=16)
     for key in sorted(totals):
         table.add_row(*key, f"{counts[key]:,}", money(totals[key]))
     grand = sum(totals.values(), Decimal(0))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pytest
 
 from carecontracts.engine.backend import Engine
@@ -173,6 +174,25 @@ components:
     # £48m planned, £46m delivered: −£2m at 100%, floored at −£1m.
     lines = run(engine, [terms], activity(spread(23000)), prices=price_list({"HRG1": "2000"}), plans=plan)
     assert sum(amounts(lines, component="api.variable")) == D("-1000000.00")
+
+
+def test_aligned_payment_plans_per_commissioner(engine: Engine) -> None:
+    """A plan row naming a commissioner is that commissioner's own plan; others split by share."""
+    terms = contract("""
+id: C1
+commissioners: [{id: ICB-A, share: 0.8}, {id: ICB-B, share: 0.2}]
+provider: PROV
+term: {start: 2025-04-01, end: 2026-03-31}
+components:
+  - {id: api, kind: aligned_payment, services: [all], prices: tariff, fixed: 0, variable_percent: 100}
+""")
+    plan = plans([("C1", "all", month("2025-04"), "1000"), ("C1", "all", month("2025-04"), "300")])
+    plan = plan.append_column("commissioner", pa.array(["ICB-A", None]))
+    rows = activity(repeat(10, commissioner="ICB-A", prefix="a") + repeat(1, commissioner="ICB-B", prefix="b"))
+    lines = run(engine, [terms], rows, prices=price_list({"HRG1": "100"}), plans=plan)
+    # ICB-A: £1,000 delivered − (£1,000 own + 0.8 × £300) = −£240; ICB-B: £100 − 0.2 × £300 = +£40.
+    assert sum(amounts(lines, component="api.variable", payer="ICB-A")) == D("-240.00")
+    assert sum(amounts(lines, component="api.variable", payer="ICB-B")) == D("40.00")
 
 
 def test_low_volume_block_rolling_average(engine: Engine) -> None:

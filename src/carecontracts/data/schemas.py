@@ -128,6 +128,7 @@ PLANS = Dataset(
         Column("month", Kind.MONTH),
         Column("planned_quantity", Kind.DECIMAL, minimum=0, sql_type=INPUT_QUANTITY_TYPE),
         Column("planned_value", Kind.DECIMAL, minimum=0, sql_type="DECIMAL(18, 2)"),
+        Column("commissioner", Kind.TEXT, required=False),
     ),
 )
 

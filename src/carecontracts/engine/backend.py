@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,15 @@ class Engine:
         return name in self.con.list_tables()
 
     def put(self, data: pa.Table) -> ir.Table:
-        """An in-memory Arrow table (terms, months, parameters, test data) as an Ibis table."""
-        return ibis.memtable(data)
+        """An in-memory Arrow table (terms, months, parameters, test data) as an Ibis table.
+
+        Spark is handed the Arrow table directly: going through pandas, as Ibis memtables
+        do, turns a null string into the text 'NaN'."""
+        if self.name != "spark":
+            return ibis.memtable(data)
+        name = f"cc_put_{uuid.uuid4().hex}"
+        self.con._session.createDataFrame(data).createOrReplaceTempView(name)
+        return self.con.table(name)
 
     def number(self, value: ir.NumericValue, places: int) -> ir.StringValue:
         """A decimal as text with thousands separators: 1,050.00."""

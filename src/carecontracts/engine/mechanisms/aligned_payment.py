@@ -29,17 +29,15 @@ def variable_amount(actual: ir.NumericValue, planned: ir.NumericValue, up: Decim
 
 
 def _planned(context: PricingContext, terms: AlignedPaymentTerms) -> ir.Table:
-    """Monthly planned value per payer: from the plans data (split by payer share) unless
-    the contract states an annual planned value, which is then spread in twelfths."""
+    """Monthly planned value per payer from the plans data: a plan row naming a commissioner
+    is that commissioner's; a row naming none is the contract's, split by payer share."""
     plans = context.inputs.plans
     if plans is None:
         raise context.problem("no plans are loaded and no planned_value is given", "planned_value", "planned_value: or files in data/plans/")
+    if "commissioner" not in plans.columns:
+        plans = plans.mutate(commissioner=ibis.literal(None, type="string"))
     services = context.agreement.component_services(terms)
-    monthly = (
-        plans.filter(plans.contract == context.agreement.id, plans.service.isin(services), plans.month.isin(context.months))
-        .group_by("month")
-        .aggregate(plan=plans.planned_value.sum())
-    )
+    relevant = plans.filter(plans.contract == context.agreement.id, plans.service.isin(services), plans.month.isin(context.months))
     shares = context.engine.put(
         pa.table(
             {
@@ -48,8 +46,14 @@ def _planned(context: PricingContext, terms: AlignedPaymentTerms) -> ir.Table:
             }
         )
     )
-    spread = context.scenarios().cross_join(shares).cross_join(monthly)
-    return spread.select("scenario", "payer", month=spread.month.cast("date"), plan=(spread.plan.cast(VALUE_TYPE) * spread.share).cast(VALUE_TYPE))
+    whole = relevant.filter(relevant.commissioner.isnull()).group_by("month").aggregate(plan=relevant.planned_value.sum())
+    whole = whole.cross_join(shares)
+    whole = whole.select("payer", "month", plan=(whole.plan.cast(VALUE_TYPE) * whole.share).cast(VALUE_TYPE))
+    own = relevant.filter(relevant.commissioner.notnull())
+    own = own.group_by(payer=own.commissioner, month=own.month).aggregate(plan=own.planned_value.sum().cast(VALUE_TYPE))
+    planned = ibis.union(whole, own.select("payer", "month", "plan"), distinct=False)
+    spread = context.scenarios().cross_join(planned)
+    return spread.select("scenario", "payer", month=spread.month.cast("date"), plan=spread.plan)
 
 
 @register("aligned_payment", measures_activity=True, summary="the fixed element does not depend on activity; the variable element pays the variable rate on value above or below plan")
