@@ -43,6 +43,27 @@ def source_sql(path: Path) -> str:
     return f"read_csv({_literal(str(path))}, all_varchar = true, header = true, auto_detect = true)"
 
 
+def numbered_source_sql(path: Path) -> str:
+    """The file's rows with `_row`, their 1-based position in the file."""
+    if path.suffix.lower() == ".parquet":
+        return f"(SELECT *, file_row_number + 1 AS _row FROM read_parquet({_literal(str(path))}, file_row_number = true))"
+    return f"(SELECT *, row_number() OVER () AS _row FROM {source_sql(path)})"
+
+
+NATIVE_TYPES = {
+    Kind.DATE: ("DATE",),
+    Kind.DECIMAL: ("DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "DOUBLE", "FLOAT"),
+    Kind.INTEGER: ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
+}
+
+
+def _native(column: Column, source_type: str | None) -> bool:
+    """True when the file already holds the column as text or in a type that needs no parsing."""
+    if column.kind is Kind.TEXT:
+        return True
+    return bool(source_type) and source_type.upper().startswith(NATIVE_TYPES.get(column.kind, ()))
+
+
 def data_files(workspace: Workspace, dataset: Dataset) -> list[Path]:
     folder = workspace.root / dataset.folder
     return sorted([*folder.glob("*.csv"), *folder.glob("*.parquet")]) if folder.is_dir() else []
@@ -58,13 +79,14 @@ def _typed(column: Column, present: bool, source_type: str | None) -> str:
     if column.kind is Kind.MONTH:
         text = f"trim(CAST({raw} AS VARCHAR))"
         return f"TRY_CAST(CASE WHEN length({text}) = 7 THEN {text} || '-01' ELSE {text} END AS DATE)"
-    if source_type and source_type.upper().startswith(("DATE", "DECIMAL", "BIGINT", "INTEGER")) and column.kind is not Kind.TEXT:
+    if _native(column, source_type):
         return f"TRY_CAST({raw} AS {column.target_type})"
     return f"TRY_CAST(NULLIF(trim(CAST({raw} AS VARCHAR)), '') AS {column.target_type})"
 
 
-def _bad(column: Column, present: bool) -> list[tuple[str, str]]:
-    """Conditions (on typed `t_` and raw `r_` values) that make a value bad, with what was expected."""
+def _bad(column: Column, present: bool, native: bool = False) -> list[tuple[str, str]]:
+    """Conditions (on typed `t_` and raw `r_` values) that make a value bad, with what was
+    expected. A native optional column cannot fail to parse, so needs no raw text."""
     typed = f"t_{column.name}"
     raw = f"r_{column.name}"
     checks: list[tuple[str, str]] = []
@@ -73,7 +95,7 @@ def _bad(column: Column, present: bool) -> list[tuple[str, str]]:
     blank = f"({raw} IS NULL OR trim({raw}) = '')"
     if column.required:
         checks.append((f"{typed} IS NULL", column.expected()))
-    else:
+    elif not native:
         checks.append((f"(NOT {blank} AND {typed} IS NULL)", column.expected()))
     if column.kind is Kind.MONTH:
         checks.append((f"day({typed}) <> 1", "a month like 2025-11"))
@@ -117,8 +139,9 @@ class _Stager:
             )
             return 0
         present = {c.name: c.name in types for c in self.dataset.columns}
-        raw_cols = self._raw_and_typed(present, types)
-        bad_terms = [cond for c in self.dataset.columns for cond, _ in _bad(c, present[c.name])]
+        native = {c.name: present[c.name] and _native(c, types.get(c.name)) for c in self.dataset.columns}
+        selected = self._raw_and_typed(present, types, raw_for={c.name for c in self.dataset.columns if not native[c.name] and not c.required})
+        bad_terms = [cond for c in self.dataset.columns for cond, _ in _bad(c, present[c.name], native[c.name])]
         bad_terms += [cond for cond, _, _ in self.dataset.row_checks]
         bad = " OR ".join(f"coalesce({t}, false)" for t in bad_terms) or "false"
         price_list = f", {_literal(path.stem)}" if self.dataset is PRICES else ""
@@ -126,20 +149,23 @@ class _Stager:
         self.con.execute(
             f"""INSERT INTO {self.table}
                 SELECT {names}{price_list}, {_literal(name)}, _row, {bad}
-                FROM (SELECT row_number() OVER () AS _row, {raw_cols} FROM {src})"""
+                FROM (SELECT _row, {selected} FROM {numbered_source_sql(path)})"""
         )
         bad_rows = self.con.execute(f"SELECT count(*) FROM {self.table} WHERE _bad AND source_file = ?", [name]).fetchone()[0]
         if bad_rows:
             self._describe_bad_rows(path, name, src, present, types, bad_rows)
         return self.con.execute(f"SELECT count(*) FROM {self.table} WHERE source_file = ?", [name]).fetchone()[0]
 
-    def _raw_and_typed(self, present: dict[str, bool], types: dict[str, str]) -> str:
-        """Select each column as raw text (r_) and as its target type (t_); absent ones as NULL."""
-        return ", ".join(
-            f"CAST({_quote(c.name)} AS VARCHAR) AS r_{c.name}, {_typed(c, True, types[c.name])} AS t_{c.name}"
-            if present[c.name] else f"NULL AS r_{c.name}, {_typed(c, False, None)} AS t_{c.name}"
-            for c in self.dataset.columns
-        )
+    def _raw_and_typed(self, present: dict[str, bool], types: dict[str, str], raw_for: set[str] | None = None) -> str:
+        """Select each column as its target type (t_) and, for those in `raw_for` (all if
+        None), as raw text (r_); absent columns as NULL."""
+        parts = []
+        for c in self.dataset.columns:
+            typed = _typed(c, present[c.name], types.get(c.name))
+            keep_raw = present[c.name] and (raw_for is None or c.name in raw_for)
+            raw = f"CAST({_quote(c.name)} AS VARCHAR)" if keep_raw else "CAST(NULL AS VARCHAR)"
+            parts.append(f"{raw} AS r_{c.name}, {typed} AS t_{c.name}")
+        return ", ".join(parts)
 
     def _describe_bad_rows(self, path: Path, name: str, src: str, present: dict, types: dict, count: int) -> None:
         """Re-read the first bad rows to say which column and value is wrong."""
@@ -156,7 +182,7 @@ class _Stager:
         selects = ", ".join(f"coalesce({cond}, false)" for _, cond, _ in checks)
         values = ", ".join(f"r_{c.name}" for c in self.dataset.columns)
         found = self.con.execute(
-            f"SELECT _row, {selects}, {values} FROM (SELECT row_number() OVER () AS _row, {raw_cols} FROM {src}) "
+            f"SELECT _row, {selects}, {values} FROM (SELECT _row, {raw_cols} FROM {numbered_source_sql(path)}) "
             f"WHERE _row IN ({', '.join(map(str, rows))}) ORDER BY _row"
         ).fetchall()
         offset = 1 + len(checks)

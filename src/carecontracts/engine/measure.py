@@ -24,16 +24,21 @@ def with_scenario(events: ir.Table, scenario: str = ACTUAL) -> ir.Table:
     return events.mutate(scenario=ibis.literal(scenario))
 
 
-def _readmitted(events: ir.Table, rule: ReadmissionRule) -> ir.BooleanValue:
-    """True for an emergency readmission within the rule's days of the same patient's
-    previous discharge from the same provider, unless excluded."""
+def _previous_discharge(events: ir.Table, rule: ReadmissionRule) -> ir.DateValue:
+    """The latest earlier discharge of the same patient from the same provider from a spell
+    that can be an index admission under the rule (null if none)."""
     index_end = ibis.cases((events.pod.isin(rule.index_pods), events.end_date), else_=None)
     window = ibis.window(
         group_by=[events.scenario, events.provider, events.patient_id],
         order_by=[events.start_date, events.end_date, events.activity_id],
         rows=(None, -1),
     )
-    previous_discharge = index_end.max().over(window)
+    return index_end.max().over(window)
+
+
+def _readmitted(events: ir.Table, previous_discharge: ir.DateValue, rule: ReadmissionRule) -> ir.BooleanValue:
+    """True for an emergency readmission within the rule's days of the previous discharge,
+    unless excluded (by default maternity, cancer, transfers and children under 4)."""
     gap = events.start_date.delta(previous_discharge, unit="day")
     excluded = ibis.literal(False)
     if rule.exclude.service:
@@ -67,30 +72,45 @@ def grain_columns(agreements: list[Agreement]) -> list[str]:
 
 
 def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
-    """One scan of the events: quantities by month at the finest grain any contract needs.
+    """Quantities by month at the finest grain any contract needs, with the quantity of
+    readmissions under each readmission rule.
 
+    One pass aggregates every event; readmissions are found by a second, windowed pass over
+    admitted spells only (the pods a rule reads), which is all the window needs to see.
     Activity counts in the month its spell, attendance or contact ended.
     """
     events = with_scenario(events)
-    rules = readmission_rules(agreements)
-    flags = {readmission_column(r, rules): _readmitted(events, r) for r in rules}
-    if flags:
-        events = events.mutate(**flags)
     events = events.mutate(month=month_of(events.end_date))
     grain = grain_columns(agreements)
     missing = [c for c in grain if c not in events.columns]
     if missing:
         events = events.mutate(**{c: ibis.literal(None, type="string") for c in missing})
-    quantity = events.quantity.cast(QUANTITY_TYPE)
+    rules = readmission_rules(agreements)
+    flags = [readmission_column(r, rules) for r in rules]
+    zero = ibis.literal(0).cast(QUANTITY_TYPE)
     metrics = {
-        "quantity": quantity.sum(),
+        "quantity": events.quantity.sum().cast(QUANTITY_TYPE),
         "events": events.count(),
+        "cost": events.cost.sum().cast("decimal(18, 2)") if "cost" in events.columns else ibis.literal(None, type="decimal(18, 2)"),
     }
-    if "cost" in events.columns:
-        metrics["cost"] = events.cost.sum()
-    for name in flags:
-        metrics[name] = ibis.cases((events[name], quantity), else_=0).cast(QUANTITY_TYPE).sum()
-    return events.group_by(grain).aggregate(**metrics)
+    totals = events.group_by(grain).aggregate(**metrics, **{flag: zero for flag in flags})
+    if not rules:
+        return totals
+    pods = sorted({pod for rule in rules for pod in (*rule.index_pods, *rule.readmission_pods)})
+    admitted = events.filter(events.pod.isin(pods))
+    admitted = admitted.mutate(**{f"previous_{flag}": _previous_discharge(admitted, rule) for flag, rule in zip(flags, rules)})
+    admitted = admitted.mutate(**{flag: _readmitted(admitted, admitted[f"previous_{flag}"], rule) for flag, rule in zip(flags, rules)})
+    readmissions = admitted.filter(ibis.or_(*[admitted[flag] for flag in flags]))
+    readmitted = readmissions.group_by(grain).aggregate(
+        **{flag: ibis.cases((readmissions[flag], readmissions.quantity), else_=0).sum().cast(QUANTITY_TYPE) for flag in flags},
+    ).mutate(quantity=zero, events=ibis.literal(0).cast("int64"), cost=ibis.literal(None, type="decimal(18, 2)"))
+    both = ibis.union(totals, readmitted.select(totals.columns), distinct=False)
+    return both.group_by(grain).aggregate(
+        quantity=both.quantity.sum().cast(QUANTITY_TYPE),
+        events=both.events.sum(),
+        cost=both.cost.sum().cast("decimal(18, 2)"),
+        **{flag: both[flag].sum().cast(QUANTITY_TYPE) for flag in flags},
+    )
 
 
 def _matches(fine: ir.Table, service: ServiceFilter) -> ir.BooleanValue:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from itertools import groupby
 from decimal import Decimal
 
 import ibis
@@ -15,7 +16,7 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.statement import conform
 from carecontracts.language.model import ComponentTerms
-from carecontracts.periods import FinancialYear
+from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError
 
 
@@ -78,8 +79,52 @@ class PricingContext:
         return PricingError([Problem(self.agreement.contract.source, message, line=line, field=dotted + (f".{field}" if field else ""), expected=expected)])
 
 
+def check_prices(inputs: PricingInputs, agreements: list[Agreement]) -> None:
+    """Raise one PricingError listing, for every component priced from a price list, the
+    currencies and months it must price that its list has no price for."""
+    wanted: list[ir.Table] = []
+    where: dict[tuple[str, str], PricingContext] = {}
+    for agreement in agreements:
+        for index, component in enumerate(agreement.components):
+            price_list = getattr(component, "prices", None)
+            if price_list is None or inputs.tallies is None:
+                continue
+            context = PricingContext(inputs, agreement, component, index)
+            where[(agreement.id, component.id)] = context
+            tallies = context.tallies()
+            tallies = tallies.filter(tallies.month.isin(context.months))
+            wanted.append(tallies.select("contract", "component", "currency", "month", price_list=ibis.literal(price_list)).distinct())
+    if not wanted:
+        return
+    needed = ibis.union(*wanted, distinct=False)
+    prices = inputs.prices
+    if prices is None:
+        missing = needed
+    else:
+        missing = needed.anti_join(
+            prices,
+            [needed.price_list == prices.price_list, needed.currency == prices.currency, prices.valid_from <= needed.month, prices.valid_to >= needed.month],
+        )
+    rows = inputs.engine.to_arrow(missing.order_by(["contract", "component", "month", "currency"]).limit(50)).to_pylist()
+    if not rows:
+        return
+    problems: list[Problem] = []
+    for (contract, component), group in groupby(rows, key=lambda r: (r["contract"], r["component"])):
+        gaps = list(group)
+        context = where[(contract, component)]
+        listed = "; ".join(f"{r['currency']} in {month_label(r['month'])}" for r in gaps[:10])
+        price_list = gaps[0]["price_list"]
+        problems += context.problem(
+            f"price list '{price_list}' has no price for {listed}" + (" and more" if len(gaps) > 10 else ""),
+            "prices",
+            f"a price for every currency and month priced (prices/{price_list}.csv)",
+        ).problems
+    raise PricingError(problems)
+
+
 def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
     """Statement lines for every component of every agreement, in every scenario."""
+    check_prices(inputs, agreements)
     parts: list[ir.Table] = []
     for agreement in agreements:
         for index, component in enumerate(agreement.components):

@@ -98,7 +98,7 @@ def valued(context: PricingContext) -> ir.Table:
     """Tallies of the payable months with unit price, MFF, rate (= price × MFF), value, and
     the line amount (value rounded half-up to pence from the exact product).
 
-    Raises a PricingError naming currency and month for any tally its price list misses.
+    Tallies whose price list has no price are found beforehand by `price.check_prices`.
     """
     component = context.component
     tallies = context.tallies()
@@ -111,16 +111,6 @@ def valued(context: PricingContext) -> ir.Table:
         prices,
         [tallies.currency == prices.currency, prices.valid_from <= tallies.month, prices.valid_to >= tallies.month],
     ).drop("currency_right", "valid_from", "valid_to")
-    missing = context.engine.to_arrow(
-        joined.filter(joined.unit_price.isnull()).select("currency", "month").distinct().order_by(["month", "currency"]).limit(10)
-    ).to_pylist()
-    if missing:
-        gaps = "; ".join(f"{r['currency']} in {month_label(r['month'])}" for r in missing)
-        raise context.problem(
-            f"price list '{component.prices}' has no price for {gaps}",
-            "prices",
-            "a price for every currency and month priced (prices/" + component.prices + ".csv)",
-        )
     factor = monthly_factor(context, "mff")
     joined = joined.join(factor, "month")
     # A price has at most 4 places and an MFF 6, so the rate (10 places) is exact.
