@@ -31,7 +31,8 @@ def to_pence(value: Decimal) -> Decimal:
 
 
 def split_exactly(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
-    """Split `total` by weights into pence, the last part absorbing rounding.
+    """Split `total` by weights into pence, the last part with a positive weight absorbing
+    rounding (a zero weight always gets exactly nothing).
 
     The parts always sum exactly to `total` rounded to pence.
     """
@@ -41,8 +42,17 @@ def split_exactly(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     weight_sum = sum(weights, Decimal(0))
     if weight_sum == 0:
         raise ValueError("weights sum to zero")
-    parts = [to_pence(whole * w / weight_sum) for w in weights[:-1]]
-    parts.append(whole - sum(parts, Decimal(0)))
+    absorber = max(i for i, w in enumerate(weights) if w > 0)
+    parts = [to_pence(whole * w / weight_sum) for w in weights]
+    parts[absorber] = whole - sum(parts[:absorber] + parts[absorber + 1 :], Decimal(0))
+    if (parts[absorber] < 0) != (whole < 0) and parts[absorber] != 0:
+        # Pennies spread too thin (6p over 11 months) would leave the last part negative:
+        # round the running total instead, so every part keeps the sign of the whole.
+        running, parts = Decimal(0), []
+        for weight in weights:
+            before = to_pence(whole * running / weight_sum)
+            running += weight
+            parts.append(to_pence(whole * running / weight_sum) - before)
     return parts
 
 

@@ -443,11 +443,6 @@ def test_optional_column_with_a_bad_value_is_rejected(loaded: tuple[Workspace, d
     assert problem.expected is not None and "130" in problem.expected
 
 
-@pytest.mark.xfail(
-    reason="data/load.py _typed: TRY_CAST('1000.5' AS BIGINT) rounds, so a whole-number column "
-    "(population persons, age) silently accepts 1000.5 and stores 1001",
-    strict=True,
-)
 def test_fraction_in_a_whole_number_column_is_rejected(loaded: tuple[Workspace, dict]) -> None:
     """persons must be a whole number: 1000.5 people is reported, not rounded to 1001."""
     workspace, before = loaded
@@ -457,11 +452,6 @@ def test_fraction_in_a_whole_number_column_is_rejected(loaded: tuple[Workspace, 
     assert problem.expected is not None and "whole number" in problem.expected
 
 
-@pytest.mark.xfail(
-    reason="data/load.py _typed: TRY_CAST to DECIMAL(18, 4) silently rounds a unit price with more "
-    "than 4 decimal places (168.123456 is stored as 168.1235) instead of reporting it",
-    strict=True,
-)
 def test_price_with_more_places_than_stored_is_not_silently_rounded(loaded: tuple[Workspace, dict]) -> None:
     """A price the warehouse cannot hold exactly is reported rather than changed."""
     workspace, before = loaded

@@ -107,12 +107,6 @@ def test_block_months_sum_to_annual_and_follow_the_profile() -> None:
     check()
 
 
-@pytest.mark.xfail(
-    reason="money.split_exactly (via engine/mechanisms/shared.fixed_schedule) puts the whole "
-    "rounding remainder on the last month even when its profile weight is 0: annual £0.06 with "
-    "weights [1]*11 + [0] pays eleven months £0.01 and March −£0.05",
-    strict=True,
-)
 def test_block_month_with_zero_weight_is_paid_nothing() -> None:
     """A month whose profile weight is 0 is paid nothing, and no month of a block is negative."""
     engine = Engine.duckdb()

@@ -99,6 +99,9 @@ def _bad(column: Column, present: bool, native: bool = False) -> list[tuple[str,
         checks.append((f"(NOT {blank} AND {typed} IS NULL)", column.expected()))
     if column.kind is Kind.MONTH:
         checks.append((f"day({typed}) <> 1", "a month like 2025-11"))
+    if column.kind in (Kind.DECIMAL, Kind.INTEGER) and not native:
+        # Parsing rounds to the stored places; a value that loses digits is refused, not rounded.
+        checks.append((f"TRY_CAST(trim({raw}) AS DECIMAL(38, 12)) <> {typed}", column.precision_expected()))
     if column.minimum is not None:
         checks.append((f"{typed} < {column.minimum}", column.expected()))
     if column.maximum is not None:
@@ -140,7 +143,7 @@ class _Stager:
             return 0
         present = {c.name: c.name in types for c in self.dataset.columns}
         native = {c.name: present[c.name] and _native(c, types.get(c.name)) for c in self.dataset.columns}
-        selected = self._raw_and_typed(present, types, raw_for={c.name for c in self.dataset.columns if not native[c.name] and not c.required})
+        selected = self._raw_and_typed(present, types, raw_for={c.name for c in self.dataset.columns if not native[c.name]})
         bad_terms = [cond for c in self.dataset.columns for cond, _ in _bad(c, present[c.name], native[c.name])]
         bad_terms += [cond for cond, _, _ in self.dataset.row_checks]
         bad = " OR ".join(f"coalesce({t}, false)" for t in bad_terms) or "false"
@@ -175,7 +178,7 @@ class _Stager:
         raw_cols = self._raw_and_typed(present, types)
         checks: list[tuple[str, str, str]] = []
         for column in self.dataset.columns:
-            for cond, expected in _bad(column, present[column.name]):
+            for cond, expected in _bad(column, present[column.name], present[column.name] and _native(column, types.get(column.name))):
                 checks.append((column.name, cond, expected))
         for cond, field_name, expected in self.dataset.row_checks:
             checks.append((field_name, cond, expected))

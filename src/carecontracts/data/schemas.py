@@ -44,6 +44,16 @@ class Column:
         return words
 
     @property
+    def places(self) -> int:
+        """Decimal places the stored type keeps (0 for whole numbers)."""
+        if self.kind is Kind.INTEGER:
+            return 0
+        return int(self.target_type.rstrip(")").split(",")[1]) if "," in self.target_type else 0
+
+    def precision_expected(self) -> str:
+        return "a whole number" if self.kind is Kind.INTEGER else f"a number with at most {self.places} decimal places"
+
+    @property
     def target_type(self) -> str:
         if self.sql_type:
             return self.sql_type
