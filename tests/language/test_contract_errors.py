@@ -149,11 +149,6 @@ components:
     assert not [p for p in problems if p.field and p.field.startswith("components[0]")]
 
 
-@pytest.mark.xfail(
-    reason="language/load.py problems_from_validation: an invalid union tag is located at the "
-    "component (components[1], its first line) with value None, not at `kind` with the value 'blok'",
-    strict=True,
-)
 def test_unknown_component_kind_is_located_at_the_kind_key_with_its_value() -> None:
     """The unknown-kind problem points at the `kind:` line and carries the value written there."""
     text = """\
@@ -196,11 +191,6 @@ components:
     assert shown.startswith("contracts/test.yaml:11 components[0].above_band_percent")
 
 
-@pytest.mark.xfail(
-    reason="language/load.py problems_from_validation formats the value with repr(): a percent "
-    "written 150.5 is shown as \"Decimal('150.5')\" instead of 150.5",
-    strict=True,
-)
 def test_decimal_value_is_shown_as_written() -> None:
     """A decimal value in a message reads as the user wrote it, not as Python's repr."""
     text = """\
@@ -375,12 +365,6 @@ components:
     assert any("2025-09-01" in p.message and "2025-10-01" in p.message for p in problems)
 
 
-@pytest.mark.xfail(
-    reason="language/load.py problems_from_validation: a mistake inside a dated value list also "
-    "reports the union's other member at components[0].mff ('Decimal input should be an integer, "
-    "float, string or Decimal object'), a second, misleading problem",
-    strict=True,
-)
 def test_typo_inside_dated_value_reports_only_the_typo() -> None:
     """A misspelt key inside one dated value is reported once, not also as 'mff should be a number'."""
     text = """\
@@ -481,11 +465,6 @@ def test_commissioner_and_commissioners_together_are_an_error() -> None:
     assert "'commissioner'" in problem.message and "'commissioners'" in problem.message
 
 
-@pytest.mark.xfail(
-    reason="language/load.py problems_from_validation: a model-level error has an empty location, "
-    "so the problem gets line 1 and no field instead of the `commissioner`/`commissioners` keys",
-    strict=True,
-)
 def test_commissioner_and_commissioners_together_is_located_at_those_keys() -> None:
     """The problem points at one of the two keys, not at the top of the file."""
     _, problems = problems_of(BOTH)
@@ -585,11 +564,6 @@ def test_duplicate_contract_id_across_files(tmp_path: Path) -> None:
     assert "C1" in problem.message and "contracts/a.yaml" in problem.message
 
 
-@pytest.mark.xfail(
-    reason="language/load.py load_contracts: a duplicated sub-contract id is reported at the prime "
-    "contract's `id` (line 1, field 'id') instead of at subcontracts[0].id",
-    strict=True,
-)
 def test_duplicate_sub_contract_id_is_located_at_the_sub_contract(tmp_path: Path) -> None:
     """A sub-contract id already used by another file's contract points at the sub-contract's id."""
     folder = tmp_path / "contracts"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -55,6 +57,7 @@ def _expected(error: dict) -> str | None:
 def problems_from_validation(document: LocatedDocument, error: ValidationError) -> list[Problem]:
     """Turn pydantic's errors into located problems, one per distinct field."""
     problems: list[Problem] = []
+    kinds: list[tuple[tuple, str]] = []
     seen: set[tuple] = set()
     for item in error.errors(include_url=False):
         path = _data_path(document.data, item["loc"], item["type"] in ("missing", "extra_forbidden"))
@@ -68,10 +71,13 @@ def problems_from_validation(document: LocatedDocument, error: ValidationError) 
             continue
         seen.add(key)
         value = item.get("input") if item["type"] not in ("missing",) else None
+        if item["type"] == "union_tag_invalid" and isinstance(value, dict):
+            value = value.get("kind")
+            path = path + ("kind",)
         if isinstance(value, (dict, list)):
             value = None
         if value is not None and item["type"] != "extra_forbidden":
-            message = f"{value!r}: {message}"
+            message = f"{shown(value)}: {message}"
         problems.append(
             Problem(
                 document.source,
@@ -82,19 +88,35 @@ def problems_from_validation(document: LocatedDocument, error: ValidationError) 
                 expected=_expected(item),
             )
         )
-    # A bad value in one union member makes pydantic also report it against the other
-    # members of `Dated`; keep the most specific message per field.
-    by_field: dict[str | None, list[Problem]] = {}
-    for problem in problems:
-        by_field.setdefault(problem.field, []).append(problem)
-    return [p for group in by_field.values() for p in _most_specific(group)]
+        kinds.append((path, item["type"]))
+    # A value that is neither a number nor a list of dated values is reported against both
+    # members of `Dated`. When one member's problems go deeper (a typo inside an entry),
+    # the other member's "wrong type" at the parent says nothing useful: drop it.
+    # A value fitting neither member is said once: "should be a number or a list of dated values".
+    deeper = {path[:cut] for path, _ in kinds for cut in range(len(path))}
+    kept: list[Problem] = []
+    mistyped: dict[tuple, Problem] = {}
+    for problem, (path, kind) in zip(problems, kinds):
+        wrong_type = kind.endswith("_type") or kind.endswith("_parsing")
+        if wrong_type and path in deeper:
+            continue
+        if wrong_type and path in mistyped:
+            first = mistyped[path]
+            kept[kept.index(first)] = Problem(first.source, f"{shown(first.value)} is neither a number nor a list of dated values",
+                                              line=first.line, field=first.field, value=first.value,
+                                              expected="a number, or a list of {from:, to:, value:}")
+            continue
+        if wrong_type:
+            mistyped[path] = problem
+        kept.append(problem)
+    return kept
 
 
-def _most_specific(group: list[Problem]) -> list[Problem]:
-    if len(group) > 1:
-        specific = [p for p in group if "valid list" not in p.message and "valid decimal" not in p.message]
-        return specific or group[:1]
-    return group
+def shown(value: object) -> str:
+    """A value as the user wrote it: 150.5, 2025-04-01, 'blok'."""
+    if isinstance(value, (Decimal, int, float, dt.date)):
+        return str(value)
+    return repr(value)
 
 
 def _check_body(
@@ -190,13 +212,29 @@ def parse_contract(document: LocatedDocument, price_lists: set[str] | None = Non
     """Validate one loaded YAML document into a Contract, collecting every problem."""
     if not isinstance(document.data, dict):
         return None, [Problem(document.source, "a contract file must be a mapping of keys to values", line=1, expected="id:, provider:, components: ...")]
+    payers = _who_pays(document)
     try:
         contract = Contract.model_validate(document.data)
     except ValidationError as error:
-        return None, problems_from_validation(document, error)
+        return None, payers + problems_from_validation(document, error)
+    if payers:
+        return None, payers
     contract._source = document.source
     contract._lines = dict(document.lines)
     return contract, check_contract(document, contract, price_lists)
+
+
+def _who_pays(document: LocatedDocument) -> list[Problem]:
+    """A contract names its payer once: `commissioner` or `commissioners`, not both or neither."""
+    given = [key for key in ("commissioner", "commissioners") if key in document.data]
+    if len(given) == 1:
+        return []
+    if not given:
+        return [Problem(document.source, "'commissioner' is required (or 'commissioners' for several)", line=1, field="commissioner", expected="commissioner: ICB-ID")]
+    return [
+        Problem(document.source, "give 'commissioner' or 'commissioners', not both", line=document.line_of(("commissioners",)),
+                field="commissioners", expected="one commissioner, or a list of commissioners with shares")
+    ]
 
 
 def load_contracts(folder: Path, price_lists: set[str] | None = None, root: Path | None = None) -> list[Contract]:
@@ -218,9 +256,13 @@ def load_contracts(folder: Path, price_lists: set[str] | None = None, root: Path
         problems += found
         if contract is None:
             continue
-        for contract_id in [contract.id] + [s.id for s in contract.subcontracts]:
+        ids = [(contract.id, ("id",))] + [(s.id, ("subcontracts", i, "id")) for i, s in enumerate(contract.subcontracts)]
+        for contract_id, path in ids:
             if contract_id in owners:
-                problems.append(Problem(name, f"contract id '{contract_id}' is also used in {owners[contract_id]}", line=document.line_of(("id",)), field="id", expected="unique contract ids"))
+                problems.append(
+                    Problem(name, f"contract id '{contract_id}' is also used in {owners[contract_id]}", line=document.line_of(path),
+                            field=format_path(path), value=contract_id, expected="unique contract ids")
+                )
             owners[contract_id] = name
         contracts.append(contract)
     raise_if_any(problems)

@@ -277,12 +277,6 @@ class Contract(ContractBody):
     _source: str = PrivateAttr(default="")
     _lines: dict = PrivateAttr(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _one_way_to_name_commissioners(self) -> "Contract":
-        if (self.commissioner is None) == (self.commissioners is None):
-            raise ValueError("give exactly one of 'commissioner' or 'commissioners'")
-        return self
-
     @property
     def commissioner_shares(self) -> list[CommissionerShare]:
         """Every commissioner with its share of fixed elements (1 for a sole commissioner)."""
