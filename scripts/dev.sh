@@ -9,8 +9,10 @@ ensure_venv() {
     if [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
     fi
-    .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-    .venv/bin/python -m pip install --quiet -e ".[$1]"
+    # Quiet, but keep real errors: drop only pip's notes about unreachable extra indexes.
+    .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 >/dev/null | grep -v "is ignored: it is neither" >&2 || true
+    .venv/bin/python -m pip install --quiet -e ".[$1]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+    .venv/bin/python -c "import carecontracts, duckdb, ibis" || { echo "set-up failed: see the pip output above" >&2; exit 1; }
 }
 
 ensure_java() {

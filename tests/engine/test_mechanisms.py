@@ -57,6 +57,18 @@ def test_activity_price_times_mff(engine: Engine) -> None:
     assert line["basis"] == "1 spell × £168.00 × MFF 1.0461"
 
 
+def test_activity_prices_with_four_places_and_mff_with_six(engine: Engine) -> None:
+    """National unit costs carry four places and MFFs up to six: the rate keeps them all and
+    the basis shows the numbers actually used."""
+    terms = contract(HEAD + "components: [{id: acute, kind: activity, prices: tariff, mff: 1.046123}]")
+    lines = run(engine, [terms], activity(repeat(3)), prices=price_list({"HRG1": "65.5602"}))
+    (line,) = lines.to_pylist()
+    # 65.5602 × 1.046123 = 65.5602 + 2.622408 + 0.3933612 + 0.0080639046 = 68.5840331046; × 3 = 205.7520993138 → £205.75
+    assert line["rate"] == D("68.5840331046")
+    assert line["amount"] == D("205.75")
+    assert line["basis"] == "3 units × £65.5602 × MFF 1.046123"
+
+
 def test_readmissions_not_paid_for_avoidable_share(engine: Engine) -> None:
     """800 eligible readmissions, 25% avoidable, £2,000 each → £400,000 not paid."""
     index_day, back_day = dt.date(2025, 4, 2), dt.date(2025, 4, 20)

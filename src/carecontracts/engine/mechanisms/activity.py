@@ -18,15 +18,16 @@ def price_activity(context: PricingContext) -> ir.Table:
     terms: ActivityTerms = context.component  # type: ignore[assignment]
     rows = valued(context)
     singular = terms.unit[:-1] if terms.unit.endswith("s") else terms.unit
+    mff_text = ibis.cases((rows.mff == rows.mff.round(4), context.engine.number(rows.mff, 4)), else_=context.engine.number(rows.mff, 6))
     unit = ibis.cases((rows.chargeable == 1, f" {singular}"), else_=f" {terms.unit}")
-    basis = number_text(context, rows.chargeable, 4) + unit + " × " + money_text(context, rows.unit_price) + " × MFF " + context.engine.number(rows.mff, 4)
+    basis = number_text(context, rows.chargeable, 2) + unit + " × " + money_text(context, rows.unit_price) + " × MFF " + mff_text
     if terms.readmission is not None:
         share = f"{terms.readmission.avoidable_percent.normalize():f}%"
         basis = ibis.cases(
             (
                 rows.readmitted > 0,
                 basis
-                + " (" + number_text(context, rows.quantity, 4) + " less " + number_text(context, rows.readmitted, 4)
+                + " (" + number_text(context, rows.quantity, 2) + " less " + number_text(context, rows.readmitted, 2)
                 + f" emergency readmissions within {terms.readmission.within_days} days × {share} avoidable)",
             ),
             else_=basis,

@@ -173,15 +173,17 @@ def settle_year_to_date(
 
 
 def money_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValue:
-    """£1,234.56 (with a leading minus for negatives) as an engine expression."""
-    formatted = context.engine.number(value.abs(), 2)
+    """£1,234.56 (with a leading minus for negatives) as an engine expression; a unit price
+    with more than pence (£65.5602) keeps its four places, so the basis shows the price used."""
+    whole_pence = value == value.round(2)
+    formatted = ibis.cases((whole_pence, context.engine.number(value.abs(), 2)), else_=context.engine.number(value.abs(), 4))
     return ibis.cases((value < 0, "-£" + formatted), else_="£" + formatted)
 
 
-def number_text(context: PricingContext, value: ir.NumericValue, places: int = 0) -> ir.StringValue:
+def number_text(context: PricingContext, value: ir.NumericValue, places: int = 2) -> ir.StringValue:
     """A quantity as text: whole numbers without decimals, others to `places`."""
     whole = context.engine.number(value, 0)
-    precise = context.engine.number(value, max(places, 2))
+    precise = context.engine.number(value, places)
     return ibis.cases((value == value.round(0), whole), else_=precise)
 
 
