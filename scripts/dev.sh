@@ -5,14 +5,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+pip_install() {
+    # Quiet when it works; on failure show pip's output (less its notes on unused indexes).
+    local log
+    log=$(mktemp)
+    if ! .venv/bin/python -m pip install --quiet "$@" >"$log" 2>&1; then
+        grep -v "is ignored: it is neither" "$log" >&2
+        rm -f "$log"
+        echo "set-up failed: pip install $*" >&2
+        exit 1
+    fi
+    rm -f "$log"
+}
+
 ensure_venv() {
     if [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
     fi
-    # Quiet, but keep real errors: drop only pip's notes about unreachable extra indexes.
-    .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 >/dev/null | grep -v "is ignored: it is neither" >&2 || true
-    .venv/bin/python -m pip install --quiet -e ".[$1]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
-    .venv/bin/python -c "import carecontracts, duckdb, ibis" || { echo "set-up failed: see the pip output above" >&2; exit 1; }
+    pip_install --upgrade pip
+    pip_install -e ".[$1]"
 }
 
 ensure_java() {
