@@ -130,14 +130,12 @@ def tallies(fine: ir.Table, agreements: list[Agreement]) -> ir.Table | None:
 
     A row matching several of a component's services counts once, for the first listed.
     """
-    rules = None
+    rules = readmission_rules(agreements)
     parts: list[ir.Table] = []
     for agreement in agreements:
         for component in agreement.components:
             if not MECHANISMS[component.kind].measures_activity:
                 continue
-            if rules is None:
-                rules = readmission_rules(agreements)
             names = agreement.component_services(component)
             label = ibis.cases(*[(_matches(fine, agreement.services[n]), n) for n in names], else_=None)
             rows = fine.filter(
