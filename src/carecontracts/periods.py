@@ -45,11 +45,6 @@ class FinancialYear:
     start: dt.date
 
     @classmethod
-    def containing(cls, day: dt.date, start_month: int = 4) -> "FinancialYear":
-        year = day.year if day.month >= start_month else day.year - 1
-        return cls(dt.date(year, start_month, 1))
-
-    @classmethod
     def parse(cls, text: str, start_month: int = 4) -> "FinancialYear":
         """`2025-26` or `2025` → the year starting in 2025."""
         match = re.match(r"^(\d{4})(?:[-/](\d{2}|\d{4}))?$", text.strip())

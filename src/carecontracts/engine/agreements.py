@@ -38,11 +38,6 @@ class Agreement:
     def component_path(self, index: int) -> tuple[str | int, ...]:
         return self.path + ("components", index)
 
-    def location(self, path: tuple[str | int, ...]) -> str:
-        """`contracts/x.yaml:14` for a field path inside this agreement."""
-        line = self.contract.line_of(path)
-        return f"{self.contract.source}:{line}" if line else self.contract.source
-
 
 def agreements_of(contracts: list[Contract]) -> list[Agreement]:
     """Every contract, then its sub-contracts, whose payer is the prime provider."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from itertools import groupby
 from decimal import Decimal
+from itertools import groupby
 
 import ibis
 import ibis.expr.types as ir
@@ -16,6 +16,7 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.statement import conform
 from carecontracts.language.model import ComponentTerms
+from carecontracts.language.yaml_lines import format_path
 from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError
 
@@ -59,24 +60,21 @@ class PricingContext:
     def path(self) -> tuple[str | int, ...]:
         return self.agreement.component_path(self.index)
 
-    def where(self, field: str | None = None) -> str:
-        """`contracts/x.yaml:14` of this component or one of its fields."""
-        return self.agreement.location(self.path + ((field,) if field else ()))
-
     def scenarios(self) -> ir.Table:
         return self.engine.put(pa.table({"scenario": pa.array(self.inputs.scenarios, pa.string())}))
 
     def tallies(self) -> ir.Table:
-        """This component's tallies (possibly none: an empty table of the right shape)."""
+        """This component's tallies; an error if no activity is loaded at all."""
         tallies = self.inputs.tallies
         if tallies is None:
             raise PricingError([Problem(self.agreement.contract.source, "no activity tallies to price", field=self.component.id)])
         return tallies.filter(tallies.contract == self.agreement.id, tallies.component == self.component.id)
 
     def problem(self, message: str, field: str | None = None, expected: str | None = None) -> PricingError:
-        line = self.agreement.contract.line_of(self.path + ((field,) if field else ()))
-        dotted = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in self.path).replace(".[", "[")
-        return PricingError([Problem(self.agreement.contract.source, message, line=line, field=dotted + (f".{field}" if field else ""), expected=expected)])
+        """A PricingError located at this component (or one of its fields) in its YAML file."""
+        path = self.path + ((field,) if field else ())
+        line = self.agreement.contract.line_of(path)
+        return PricingError([Problem(self.agreement.contract.source, message, line=line, field=format_path(path), expected=expected)])
 
 
 def check_prices(inputs: PricingInputs, agreements: list[Agreement]) -> None:

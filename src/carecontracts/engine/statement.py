@@ -24,7 +24,6 @@ STATEMENT_TYPES: dict[str, str] = {
     "service": "string",
     "currency": "string",
 }
-STATEMENT_COLUMNS = list(STATEMENT_TYPES)
 ORDER = ["scenario", "contract", "component", "payer", "month", "service", "currency"]
 
 
