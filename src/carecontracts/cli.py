@@ -203,6 +203,8 @@ def pay(
         raise fail(error) from None
     label = month_label(months[0]) if len(months) == 1 else (space.year.label if months == space.year.months else f"{month_label(months[0])}..{month_label(months[-1])}")
     print_summary(result.lines, months, f"Statements {label} ({space.settings.name})")
+    for provider, commissioner, events in result.uncovered:
+        err.print(f"[yellow]Note:[/yellow] {events:,} activity rows in {space.year.label} from provider {provider} for commissioner {commissioner} are in no contract, so on no statement.")
     target = xlsx or space.state_dir / "out" / f"statements-{label.replace('..', '_to_')}.xlsx"
     written = [export_lines(result.lines, target)]
     for path in (csv, parquet):

@@ -12,7 +12,7 @@ import pyarrow as pa
 from carecontracts.data.load import LoadReport
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.measure import ACTUAL
-from carecontracts.engine.run import RunTables, measure_and_price
+from carecontracts.engine.run import RunTables, measure_and_price, uncovered_activity
 from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract, load_contracts
 from carecontracts.periods import FinancialYear, month_label, parse_month
@@ -83,6 +83,7 @@ class PaymentRun:
     tallies: pa.Table | None
     months: list[dt.date]
     contracts: list[Contract]
+    uncovered: list[tuple[str, str, int]]
 
 
 def run_payments(workspace: Workspace, months: list[dt.date], backend: str | None = None) -> PaymentRun:
@@ -90,15 +91,16 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
     contracts = workspace_contracts(workspace)
     engine, tables = open_engine(workspace, backend)
     try:
-        lines_expr, tallies_expr, _ = measure_and_price(engine, contracts, workspace.year, tables, (ACTUAL,))
-        year_lines = engine.to_arrow(lines_expr.order_by(ORDER))
-        tallies = engine.to_arrow(tallies_expr.order_by(["contract", "component", "month", "payer", "service", "currency"])) if tallies_expr is not None else None
+        priced = measure_and_price(engine, contracts, workspace.year, tables, (ACTUAL,))
+        year_lines = engine.to_arrow(priced.lines.order_by(ORDER))
+        tallies = engine.to_arrow(priced.tallies.order_by(["contract", "component", "month", "payer", "service", "currency"])) if priced.tallies is not None else None
+        uncovered = uncovered_activity(engine, priced, workspace.year)
     finally:
         engine.close()
     store(workspace.warehouse_path, year_lines, tallies)
     wanted = set(months)
     mask = pa.array([m in wanted for m in year_lines.column("month").to_pylist()])
-    return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts)
+    return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts, uncovered)
 
 
 def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None) -> None:

@@ -185,3 +185,14 @@ def test_spark_backend_gives_identical_statements(workspace: Path, tmp_path: Pat
     spark_lines = pq.read_table(tmp_path / "spark.parquet").to_pylist()
     assert len(duck_lines) == 12 + 3
     assert spark_lines == duck_lines
+
+
+def test_activity_in_no_contract_is_reported(workspace: Path) -> None:
+    """Activity from a provider no contract covers is named, not silently left off."""
+    extra = "\n".join(f"9{i},q{i},ELSEWHERE,ICB-A,ortho,HB12C,EL,2025-11-02,2025-11-04,1" for i in range(3))
+    (workspace / "data" / "activity" / "other.csv").write_text(ACTIVITY.splitlines()[0] + "\n" + extra + "\n")
+    assert invoke("load", "-w", workspace).exit_code == 0
+    result = invoke("pay", "2025-11", "-w", workspace)
+    assert result.exit_code == 0, result.output
+    assert "3 activity rows in 2025-26 from provider ELSEWHERE for commissioner ICB-A are in no contract" in result.output
+    assert "£113,440.53" in result.output  # the statement itself is unchanged

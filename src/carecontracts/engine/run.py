@@ -34,22 +34,47 @@ class RunTables:
         return cls(get("activity"), get("prices"), get("plans"), get("population"))
 
 
+@dataclass
+class Priced:
+    """Statement lines (an expression), the tallies they price, and the fine tallies those
+    were routed from, for every scenario."""
+
+    lines: ir.Table
+    tallies: ir.Table | None
+    fine: ir.Table | None
+    agreements: list[Agreement]
+
+
 def measure_and_price(
     engine: Engine,
     contracts: list[Contract],
     year: FinancialYear,
     tables: RunTables,
     scenarios: tuple[str, ...] = (ACTUAL,),
-) -> tuple[ir.Table, ir.Table | None, list[Agreement]]:
-    """Statement lines (an expression) and the tallies behind them, for every scenario."""
+) -> Priced:
+    """Measure the events once, then price every component of every agreement."""
     agreements = agreements_of(contracts)
-    routed = None
+    fine = routed = None
     if tables.activity is not None:
-        routed = tallies(engine.cache(fine_tallies(tables.activity, agreements)), agreements)
+        fine = engine.cache(fine_tallies(tables.activity, agreements))
+        routed = tallies(fine, agreements)
         if routed is not None:
             routed = engine.cache(routed)
     inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population)
-    return price(inputs, agreements), routed, agreements
+    return Priced(price(inputs, agreements), routed, fine, agreements)
+
+
+def uncovered_activity(engine: Engine, priced: Priced, year: FinancialYear) -> list[tuple[str, str, int]]:
+    """Events in the year from a provider and commissioner that no agreement covers, as
+    (provider, commissioner, events): activity a statement cannot include."""
+    if priced.fine is None:
+        return []
+    fine = priced.fine
+    pairs = engine.to_arrow(
+        fine.filter(fine.month.isin(year.months)).group_by(["provider", "commissioner"]).aggregate(events=fine.events.sum())
+    ).to_pylist()
+    covered = {(p, c) for a in priced.agreements for p in a.activity_providers for c in a.activity_commissioners}
+    return sorted((r["provider"], r["commissioner"], r["events"]) for r in pairs if (r["provider"], r["commissioner"]) not in covered)
 
 
 def statement_lines(
@@ -61,7 +86,7 @@ def statement_lines(
     scenarios: tuple[str, ...] = (ACTUAL,),
 ) -> pa.Table:
     """Statement lines for the requested months (all of the year if None), ordered."""
-    lines, _, _ = measure_and_price(engine, contracts, year, tables, scenarios)
+    lines = measure_and_price(engine, contracts, year, tables, scenarios).lines
     if months is not None:
         lines = lines.filter(lines.month.isin(months))
     return engine.to_arrow(lines.order_by(ORDER))
