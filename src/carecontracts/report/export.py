@@ -97,9 +97,11 @@ def write_workbook(lines: pa.Table, path: Path) -> None:
     detail.column_dimensions[get_column_letter(names.index("basis") + 1)].width = 90
     detail.freeze_panes = "A2"
     detail.append([cell(detail, n, bold=True) for n in names])
-    amount_at = names.index("amount")
+    amount_at, month_at = names.index("amount"), names.index("month")
     for record in lines.to_pylist():
         values: list = [record[n] for n in names]
         values[amount_at] = cell(detail, values[amount_at], money=True)
+        values[month_at] = cell(detail, values[month_at])
+        values[month_at].number_format = "yyyy-mm"
         detail.append(values)
     book.save(path)

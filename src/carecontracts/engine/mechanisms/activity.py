@@ -7,7 +7,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from carecontracts.engine.mechanisms.shared import money_text, number_text, valued
+from carecontracts.engine.mechanisms.shared import number_text, price_text, valued
 from carecontracts.engine.price import PricingContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import ActivityTerms
@@ -20,7 +20,7 @@ def price_activity(context: PricingContext) -> ir.Table:
     singular = terms.unit[:-1] if terms.unit.endswith("s") else terms.unit
     mff_text = ibis.cases((rows.mff == rows.mff.round(4), context.engine.number(rows.mff, 4)), else_=context.engine.number(rows.mff, 6))
     unit = ibis.cases((rows.chargeable == 1, f" {singular}"), else_=f" {terms.unit}")
-    basis = number_text(context, rows.chargeable, 2) + unit + " × " + money_text(context, rows.unit_price) + " × MFF " + mff_text
+    basis = number_text(context, rows.chargeable, 2) + unit + " × " + price_text(context, rows.unit_price) + " × MFF " + mff_text
     if terms.readmission is not None:
         share = f"{terms.readmission.avoidable_percent.normalize():f}%"
         basis = ibis.cases(

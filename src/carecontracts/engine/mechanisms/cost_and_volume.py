@@ -10,7 +10,7 @@ from decimal import Decimal
 import ibis
 import ibis.expr.types as ir
 
-from carecontracts.engine.mechanisms.shared import money_text, number_text, pro_rata, settle_year_to_date
+from carecontracts.engine.mechanisms.shared import money_text, number_text, price_text, pro_rata, settle_year_to_date
 from carecontracts.engine.price import PricingContext, fraction
 from carecontracts.engine.registry import register
 from carecontracts.language.model import CostAndVolumeTerms
@@ -60,10 +60,10 @@ def price_cost_and_volume(context: PricingContext) -> ir.Table:
     def basis(table: ir.Table) -> ir.StringValue:
         volume = table.ytd_chargeable
         unit = f" {terms.unit}"
-        full = money_text(context, ibis.literal(terms.price, type="decimal(18, 2)"))
+        full = price_text(context, ibis.literal(terms.price, type="decimal(18, 2)"))
         regime = ibis.cases(
-            (volume > table.upper, number_text(context, table.upper, 2) + " × " + full + " + " + number_text(context, volume - table.upper, 2) + " × " + money_text(context, ibis.literal(above, type="decimal(18, 6)")) + " above band"),
-            (volume < table.lower, number_text(context, volume, 2) + " × " + full + " + " + number_text(context, table.lower - volume, 2) + " short of band × " + money_text(context, ibis.literal(below, type="decimal(18, 6)"))),
+            (volume > table.upper, number_text(context, table.upper, 2) + " × " + full + " + " + number_text(context, volume - table.upper, 2) + " × " + price_text(context, ibis.literal(above, type="decimal(18, 6)")) + " above band"),
+            (volume < table.lower, number_text(context, volume, 2) + " × " + full + " + " + number_text(context, table.lower - volume, 2) + " short of band × " + price_text(context, ibis.literal(below, type="decimal(18, 6)"))),
             else_=number_text(context, volume, 2) + " × " + full + " within band",
         )
         return (

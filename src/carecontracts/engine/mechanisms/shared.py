@@ -173,11 +173,15 @@ def settle_year_to_date(
 
 
 def money_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValue:
-    """£1,234.56 (with a leading minus for negatives) as an engine expression; a unit price
-    with more than pence (£65.5602) keeps its four places, so the basis shows the price used."""
-    whole_pence = value == value.round(2)
-    formatted = ibis.cases((whole_pence, context.engine.number(value.abs(), 2)), else_=context.engine.number(value.abs(), 4))
+    """£1,234.56 (with a leading minus for negatives) as an engine expression."""
+    formatted = context.engine.number(value.abs(), 2)
     return ibis.cases((value < 0, "-£" + formatted), else_="£" + formatted)
+
+
+def price_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValue:
+    """A unit price as used: £168.00, or £65.5602 when it has more than pence."""
+    whole_pence = value == value.round(2)
+    return ibis.cases((whole_pence, "£" + context.engine.number(value, 2)), else_="£" + context.engine.number(value, 4))
 
 
 def number_text(context: PricingContext, value: ir.NumericValue, places: int = 2) -> ir.StringValue:
