@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from carecontracts.data.schemas import ACTIVITY
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.run import RunTables, statement_lines
 from carecontracts.language.load import parse_contract
@@ -30,21 +31,8 @@ def contract(text: str, price_lists: set[str] | None = None) -> Contract:
     return parsed
 
 
-ACTIVITY_SCHEMA = pa.schema(
-    [
-        ("activity_id", pa.string()),
-        ("patient_id", pa.string()),
-        ("provider", pa.string()),
-        ("commissioner", pa.string()),
-        ("service", pa.string()),
-        ("currency", pa.string()),
-        ("pod", pa.string()),
-        ("start_date", pa.date32()),
-        ("end_date", pa.date32()),
-        ("quantity", pa.decimal128(18, 4)),
-        ("admission_method", pa.string()),
-        ("age", pa.int64()),
-    ]
+ACTIVITY_SCHEMA = ACTIVITY.arrow_schema(
+    ["activity_id", "patient_id", "provider", "commissioner", "service", "currency", "pod", "start_date", "end_date", "quantity", "admission_method", "age"]
 )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+import pyarrow as pa
+
 from carecontracts.money import INPUT_QUANTITY_TYPE, PRICE_TYPE
 
 
@@ -54,6 +56,17 @@ class Column:
         return "a whole number" if self.kind is Kind.INTEGER else f"a number with at most {self.places} decimal places"
 
     @property
+    def arrow_type(self) -> pa.DataType:
+        if self.kind is Kind.TEXT:
+            return pa.string()
+        if self.kind in (Kind.DATE, Kind.MONTH):
+            return pa.date32()
+        if self.kind is Kind.INTEGER:
+            return pa.int64()
+        precision = int(self.target_type.split("(")[1].split(",")[0])
+        return pa.decimal128(precision, self.places)
+
+    @property
     def target_type(self) -> str:
         if self.sql_type:
             return self.sql_type
@@ -78,6 +91,11 @@ class Dataset:
     @property
     def required(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
+
+    def arrow_schema(self, names: list[str] | None = None) -> pa.Schema:
+        """The Arrow schema of the dataset as stored (all columns, or those named)."""
+        chosen = [c for c in self.columns if names is None or c.name in names]
+        return pa.schema([(c.name, c.arrow_type) for c in chosen])
 
 
 ACTIVITY = Dataset(

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from carecontracts.data.schemas import ACTIVITY
 from carecontracts.examples.national_costs import (
     COMMUNITY,
     CONSULTANT_LED,
@@ -357,25 +358,7 @@ def _dates(days: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
     return pa.array(YEAR_START + days.astype("timedelta64[D]"), pa.date32(), mask=missing)
 
 
-ACTIVITY_SCHEMA = pa.schema(
-    [
-        ("activity_id", pa.string()),
-        ("patient_id", pa.string()),
-        ("provider", pa.string()),
-        ("commissioner", pa.string()),
-        ("service", pa.string()),
-        ("currency", pa.string()),
-        ("pod", pa.string()),
-        ("start_date", pa.date32()),
-        ("end_date", pa.date32()),
-        ("quantity", pa.decimal128(18, QUANTITY_SCALE)),
-        ("referral_date", pa.date32()),
-        ("admission_method", pa.string()),
-        ("age", pa.int32()),
-        ("cost", pa.decimal128(18, 2)),
-        ("site", pa.string()),
-    ]
-)
+ACTIVITY_SCHEMA = ACTIVITY.arrow_schema()
 
 
 def _patients(rng: np.random.Generator, commissioner: str, size: int) -> np.ndarray:
@@ -535,7 +518,7 @@ def generate_chunk(model: Model, seed: int, number: int, size: int, first_id: in
         "quantity": _decimal(chunk.quantity, QUANTITY_SCALE),
         "referral_date": _dates(np.where(missing_referral, 0, chunk.referral), missing_referral),
         "admission_method": _labels(chunk.method, model.methods),
-        "age": pa.array(chunk.age, pa.int32()),
+        "age": pa.array(chunk.age, pa.int64()),
         "cost": _decimal(chunk.cost, 2),
         "site": _labels(chunk.site, model.sites),
     }
