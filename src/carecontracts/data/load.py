@@ -126,6 +126,7 @@ class _Stager:
         con.execute(f"CREATE OR REPLACE TABLE {self.table} ({columns}{extra}, source_file VARCHAR, source_row BIGINT, _bad BOOLEAN)")
 
     def stage(self, path: Path) -> int:
+        """Stage one file: check its columns, type every value, flag bad rows; rows staged."""
         name = self.workspace.relative(path)
         src = source_sql(path)
         try:
@@ -154,10 +155,10 @@ class _Stager:
                 SELECT {names}{price_list}, {_literal(name)}, _row, {bad}
                 FROM (SELECT _row, {selected} FROM {numbered_source_sql(path)})"""
         )
-        bad_rows = self.con.execute(f"SELECT count(*) FROM {self.table} WHERE _bad AND source_file = ?", [name]).fetchone()[0]
+        rows, bad_rows = self.con.execute(f"SELECT count(*), count_if(_bad) FROM {self.table} WHERE source_file = ?", [name]).fetchone()
         if bad_rows:
             self._describe_bad_rows(path, name, src, present, types, bad_rows)
-        return self.con.execute(f"SELECT count(*) FROM {self.table} WHERE source_file = ?", [name]).fetchone()[0]
+        return rows
 
     def _raw_and_typed(self, present: dict[str, bool], types: dict[str, str], raw_for: set[str] | None = None) -> str:
         """Select each column as its target type (t_) and, for those in `raw_for` (all if
