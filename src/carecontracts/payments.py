@@ -125,7 +125,7 @@ def stored(workspace: Workspace, table: str = "statements", where: str = "", par
         present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if table not in present:
             return None
-        return con.execute(f"SELECT * FROM {table} {where}", parameters or []).fetch_arrow_table()
+        return con.execute(f"SELECT * FROM {table} {where}", parameters or []).to_arrow_table()
 
 
 __all__ = ["LoadReport", "PaymentRun", "parse_period", "run_payments", "stored", "workspace_contracts"]
