@@ -61,7 +61,7 @@ def _native(column: Column, source_type: str | None) -> bool:
     """True when the file already holds the column as text or in a type that needs no parsing."""
     if column.kind is Kind.TEXT:
         return True
-    return bool(source_type) and source_type.upper().startswith(NATIVE_TYPES.get(column.kind, ()))
+    return source_type is not None and source_type.upper().startswith(NATIVE_TYPES.get(column.kind, ()))
 
 
 def data_files(workspace: Workspace, dataset: Dataset) -> list[Path]:
@@ -155,7 +155,8 @@ class _Stager:
                 SELECT {names}{price_list}, {_literal(name)}, _row, {bad}
                 FROM (SELECT _row, {selected} FROM {numbered_source_sql(path)})"""
         )
-        rows, bad_rows = self.con.execute(f"SELECT count(*), count_if(_bad) FROM {self.table} WHERE source_file = ?", [name]).fetchone()
+        counted = self.con.execute(f"SELECT count(*), count_if(_bad) FROM {self.table} WHERE source_file = ?", [name]).fetchone()
+        rows, bad_rows = counted if counted else (0, 0)
         if bad_rows:
             self._describe_bad_rows(path, name, src, present, types, bad_rows)
         return rows

@@ -16,12 +16,12 @@ import pyarrow as pa
 
 
 @ibis.udf.scalar.builtin(name="format")
-def _duckdb_format(pattern: str, value: dt.Decimal(38, 8)) -> str:  # type: ignore[valid-type]
+def _duckdb_format(pattern: str, value: dt.Decimal(38, 8)) -> str:  # type: ignore[valid-type, empty-body]
     """DuckDB's fmt-style format: format('{:,.2f}', x)."""
 
 
 @ibis.udf.scalar.builtin(name="format_number")
-def _spark_format_number(value: dt.Decimal(38, 8), places: int) -> str:  # type: ignore[valid-type]
+def _spark_format_number(value: dt.Decimal(38, 8), places: int) -> str:  # type: ignore[valid-type, empty-body]
     """Spark's format_number(x, d)."""
 
 

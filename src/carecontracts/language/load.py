@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from pydantic import ValidationError
 
@@ -43,7 +43,7 @@ def _data_path(data: Any, loc: tuple, key_error: bool) -> tuple:
     return tuple(path)
 
 
-def _expected(error: dict) -> str | None:
+def _expected(error: Mapping[str, Any]) -> str | None:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "no such key here; check its spelling"
@@ -256,12 +256,13 @@ def load_contracts(folder: Path, price_lists: set[str] | None = None, root: Path
         problems += found
         if contract is None:
             continue
-        ids = [(contract.id, ("id",))] + [(s.id, ("subcontracts", i, "id")) for i, s in enumerate(contract.subcontracts)]
-        for contract_id, path in ids:
+        ids: list[tuple[str, tuple[str | int, ...]]] = [(contract.id, ("id",))]
+        ids += [(s.id, ("subcontracts", i, "id")) for i, s in enumerate(contract.subcontracts)]
+        for contract_id, id_path in ids:
             if contract_id in owners:
                 problems.append(
-                    Problem(name, f"contract id '{contract_id}' is also used in {owners[contract_id]}", line=document.line_of(path),
-                            field=format_path(path), value=contract_id, expected="unique contract ids")
+                    Problem(name, f"contract id '{contract_id}' is also used in {owners[contract_id]}", line=document.line_of(id_path),
+                            field=format_path(id_path), value=contract_id, expected="unique contract ids")
                 )
             owners[contract_id] = name
         contracts.append(contract)

@@ -99,9 +99,9 @@ def write_workbook(lines: pa.Table, path: Path) -> None:
     detail.append([cell(detail, n, bold=True) for n in names])
     amount_at, month_at = names.index("amount"), names.index("month")
     for record in lines.to_pylist():
-        values: list = [record[n] for n in names]
-        values[amount_at] = cell(detail, values[amount_at], money=True)
-        values[month_at] = cell(detail, values[month_at])
-        values[month_at].number_format = "yyyy-mm"
-        detail.append(values)
+        row: list = [record[n] for n in names]
+        row[amount_at] = cell(detail, row[amount_at], money=True)
+        row[month_at] = cell(detail, row[month_at])
+        row[month_at].number_format = "yyyy-mm"
+        detail.append(row)
     book.save(path)

@@ -4,14 +4,14 @@ and year-to-date settlement."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from carecontracts.engine.price import PricingContext
-from carecontracts.language.model import value_on
+from carecontracts.language.model import PricedTerms, value_on
 from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, OPERAND_TYPE, QUANTITY_TYPE, RATE_TYPE, VALUE_TYPE, format_money, split_exactly, to_pence
 from carecontracts.periods import month_label
 
@@ -100,7 +100,7 @@ def valued(context: PricingContext) -> ir.Table:
 
     Tallies whose price list has no price are found beforehand by `price.check_prices`.
     """
-    component = context.component
+    component = cast(PricedTerms, context.component)
     tallies = context.tallies()
     tallies = tallies.filter(tallies.month.isin(context.months))
     prices = context.inputs.prices
