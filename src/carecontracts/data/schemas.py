@@ -7,6 +7,7 @@ from enum import Enum
 
 import pyarrow as pa
 
+from carecontracts.instruments import INSTRUMENTS
 from carecontracts.money import INPUT_QUANTITY_TYPE, PRICE_TYPE
 
 
@@ -121,6 +122,21 @@ ACTIVITY = Dataset(
     (("t_end_date < t_start_date", "end_date", "an end date on or after start_date"),),
 )
 
+
+def _outcome_checks() -> tuple[tuple[str, str, str], ...]:
+    """From the instruments: the instrument must be known, and the score and predicted
+    score within its range."""
+    known = ", ".join("'" + name + "'" for name in sorted(INSTRUMENTS))
+    checks = [("t_instrument NOT IN (" + known + ")", "instrument", "one of " + ", ".join(sorted(INSTRUMENTS)))]
+    for item in INSTRUMENTS.values():
+        outside = f"NOT ({{column}} BETWEEN {item.minimum:f} AND {item.maximum:f})"
+        for column in ("score", "predicted"):
+            condition = f"t_instrument = '{item.id}' AND " + outside.format(column=f"t_{column}")
+            expected = item.range_expected() if column == "score" else item.range_expected().replace("score", "predicted score")
+            checks.append((condition, column, expected))
+    return tuple(checks)
+
+
 OUTCOMES = Dataset(
     "outcomes",
     "data/outcomes",
@@ -134,6 +150,7 @@ OUTCOMES = Dataset(
         Column("predicted", Kind.DECIMAL, required=False, sql_type="DECIMAL(18, 6)"),
         Column("provider", Kind.TEXT, required=False),
     ),
+    _outcome_checks(),
 )
 
 POPULATION = Dataset(
