@@ -131,6 +131,15 @@ AGES: dict[str, tuple[tuple[int, int, float], ...]] = {
 ELECTIVE_POD = "EL|DC"  # drawn per spell: ordinary elective or day case, by the HRG's national split
 NO_REFERRAL = np.iinfo(np.int32).min  # marks rows with no referral (emergencies, follow-ups, contacts)
 
+# The waiting-time story the audit finds: from October one provider stops the clock on most
+# patients about to breach 18 weeks, so their recorded waits bunch just under 18 weeks.
+CLOCK_STOPPER = "ISP-HEALTHCARE"
+CLOCK_STOPS_FROM = int((np.datetime64("2025-10-01", "D") - YEAR_START).astype(np.int64))  # day offset of 1 October
+RTT_LIMIT_DAYS = 126  # 18 weeks
+CLOCK_STOP_REACH_DAYS = 42  # waits up to 24 weeks are pulled back
+CLOCK_STOP_SHARE = 0.6
+REPORTED_MEASURE = "rtt_18_weeks"
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -475,6 +484,40 @@ def _fill(rng: np.random.Generator, model: Model, segment: Segment, chunk: Chunk
     chunk.patient[rows] = patients
 
 
+def _stop_clocks(chunk: Chunk, model: Model, seed: int, number: int) -> None:
+    """Plant clock-stopping at CLOCK_STOPPER: from October, a share of its patients whose
+    wait would run 18–24 weeks get a later referral date recorded, so the recorded wait is
+    17–18 weeks (120–125 days). Drawn from a generator of its own, so every other column,
+    and every other provider's referral dates, are exactly as they would be without it."""
+    rng = np.random.default_rng([seed, 5, number])
+    wait = chunk.start.astype(np.int64) - chunk.referral.astype(np.int64)
+    due = np.flatnonzero(
+        (chunk.provider == model.providers.index(CLOCK_STOPPER))
+        & (chunk.referral != NO_REFERRAL)
+        & (chunk.start >= CLOCK_STOPS_FROM)
+        & (wait > RTT_LIMIT_DAYS)
+        & (wait <= RTT_LIMIT_DAYS + CLOCK_STOP_REACH_DAYS)
+    )
+    stopped = due[rng.random(len(due)) < CLOCK_STOP_SHARE]
+    chunk.referral[stopped] = chunk.start[stopped] - rng.integers(RTT_LIMIT_DAYS - 6, RTT_LIMIT_DAYS, len(stopped))
+
+
+def _reported_waits(files: list[Path]) -> list[tuple[str, str, str, str]]:
+    """What each provider publishes: % treated within 18 weeks by month of treatment, to one
+    place, computed from the records it sends (so they reconcile, clock stops and all)."""
+    import duckdb
+
+    sources = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"""SELECT provider, strftime(date_trunc('month', start_date), '%Y-%m') AS month,
+                       round(100.0 * count(*) FILTER (WHERE start_date - referral_date <= {RTT_LIMIT_DAYS}) / count(*), 1)
+                FROM read_parquet([{sources}]) WHERE referral_date IS NOT NULL AND start_date >= DATE '{TERM[0]}'
+                GROUP BY ALL ORDER BY provider, month"""
+        ).fetchall()
+    return [(provider, month, REPORTED_MEASURE, f"{percent:.1f}") for provider, month, percent in rows]
+
+
 def generate_chunk(model: Model, seed: int, number: int, size: int, first_id: int) -> tuple[pa.Table, Tally]:
     """One chunk of activity rows (sorted by end date) and what each segment delivered."""
     rng = np.random.default_rng([seed, 1, number])
@@ -504,6 +547,7 @@ def generate_chunk(model: Model, seed: int, number: int, size: int, first_id: in
         tally.value[i] = np.bincount(month[part], weights=value[part], minlength=12)
 
     chunk = chunk.take(np.lexsort((chunk.patient, chunk.provider, chunk.end)))
+    _stop_clocks(chunk, model, seed, number)
     missing_referral = chunk.referral == NO_REFERRAL
     columns = {
         "activity_id": _identifiers("A", first_id + np.arange(size, dtype=np.int64), 10),
@@ -857,6 +901,7 @@ def _readme() -> str:
             carecontracts pay 2025-11                        # statements for November (or a range, or `year`)
             carecontracts explain {CONTRACT_OF[MH]} mh 2025-11          # the terms and tallies behind a line
             carecontracts export statements.xlsx             # the last run's lines as .xlsx, .csv or .parquet
+            carecontracts audit --html audit.html            # can the waiting times be believed? (data/reported holds the published figures)
         """)
 
 
@@ -897,6 +942,7 @@ def write_example(
     written.append(_csv(root / "prices" / f"{PRICE_LIST}.csv", ("currency", "unit_price", "valid_from", "valid_to"), _prices(model.currencies)))
     written.append(_csv(root / "data" / "plans" / "plans.csv", ("contract", "service", "month", "planned_quantity", "planned_value"), _plans(delivered, terms)))
     written.append(_csv(root / "data" / "population" / "population.csv", ("commissioner", "month", "band", "persons"), _population(seed)))
+    written.append(_csv(root / "data" / "reported" / "waits.csv", ("provider", "month", "measure", "percent"), _reported_waits(activity_files)))
     (root / "data" / "outcomes").mkdir(parents=True, exist_ok=True)
 
     config = root / "carecontracts.toml"
