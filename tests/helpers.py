@@ -36,8 +36,13 @@ ACTIVITY_SCHEMA = ACTIVITY.arrow_schema(
 )
 
 
+OPTIONAL_COLUMNS = ("cost", "compliant", "referral_date", "site")
+
+
 def activity(rows: list[dict[str, Any]]) -> pa.Table:
-    """Activity rows with defaults for every column not given."""
+    """Activity rows with defaults for every column not given; optional columns (cost,
+    compliant, ...) are included when any row gives them."""
+    optional = [c for c in OPTIONAL_COLUMNS if any(c in row for row in rows)]
     filled = []
     for index, row in enumerate(rows):
         day = row.get("end_date", dt.date(2025, 4, 15))
@@ -55,9 +60,11 @@ def activity(rows: list[dict[str, Any]]) -> pa.Table:
                 "quantity": Decimal(row.get("quantity", 1)),
                 "admission_method": row.get("admission_method", "elective"),
                 "age": row.get("age", 50),
+                **{c: (Decimal(row[c]) if c == "cost" else row[c]) if row.get(c) is not None else None for c in optional},
             }
         )
-    return pa.Table.from_pylist(filled, schema=ACTIVITY_SCHEMA)
+    schema = ACTIVITY.arrow_schema(ACTIVITY_SCHEMA.names + optional) if optional else ACTIVITY_SCHEMA
+    return pa.Table.from_pylist(filled, schema=schema)
 
 
 def repeat(count: int, **row: Any) -> list[dict[str, Any]]:
@@ -116,6 +123,7 @@ def run(engine: Engine, contracts: list[Contract], activity_rows: pa.Table | Non
         prices=put("prices", tables.get("prices")),
         plans=put("plans", tables.get("plans")),
         population=put("population", tables.get("population")),
+        outcomes=put("outcomes", tables.get("outcomes")),
     )
     return statement_lines(engine, contracts, YEAR, run_tables)
 

@@ -23,6 +23,10 @@ INPUT_QUANTITY_TYPE = "decimal(18, 4)"
 OPERAND_TYPE = "decimal(18, 10)"
 # Money before it is rounded to a line: values of activity and cumulative settlements.
 VALUE_TYPE = "decimal(28, 10)"
+# A share of money (0 to 1) to 10 places, and the money it multiplies: 26 + 11 + 1 digits
+# keep the product exact on every backend.
+SHARE_TYPE = "decimal(11, 10)"
+SHARED_TYPE = "decimal(26, 10)"
 
 
 def to_pence(value: Decimal) -> Decimal:

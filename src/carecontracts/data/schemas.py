@@ -118,6 +118,7 @@ ACTIVITY = Dataset(
         Column("age", Kind.INTEGER, required=False, minimum=0, maximum=130),
         Column("cost", Kind.DECIMAL, required=False, minimum=0, sql_type="DECIMAL(18, 2)"),
         Column("site", Kind.TEXT, required=False),
+        Column("compliant", Kind.INTEGER, required=False, minimum=0, maximum=1),
     ),
     (("t_end_date < t_start_date", "end_date", "an end date on or after start_date"),),
 )

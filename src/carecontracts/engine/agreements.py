@@ -9,6 +9,7 @@ from carecontracts.language.model import (
     CommissionerShare,
     ComponentTerms,
     Contract,
+    Member,
     ReadmissionRule,
     ServiceFilter,
     Term,
@@ -30,6 +31,7 @@ class Agreement:
     components: tuple[ComponentTerms, ...]
     contract: Contract
     path: tuple[str | int, ...]
+    members: tuple[Member, ...] = ()
 
     def component_services(self, component: ComponentTerms) -> list[str]:
         """The services a component measures, in the contract's order."""
@@ -44,7 +46,8 @@ def agreements_of(contracts: list[Contract]) -> list[Agreement]:
     result: list[Agreement] = []
     for contract in contracts:
         commissioners = tuple(c.id for c in contract.commissioner_shares)
-        prime_providers = (contract.provider,) + tuple(s.provider for s in contract.subcontracts)
+        members = tuple(contract.members or ())
+        prime_providers = (contract.provider,) + tuple(m.provider for m in members) + tuple(s.provider for s in contract.subcontracts)
         result.append(
             Agreement(
                 id=contract.id,
@@ -58,6 +61,7 @@ def agreements_of(contracts: list[Contract]) -> list[Agreement]:
                 components=tuple(contract.components),
                 contract=contract,
                 path=(),
+                members=members,
             )
         )
         for index, sub in enumerate(contract.subcontracts):

@@ -92,6 +92,7 @@ def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
         "quantity": events.quantity.sum().cast(QUANTITY_TYPE),
         "events": events.count(),
         "cost": events.cost.sum().cast("decimal(18, 2)") if "cost" in events.columns else ibis.literal(None, type="decimal(18, 2)"),
+        "compliant": events.compliant.sum().cast("int64") if "compliant" in events.columns else ibis.literal(0).cast("int64"),
     }
     totals = events.group_by(grain).aggregate(**metrics, **{flag: zero for flag in flags})
     if not rules:
@@ -103,12 +104,13 @@ def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
     readmissions = admitted.filter(ibis.or_(*[admitted[flag] for flag in flags]))
     readmitted = readmissions.group_by(grain).aggregate(
         **{flag: ibis.cases((readmissions[flag], readmissions.quantity), else_=0).sum().cast(QUANTITY_TYPE) for flag in flags},
-    ).mutate(quantity=zero, events=ibis.literal(0).cast("int64"), cost=ibis.literal(None, type="decimal(18, 2)"))
+    ).mutate(quantity=zero, events=ibis.literal(0).cast("int64"), cost=ibis.literal(None, type="decimal(18, 2)"), compliant=ibis.literal(0).cast("int64"))
     both = ibis.union(totals, readmitted.select(totals.columns), distinct=False)
     return both.group_by(grain).aggregate(
         quantity=both.quantity.sum().cast(QUANTITY_TYPE),
         events=both.events.sum(),
         cost=both.cost.sum().cast("decimal(18, 2)"),
+        compliant=both.compliant.sum().cast("int64"),
         **{flag: both[flag].sum().cast(QUANTITY_TYPE) for flag in flags},
     )
 
@@ -168,6 +170,8 @@ def tallies(fine: ir.Table, agreements: list[Agreement]) -> ir.Table | None:
                     readmitted=readmitted.cast(QUANTITY_TYPE),
                     chargeable=chargeable.cast(QUANTITY_TYPE),
                     events=rows.events,
+                    cost=rows.cost,
+                    compliant=rows.compliant,
                 )
             )
     if not parts:
@@ -178,4 +182,6 @@ def tallies(fine: ir.Table, agreements: list[Agreement]) -> ir.Table | None:
         readmitted=routed.readmitted.sum().cast(QUANTITY_TYPE),
         chargeable=routed.chargeable.sum().cast(QUANTITY_TYPE),
         events=routed.events.sum(),
+        cost=routed.cost.sum().cast("decimal(18, 2)"),
+        compliant=routed.compliant.sum().cast("int64"),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
 
@@ -15,7 +15,8 @@ from carecontracts.engine.agreements import Agreement
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.statement import conform
-from carecontracts.language.model import ComponentTerms
+from carecontracts.language.model import ComponentTerms, references
+from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, VALUE_TYPE
 from carecontracts.language.yaml_lines import format_path
 from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError
@@ -36,6 +37,7 @@ class PricingInputs:
     prices: ir.Table | None = None
     plans: ir.Table | None = None
     population: ir.Table | None = None
+    outcomes: ir.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class PricingContext:
     agreement: Agreement
     component: ComponentTerms
     index: int
+    priced: dict[str, ir.Table] = field(default_factory=dict)
 
     @property
     def engine(self) -> Engine:
@@ -69,6 +72,11 @@ class PricingContext:
         if tallies is None:
             raise PricingError([Problem(self.agreement.contract.source, "no activity tallies to price", field=self.component.id)])
         return tallies.filter(tallies.contract == self.agreement.id, tallies.component == self.component.id)
+
+    def lines_of(self, component: str) -> ir.Table:
+        """Statement lines of another component of this agreement (priced before this one,
+        as its references require), including its parts (`<id>.fixed`, `<id>.variable`)."""
+        return self.priced[component]
 
     def problem(self, message: str, field: str | None = None, expected: str | None = None) -> PricingError:
         """A PricingError located at this component (or one of its fields) in its YAML file."""
@@ -125,11 +133,53 @@ def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
     check_prices(inputs, agreements)
     parts: list[ir.Table] = []
     for agreement in agreements:
-        for index, component in enumerate(agreement.components):
-            context = PricingContext(inputs, agreement, component, index)
-            parts.append(conform(MECHANISMS[component.kind].price(context)))
+        priced: dict[str, ir.Table] = {}
+        for index in pricing_order(agreement):
+            component = agreement.components[index]
+            context = PricingContext(inputs, agreement, component, index, priced)
+            priced[component.id] = conform(MECHANISMS[component.kind].price(context))
+        for component in agreement.components:
+            lines = priced[component.id]
+            parts.append(split_among_members(inputs.engine, lines, agreement) if agreement.members else lines)
     if not parts:
         raise PricingError([Problem("contracts", "no components to price")])
+    return ibis.union(*parts, distinct=False)
+
+
+def pricing_order(agreement: Agreement) -> list[int]:
+    """Component indexes in contract order, except that a component reading another's
+    payments comes after it (contracts are checked for circles when loaded)."""
+    done: set[str] = set()
+    order: list[int] = []
+    waiting = list(range(len(agreement.components)))
+    while waiting:
+        for index in waiting:
+            if all(name in done for _, name in references(agreement.components[index])):
+                break
+        else:
+            raise PricingError([Problem(agreement.contract.source, "components refer to each other in a circle", field=format_path(agreement.path + ("components",)))])
+        waiting.remove(index)
+        order.append(index)
+        done.add(agreement.components[index].id)
+    return order
+
+
+def split_among_members(engine: Engine, lines: ir.Table, agreement: Agreement) -> ir.Table:
+    """An alliance's lines, each split among its members by agreed share: every member but
+    the last gets its share rounded half-up to pence, the last the rest, so each line's
+    parts sum exactly to it."""
+    members = agreement.members
+    rounded = [(lines.amount.cast(VALUE_TYPE) * ibis.literal(m.share, type=FACTOR_TYPE)).round(2).cast(AMOUNT_TYPE) for m in members[:-1]]
+    rest = lines.amount.cast(AMOUNT_TYPE)
+    for part in rounded:
+        rest = (rest - part).cast(AMOUNT_TYPE)
+    whole = engine.number(lines.amount.abs(), 2)
+    whole = ibis.cases((lines.amount < 0, "-£" + whole), else_="£" + whole)
+    parts = []
+    for position, (member, amount) in enumerate(zip(members, rounded + [rest])):
+        words = f"; {member.provider}'s share {member.share.normalize():f}"
+        words += " (the rest)" if position == len(members) - 1 else ""
+        parts.append(lines.mutate(payee=ibis.literal(member.provider), amount=amount, basis=lines.basis + words + " of the alliance's " + whole))
     return ibis.union(*parts, distinct=False)
 
 

@@ -25,13 +25,14 @@ class RunTables:
     prices: ir.Table | None = None
     plans: ir.Table | None = None
     population: ir.Table | None = None
+    outcomes: ir.Table | None = None
 
     @classmethod
     def from_engine(cls, engine: Engine) -> "RunTables":
         def get(name: str) -> ir.Table | None:
             return engine.table(name) if engine.has_table(name) else None
 
-        return cls(get("activity"), get("prices"), get("plans"), get("population"))
+        return cls(get("activity"), get("prices"), get("plans"), get("population"), get("outcomes"))
 
 
 @dataclass
@@ -60,7 +61,7 @@ def measure_and_price(
         routed = tallies(fine, agreements)
         if routed is not None:
             routed = engine.cache(routed)
-    inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population)
+    inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes)
     return Priced(price(inputs, agreements), routed, fine, agreements)
 
 

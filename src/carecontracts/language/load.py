@@ -15,6 +15,9 @@ from carecontracts.language.model import (
     Contract,
     ContractBody,
     DatedValue,
+    OutcomeIncentiveTerms,
+    QualityIncentiveTerms,
+    references,
     uncovered,
 )
 from carecontracts.language.yaml_lines import LocatedDocument, format_path, load_yaml
@@ -181,6 +184,58 @@ def _check_body(
                     yield problem(("components", index, "risk_weights", band), f"risk weight for band '{band}' which has no rate", f"one of {', '.join(component.rates)}")
         if isinstance(component, AlignedPaymentTerms) and not component.services:
             yield problem(("components", index), "aligned_payment needs 'services': the services its variable element measures", "a list of service names")
+        yield from _check_references(body, index, problem)
+        if isinstance(component, OutcomeIncentiveTerms):
+            yield from _check_metrics(component, ("components", index), problem)
+        if isinstance(component, QualityIncentiveTerms):
+            ids = [i.id for i in component.indicators]
+            if len(set(ids)) != len(ids):
+                yield problem(("components", index, "indicators"), "an indicator id is used twice", "unique indicator ids")
+    yield from _check_cycles(body, problem)
+
+
+def _check_references(body: ContractBody, index: int, problem) -> Iterable[Problem]:
+    """A component may read the payments of another component of the same (sub-)contract."""
+    component = body.components[index]
+    known = [c.id for c in body.components]
+    for path, name in references(component):
+        where = ("components", index) + path
+        if name == component.id:
+            yield problem(where, f"component '{name}' refers to itself", "another component's id", name)
+        elif name not in known:
+            yield problem(where, f"unknown component '{name}'", f"one of {', '.join(k for k in known if k != component.id)}", name)
+
+
+def _check_cycles(body: ContractBody, problem) -> Iterable[Problem]:
+    """Components that read each other's payments in a circle cannot be priced."""
+    import graphlib
+
+    graph = {c.id: [r for _, r in references(c) if r != c.id] for c in body.components}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as error:
+        circle = " → ".join(error.args[1])
+        yield problem(("components",), f"components refer to each other in a circle: {circle}", "references that end at a component reading no other")
+
+
+def _check_metrics(component: OutcomeIncentiveTerms, path: tuple, problem) -> Iterable[Problem]:
+    """Metric ids unique, weights summing to exactly 1, instruments known."""
+    from carecontracts.instruments import INSTRUMENTS
+
+    ids = [m.id for m in component.metrics]
+    if len(set(ids)) != len(ids):
+        yield problem(path + ("metrics",), "a metric id is used twice", "unique metric ids")
+    total = sum((m.weight for m in component.metrics), Decimal(0))
+    if total != 1:
+        yield problem(path + ("metrics",), f"metric weights sum to {total.normalize():f}", "weights summing to exactly 1")
+    for m_index, metric in enumerate(component.metrics):
+        if metric.measure.instrument not in INSTRUMENTS:
+            yield problem(
+                path + ("metrics", m_index, "measure", "instrument"),
+                f"unknown instrument '{metric.measure.instrument}'",
+                f"one of {', '.join(sorted(INSTRUMENTS))}",
+                metric.measure.instrument,
+            )
 
 
 def check_contract(document: LocatedDocument, contract: Contract, price_lists: set[str] | None) -> list[Problem]:
@@ -197,6 +252,13 @@ def check_contract(document: LocatedDocument, contract: Contract, price_lists: s
             problems.append(Problem(document.source, "a commissioner is listed twice", line=document.line_of(("commissioners",)), field="commissioners", expected="each commissioner once"))
         if sum(c.coordinating for c in contract.commissioners) > 1:
             problems.append(Problem(document.source, "more than one co-ordinating commissioner", line=document.line_of(("commissioners",)), field="commissioners", expected="at most one with coordinating: true"))
+    if contract.members is not None:
+        total = sum(m.share for m in contract.members)
+        if total != 1:
+            problems.append(Problem(document.source, f"member shares sum to {total}", line=document.line_of(("members",)), field="members", expected="shares summing to exactly 1"))
+        ids = [m.provider for m in contract.members]
+        if len(set(ids)) != len(ids) or contract.provider in ids:
+            problems.append(Problem(document.source, "a member is listed twice, or is the alliance itself", line=document.line_of(("members",)), field="members", expected="each member once, other than the contract's provider (the alliance)"))
     if not contract.components and not contract.subcontracts:
         problems.append(Problem(document.source, "contract has no components", line=1, field="components", expected="at least one component"))
     problems += _check_body(document, contract, (), contract.term.start, contract.term.end, price_lists)

@@ -237,6 +237,225 @@ class CapitationTerms(ComponentBase):
     risk_weights: dict[str, Weight] | None = None
 
 
+class Pot(Strict):
+    """Money at stake: a fixed annual amount, or a percent of another component's payments."""
+
+    amount: Money | None = None
+    percent_of: Identifier | None = None
+    percent: Percent | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Pot":
+        if (self.amount is None) == (self.percent_of is None):
+            raise ValueError("give either 'amount', or 'percent_of' and 'percent'")
+        if self.percent_of is not None and self.percent is None:
+            raise ValueError("'percent_of' needs 'percent'")
+        if self.amount is not None and self.percent is not None:
+            raise ValueError("'percent' goes with 'percent_of', not with 'amount'")
+        return self
+
+
+Statistic = Literal["share_improved", "mean_change", "share_reaching", "mean_post", "mean_pre", "casemix_adjusted_mean"]
+
+
+class OutcomeMeasure(Strict):
+    """What is measured from pre/post scores: an instrument and a statistic over episodes."""
+
+    instrument: str
+    statistic: Statistic = "share_improved"
+    min_change: Annotated[Decimal, Field(gt=0)] | None = Field(
+        default=None, description="Smallest change that counts as improvement; the instrument's default if omitted."
+    )
+    threshold: Decimal | None = Field(default=None, description="Score to reach at the end (share_reaching).")
+
+    @model_validator(mode="after")
+    def _threshold_given(self) -> "OutcomeMeasure":
+        if self.statistic == "share_reaching" and self.threshold is None:
+            raise ValueError("statistic share_reaching needs a 'threshold'")
+        return self
+
+
+class Step(Strict):
+    at: Decimal
+    pay: Annotated[Decimal, Field(ge=0, le=1)]
+
+
+class Schedule(Strict):
+    """Achievement → payable fraction. linear: 0 at/below floor, 1 at/above target, straight
+    between; threshold: all or nothing at target; stepped: the pay of the highest step reached.
+    A target below the floor (or falling steps) means lower achievement is better."""
+
+    type: Literal["linear", "threshold", "stepped"] = "linear"
+    floor: Decimal | None = None
+    target: Decimal | None = None
+    steps: Annotated[list[Step], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Schedule":
+        if self.type == "linear" and (self.floor is None or self.target is None or self.floor == self.target):
+            raise ValueError("a linear schedule needs a 'floor' and a different 'target'")
+        if self.type == "threshold" and self.target is None:
+            raise ValueError("a threshold schedule needs a 'target'")
+        if self.type == "stepped":
+            if not self.steps:
+                raise ValueError("a stepped schedule needs 'steps'")
+            ats = [s.at for s in self.steps]
+            if ats != sorted(ats) and ats != sorted(ats, reverse=True):
+                raise ValueError("steps must be in order of 'at'")
+        elif self.steps is not None:
+            raise ValueError(f"'steps' belong to a stepped schedule, not {self.type}")
+        return self
+
+
+class Metric(Strict):
+    id: Identifier
+    title: str | None = None
+    measure: OutcomeMeasure
+    schedule: Schedule
+    weight: Annotated[Decimal, Field(gt=0, le=1)] = Decimal(1)
+
+
+class OutcomeIncentiveTerms(ComponentBase):
+    """A pot paid by the achievement of weighted outcome metrics, settled annually or quarterly."""
+
+    kind: Literal["outcome_incentive"]
+    pot: Pot
+    settle: Literal["annual", "quarterly"] = "annual"
+    providers: StrList | None = Field(
+        default=None, description="Providers whose outcomes count; the contract's (and its sub-contractors') if omitted."
+    )
+    metrics: Annotated[list[Metric], Field(min_length=1)]
+
+    def references(self) -> list[tuple[tuple[str | int, ...], str]]:
+        return [(("pot", "percent_of"), self.pot.percent_of)] if self.pot.percent_of else []
+
+
+class Indicator(Strict):
+    id: Identifier
+    title: str | None = None
+    weight: Annotated[Decimal, Field(gt=0)] = Decimal(1)
+    met: bool | None = Field(default=None, description="The assessment; not yet assessed if omitted.")
+
+
+class QualityIncentiveTerms(ComponentBase):
+    """CQUIN-like: a percent of another component paid in advance each month, clawed back at
+    assessment for the indicators not met (split equally or by weight)."""
+
+    kind: Literal["quality_incentive"]
+    percent_of: Identifier
+    percent: Percent
+    indicators: Annotated[list[Indicator], Field(min_length=1)]
+    assessed: dt.date | None = Field(default=None, description="Month of assessment; the last month of the year if omitted.")
+
+    def references(self) -> list[tuple[tuple[str | int, ...], str]]:
+        return [(("percent_of",), self.percent_of)]
+
+
+class BestPracticeTopupTerms(ComponentBase):
+    """An amount per case that met every best-practice criterion (activity `compliant` = 1)."""
+
+    kind: Literal["best_practice_topup"]
+    amount: Money
+
+
+class WithholdTerms(ComponentBase):
+    """A sanction: a percent of the actual monthly value of other components withheld from a
+    month on, repaid in the month it is remedied, or retained after a set number of months."""
+
+    kind: Literal["withhold"]
+    of: StrList
+    percent: Annotated[Decimal, Field(gt=0, le=100)]
+    from_: dt.date = Field(alias="from")
+    remedied: dt.date | None = None
+    retain_after_months: int = Field(default=6, ge=1, le=36)
+    reason: str | None = None
+
+    def references(self) -> list[tuple[tuple[str | int, ...], str]]:
+        return [(("of", i), name) for i, name in enumerate(self.of)]
+
+
+class Band(Strict):
+    """A slice of the variance (as a percent of target) and the providers' percent of it."""
+
+    up_to_percent: Annotated[Decimal, Field(gt=0)] | None = Field(default=None, description="Upper edge; open if omitted (last band).")
+    provider_percent: Percent
+
+
+class ActualCost(Strict):
+    """Shared by risk/gain share and shared savings: actual cost of the component's services,
+    from the activity's `cost` column, or valued at a price list × MFF when `prices` is given."""
+
+    prices: Identifier | None = None
+    mff: Dated = Decimal(1)
+    readmission: ReadmissionRule | None = None
+
+
+class RiskShareTerms(ComponentBase, ActualCost):
+    """Variance = actual cost − target, split in bands between commissioner and providers.
+    The budget paid is the target; this component settles the commissioner's side of the
+    variance, year to date. gain_share shares underspends only (providers bear overspends)."""
+
+    kind: Literal["risk_share", "gain_share"]
+    target: Money | None = None
+    target_of: Identifier | None = Field(default=None, description="A component whose payments are the target (a pooled budget).")
+    bands: Annotated[list[Band], Field(min_length=1)]
+    provider_cap: Money | None = Field(default=None, description="Most the providers gain or lose in a year.")
+
+    @model_validator(mode="after")
+    def _target(self) -> "RiskShareTerms":
+        if (self.target is None) == (self.target_of is None):
+            raise ValueError("give either 'target' or 'target_of'")
+        edges = [b.up_to_percent for b in self.bands]
+        if any(e is None for e in edges[:-1]):
+            raise ValueError("only the last band may be open (no 'up_to_percent')")
+        closed = [e for e in edges if e is not None]
+        if closed != sorted(set(closed)):
+            raise ValueError("bands must rise in 'up_to_percent'")
+        return self
+
+    def references(self) -> list[tuple[tuple[str | int, ...], str]]:
+        return [(("target_of",), self.target_of)] if self.target_of else []
+
+
+class SavingsBand(Strict):
+    up_to_population: Annotated[int, Field(gt=0)] | None = None
+    percent: Percent
+
+
+class LossTerms(Strict):
+    """Two-sided shared savings: losses shared at a loss rate (fixed, or 1 − the final sharing
+    rate, bounded), above a minimum loss rate, capped as a percent of benchmark."""
+
+    loss_percent: Percent | None = None
+    min_loss_percent: Percent | None = None
+    max_loss_percent: Percent | None = None
+    minimum_loss_percent: Percent = Decimal(0)
+    cap_percent: Percent | None = None
+
+
+class SharedSavingsTerms(ComponentBase, ActualCost):
+    """Accountable care (Medicare Shared Savings style): savings = benchmark − expenditure,
+    shared from the first pound once the savings rate reaches the minimum; settled once a year."""
+
+    kind: Literal["shared_savings"]
+    benchmark: Money | None = None
+    benchmark_per_capita: Money | None = None
+    population: Annotated[int, Field(gt=0)] | None = Field(default=None, description="Persons; the mean monthly population in the data if omitted.")
+    minimum_savings_percent: Percent = Decimal(0)
+    minimum_savings_by_population: Annotated[list[SavingsBand], Field(min_length=1)] | None = None
+    sharing_percent: Percent
+    quality_score: Annotated[Decimal, Field(ge=0, le=1)] = Decimal(1)
+    payment_reduction_percent: Percent = Decimal(0)
+    cap_percent: Percent | None = Field(default=None, description="Most earned, as a percent of benchmark.")
+    losses: LossTerms | None = None
+
+    @model_validator(mode="after")
+    def _benchmark(self) -> "SharedSavingsTerms":
+        if (self.benchmark is None) == (self.benchmark_per_capita is None):
+            raise ValueError("give either 'benchmark' or 'benchmark_per_capita'")
+        return self
+
+
 ComponentTerms = Annotated[
     Union[
         BlockTerms,
@@ -246,9 +465,29 @@ ComponentTerms = Annotated[
         AlignedPaymentTerms,
         LowVolumeBlockTerms,
         CapitationTerms,
+        OutcomeIncentiveTerms,
+        QualityIncentiveTerms,
+        BestPracticeTopupTerms,
+        WithholdTerms,
+        RiskShareTerms,
+        SharedSavingsTerms,
     ],
     Field(discriminator="kind"),
 ]
+
+
+def references(component: ComponentTerms) -> list[tuple[tuple[str | int, ...], str]]:
+    """(field path, id) of each component whose payments this component reads; those are
+    priced before it."""
+    method = getattr(component, "references", None)
+    return method() if method else []
+
+
+class Member(Strict):
+    """An alliance member and its agreed share of the alliance's payments, gains and losses."""
+
+    provider: Identifier
+    share: Annotated[Decimal, Field(gt=0, le=1)]
 
 
 class ContractBody(Strict):
@@ -272,6 +511,9 @@ class Contract(ContractBody):
     commissioner: Identifier | None = None
     commissioners: Annotated[list[CommissionerShare], Field(min_length=1)] | None = None
     subcontracts: list[SubContract] = Field(default_factory=list)
+    members: Annotated[list[Member], Field(min_length=2)] | None = Field(
+        default=None, description="Alliance members: the provider is the alliance, and its payments are split by share."
+    )
     term: Term
 
     _source: str = PrivateAttr(default="")

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from carecontracts.engine.price import PricingContext
 from carecontracts.language.model import PricedTerms, value_on
-from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, OPERAND_TYPE, QUANTITY_TYPE, RATE_TYPE, VALUE_TYPE, format_money, split_exactly, to_pence
+from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, OPERAND_TYPE, QUANTITY_TYPE, RATE_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money, split_exactly, to_pence
 from carecontracts.periods import month_label
 
 DECIMAL_ARROW = {
@@ -195,3 +195,46 @@ def pro_rata(value: Decimal, share: Decimal, k: int, months: int = 12) -> Decima
     """value × share × k/12, to 8 places (only the year's final value needs to be exact)."""
     return (value * share * k / months).quantize(Decimal("0.00000001"))
 
+
+
+def payments_of(context: PricingContext, components: Sequence[str]) -> ir.Table:
+    """Monthly payments per scenario and payer of other components of this agreement (those
+    this component's terms refer to), as `base`."""
+    parts = [context.lines_of(name) for name in components]
+    lines = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+    lines = lines.filter(lines.month.isin(context.months))
+    return lines.group_by(["scenario", "payer", "month"]).aggregate(base=lines.amount.sum().cast(AMOUNT_TYPE))
+
+
+def percent_of(amount: ir.NumericValue, percent: Decimal) -> ir.NumericValue:
+    """amount × percent / 100 as an exact value (to be rounded once, to a line)."""
+    return (amount.cast(VALUE_TYPE) * ibis.literal(percent / 100, type="decimal(9, 6)")).cast(VALUE_TYPE)
+
+
+def percent_text(percent: Decimal) -> str:
+    """1.25 → '1.25%'."""
+    return f"{percent.normalize():f}%"
+
+
+def actual_cost(context: PricingContext) -> ir.Table:
+    """Cost of the component's activity per scenario, payer and month (`cost`): valued at its
+    price list × MFF when the terms give `prices`, else from the activity's `cost` column."""
+    if getattr(context.component, "prices", None) is not None:
+        rows = valued(context)
+        return rows.select("scenario", "payer", "month", cost=rows.value.cast(VALUE_TYPE))
+    tallies = context.tallies()
+    tallies = tallies.filter(tallies.month.isin(context.months))
+    if context.engine.to_arrow(tallies.filter(tallies.cost.isnull()).select("month").limit(1)).num_rows:
+        raise context.problem(
+            "the activity carries no cost", "prices", "a `cost` column in the activity, or `prices:` to value it at a price list"
+        )
+    return tallies.select("scenario", "payer", "month", cost=tallies.cost.cast(VALUE_TYPE))
+
+
+def times_share(value: ir.NumericValue, share: Decimal) -> ir.NumericValue:
+    """value × a share between 0 and 1, taken to 10 places (so a third is 0.3333333333:
+    exact to the penny for values up to £50m a line), as an exact VALUE."""
+    exact = share.quantize(Decimal("0.0000000001"))
+    if not 0 <= exact <= 1:
+        raise ValueError(f"a share must be between 0 and 1, not {share}")
+    return (value.cast(SHARED_TYPE) * ibis.literal(exact, type=SHARE_TYPE)).cast(VALUE_TYPE)
