@@ -154,6 +154,30 @@ def load(workspace: WorkspaceOption = Path(".")) -> None:
     out.print(f"Warehouse: {space.warehouse_path}")
 
 
+def priced_run(space, period: str, backend: str | None):
+    """Parse the period and backend, then measure and price the year (exit 2 on problems)."""
+    from carecontracts.payments import parse_period, run_payments
+
+    if backend not in (None, "duckdb", "spark"):
+        err.print(f"[red]--backend {backend}: expected duckdb or spark[/red]")
+        raise typer.Exit(PROBLEM_EXIT)
+    try:
+        months = parse_period(period, space.year)
+        with err.status(f"measuring and pricing {space.year.label}..."):
+            return months, run_payments(space, months, backend)
+    except ProblemsError as error:
+        raise fail(error) from None
+
+
+def period_label(months: list[dt.date], year) -> str:
+    """November 2025, 2025-26, or April 2025..November 2025."""
+    from carecontracts.periods import month_label
+
+    if len(months) == 1:
+        return month_label(months[0])
+    return year.label if months == year.months else f"{month_label(months[0])}..{month_label(months[-1])}"
+
+
 def print_summary(lines, months: list[dt.date], title: str) -> Decimal:
     """Totals by contract and component for the months, with a grand total."""
     totals: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
@@ -187,31 +211,93 @@ def pay(
     parquet: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as Parquet.")] = None,
 ) -> None:
     """Run the payments: statements of what each commissioner owes each provider, with the basis of every line."""
-    from carecontracts.payments import parse_period, run_payments
-    from carecontracts.periods import month_label
     from carecontracts.report.export import export_lines
 
     space = open_workspace(workspace)
-    if backend not in (None, "duckdb", "spark"):
-        err.print(f"[red]--backend {backend}: expected duckdb or spark[/red]")
-        raise typer.Exit(PROBLEM_EXIT)
-    try:
-        months = parse_period(period, space.year)
-        with err.status(f"measuring and pricing {space.year.label}..."):
-            result = run_payments(space, months, backend)
-    except ProblemsError as error:
-        raise fail(error) from None
-    label = month_label(months[0]) if len(months) == 1 else (space.year.label if months == space.year.months else f"{month_label(months[0])}..{month_label(months[-1])}")
+    months, result = priced_run(space, period, backend)
+    label = period_label(months, space.year)
     print_summary(result.lines, months, f"Statements {label} ({space.settings.name})")
     for provider, commissioner, events in result.uncovered:
         err.print(f"[yellow]Note:[/yellow] {events:,} activity rows in {space.year.label} from provider {provider} for commissioner {commissioner} are in no contract, so on no statement.")
+    print_positions(result.positions, f"Positions {label}")
     target = xlsx or space.state_dir / "out" / f"statements-{label.replace('..', '_to_')}.xlsx"
-    written = [export_lines(result.lines, target)]
+    written = [export_lines(result.lines, target, result.positions)]
     for path in (csv, parquet):
         if path is not None:
             written.append(export_lines(result.lines, path))
     for path in written:
         out.print(f"Wrote {path}")
+
+
+def print_positions(positions, title: str) -> None:
+    """Each party's income, payments, costs and margin, and the check that money is conserved."""
+    table = Table(title=title, title_justify="left")
+    for name in ("party", "role", "income", "payments", "net", "costs", "margin"):
+        table.add_column(name, justify="left" if name in ("party", "role") else "right", no_wrap=True)
+    income = payments = Decimal(0)
+    for row in positions.to_pylist():
+        income += row["income"]
+        payments += row["payments"]
+        table.add_row(
+            row["party"], row["role"], money(row["income"]), money(row["payments"]), money(row["net"]),
+            "" if row["costs"] is None else money(row["costs"]), "" if row["margin"] is None else money(row["margin"]),
+        )
+    table.add_section()
+    table.add_row("total", "", money(income), money(payments), money(income - payments), "", "", style="bold")
+    out.print(table)
+    if income == payments:
+        out.print(f"Money is conserved: every party's payments ({money(payments)}) are another's income.")
+    else:
+        err.print(f"[red]Income {money(income)} and payments {money(payments)} differ by {money(income - payments)}.[/red]")
+
+
+@app.command()
+def positions(
+    period: Annotated[str, typer.Argument(help="A month (2025-11), a range (2025-04..2025-11), or 'year'.")] = "year",
+    workspace: WorkspaceOption = Path("."),
+    party: Annotated[Optional[str], typer.Option(help="Show the lines behind this party's position, with their basis.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="duckdb (embedded, default) or spark (local[*]).")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option(help="Also write the positions and statements as XLSX.")] = None,
+) -> None:
+    """Every party's position: income, payments, costs (where activity carries them) and margin."""
+    from carecontracts.report.export import export_lines
+
+    space = open_workspace(workspace)
+    months, result = priced_run(space, period, backend)
+    label = period_label(months, space.year)
+    if party is None:
+        print_positions(result.positions, f"Positions {label} ({space.settings.name})")
+    else:
+        parties = set(result.positions.column("party").to_pylist())
+        if party not in parties:
+            err.print(f"[red]--party {party}: no such party in {label}; expected one of {', '.join(sorted(parties))}[/red]")
+            raise typer.Exit(PROBLEM_EXIT)
+        print_party(result.lines, party, f"{party}: money in and out, {label}")
+    if xlsx is not None:
+        out.print(f"Wrote {export_lines(result.lines, xlsx, result.positions)}")
+
+
+def print_party(lines, party: str, title: str) -> None:
+    """A party's money by contract, component and counterparty, with the latest line's basis."""
+    groups: dict[tuple[str, str, str, str], list[dict]] = defaultdict(list)
+    for row in lines.to_pylist():
+        if row["payee"] == party:
+            groups[("in", row["contract"], row["component"], row["payer"])].append(row)
+        if row["payer"] == party:
+            groups[("out", row["contract"], row["component"], row["payee"])].append(row)
+    table = Table(title=title, title_justify="left", show_lines=True)
+    for name in ("", "contract", "component", "from / to", "lines", "amount", "basis of the latest line"):
+        table.add_column(name, justify="right" if name in ("lines", "amount") else "left", no_wrap=name != "basis of the latest line")
+    net = Decimal(0)
+    for key in sorted(groups):
+        rows = groups[key]
+        amount = sum((r["amount"] for r in rows), Decimal(0))
+        net += amount if key[0] == "in" else -amount
+        latest = max(rows, key=lambda r: r["month"])
+        table.add_row(*key, f"{len(rows):,}", money(amount), latest["basis"])
+    table.add_section()
+    table.add_row("net", "", "", "", "", money(net), "", style="bold")
+    out.print(table)
 
 
 @app.command()
@@ -297,6 +383,57 @@ def export(
         raise typer.Exit(PROBLEM_EXIT)
     export_lines(lines, path)
     out.print(f"Wrote {len(lines):,} lines to {path}")
+
+
+@app.command()
+def audit(
+    workspace: WorkspaceOption = Path("."),
+    file: Annotated[Optional[Path], typer.Option("--file", help="Audit this CSV or Parquet file instead of the workspace's activity.")] = None,
+    value: Annotated[Optional[str], typer.Option(help="With --file: the column of values (waits, percentages), or of lower bin edges with --count.")] = None,
+    threshold: Annotated[float, typer.Option(help="The target threshold: 18 (weeks), 240 (minutes), 95 (%).")] = 18.0,
+    below: Annotated[bool, typer.Option("--below/--above", help="The target is met at or below the threshold (waits) or at or above it (% seen within 4 hours).")] = True,
+    count: Annotated[Optional[str], typer.Option(help="With --file: the file is binned; this column holds each bin's count.")] = None,
+    upper: Annotated[Optional[str], typer.Option(help="With --count: the column of upper bin edges (default: the next bin's lower edge; blank on an open last bin).")] = None,
+    group: Annotated[Optional[str], typer.Option(help="With --file: audit each value of this column (e.g. provider) separately.")] = None,
+    period: Annotated[Optional[str], typer.Option(help="With --file: chart the share meeting the target by this column (e.g. month).")] = None,
+    id_column: Annotated[Optional[str], typer.Option("--id", help="With --file: a column of identifiers to check for duplicates.")] = None,
+    unit: Annotated[Optional[str], typer.Option(help="With --file: the unit of the values (weeks, days, minutes, %); guessed from the column name.")] = None,
+    bin_width: Annotated[Optional[float], typer.Option(help="Bin width for patient-level values (default: 1 week for the workspace; Freedman–Diaconis for a file).")] = None,
+    degree: Annotated[int, typer.Option(help="Degree of the counterfactual polynomial.", min=1, max=12)] = 7,
+    window: Annotated[int, typer.Option(help="Bins next to the threshold where excess is measured.", min=1)] = 1,
+    replicates: Annotated[int, typer.Option(help="Bootstrap resamples.", min=50)] = 400,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap: the same seed gives the same intervals.")] = 20250401,
+    html: Annotated[Optional[Path], typer.Option(help="Write the findings and charts to this self-contained HTML file.")] = None,
+) -> None:
+    """Can the reported figures be believed? Bunching at the threshold, a density test, SPC charts, logical checks, reported against recomputed."""
+    from carecontracts.audit.histogram import Side
+    from carecontracts.audit.run import AuditOptions, FileSpec, audit_file, audit_workspace
+    from carecontracts.report.audit_html import write_audit_html
+
+    options = AuditOptions(threshold=threshold, side=Side.BELOW if below else Side.ABOVE, bin_width=bin_width, degree=degree,
+                           window=window, replicates=replicates, seed=seed)
+    try:
+        if file is not None:
+            if not value:
+                raise ProblemsError([Problem("--value", "missing", expected="the column of values to audit, e.g. --value waits_weeks")])
+            result = audit_file(file, FileSpec(value, count, upper, group, period, id_column, unit), options)
+        else:
+            result = audit_workspace(open_workspace(workspace), options)
+    except ProblemsError as error:
+        raise fail(error) from None
+    styles = {"error": "bold red", "warning": "yellow", "info": "green"}
+    table = Table(title=result.title, title_justify="left", show_lines=True)
+    table.add_column("severity")
+    table.add_column("subject")
+    table.add_column("check")
+    table.add_column("finding")
+    for finding in result.findings:
+        table.add_row(f"[{styles[finding.severity.value]}]{finding.severity.value}[/]", finding.subject, finding.check, f"[bold]{finding.title}[/bold]\n{finding.sentence}")
+    out.print(table)
+    doubtful = result.doubtful
+    out.print(f"{len(doubtful)} finding{'s' if len(doubtful) != 1 else ''} to explain" + (f" ({', '.join(sorted({f.subject for f in doubtful}))})." if doubtful else "."))
+    if html is not None:
+        out.print(f"Wrote {write_audit_html(result, html)}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pyarrow as pa
 from carecontracts.data.load import LoadReport
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.measure import ACTUAL
+from carecontracts.engine.positions import positions
 from carecontracts.engine.run import RunTables, measure_and_price, uncovered_activity
 from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract, load_contracts
@@ -71,7 +72,7 @@ def open_engine(workspace: Workspace, backend: str | None = None) -> tuple[Engin
         path = folder / f"{name}.parquet"
         return engine.con.read_parquet(str(path), table_name=f"cc_{name}") if path.exists() else None
 
-    return engine, RunTables(read("activity"), read("prices"), read("plans"), read("population"))
+    return engine, RunTables(read("activity"), read("prices"), read("plans"), read("population"), read("outcomes"))
 
 
 @dataclass
@@ -84,6 +85,7 @@ class PaymentRun:
     months: list[dt.date]
     contracts: list[Contract]
     uncovered: list[tuple[str, str, int]]
+    positions: pa.Table
 
 
 def run_payments(workspace: Workspace, months: list[dt.date], backend: str | None = None) -> PaymentRun:
@@ -95,12 +97,13 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
         year_lines = engine.to_arrow(priced.lines.order_by(ORDER))
         tallies = engine.to_arrow(priced.tallies.order_by(["contract", "component", "month", "payer", "service", "currency"])) if priced.tallies is not None else None
         uncovered = uncovered_activity(engine, priced, workspace.year)
+        party_positions = engine.to_arrow(positions(priced.lines, priced.fine, priced.agreements, months).order_by(["scenario", "role", "party"]))
     finally:
         engine.close()
     store(workspace.warehouse_path, year_lines, tallies)
     wanted = set(months)
     mask = pa.array([m in wanted for m in year_lines.column("month").to_pylist()])
-    return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts, uncovered)
+    return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts, uncovered, party_positions)
 
 
 def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None) -> None:

@@ -367,7 +367,7 @@ def _dates(days: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
     return pa.array(YEAR_START + days.astype("timedelta64[D]"), pa.date32(), mask=missing)
 
 
-ACTIVITY_SCHEMA = ACTIVITY.arrow_schema()
+ACTIVITY_SCHEMA = ACTIVITY.arrow_schema([c.name for c in ACTIVITY.columns if c.name != "compliant"])
 
 
 def _patients(rng: np.random.Generator, commissioner: str, size: int) -> np.ndarray:

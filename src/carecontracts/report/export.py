@@ -40,8 +40,9 @@ def _atomic(path: Path) -> Path:
     return Path(name)
 
 
-def export_lines(lines: pa.Table, path: Path) -> Path:
-    """Write statement lines to `path` in the format its suffix names."""
+def export_lines(lines: pa.Table, path: Path, positions: pa.Table | None = None) -> Path:
+    """Write statement lines to `path` in the format its suffix names (an XLSX also gets
+    the parties' positions, when given)."""
     kind = format_of(path)
     temporary = _atomic(path)
     try:
@@ -50,7 +51,7 @@ def export_lines(lines: pa.Table, path: Path) -> Path:
         elif kind == "parquet":
             pq.write_table(lines, temporary)
         else:
-            write_workbook(lines, temporary)
+            write_workbook(lines, temporary, positions)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -68,8 +69,9 @@ def summary_by_month(lines: pa.Table) -> tuple[list[dt.date], list[tuple[tuple[s
     return sorted(months), sorted(totals.items())
 
 
-def write_workbook(lines: pa.Table, path: Path) -> None:
-    """An XLSX with a Summary sheet (months across, money formatted) and every line with its basis."""
+def write_workbook(lines: pa.Table, path: Path, positions: pa.Table | None = None) -> None:
+    """An XLSX with a Summary sheet (months across, money formatted), every party's
+    position (when given) and every line with its basis."""
     book = Workbook(write_only=True)
     months, rows = summary_by_month(lines)
     summary = book.create_sheet("Summary")
@@ -91,6 +93,15 @@ def write_workbook(lines: pa.Table, path: Path) -> None:
         summary.append([*key, *[cell(summary, v, money=True) for v in values], cell(summary, sum(values, Decimal(0)), money=True)])
     grand = [sum((r[1].get(m, Decimal(0)) for r in rows), Decimal(0)) for m in months]
     summary.append([cell(summary, "total", bold=True), "", "", "", *[cell(summary, v, True, True) for v in grand], cell(summary, sum(grand, Decimal(0)), True, True)])
+
+    if positions is not None:
+        sheet = book.create_sheet("Positions")
+        names = positions.column_names
+        for index, name in enumerate(names, start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = 18 if name not in ("party", "role") else 22
+        sheet.append([cell(sheet, n, bold=True) for n in names])
+        for record in positions.to_pylist():
+            sheet.append([cell(sheet, record[n], money=isinstance(record[n], Decimal)) for n in names])
 
     detail = book.create_sheet("Lines")
     names = lines.column_names

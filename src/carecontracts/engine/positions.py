@@ -1,0 +1,57 @@
+"""Party positions: what each party receives, pays and (where activity carries costs)
+spends, per scenario. Money is conserved: in every scenario Σ income = Σ payments."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+
+from carecontracts.engine.agreements import Agreement
+from carecontracts.money import AMOUNT_TYPE
+
+POSITION_COLUMNS = ["scenario", "party", "role", "income", "payments", "net", "costs", "margin"]
+
+
+def roles(agreements: list[Agreement]) -> dict[str, str]:
+    """Each party's part in the contracts: commissioner, prime, sub-contractor, alliance
+    member or provider (the first that applies, in that order)."""
+    found: dict[str, str] = {}
+    for agreement in agreements:
+        if agreement.path == ():
+            for payer in agreement.payers:
+                found.setdefault(payer.id, "commissioner")
+    for agreement in agreements:
+        if agreement.path == () and agreement.contract.subcontracts:
+            found.setdefault(agreement.payee, "prime")
+    for agreement in agreements:
+        if agreement.path != ():
+            found.setdefault(agreement.payee, "sub-contractor")
+        for member in agreement.members:
+            found.setdefault(member.provider, "alliance member")
+        found.setdefault(agreement.payee, "provider")
+    return found
+
+
+def positions(lines: ir.Table, fine: ir.Table | None, agreements: list[Agreement], months: list[dt.date]) -> ir.Table:
+    """Per scenario and party: income (lines it is paid), payments (lines it pays), net,
+    costs of its activity in the months (null where the activity carries none), margin."""
+    lines = lines.filter(lines.month.isin(months))
+    zero = ibis.literal(0).cast(AMOUNT_TYPE)
+    received = lines.select("scenario", party=lines.payee, income=lines.amount, payments=zero)
+    paid = lines.select("scenario", party=lines.payer, income=zero, payments=lines.amount)
+    flows = ibis.union(received, paid, distinct=False)
+    table = flows.group_by(["scenario", "party"]).aggregate(
+        income=flows.income.sum().cast(AMOUNT_TYPE), payments=flows.payments.sum().cast(AMOUNT_TYPE)
+    )
+    if fine is not None:
+        spent = fine.filter(fine.month.isin(months), fine.cost.notnull())
+        spent = spent.group_by(["scenario", spent.provider.name("party")]).aggregate(costs=spent.cost.sum().cast(AMOUNT_TYPE))
+        table = table.left_join(spent, ["scenario", "party"]).drop("scenario_right", "party_right")
+    else:
+        table = table.mutate(costs=ibis.literal(None, type=AMOUNT_TYPE))
+    parts = roles(agreements)
+    role = ibis.cases(*[(table.party == party, part) for party, part in parts.items()], else_="other") if parts else ibis.literal("other")
+    net = (table.income - table.payments).cast(AMOUNT_TYPE)
+    return table.mutate(role=role, net=net, margin=(net - table.costs).cast(AMOUNT_TYPE)).select(POSITION_COLUMNS)
