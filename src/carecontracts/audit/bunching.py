@@ -182,7 +182,7 @@ def estimate_bunching(
         return _counterfactual(counts[:, None], centres, threshold, usable, excluded)[:, 0], excluded, usable
 
     if missing == "auto":
-        limit = min(MAX_AUTO_MISSING, max(0, len(beyond) - degree - 3))
+        limit = min(MAX_AUTO_MISSING, max(0, len(beyond) - 3))
         chosen = 0  # no shortfall anywhere covers the excess: nothing to exclude beyond
         for k in range(0, limit + 1):
             expected, excluded, _ = fitted(k)

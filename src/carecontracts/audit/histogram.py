@@ -166,6 +166,8 @@ def from_counts(
     edge or count, a negative count, an empty bin, bins out of order or overlapping.
     A missing upper edge on the last bin means an open-ended bin (`52+`)."""
     n = len(counts)
+    if not (len(lower) == len(upper) == n):
+        raise ProblemsError([Problem(source, f"{len(lower)} lower edges, {len(upper)} upper edges and {n} counts", expected="one of each per bin")])
     where = list(rows) if rows is not None else list(range(1, n + 1))
     low_name, high_name, count_name = fields
     problems: list[Problem] = []
