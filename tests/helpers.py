@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from carecontracts.data.schemas import ACTIVITY
+from carecontracts.data.schemas import ACTIVITY, OUTCOMES
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.run import RunTables, statement_lines
 from carecontracts.language.load import parse_contract
@@ -135,3 +135,20 @@ def amounts(lines: pa.Table, **where: str) -> list[Decimal]:
 
 def month(text: str) -> dt.date:
     return dt.date.fromisoformat(text + "-01")
+
+
+def outcomes(episodes: list[tuple[str, str, Any, Any]], day: str = "2025-06-15", predicted: dict[str, Any] | None = None) -> pa.Table:
+    """Outcome rows from (provider, instrument, pre, post) per episode; None leaves a score
+    out. The pre score is dated a month before `day`, the post score on it."""
+    post_day = dt.date.fromisoformat(day)
+    rows: list[dict[str, Any]] = []
+    for index, (provider, instrument, pre, post) in enumerate(episodes):
+        for timepoint, score, when in (("pre", pre, post_day - dt.timedelta(days=30)), ("post", post, post_day)):
+            if score is None:
+                continue
+            rows.append({
+                "patient_id": f"p{index}", "episode_id": f"e{index}", "instrument": instrument, "timepoint": timepoint,
+                "date": when, "score": Decimal(str(score)), "provider": provider,
+                "predicted": Decimal(str(predicted[f"e{index}"])) if predicted and timepoint == "post" and f"e{index}" in predicted else None,
+            })
+    return pa.Table.from_pylist(rows, schema=OUTCOMES.arrow_schema())

@@ -9,6 +9,7 @@ from carecontracts.engine.mechanisms import (  # noqa: F401
     cost_and_volume,
     low_volume_block,
     marginal_rate,
+    outcome_incentive,
     quality_incentive,
     risk_share,
     shared_savings,

@@ -1,0 +1,183 @@
+"""outcome_incentive: a pot (an amount, or a percent of another component) paid by the
+achievement of weighted outcome metrics, settled annually or quarterly in the period's
+last month. Each metric's achievement comes from the outcome tallies of the providers'
+episodes ending (post score dated) in the period, and maps to a payable fraction by its
+schedule; each line shows the achievement, its 95% interval, the schedule point and money."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from carecontracts.engine.backend import month_of
+from carecontracts.engine.mechanisms.shared import money_text, payments_of, percent_text, times_share
+from carecontracts.engine.price import PricingContext
+from carecontracts.engine.registry import register
+from carecontracts.language.model import Metric, OutcomeIncentiveTerms, Schedule
+from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money
+from carecontracts.outcomes.statistics import NoEpisodesError, Statistic, episodes, estimate, mean_predicted, outcome_tallies
+from carecontracts.periods import month_label
+
+PLACES = Decimal("0.0000000001")
+
+
+def payable_fraction(schedule: Schedule, achieved: Decimal) -> Decimal:
+    """The share of a metric's weight earned at an achievement: linear between floor and
+    target (either way round), all at a threshold, or the pay of the highest step reached."""
+    if schedule.type == "linear":
+        assert schedule.floor is not None and schedule.target is not None
+        share = (achieved - schedule.floor) / (schedule.target - schedule.floor)
+        return min(Decimal(1), max(Decimal(0), share)).quantize(PLACES)
+    if schedule.type == "threshold":
+        assert schedule.target is not None
+        return Decimal(1) if achieved >= schedule.target else Decimal(0)
+    assert schedule.steps is not None
+    rising = schedule.steps[0].at <= schedule.steps[-1].at
+    reached = [s.pay for s in schedule.steps if (achieved >= s.at if rising else achieved <= s.at)]
+    return max(reached, default=Decimal(0))
+
+
+def schedule_words(schedule: Schedule, shares: bool) -> str:
+    def shown(value: Decimal) -> str:
+        return f"{value * 100:.1f}%" if shares else f"{value.normalize():f}"
+
+    if schedule.type == "linear":
+        assert schedule.floor is not None and schedule.target is not None
+        return f"linear: nothing at {shown(schedule.floor)}, all at {shown(schedule.target)}"
+    if schedule.type == "threshold":
+        assert schedule.target is not None
+        return f"threshold: all at {shown(schedule.target)} or better"
+    assert schedule.steps is not None
+    return "stepped: " + ", ".join(f"{s.pay * 100:.0f}% at {shown(s.at)}" for s in schedule.steps)
+
+
+def settlement_periods(context: PricingContext, settle: str) -> list[list[dt.date]]:
+    """The payable months grouped into settlement periods (the year, or its quarters)."""
+    months = context.months
+    if settle == "annual":
+        return [months] if months else []
+    year = context.inputs.year.months
+    quarters: dict[int, list[dt.date]] = {}
+    for month in months:
+        quarters.setdefault(year.index(month) // 3, []).append(month)
+    return [quarters[q] for q in sorted(quarters)]
+
+
+def _achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[dict]:
+    """Per period and metric: the payable fraction and the words saying why."""
+    outcomes = context.inputs.outcomes
+    if outcomes is None:
+        raise context.problem("no outcomes are loaded", "metrics", "files in data/outcomes/ and `carecontracts load`")
+    providers = list(terms.providers or context.agreement.activity_providers)
+    every = episodes(outcomes)
+    every = every.mutate(month=month_of(every.post_date))
+    period_of = ibis.cases(*[(every.month.isin(months), index) for index, months in enumerate(periods)], else_=None)
+    every = every.mutate(period=period_of)
+    every = every.filter(every.period.notnull())
+    ours = every.filter(every.provider.isin(providers)) if "provider" in outcomes.columns else every
+    rows: list[dict] = []
+    for metric in terms.metrics:
+        measure = metric.measure
+        statistic = Statistic(measure.statistic)
+        tallies = outcome_tallies(ours, ["period"], measure.instrument, statistic, measure.min_change, measure.threshold)
+        found = {r["period"]: r for r in context.engine.to_arrow(tallies).to_pylist()}
+        references: dict[int, Decimal] = {}
+        if statistic is Statistic.CASEMIX_ADJUSTED_MEAN:
+            everyone = outcome_tallies(every, ["period"], measure.instrument, statistic)
+            for row in context.engine.to_arrow(everyone).to_pylist():
+                if row["episodes"]:
+                    references[row["period"]] = mean_predicted(row)
+        shares = statistic in (Statistic.SHARE_IMPROVED, Statistic.SHARE_REACHING)
+        for index, months in enumerate(periods):
+            row = found.get(index)
+            try:
+                if row is None:
+                    raise NoEpisodesError("no episodes")
+                achieved = estimate(row, statistic, references.get(index))
+            except NoEpisodesError:
+                unpaired = int(row["unpaired"]) if row else 0
+                words = f"no paired episodes ({unpaired:,} unpaired): nothing earned"
+                rows.append(_row(metric, index, months, Decimal(0), 0, words))
+                continue
+            fraction = payable_fraction(metric.schedule, achieved.value)
+            words = (
+                f"{achieved.describe()} → {fraction * 100:.1f}% earned ({schedule_words(metric.schedule, shares)})"
+            )
+            rows.append(_row(metric, index, months, fraction, achieved.episodes, words))
+    return rows
+
+
+def _row(metric: Metric, period: int, months: list[dt.date], fraction: Decimal, count: int, words: str) -> dict:
+    return {"metric": metric.id, "period": period, "month": months[-1], "weight": metric.weight,
+            "earned": (metric.weight * fraction).quantize(PLACES), "episodes": count, "words": words}
+
+
+@register("outcome_incentive", measures_activity=False, summary="pays a pot by the achievement of outcome metrics against their schedules")
+def price_outcome_incentive(context: PricingContext) -> ir.Table:
+    terms: OutcomeIncentiveTerms = context.component  # type: ignore[assignment]
+    periods = settlement_periods(context, terms.settle)
+    achieved = _achievements(context, terms, periods)
+    earned = context.engine.put(
+        pa.table(
+            {
+                "metric": pa.array([r["metric"] for r in achieved], pa.string()),
+                "period": pa.array([r["period"] for r in achieved], pa.int64()),
+                "month": pa.array([r["month"] for r in achieved], pa.date32()),
+                "earned": pa.array([r["earned"] for r in achieved], pa.decimal128(11, 10)),
+                "episodes": pa.array([r["episodes"] for r in achieved], pa.int64()),
+                "words": pa.array([f"{r['metric']} (weight {r['weight'].normalize():f}): {r['words']}" for r in achieved], pa.string()),
+            }
+        )
+    )
+    pot = _pot(context, terms, periods)
+    table = pot.join(earned, "period")
+    amount = (table.pot.cast(SHARED_TYPE) * table.earned.cast(SHARE_TYPE)).cast(VALUE_TYPE)
+    return table.mutate(
+        contract=ibis.literal(context.agreement.id),
+        component=ibis.literal(terms.id + ".") + table.metric,
+        payee=ibis.literal(context.agreement.payee),
+        quantity=table.episodes,
+        rate=table.earned,
+        amount=amount.round(2).cast(AMOUNT_TYPE),
+        basis=table.words + "; × pot " + money_text(context, table.pot) + table.pot_words,
+    )
+
+
+def _pot(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> ir.Table:
+    """The pot per scenario, payer and period, with words saying where it comes from."""
+    index = {month: number for number, months in enumerate(periods) for month in months}
+    if terms.pot.amount is not None:
+        rows: dict[str, list] = {"payer": [], "period": [], "pot": [], "pot_words": []}
+        for payer in context.agreement.payers:
+            for number, months in enumerate(periods):
+                rows["payer"].append(payer.id)
+                rows["period"].append(number)
+                rows["pot"].append((terms.pot.amount * payer.share * len(months) / 12).quantize(PLACES))
+                share = f", {payer.id}'s share {payer.share.normalize():f}" if len(context.agreement.payers) > 1 else ""
+                part = "" if len(months) == 12 else f" × {len(months)}/12"
+                rows["pot_words"].append(f" ({format_money(terms.pot.amount)} a year{part}{share}, {month_label(months[0])} to {month_label(months[-1])})")
+        table = context.engine.put(
+            pa.table(
+                {
+                    "payer": pa.array(rows["payer"], pa.string()),
+                    "period": pa.array(rows["period"], pa.int64()),
+                    "pot": pa.array(rows["pot"], pa.decimal128(28, 10)),
+                    "pot_words": pa.array(rows["pot_words"], pa.string()),
+                }
+            )
+        )
+        return context.scenarios().cross_join(table)
+    assert terms.pot.percent_of is not None and terms.pot.percent is not None
+    base = payments_of(context, [terms.pot.percent_of])
+    period = ibis.cases(*[(base.month == month, number) for month, number in index.items()], else_=None)
+    base = base.mutate(period=period.cast("int64"))
+    base = base.group_by(["scenario", "payer", "period"]).aggregate(base=base.base.sum().cast(AMOUNT_TYPE))
+    percent = terms.pot.percent / 100
+    return base.mutate(
+        pot=times_share(base.base, percent),
+        pot_words=f" ({percent_text(terms.pot.percent)} of {terms.pot.percent_of} " + money_text(context, base.base) + ")",
+    ).drop("base")
