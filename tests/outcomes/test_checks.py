@@ -5,13 +5,17 @@ CSV problems are located by file line: the header is line 1, so data row n is li
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from carecontracts.data.load import load_workspace
+from carecontracts.data.proms import write_hip_outcomes_csv
+from carecontracts.engine.backend import Engine
 from carecontracts.instruments import INSTRUMENTS, instrument
+from carecontracts.outcomes import duplicate_problems, duplicate_scores, episodes, outcome_tallies
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.workspace import Workspace
 
@@ -109,3 +113,43 @@ def test_instrument_defaults_are_those_the_contracts_name() -> None:
         "eq5d_index": ("-0.594", "1", "0.074"),
         "barthel": ("0", "20", "2"),
     }
+
+
+def test_loaded_outcomes_count_unpaired_and_report_duplicates(tmp_path: Path) -> None:
+    """Through the warehouse: a post score with no pre score loads (it is not a data error),
+    is counted as unpaired, and a second post score for one episode is reported at its line."""
+    rows = [
+        "P1,E1,oxford_hip,pre,2025-03-01,20",
+        "P1,E1,oxford_hip,post,2025-09-01,30",
+        "P2,E2,oxford_hip,post,2025-09-02,41",  # no pre score
+        "P1,E1,oxford_hip,post,2025-10-01,32",  # second post score for E1: line 5
+    ]
+    workspace = workspace_with(tmp_path, rows)
+    load_workspace(workspace)
+    engine = Engine.duckdb(workspace.warehouse_path, read_only=True)
+    try:
+        outcomes = engine.table("outcomes")
+        (tally,) = engine.to_arrow(outcome_tallies(episodes(outcomes), [], "oxford_hip", "mean_change")).to_pylist()
+        duplicates = engine.to_arrow(duplicate_scores(outcomes)).to_pylist()
+    finally:
+        engine.close()
+    # E1: 20 → 32 (the later post score); E2 unpaired.
+    assert (tally["episodes"], tally["total"], tally["unpaired"], tally["post_without_pre"]) == (1, Decimal(12), 1, 1)
+    (problem,) = duplicate_problems(duplicates)
+    assert (problem.source, problem.line, problem.field) == ("data/outcomes/scores.csv", 5, "timepoint")
+    assert "E1" in problem.message and "2 oxford_hip post scores" in problem.message and "latest" in problem.message
+
+
+def test_proms_outcomes_load_as_an_outcomes_file(tmp_path: Path) -> None:
+    """The PROMs adapter writes a file the loader accepts: every score and prediction is in
+    range and has at most the stored 6 decimal places."""
+    (tmp_path / "carecontracts.toml").write_text('name = "t"\n', encoding="utf-8")
+    folder = tmp_path / "data" / "outcomes"
+    folder.mkdir(parents=True)
+    written = write_hip_outcomes_csv(folder / "proms.csv", instruments=("oxford_hip", "eq5d_index", "eq_vas"))
+    report = load_workspace(Workspace.open(tmp_path))
+    assert report.rows["outcomes"] == written
+    # 41,280 records × 3 instruments × 2 timepoints, less the missing scores: Oxford Hip
+    # Score pre 509 + post 405 blank, EQ-5D index 2,540 + 1,634 blank, EQ VAS 3,932 + 1,749
+    # at 999 (counted from the file's columns).
+    assert written == 41280 * 6 - (509 + 405) - (2540 + 1634) - (3932 + 1749)

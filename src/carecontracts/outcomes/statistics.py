@@ -13,13 +13,14 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import ibis
 import ibis.expr.types as ir
 from scipy import stats as scipy_stats
 
 from carecontracts.instruments import Instrument, instrument as instrument_named
+from carecontracts.problems import Problem
 
 SCORE_TYPE = "decimal(18, 6)"  # as stored by the loader (OUTCOMES score and predicted)
 CHANGE_TYPE = "decimal(19, 6)"  # a difference of two scores
@@ -128,6 +129,29 @@ def duplicate_scores(outcomes: ir.Table) -> ir.Table:
         metrics["last_source_row"] = outcomes.source_row.max()
     grouped = outcomes.group_by(keys).aggregate(**metrics)
     return grouped.filter(grouped.scores > 1)
+
+
+def duplicate_problems(duplicates: Iterable[Mapping[str, Any]]) -> list[Problem]:
+    """Rows of `duplicate_scores` (as dicts) as located problems: which episode has more
+    than one score at a timepoint and which one is used. Lines are CSV lines (header 1)."""
+    problems = []
+    for row in duplicates:
+        source = row.get("source_file") or "outcomes"
+        last_row: int | None = row.get("last_source_row")
+        on_line = str(source).lower().endswith(".csv")
+        problems.append(
+            Problem(
+                source,
+                f"episode {row['episode_id']} of patient {row['patient_id']} has {row['scores']} {row['instrument']} "
+                f"{row['timepoint']} scores ({row['first_date']} to {row['last_date']}); the latest is used",
+                line=last_row + 1 if last_row is not None and on_line else None,
+                row=last_row if not on_line else None,
+                field="timepoint",
+                value=row["timepoint"],
+                expected=f"one {row['timepoint']} score per episode and instrument",
+            )
+        )
+    return problems
 
 
 def episodes(outcomes: ir.Table) -> ir.Table:
