@@ -283,7 +283,7 @@ def audit_file(path: Path, spec: FileSpec, options: AuditOptions) -> Audit:
             ) + " ORDER BY 1"
         ).fetchall()
         if bad:
-            shown = [Problem(name, f"'{v}' is not a number", row=int(r) + 1, field=c, value=v, expected="a number") for r, c, v in bad[:MAX_REPORTED_PROBLEMS]]
+            shown = [Problem(name, f"'{v}' is not a number", row=int(r), field=c, value=v, expected="a number") for r, c, v in bad[:MAX_REPORTED_PROBLEMS]]
             if len(bad) > MAX_REPORTED_PROBLEMS:
                 shown.append(Problem(name, f"and {len(bad) - MAX_REPORTED_PROBLEMS:,} more values that are not numbers", field=spec.value))
             raise ProblemsError(shown)
@@ -294,8 +294,8 @@ def audit_file(path: Path, spec: FileSpec, options: AuditOptions) -> Audit:
         period = f'CAST("{spec.period}" AS VARCHAR)' if spec.period else "NULL"
         dates = ", ".join(f'TRY_CAST("{d}" AS DATE) AS {d}' for d in ("referral_date", "start_date", "end_date") if d in header)
         identifier = f', CAST("{spec.identifier}" AS VARCHAR) AS record_id' if spec.identifier else ""
-        con.execute(f"""CREATE TABLE records AS SELECT _row + 1 AS _row, {group} AS provider, {period} AS period,
-                        {_number(con, spec.value)} AS value {', ' + _number(con, spec.count) + ' AS count' if binned else ''}
+        con.execute(f"""CREATE TABLE records AS SELECT _row, {group} AS provider, {period} AS period,
+                        {_number(con, spec.value)} AS value {', ' + _number(con, spec.count) + ' AS count' if spec.count else ''}
                         {', ' + _number(con, spec.upper) + ' AS upper' if spec.upper else ''} {', ' + dates if dates else ''} {identifier} FROM raw""")
         columns = {"_row", "provider", "value"} | ({"record_id"} if spec.identifier else set()) | {d for d in ("referral_date", "start_date", "end_date") if d in header}
         value_range = spec.value_range or ((0.0, 100.0) if unit == "%" else None)

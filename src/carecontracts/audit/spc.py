@@ -141,9 +141,9 @@ def xmr(
     def add(rule: Rule, points: Sequence[int], upward: bool) -> None:
         signals.append(Signal(rule, tuple(int(p) for p in points), upward, _meaning(upward, improvement)))
 
-    for i in np.flatnonzero(x > chart.upper):
+    for i in np.flatnonzero(x > chart.upper).tolist():
         add(Rule.OUTSIDE_LIMITS, [i], True)
-    for i in np.flatnonzero(x < chart.lower):
+    for i in np.flatnonzero(x < chart.lower).tolist():
         add(Rule.OUTSIDE_LIMITS, [i], False)
     for upward, flags in ((True, x > mean), (False, x < mean)):
         for start, stop in _runs(flags):
@@ -157,8 +157,8 @@ def xmr(
     two_sigma = 2 * chart.sigma
     for upward, beyond in ((True, x > mean + two_sigma), (False, x < mean - two_sigma)):
         marked: set[int] = set()
-        for i in range(len(x) - 2):
-            hits = [j for j in range(i, i + 3) if beyond[j]]
+        for start in range(len(x) - 2):
+            hits = [j for j in range(start, start + 3) if beyond[j]]
             if len(hits) >= 2:
                 marked.update(hits)
         group: list[int] = []
