@@ -145,6 +145,9 @@ def test_casemix_adjusted_mean_by_hand(engine: Engine) -> None:
     assert (result.lower, result.upper) == (pytest.approx(26.5 - 8.66693, abs=1e-4), pytest.approx(26.5 + 8.66693, abs=1e-4))
     with pytest.raises(ValueError, match="reference"):
         estimate(a, "casemix_adjusted_mean")
+    # A tally of one statistic is not read as another (its `total` means something else).
+    with pytest.raises(ValueError, match="casemix_adjusted_mean tally"):
+        estimate(a, "mean_post")
 
 
 def test_casemix_needs_a_prediction_and_says_how_many_lacked_one(duck: Engine) -> None:

@@ -379,6 +379,9 @@ def estimate(row: Mapping[str, Any], statistic: str | Statistic, reference_mean_
     predicted, with the t interval of the residuals (observed − predicted) moved by the
     same reference."""
     chosen = statistic_named(statistic)
+    tallied = row.get("statistic")
+    if tallied is not None and tallied != chosen.value:
+        raise ValueError(f"a {tallied} tally cannot give {chosen.value}: tally with statistic {chosen.value}")
     count = int(row["episodes"])
     unpaired = int(row["unpaired"])
     if count == 0:
