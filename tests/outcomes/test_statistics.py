@@ -180,19 +180,19 @@ def test_grouping_by_nothing_gives_one_row(duck: Engine) -> None:
     assert (whole["episodes"], whole["successes"], whole["unpaired"]) == (6, 3, 3)
 
 
-def test_improvement_follows_the_instrument_direction(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_improvement_follows_the_instrument_direction(duck: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(INSTRUMENTS, "pain", Instrument("pain", "Pain score", D(0), D(100), D(10), higher_is_better=False))
     rows = [
         score("K1", "pre", "70", instrument="pain"), score("K1", "post", "50", instrument="pain"),  # -20: improved
         score("K2", "pre", "30", instrument="pain"), score("K2", "post", "35", instrument="pain"),  # +5: worse
         score("K3", "pre", "40", instrument="pain"), score("K3", "post", "31", instrument="pain"),  # -9: short of 10
     ]
-    improved = tallies(engine, "share_improved", rows, instrument="pain")["A"]
+    improved = tallies(duck, "share_improved", rows, instrument="pain")["A"]
     assert (improved["successes"], improved["episodes"]) == (1, 3)
     # The summed change is as measured, post - pre: -20 + 5 - 9 = -24.
     assert improved["total"] == D(-24)
     # Reaching 40 or better means 40 or lower: 35 and 31.
-    assert tallies(engine, "share_reaching", rows, instrument="pain", threshold=D(40))["A"]["successes"] == 2
+    assert tallies(duck, "share_reaching", rows, instrument="pain", threshold=D(40))["A"]["successes"] == 2
 
 
 def test_outcomes_without_a_provider_column(duck: Engine) -> None:
