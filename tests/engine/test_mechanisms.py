@@ -226,6 +226,16 @@ components:
     assert sorted(amounts(lines)) == [D("10000.00"), D("15000.00")]
 
 
+def test_capitation_for_some_population_bands_only(engine: Engine) -> None:
+    terms = contract(HEAD + """
+components:
+  - {id: budget, kind: capitation, rates: {over-65: 20}, population_bands: [over-65]}
+""")
+    pop = population([("ICB", month("2025-04"), "under-65", 1000), ("ICB", month("2025-04"), "over-65", 500)])
+    # Only the 500 people over 65 are covered: 500 × £20 = £10,000.
+    assert amounts(run(engine, [terms], population=pop)) == [D("10000.00")]
+
+
 def test_activity_outside_term_is_not_paid(engine: Engine) -> None:
     head = HEAD.replace("start: 2025-04-01", "start: 2025-10-01")
     terms = contract(head + "components: [{id: acute, kind: activity, prices: tariff}]")

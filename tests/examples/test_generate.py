@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.csv  # noqa: F401  (pa.csv)
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -37,8 +38,8 @@ def digests(root: Path) -> dict[str, str]:
 
 
 def activity(root: Path) -> pa.Table:
-    """Every activity row the generator wrote."""
-    return pq.read_table(root / "data" / "activity")
+    """The main activity rows the generator wrote (the partnerships' are in their own file)."""
+    return pa.concat_tables(pq.read_table(path) for path in sorted((root / "data" / "activity").glob("activity-*.parquet")))
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def test_row_count_and_columns(example: ExampleSummary) -> None:
 def test_chunks_add_up_to_the_rows_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(generate, "CHUNK_ROWS", 3_000)
     summary = write_example(tmp_path / "chunked", rows=10_001)
-    files = sorted((summary.root / "data" / "activity").glob("*.parquet"))
+    files = sorted((summary.root / "data" / "activity").glob("activity-*.parquet"))
     assert len(files) == math.ceil(10_001 / 3_000)
     ids = activity(summary.root).column("activity_id").to_pylist()
     assert sorted(ids) == [f"A{n:010d}" for n in range(1, 10_002)]
@@ -111,6 +112,7 @@ def test_workspace_and_contracts_load_without_problems(example: ExampleSummary) 
     assert kinds == {
         "ACUTE-2025": "aligned_payment", "ISP-2025": "activity", "COMMUNITY-2025": "block",
         "MH-2025": "cost_and_volume", "OOA-2025": "low_volume_block", "GP-2025": "capitation",
+        "MSK-2025": "block", "OPA-2025": "capitation",
     }
     assert sorted(example.contracts) == sorted(kinds)
     assert check_files(workspace) == []
@@ -190,3 +192,51 @@ def test_shipped_national_costs_are_small_and_cited() -> None:
     assert (data / "national_costs_2023_24.csv").stat().st_size < 300_000
     source = (data / "SOURCE.md").read_text()
     assert "National Cost Collection 2023/24" in source and "open-government-licence/version/3" in source
+
+
+# The partnerships: an MSK prime contractor paid on hip outcomes, an older people's alliance.
+
+
+def test_hip_outcomes_are_real_proms_episodes(example: ExampleSummary) -> None:
+    """Every (pre, post) Oxford Hip Score pair in the example is a real patient's pair from
+    the shipped PROMs records; about 3% of episodes lack the pre-operative score."""
+    from carecontracts.data.proms import hip_outcomes_table
+
+    real = hip_outcomes_table(primary_only=True).to_pylist()
+    pairs: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    for row in real:
+        if row["instrument"] == "oxford_hip":
+            pairs[row["episode_id"]][row["timepoint"]] = row["score"]
+    known = {(p["pre"], p["post"]) for p in pairs.values() if len(p) == 2}
+    ours: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    table = pa.csv.read_csv(example.root / "data" / "outcomes" / "hip-proms.csv").to_pylist()
+    for row in table:
+        if row["instrument"] == "oxford_hip":
+            ours[row["episode_id"]][row["timepoint"]] = Decimal(str(row["score"]))
+    paired = [(p["pre"], p["post"]) for p in ours.values() if len(p) == 2]
+    assert paired and all(pair in known for pair in paired)
+    assert 0.01 < 1 - len(paired) / len(ours) < 0.06
+
+
+def test_msk_prime_earns_outcome_money_and_pays_its_sub_contractors(lines: list[dict]) -> None:
+    pot = Decimal("520000.00")  # 5% of the £10.4m core block
+    hip = total(lines, contract="MSK-2025", component="outcomes.hip-function")
+    life = total(lines, contract="MSK-2025", component="outcomes.quality-of-life")
+    assert 0 < hip <= pot * Decimal("0.6") and 0 < life <= pot * Decimal("0.4")
+    (line,) = [r for r in lines if r["component"] == "outcomes.hip-function"]
+    assert "improved by ≥ 8 points (95% CI" in line["basis"] and "unpaired" in line["basis"]
+    assert {r["payer"] for r in lines if r["contract"].startswith("MSK-2025-")} == {"PRIME-MSK"}
+    assert total(lines, contract="MSK-2025-PHYSIO") == Decimal("2400000.00")
+    assert total(lines, contract="MSK-2025-ORTHO") > 0
+
+
+def test_alliance_shares_budget_risk_and_independence_money_among_members(lines: list[dict]) -> None:
+    alliance = [r for r in lines if r["contract"] == "OPA-2025"]
+    assert {r["payee"] for r in alliance} == {"ACUTE-RFH", "COMMUNITY-CT", "LA-ADULT-CARE", "AGE-UK-NCL"}
+    budget = total(lines, contract="OPA-2025", component="budget")
+    risk = total(lines, contract="OPA-2025", component="risk")
+    # Costs run 4% over the budget; within the first 5% band the commissioner bears half.
+    assert abs(risk / budget - Decimal("0.02")) < Decimal("0.002")
+    independence = [r for r in alliance if r["component"] == "independence.more-independent"]
+    assert {r["month"].month for r in independence} == {6, 9, 12, 3}
+    assert 0 < total(lines, contract="OPA-2025", component="independence.more-independent") < Decimal("1200000")

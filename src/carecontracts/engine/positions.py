@@ -12,6 +12,7 @@ from carecontracts.engine.agreements import Agreement
 from carecontracts.money import AMOUNT_TYPE
 
 POSITION_COLUMNS = ["scenario", "party", "role", "income", "payments", "net", "costs", "margin"]
+ROLES = ("commissioner", "prime", "provider", "sub-contractor", "alliance member", "other")
 
 
 def roles(agreements: list[Agreement]) -> dict[str, str]:
@@ -54,4 +55,6 @@ def positions(lines: ir.Table, fine: ir.Table | None, agreements: list[Agreement
     parts = roles(agreements)
     role = ibis.cases(*[(table.party == party, part) for party, part in parts.items()], else_="other") if parts else ibis.literal("other")
     net = (table.income - table.payments).cast(AMOUNT_TYPE)
-    return table.mutate(role=role, net=net, margin=(net - table.costs).cast(AMOUNT_TYPE)).select(POSITION_COLUMNS)
+    table = table.mutate(role=role, net=net, margin=(net - table.costs).cast(AMOUNT_TYPE))
+    rank = ibis.cases(*[(table.role == name, index) for index, name in enumerate(ROLES)], else_=len(ROLES))
+    return table.order_by(["scenario", rank, "party"]).select(POSITION_COLUMNS)

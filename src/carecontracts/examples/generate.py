@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from carecontracts.data.schemas import ACTIVITY
+from carecontracts.examples import partnerships
 from carecontracts.examples.national_costs import (
     COMMUNITY,
     CONSULTANT_LED,
@@ -939,11 +940,13 @@ def write_example(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.lstrip("\n"), encoding="utf-8")
         written.append(path)
-    written.append(_csv(root / "prices" / f"{PRICE_LIST}.csv", ("currency", "unit_price", "valid_from", "valid_to"), _prices(model.currencies)))
+    listed = _prices(model.currencies)
+    partnership_files, extra_prices = partnerships.write(root, seed, {code: price for code, price, _, _ in listed}, _population(seed), _header)
+    written += partnership_files
+    written.append(_csv(root / "prices" / f"{PRICE_LIST}.csv", ("currency", "unit_price", "valid_from", "valid_to"), listed + extra_prices))
     written.append(_csv(root / "data" / "plans" / "plans.csv", ("contract", "service", "month", "planned_quantity", "planned_value"), _plans(delivered, terms)))
     written.append(_csv(root / "data" / "population" / "population.csv", ("commissioner", "month", "band", "persons"), _population(seed)))
     written.append(_csv(root / "data" / "reported" / "waits.csv", ("provider", "month", "measure", "percent"), _reported_waits(activity_files)))
-    (root / "data" / "outcomes").mkdir(parents=True, exist_ok=True)
 
     config = root / "carecontracts.toml"
     config.write_text(
@@ -960,6 +963,6 @@ def write_example(
     return ExampleSummary(
         root=root,
         activity_rows=rows,
-        contracts=[CONTRACT_OF[p] for p in (ACUTE, ISP, COMMUNITY_TRUST, MH, OOA, GP)],
+        contracts=[CONTRACT_OF[p] for p in (ACUTE, ISP, COMMUNITY_TRUST, MH, OOA, GP)] + ["MSK-2025", "OPA-2025"],
         files=sorted(p.relative_to(root) for p in written),
     )

@@ -178,6 +178,10 @@ def _check_body(
         profile = getattr(component, "profile", None)
         if profile is not None and sum(profile) == 0:
             yield problem(("components", index, "profile"), "profile weights are all zero", "weights with a positive sum")
+        if isinstance(component, CapitationTerms) and component.population_bands:
+            for b_index, band in enumerate(component.population_bands):
+                if band not in component.rates:
+                    yield problem(("components", index, "population_bands", b_index), f"band '{band}' has no rate", f"one of {', '.join(component.rates)}", band)
         if isinstance(component, CapitationTerms) and component.risk_weights:
             for band in component.risk_weights:
                 if band not in component.rates:

@@ -235,6 +235,9 @@ class CapitationTerms(ComponentBase):
     kind: Literal["capitation"]
     rates: Annotated[dict[str, Money], Field(min_length=1)]
     risk_weights: dict[str, Weight] | None = None
+    population_bands: StrList | None = Field(
+        default=None, description="The population bands the budget covers (e.g. people over 65); every band if omitted."
+    )
 
 
 class Pot(Strict):

@@ -36,6 +36,8 @@ def price_capitation(context: PricingContext) -> ir.Table:
         population.commissioner.isin(context.agreement.activity_commissioners),
         population.month.isin(context.months),
     )
+    if terms.population_bands:
+        covered = covered.filter(covered.band.isin(terms.population_bands))
     unknown = context.engine.to_arrow(covered.anti_join(rates, "band").select("band").distinct().limit(10)).column("band").to_pylist()
     if unknown:
         raise context.problem(
