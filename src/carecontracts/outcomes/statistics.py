@@ -365,7 +365,10 @@ def _wording(statistic: Statistic, row: Mapping[str, Any]) -> str:
     scale = instrument_named(row["instrument"]) if row.get("instrument") else None
     unit = scale.unit if scale else "points"
     if statistic is Statistic.SHARE_IMPROVED:
-        return f"improved by ≥ {_decimal(row['min_change']).normalize():f} {unit}" if row.get("min_change") is not None else "improved"
+        if row.get("min_change") is None:
+            return "improved"
+        change = _decimal(row["min_change"]).normalize()
+        return f"improved by ≥ {change:f} {unit[:-1] if change == 1 and unit.endswith('s') else unit}"
     if statistic is Statistic.SHARE_REACHING:
         return f"reached {_decimal(row['threshold']).normalize():f} or better" if row.get("threshold") is not None else "reached the threshold"
     label = statistic.info.label
