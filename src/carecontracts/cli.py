@@ -151,7 +151,30 @@ def load(workspace: WorkspaceOption = Path(".")) -> None:
     for name, count in report.rows.items():
         table.add_row(name, f"{count:,}", str(len(report.files[name])))
     out.print(table)
+    if report.rows.get("outcomes"):
+        print_pairing(space)
     out.print(f"Warehouse: {space.warehouse_path}")
+
+
+def print_pairing(space) -> None:
+    """Outcome episodes per instrument, with those missing a pre or post score."""
+    from carecontracts.engine.backend import Engine
+    from carecontracts.outcomes.statistics import episodes, pairing
+
+    engine = Engine.duckdb(space.warehouse_path)
+    try:
+        rows = engine.to_arrow(pairing(episodes(engine.table("outcomes")))).to_pylist()
+    finally:
+        engine.close()
+    table = Table(title="Outcome episodes", title_justify="left")
+    for name in ("instrument", "episodes", "paired", "post without pre", "pre without post"):
+        table.add_column(name, justify="left" if name == "instrument" else "right")
+    for row in rows:
+        table.add_row(row["instrument"], f"{row['episodes']:,}", f"{row['paired']:,}", f"{row['post_without_pre']:,}", f"{row['pre_without_post']:,}")
+    out.print(table)
+    unpaired = sum(r["post_without_pre"] + r["pre_without_post"] for r in rows)
+    if unpaired:
+        out.print(f"{unpaired:,} episodes lack a pre or post score: they are counted as unpaired on every outcome line, not dropped.")
 
 
 def priced_run(space, period: str, backend: str | None):
@@ -301,6 +324,84 @@ def print_party(lines, party: str, title: str) -> None:
 
 
 @app.command()
+def outcomes(
+    instrument: Annotated[str, typer.Option(help="oxford_hip, oxford_knee, eq5d_index, eq_vas or barthel.")] = "oxford_hip",
+    statistic: Annotated[str, typer.Option(help="share_improved, share_reaching, mean_change, mean_pre, mean_post or casemix_adjusted_mean.")] = "share_improved",
+    workspace: WorkspaceOption = Path("."),
+    min_change: Annotated[Optional[str], typer.Option(help="Improvement that counts (share_improved); the instrument's default if omitted.")] = None,
+    threshold: Annotated[Optional[str], typer.Option(help="Score to reach (share_reaching).")] = None,
+    proms: Annotated[bool, typer.Option("--proms", help="Use the national PROMs hip replacement records 2018-19 shipped with carecontracts instead of the workspace.")] = False,
+) -> None:
+    """Outcome statistics per provider with 95% intervals and the counts behind them."""
+    from carecontracts.engine.backend import Engine
+    from carecontracts.instruments import INSTRUMENTS
+    from carecontracts.outcomes.providers import estimates_by
+    from carecontracts.outcomes.statistics import Statistic, statistic_named
+
+    problems = []
+    if instrument not in INSTRUMENTS:
+        problems.append(Problem("--instrument", f"unknown instrument '{instrument}'", value=instrument, expected=f"one of {', '.join(sorted(INSTRUMENTS))}"))
+    try:
+        chosen = statistic_named(statistic)
+    except KeyError:
+        problems.append(Problem("--statistic", f"unknown statistic '{statistic}'", value=statistic, expected=", ".join(s.value for s in Statistic)))
+    numbers: dict[str, Decimal | None] = {}
+    for name, text in (("--min-change", min_change), ("--threshold", threshold)):
+        try:
+            numbers[name] = Decimal(text) if text is not None else None
+        except ArithmeticError:
+            problems.append(Problem(name, f"'{text}' is not a number", value=text, expected="a number, e.g. 8"))
+    if problems:
+        raise fail(ProblemsError(problems))
+    if chosen is Statistic.SHARE_REACHING and numbers["--threshold"] is None:
+        raise fail(ProblemsError([Problem("--threshold", "share_reaching needs a threshold", expected="--threshold 40")]))
+    if proms:
+        from carecontracts.data.proms import hip_outcomes_table
+
+        engine = Engine.duckdb()
+        table = engine.put(hip_outcomes_table(instruments=tuple(i for i in ("oxford_hip", "eq5d_index") if i == instrument) or ("oxford_hip",), primary_only=True))
+        source = "PROMs hip replacement records 2018-19 (primary), NHS Digital"
+    else:
+        space = open_workspace(workspace)
+        if not space.warehouse_path.exists():
+            raise fail(ProblemsError([Problem(space.relative(space.warehouse_path), "no data loaded yet", expected="run `carecontracts load` first")]))
+        engine = Engine.duckdb(space.warehouse_path, read_only=True)
+        if not engine.has_table("outcomes"):
+            engine.close()
+            raise fail(ProblemsError([Problem("data/outcomes", "no outcomes are loaded", expected="outcome files in data/outcomes/ and `carecontracts load`")]))
+        table = engine.table("outcomes")
+        source = space.settings.name
+    try:
+        groups, everyone = estimates_by(engine, table, instrument, chosen, "provider", numbers["--min-change"], numbers["--threshold"])
+    finally:
+        engine.close()
+    shown = Table(title=f"{instrument} {chosen.value} by provider ({source})", title_justify="left")
+    for name in ("provider", "value", "95% interval", "episodes", "successes", "unpaired"):
+        shown.add_column(name, justify="left" if name == "provider" else "right", no_wrap=True)
+
+    def cells(result) -> tuple[str, str]:
+        if result.percent:
+            return f"{result.value * 100:.1f}%", f"{result.lower * 100:.1f}%–{result.upper * 100:.1f}%"
+        return f"{result.value:.2f}", f"{result.lower:.2f}–{result.upper:.2f}"
+
+    for group in groups:
+        if group.estimate is None:
+            shown.add_row(group.group or "(none)", "no paired episodes", "", "0", "", f"{group.unpaired:,}")
+            continue
+        value, interval = cells(group.estimate)
+        successes = "" if group.estimate.successes is None else f"{group.estimate.successes:,}"
+        shown.add_row(group.group or "(none)", value, interval, f"{group.estimate.episodes:,}", successes, f"{group.unpaired:,}")
+    if everyone is not None:
+        shown.add_section()
+        value, interval = cells(everyone)
+        successes = "" if everyone.successes is None else f"{everyone.successes:,}"
+        shown.add_row("everyone", value, interval, f"{everyone.episodes:,}", successes, f"{everyone.unpaired:,}", style="bold")
+    out.print(shown)
+    if everyone is not None:
+        out.print(f"Everyone: {everyone.describe()}.")
+
+
+@app.command()
 def explain(
     contract: Annotated[str, typer.Argument(help="Contract id, e.g. MH-2025.")],
     component: Annotated[str, typer.Argument(help="Component id as on the statement, e.g. core or api.variable.")],
@@ -377,7 +478,7 @@ def export(
         except ProblemsError as error:
             raise fail(error) from None
         where, parameters = "WHERE month BETWEEN ? AND ?", [months[0], months[-1]]
-    lines = stored(space, "statements", where + " ORDER BY scenario, contract, component, payer, month, service, currency", parameters)
+    lines = stored(space, "statements", where + " ORDER BY scenario, contract, component, payer, payee, month, service, currency", parameters)
     if lines is None:
         err.print("[red]No statements yet: run `carecontracts pay` first.[/red]")
         raise typer.Exit(PROBLEM_EXIT)

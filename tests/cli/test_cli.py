@@ -196,3 +196,82 @@ def test_activity_in_no_contract_is_reported(workspace: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "3 activity rows in 2025-26 from provider ELSEWHERE for commissioner ICB-A are in no contract" in result.output
     assert "£113,440.53" in result.output  # the statement itself is unchanged
+
+
+PRIME = """\
+id: MSK-2025
+commissioner: ICB-A
+provider: PRIME
+term: {start: 2025-04-01, end: 2026-03-31}
+components:
+  - {id: core, kind: block, annual: 120_000}
+  - id: outcomes
+    kind: outcome_incentive
+    pot: {percent_of: core, percent: 10}
+    metrics:
+      - id: hips
+        measure: {instrument: oxford_hip, min_change: 8}
+        schedule: {floor: 0.5, target: 1}
+subcontracts:
+  - id: MSK-SUB
+    provider: ACUTE
+    components: [{id: support, kind: block, annual: 24_000}]
+"""
+
+OUTCOMES = """\
+patient_id,episode_id,instrument,timepoint,date,score,provider
+p1,e1,oxford_hip,pre,2025-05-01,20,ACUTE
+p1,e1,oxford_hip,post,2025-11-01,35,ACUTE
+p2,e2,oxford_hip,pre,2025-05-01,20,ACUTE
+p2,e2,oxford_hip,post,2025-11-01,30,ACUTE
+p3,e3,oxford_hip,pre,2025-05-01,20,ACUTE
+p3,e3,oxford_hip,post,2025-11-01,22,ACUTE
+p4,e4,oxford_hip,pre,2025-05-01,20,ACUTE
+p4,e4,oxford_hip,post,2025-11-01,21,ACUTE
+p5,e5,oxford_hip,post,2025-11-01,40,ACUTE
+"""
+
+
+def test_outcomes_prime_and_positions(workspace: Path) -> None:
+    """A prime paid on hip outcomes pays its sub-contractor; `load` reports the unpaired
+    episode and `positions` every party's position, money conserved."""
+    (workspace / "contracts" / "msk.yaml").write_text(PRIME)
+    (workspace / "data" / "outcomes").mkdir()
+    (workspace / "data" / "outcomes" / "hips.csv").write_text(OUTCOMES)
+    loaded = invoke("load", "-w", workspace)
+    assert loaded.exit_code == 0, loaded.output
+    assert "1 episodes lack a pre or post score" in loaded.output
+
+    paid = invoke("pay", "year", "-w", workspace)
+    assert paid.exit_code == 0, paid.output
+    # 2 of 4 paired hips improved by ≥ 8: 50% is the floor, so nothing is earned; the
+    # post-only episode is reported as unpaired.
+    explained = invoke("explain", "MSK-2025", "outcomes.hips", "2026-03", "-w", workspace)
+    assert "50.0% improved by ≥ 8 points" in explained.output and "2 of 4 episodes; 1 unpaired" in explained.output
+
+    positions = invoke("positions", "-w", workspace)
+    assert positions.exit_code == 0, positions.output
+    # PRIME: £120,000 in, £24,000 out to ACUTE; ACUTE also gets its own contract's £20,160.53
+    # (November and December activity: £13,440.53 + £6,300.00 ... see the first test) + £24,000.
+    prime = next(line for line in positions.output.splitlines() if line.startswith("│ PRIME"))
+    assert "£120,000.00" in prime and "£24,000.00" in prime and "£96,000.00" in prime
+    assert "Money is conserved" in positions.output
+
+    party = invoke("positions", "-w", workspace, "--party", "PRIME")
+    assert party.exit_code == 0, party.output
+    assert "MSK-SUB" in party.output and "out" in party.output
+    unknown = invoke("positions", "-w", workspace, "--party", "NOBODY")
+    assert unknown.exit_code == 2 and "no such party" in unknown.output
+
+
+def test_outcomes_by_provider_from_the_national_proms_records() -> None:
+    """The shipped PROMs records give each provider's case-mix adjusted Oxford Hip Score as
+    published: KIMS Hospital (ADP02) 41.3098 from 245 modelled records, England 40.1136."""
+    result = invoke("outcomes", "--proms", "--statistic", "casemix_adjusted_mean")
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.output.splitlines() if line.startswith("│ ADP02")]
+    assert "41.31" in row and "245" in row
+    (everyone,) = [line for line in result.output.splitlines() if line.startswith("│ everyone")]
+    assert "40.11" in everyone
+    bad = invoke("outcomes", "--proms", "--instrument", "bartel")
+    assert bad.exit_code == 2 and "unknown instrument 'bartel'" in bad.output

@@ -271,3 +271,34 @@ components: [{id: mssp, kind: shared_savings, benchmark_per_capita: 1200, sharin
     people = population([("ICB", month(f"{2025 + (i + 3) // 12}-{(i + 3) % 12 + 1:02d}"), "all", 900 if i < 6 else 1100) for i in range(12)])
     lines = run(engine, [contract(text)], activity(monthly_cost("1100000")), population=people)
     assert amounts(lines) == [D("50000.00")]
+
+
+def test_split_variance_property() -> None:
+    """For any variance, target, bands and cap: the commissioner's and providers' parts sum
+    exactly to the variance, the providers' part has the variance's sign, is no larger than
+    it, and is within the cap."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pounds = st.integers(-10**10, 10**10).map(lambda p: Decimal(p).scaleb(-2))
+    percent = st.integers(0, 10_000).map(lambda p: Decimal(p).scaleb(-2))
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        variance=pounds,
+        target=st.integers(1, 10**10).map(lambda p: Decimal(p).scaleb(-2)),
+        edges=st.lists(st.integers(1, 5_000), max_size=3, unique=True).map(sorted),
+        shares=st.lists(percent, min_size=4, max_size=4),
+        cap=st.none() | st.integers(0, 10**9).map(lambda p: Decimal(p).scaleb(-2)),
+    )
+    def check(variance: Decimal, target: Decimal, edges: list[int], shares: list[Decimal], cap: Decimal | None) -> None:
+        bands = [Band(up_to_percent=Decimal(e).scaleb(-2), provider_percent=s) for e, s in zip(edges, shares)]
+        bands.append(Band(provider_percent=shares[len(edges)]))
+        commissioner, providers = split_variance(variance, target, bands, cap)
+        assert commissioner + providers == variance
+        assert abs(providers) <= abs(variance)
+        assert providers == 0 or (providers > 0) == (variance > 0)
+        if cap is not None:
+            assert abs(providers) <= cap
+
+    check()

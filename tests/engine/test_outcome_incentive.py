@@ -143,3 +143,36 @@ def test_payable_fraction_by_schedule() -> None:
     assert payable_fraction(falling, D(25)) == D("0.5") and payable_fraction(falling, D(18)) == 1 and payable_fraction(falling, D(31)) == 0
     stepped = Schedule(type="stepped", steps=[Step(at=D("0.6"), pay=D("0.25")), Step(at=D("0.8"), pay=D(1))])
     assert [payable_fraction(stepped, D(a)) for a in ("0.59", "0.6", "0.79", "0.8")] == [0, D("0.25"), D("0.25"), 1]
+
+
+def test_rate_per_thousand_of_emergency_admissions_over_65(engine: Engine) -> None:
+    # 2,000 people over 65 every month = 2,000 person-years; 50 emergency admissions of
+    # people 65 or over (the 10 under 65, the 10 elective and the other ICB's 10 do not
+    # count) = 25 per 1,000 a year. Lower is better: nothing at 30, all at 20 → half of £10,000.
+    from tests.helpers import activity, population, repeat
+    import datetime as dt
+
+    text = """
+id: C1
+commissioner: ICB
+provider: ALLIANCE
+term: {start: 2025-04-01, end: 2026-03-31}
+components:
+  - id: admissions
+    kind: outcome_incentive
+    pot: {amount: 10000}
+    metrics:
+      - id: fewer-admissions
+        measure: {statistic: rate_per_thousand, events: {pod: [NEL], age_from: 65}, population_bands: [65+]}
+        schedule: {floor: 30, target: 20}
+"""
+    day = dt.date(2025, 7, 1)
+    rows = (
+        repeat(50, pod="NEL", age=80, end_date=day, prefix="a") + repeat(10, pod="NEL", age=40, end_date=day, prefix="b")
+        + repeat(10, pod="EL", age=80, end_date=day, prefix="c") + repeat(10, pod="NEL", age=80, end_date=day, commissioner="OTHER", prefix="d")
+    )
+    people = population([("ICB", month(f"{2025 + (i + 3) // 12}-{(i + 3) % 12 + 1:02d}"), band, persons) for i in range(12) for band, persons in (("65+", 2000), ("under-65", 9000))])
+    lines = run(engine, [contract(text)], activity(rows), population=people)
+    (line,) = lines.to_pylist()
+    assert line["amount"] == D("5000.00")
+    assert line["basis"].startswith("fewer-admissions (weight 1): 25.0 per 1,000 population (95% CI ")

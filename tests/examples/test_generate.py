@@ -240,3 +240,20 @@ def test_alliance_shares_budget_risk_and_independence_money_among_members(lines:
     independence = [r for r in alliance if r["component"] == "independence.more-independent"]
     assert {r["month"].month for r in independence} == {6, 9, 12, 3}
     assert 0 < total(lines, contract="OPA-2025", component="independence.more-independent") < Decimal("1200000")
+
+
+@pytest.mark.spark
+def test_example_statements_are_identical_on_spark(example: ExampleSummary, lines: list[dict]) -> None:
+    """Every line of the example's year, outcome, alliance and sub-contract lines included,
+    is the same on Spark as on DuckDB: to the penny and word for word."""
+    from carecontracts.payments import open_engine
+
+    workspace = Workspace.open(example.root)
+    contracts = load_contracts(workspace.contracts_dir, workspace.price_lists(), workspace.root)
+    engine, tables = open_engine(workspace, "spark")
+    try:
+        spark = statement_lines(engine, contracts, workspace.year, tables).to_pylist()
+    finally:
+        engine.close()
+    assert len(spark) == len(lines) > 500
+    assert spark == lines

@@ -115,7 +115,8 @@ def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
     )
 
 
-def _matches(fine: ir.Table, service: ServiceFilter) -> ir.BooleanValue:
+def matches(fine: ir.Table, service: ServiceFilter) -> ir.BooleanValue:
+    """Rows of `fine` (fine tallies or events) that the service filter selects."""
     condition = ibis.literal(True)
     for column, values in service.conditions().items():
         exact = [v for v in values if not v.endswith("*")]
@@ -139,7 +140,7 @@ def tallies(fine: ir.Table, agreements: list[Agreement]) -> ir.Table | None:
             if not MECHANISMS[component.kind].measures_activity:
                 continue
             names = agreement.component_services(component)
-            label = ibis.cases(*[(_matches(fine, agreement.services[n]), n) for n in names], else_=None)
+            label = ibis.cases(*[(matches(fine, agreement.services[n]), n) for n in names], else_=None)
             rows = fine.filter(
                 fine.provider.isin(agreement.activity_providers),
                 fine.commissioner.isin(agreement.activity_commissioners),

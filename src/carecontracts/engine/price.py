@@ -38,6 +38,7 @@ class PricingInputs:
     plans: ir.Table | None = None
     population: ir.Table | None = None
     outcomes: ir.Table | None = None
+    activity: ir.Table | None = None
 
 
 @dataclass(frozen=True)

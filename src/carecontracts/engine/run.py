@@ -61,7 +61,7 @@ def measure_and_price(
         routed = tallies(fine, agreements)
         if routed is not None:
             routed = engine.cache(routed)
-    inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes)
+    inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity)
     return Priced(price(inputs, agreements), routed, fine, agreements)
 
 

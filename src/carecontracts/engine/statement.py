@@ -24,7 +24,7 @@ STATEMENT_TYPES: dict[str, str] = {
     "service": "string",
     "currency": "string",
 }
-ORDER = ["scenario", "contract", "component", "payer", "month", "service", "currency"]
+ORDER = ["scenario", "contract", "component", "payer", "payee", "month", "service", "currency"]
 
 
 def conform(lines: ir.Table) -> ir.Table:

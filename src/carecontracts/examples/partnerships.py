@@ -104,6 +104,7 @@ def msk(seed: int, listed: dict[str, str]) -> tuple[pa.Table, pa.Table, dict[str
     stay = rng.integers(1, 6, HIP_OPERATIONS)
     price = np.array([float(prices[c]) for c in HIP_CURRENCIES])[currency]
     hip_cost = np.round(price * rng.normal(0.93, 0.08, HIP_OPERATIONS), 2)
+    wait = np.round(14 + rng.gamma(2.2, 45.0, HIP_OPERATIONS)).astype(np.int64)  # referral to admission, days
     hips = _activity(
         {
             "activity_id": [f"MSK-H{i:05d}" for i in range(HIP_OPERATIONS)],
@@ -111,6 +112,7 @@ def msk(seed: int, listed: dict[str, str]) -> tuple[pa.Table, pa.Table, dict[str
             "provider": [ORTHO] * HIP_OPERATIONS, "commissioner": [ICB] * HIP_OPERATIONS,
             "service": ["msk"] * HIP_OPERATIONS, "currency": [HIP_CURRENCIES[c] for c in currency],
             "pod": ["EL"] * HIP_OPERATIONS, "start_date": _date(end - stay), "end_date": _date(end),
+            "referral_date": _date(end - stay - wait),
             "quantity": [Decimal(1)] * HIP_OPERATIONS, "admission_method": ["elective"] * HIP_OPERATIONS,
             "age": rng.integers(52, 90, HIP_OPERATIONS), "cost": [Decimal(f"{c:.2f}") for c in hip_cost],
         },

@@ -233,7 +233,7 @@ def _check_metrics(component: OutcomeIncentiveTerms, path: tuple, problem) -> It
     if total != 1:
         yield problem(path + ("metrics",), f"metric weights sum to {total.normalize():f}", "weights summing to exactly 1")
     for m_index, metric in enumerate(component.metrics):
-        if metric.measure.instrument not in INSTRUMENTS:
+        if metric.measure.instrument is not None and metric.measure.instrument not in INSTRUMENTS:
             yield problem(
                 path + ("metrics", m_index, "measure", "instrument"),
                 f"unknown instrument '{metric.measure.instrument}'",

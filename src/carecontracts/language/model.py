@@ -258,23 +258,46 @@ class Pot(Strict):
         return self
 
 
-Statistic = Literal["share_improved", "mean_change", "share_reaching", "mean_post", "mean_pre", "casemix_adjusted_mean"]
+Statistic = Literal["share_improved", "mean_change", "share_reaching", "mean_post", "mean_pre", "casemix_adjusted_mean", "rate_per_thousand"]
+
+
+class EventFilter(ServiceFilter):
+    """Which activity counts as an event for a rate: service filters plus an age range."""
+
+    age_from: Annotated[int, Field(ge=0, le=130)] | None = None
+    age_to: Annotated[int, Field(ge=0, le=130)] | None = None
+
+    def conditions(self) -> dict[str, list[str]]:
+        return {k: v for k, v in self.model_dump(exclude={"age_from", "age_to"}).items() if v is not None}
 
 
 class OutcomeMeasure(Strict):
-    """What is measured from pre/post scores: an instrument and a statistic over episodes."""
+    """What is measured: a statistic over episodes' pre/post scores on an instrument, or
+    (`rate_per_thousand`) events in the activity per 1,000 population a year."""
 
-    instrument: str
+    instrument: str | None = None
     statistic: Statistic = "share_improved"
     min_change: Annotated[Decimal, Field(gt=0)] | None = Field(
         default=None, description="Smallest change that counts as improvement; the instrument's default if omitted."
     )
     threshold: Decimal | None = Field(default=None, description="Score to reach at the end (share_reaching).")
+    events: EventFilter | None = Field(default=None, description="rate_per_thousand: the activity counted, e.g. {pod: [NEL], age_from: 65}.")
+    population_bands: StrList | None = Field(default=None, description="rate_per_thousand: the population bands it is per; all if omitted.")
 
     @model_validator(mode="after")
-    def _threshold_given(self) -> "OutcomeMeasure":
+    def _complete(self) -> "OutcomeMeasure":
         if self.statistic == "share_reaching" and self.threshold is None:
             raise ValueError("statistic share_reaching needs a 'threshold'")
+        if self.statistic == "rate_per_thousand":
+            if self.events is None:
+                raise ValueError("statistic rate_per_thousand needs 'events': the activity to count")
+            if self.instrument is not None:
+                raise ValueError("a rate per 1,000 population counts activity; it has no 'instrument'")
+        else:
+            if self.instrument is None:
+                raise ValueError(f"statistic {self.statistic} needs an 'instrument'")
+            if self.events is not None or self.population_bands is not None:
+                raise ValueError("'events' and 'population_bands' belong to statistic rate_per_thousand")
         return self
 
 

@@ -189,6 +189,18 @@ def episodes(outcomes: ir.Table) -> ir.Table:
     ).select(*keys, "pre", "post", "predicted", "pre_date", "post_date", "paired")
 
 
+def pairing(episodes: ir.Table) -> ir.Table:
+    """Per instrument: episodes, how many have both scores, and how many lack one (a post
+    score without a pre score, or the reverse), so unpaired episodes are always reported."""
+    grouped = episodes.group_by("instrument").aggregate(
+        episodes=episodes.count(),
+        paired=_count(episodes.pre.notnull() & episodes.post.notnull()),
+        post_without_pre=_count(episodes.pre.isnull() & episodes.post.notnull()),
+        pre_without_post=_count(episodes.pre.notnull() & episodes.post.isnull()),
+    )
+    return grouped.order_by("instrument")
+
+
 # ----------------------------------------------------------------------------- tallies
 
 

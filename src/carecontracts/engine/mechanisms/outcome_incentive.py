@@ -19,7 +19,8 @@ from carecontracts.engine.price import PricingContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import Metric, OutcomeIncentiveTerms, Schedule
 from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money
-from carecontracts.outcomes.statistics import NoEpisodesError, Statistic, episodes, estimate, mean_predicted, outcome_tallies
+from carecontracts.engine.measure import matches
+from carecontracts.outcomes.statistics import Estimate, NoEpisodesError, Statistic, episodes, estimate, mean_predicted, outcome_tallies, rate_per_thousand
 from carecontracts.periods import month_label
 
 PLACES = Decimal("0.0000000001")
@@ -69,46 +70,99 @@ def settlement_periods(context: PricingContext, settle: str) -> list[list[dt.dat
 
 def _achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[dict]:
     """Per period and metric: the payable fraction and the words saying why."""
+    rows: list[dict] = []
+    for metric in terms.metrics:
+        if metric.measure.statistic == "rate_per_thousand":
+            found = _rates(context, metric, periods)
+            shares = False
+        else:
+            found = _scores(context, terms, metric, periods)
+            shares = metric.measure.statistic in ("share_improved", "share_reaching")
+        for index, months in enumerate(periods):
+            achieved = found.get(index)
+            if isinstance(achieved, str):
+                rows.append(_row(metric, index, months, Decimal(0), 0, achieved))
+                continue
+            assert achieved is not None
+            fraction = payable_fraction(metric.schedule, achieved.value)
+            words = f"{achieved.describe()} → {fraction * 100:.1f}% earned ({schedule_words(metric.schedule, shares)})"
+            rows.append(_row(metric, index, months, fraction, achieved.episodes, words))
+    return rows
+
+
+def _periods(table: ir.Table, day: ir.DateValue, periods: list[list[dt.date]]) -> ir.Table:
+    """The rows whose `day` falls in a settlement period, with the period's number."""
+    month = month_of(day)
+    number = ibis.cases(*[(month.isin(months), index) for index, months in enumerate(periods)], else_=None)
+    table = table.mutate(period=number)
+    return table.filter(table.period.notnull())
+
+
+def _scores(context: PricingContext, terms: OutcomeIncentiveTerms, metric: Metric, periods: list[list[dt.date]]) -> dict[int, Estimate | str]:
+    """A score statistic per period from the episodes ending (post score dated) in it."""
     outcomes = context.inputs.outcomes
     if outcomes is None:
         raise context.problem("no outcomes are loaded", "metrics", "files in data/outcomes/ and `carecontracts load`")
     providers = list(terms.providers or context.agreement.activity_providers)
     every = episodes(outcomes)
-    every = every.mutate(month=month_of(every.post_date))
-    period_of = ibis.cases(*[(every.month.isin(months), index) for index, months in enumerate(periods)], else_=None)
-    every = every.mutate(period=period_of)
-    every = every.filter(every.period.notnull())
+    every = _periods(every, every.post_date, periods)
     ours = every.filter(every.provider.isin(providers)) if "provider" in outcomes.columns else every
-    rows: list[dict] = []
-    for metric in terms.metrics:
-        measure = metric.measure
-        statistic = Statistic(measure.statistic)
-        tallies = outcome_tallies(ours, ["period"], measure.instrument, statistic, measure.min_change, measure.threshold)
-        found = {r["period"]: r for r in context.engine.to_arrow(tallies).to_pylist()}
-        references: dict[int, Decimal] = {}
-        if statistic is Statistic.CASEMIX_ADJUSTED_MEAN:
-            everyone = outcome_tallies(every, ["period"], measure.instrument, statistic)
-            for row in context.engine.to_arrow(everyone).to_pylist():
-                if row["episodes"]:
-                    references[row["period"]] = mean_predicted(row)
-        shares = statistic in (Statistic.SHARE_IMPROVED, Statistic.SHARE_REACHING)
-        for index, months in enumerate(periods):
-            row = found.get(index)
-            try:
-                if row is None:
-                    raise NoEpisodesError("no episodes")
-                achieved = estimate(row, statistic, references.get(index))
-            except NoEpisodesError:
-                unpaired = int(row["unpaired"]) if row else 0
-                words = f"no paired episodes ({unpaired:,} unpaired): nothing earned"
-                rows.append(_row(metric, index, months, Decimal(0), 0, words))
-                continue
-            fraction = payable_fraction(metric.schedule, achieved.value)
-            words = (
-                f"{achieved.describe()} → {fraction * 100:.1f}% earned ({schedule_words(metric.schedule, shares)})"
-            )
-            rows.append(_row(metric, index, months, fraction, achieved.episodes, words))
-    return rows
+    measure = metric.measure
+    assert measure.instrument is not None
+    statistic = Statistic(measure.statistic)
+    tallies = outcome_tallies(ours, ["period"], measure.instrument, statistic, measure.min_change, measure.threshold)
+    found = {r["period"]: r for r in context.engine.to_arrow(tallies).to_pylist()}
+    references: dict[int, Decimal] = {}
+    if statistic is Statistic.CASEMIX_ADJUSTED_MEAN:
+        everyone = outcome_tallies(every, ["period"], measure.instrument, statistic)
+        for row in context.engine.to_arrow(everyone).to_pylist():
+            if row["episodes"]:
+                references[row["period"]] = mean_predicted(row)
+    result: dict[int, Estimate | str] = {}
+    for index in range(len(periods)):
+        row = found.get(index)
+        try:
+            if row is None:
+                raise NoEpisodesError("no episodes")
+            result[index] = estimate(row, statistic, references.get(index))
+        except NoEpisodesError:
+            unpaired = int(row["unpaired"]) if row else 0
+            result[index] = f"no paired episodes ({unpaired:,} unpaired): nothing earned"
+    return result
+
+
+def _rates(context: PricingContext, metric: Metric, periods: list[list[dt.date]]) -> dict[int, Estimate | str]:
+    """Events in the activity of the contract's commissioners' population per 1,000
+    person-years (the population's monthly persons summed over the period ÷ 12)."""
+    measure = metric.measure
+    assert measure.events is not None
+    activity, population = context.inputs.activity, context.inputs.population
+    if activity is None or population is None:
+        raise context.problem("a rate per 1,000 population needs activity and population data", "metrics", "data/activity and data/population loaded")
+    commissioners = list(context.agreement.activity_commissioners)
+    events = activity.filter(activity.commissioner.isin(commissioners), matches(activity, measure.events))
+    if measure.events.age_from is not None or measure.events.age_to is not None:
+        if "age" not in activity.columns:
+            raise context.problem("the activity has no age column to count events by age", "metrics", "an `age` column in the activity")
+        if measure.events.age_from is not None:
+            events = events.filter(events.age >= measure.events.age_from)
+        if measure.events.age_to is not None:
+            events = events.filter(events.age <= measure.events.age_to)
+    events = _periods(events, events.end_date, periods)
+    counted = {r["period"]: r["events"] for r in context.engine.to_arrow(events.group_by("period").aggregate(events=events.count())).to_pylist()}
+    people = population.filter(population.commissioner.isin(commissioners))
+    if measure.population_bands:
+        people = people.filter(people.band.isin(measure.population_bands))
+    people = _periods(people, people.month, periods)
+    persons = {r["period"]: r["persons"] for r in context.engine.to_arrow(people.group_by("period").aggregate(persons=people.persons.sum())).to_pylist()}
+    result: dict[int, Estimate | str] = {}
+    for index in range(len(periods)):
+        person_years = round(Decimal(persons.get(index) or 0) / 12)
+        if person_years <= 0:
+            result[index] = "no population in the period: nothing earned"
+            continue
+        result[index] = rate_per_thousand(int(counted.get(index) or 0), int(person_years))
+    return result
 
 
 def _row(metric: Metric, period: int, months: list[dt.date], fraction: Decimal, count: int, words: str) -> dict:

@@ -173,8 +173,10 @@ def settle_year_to_date(
 
 
 def money_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValue:
-    """£1,234.56 (with a leading minus for negatives) as an engine expression."""
-    formatted = context.engine.number(value.abs(), 2)
+    """£1,234.56 (with a leading minus for negatives) as an engine expression; rounded
+    half-up to pence first, as money is, since the engines' formatting rounds differently."""
+    value = value.cast(VALUE_TYPE)
+    formatted = context.engine.number(value.abs().round(2), 2)
     return ibis.cases((value < 0, "-£" + formatted), else_="£" + formatted)
 
 
@@ -186,6 +188,8 @@ def price_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValu
 
 def number_text(context: PricingContext, value: ir.NumericValue, places: int = 2) -> ir.StringValue:
     """A quantity as text: whole numbers without decimals, others to `places`."""
+    # A bounded type first: Spark compares a decimal(38, s) with its rounding at scale 0.
+    value = value.cast("decimal(28, 8)")
     whole = context.engine.number(value, 0)
     precise = context.engine.number(value, places)
     return ibis.cases((value == value.round(0), whole), else_=precise)
