@@ -16,7 +16,7 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.statement import conform
 from carecontracts.language.model import ComponentTerms, references
-from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, VALUE_TYPE
+from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE
 from carecontracts.language.yaml_lines import format_path
 from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError
@@ -170,7 +170,7 @@ def split_among_members(engine: Engine, lines: ir.Table, agreement: Agreement) -
     the last gets its share rounded half-up to pence, the last the rest, so each line's
     parts sum exactly to it."""
     members = agreement.members
-    rounded = [(lines.amount.cast(VALUE_TYPE) * ibis.literal(m.share, type=FACTOR_TYPE)).round(2).cast(AMOUNT_TYPE) for m in members[:-1]]
+    rounded = [(lines.amount.cast(SHARED_TYPE) * ibis.literal(m.share, type=SHARE_TYPE)).round(2).cast(AMOUNT_TYPE) for m in members[:-1]]
     rest = lines.amount.cast(AMOUNT_TYPE)
     for part in rounded:
         rest = (rest - part).cast(AMOUNT_TYPE)

@@ -513,7 +513,7 @@ class Member(Strict):
     """An alliance member and its agreed share of the alliance's payments, gains and losses."""
 
     provider: Identifier
-    share: Annotated[Decimal, Field(gt=0, le=1)]
+    share: Annotated[Decimal, Field(gt=0, le=1, decimal_places=10)]
 
 
 class ContractBody(Strict):

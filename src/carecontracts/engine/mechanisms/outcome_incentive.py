@@ -14,12 +14,12 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from carecontracts.engine.backend import month_of
+from carecontracts.engine.measure import matches
 from carecontracts.engine.mechanisms.shared import money_text, payments_of, percent_text, times_share
 from carecontracts.engine.price import PricingContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import Metric, OutcomeIncentiveTerms, Schedule
 from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money
-from carecontracts.engine.measure import matches
 from carecontracts.outcomes.statistics import Estimate, NoEpisodesError, Statistic, episodes, estimate, mean_predicted, outcome_tallies, rate_per_thousand
 from carecontracts.periods import month_label
 
@@ -43,6 +43,8 @@ def payable_fraction(schedule: Schedule, achieved: Decimal) -> Decimal:
 
 
 def schedule_words(schedule: Schedule, shares: bool) -> str:
+    """The schedule in words for a statement line (shares shown as percentages)."""
+
     def shown(value: Decimal) -> str:
         return f"{value * 100:.1f}%" if shares else f"{value.normalize():f}"
 
