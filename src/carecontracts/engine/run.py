@@ -46,6 +46,31 @@ class Priced:
     agreements: list[Agreement]
 
 
+def measure(engine: Engine, agreements: list[Agreement], activity: ir.Table | None) -> tuple[ir.Table | None, ir.Table | None]:
+    """The one heavy scan: fine tallies of the events, and the tallies routed from them to
+    each activity-measuring component (both cached; None without activity)."""
+    if activity is None:
+        return None, None
+    fine = engine.cache(fine_tallies(activity, agreements))
+    routed = tallies(fine, agreements)
+    return fine, engine.cache(routed) if routed is not None else None
+
+
+def price_tallies(
+    engine: Engine,
+    agreements: list[Agreement],
+    year: FinancialYear,
+    tables: RunTables,
+    routed: ir.Table | None,
+    scenarios: tuple[str, ...] = (ACTUAL,),
+) -> ir.Table:
+    """Statement lines of every agreement in every scenario from routed tallies (which
+    carry a `scenario` column): the one price stage that payments, forecasts, what-ifs and
+    comparisons all go through."""
+    inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity)
+    return price(inputs, agreements)
+
+
 def measure_and_price(
     engine: Engine,
     contracts: list[Contract],
@@ -55,14 +80,8 @@ def measure_and_price(
 ) -> Priced:
     """Measure the events once, then price every component of every agreement."""
     agreements = agreements_of(contracts)
-    fine = routed = None
-    if tables.activity is not None:
-        fine = engine.cache(fine_tallies(tables.activity, agreements))
-        routed = tallies(fine, agreements)
-        if routed is not None:
-            routed = engine.cache(routed)
-    inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity)
-    return Priced(price(inputs, agreements), routed, fine, agreements)
+    fine, routed = measure(engine, agreements, tables.activity)
+    return Priced(price_tallies(engine, agreements, year, tables, routed, scenarios), routed, fine, agreements)
 
 
 def uncovered_activity(engine: Engine, priced: Priced, year: FinancialYear) -> list[tuple[str, str, int]]:

@@ -1,0 +1,317 @@
+"""What-if: declarative changes to activity or to contract terms, priced as scenarios by the
+same price stage as the payments, and compared with the baseline per contract and party.
+
+Activity changes act on the fine tallies (so they can filter by provider, point of
+delivery, currency, service and months); term changes price a copy of the contracts with
+one parameter changed. Either way the result is another scenario key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+from pydantic import Field, ValidationError, model_validator
+
+from carecontracts.engine.agreements import agreements_of
+from carecontracts.engine.backend import Engine
+from carecontracts.engine.measure import ACTUAL, tallies
+from carecontracts.engine.registry import MECHANISMS
+from carecontracts.engine.run import RunTables, measure, price_tallies
+from carecontracts.language.load import problems_from_validation
+from carecontracts.language.model import Contract, Identifier, Strict
+from carecontracts.language.yaml_lines import LocatedDocument
+from carecontracts.money import QUANTITY_TYPE
+from carecontracts.periods import FinancialYear, month_label, month_start
+from carecontracts.problems import Problem, ProblemsError
+
+FACTOR = "decimal(12, 8)"
+MEASURES_SCALED = ("quantity", "cost")
+COUNTS_SCALED = ("events", "compliant")
+
+
+class ActivityFilter(Strict):
+    """Which activity a change applies to: every listed column must match one of its
+    values; `from`/`to` bound the months (inclusive)."""
+
+    service: list[str] | None = None
+    provider: list[str] | None = None
+    commissioner: list[str] | None = None
+    currency: list[str] | None = None
+    pod: list[str] | None = None
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+
+    def words(self) -> str:
+        parts = [f"{name} {', '.join(values)}" for name, values in self.model_dump(exclude={"from_", "to"}).items() if values]
+        if self.from_ or self.to:
+            first = month_label(month_start(self.from_)) if self.from_ else "the start"
+            last = month_label(month_start(self.to)) if self.to else "the end of the year"
+            parts.append(f"{first} to {last}")
+        return "; ".join(parts) or "all activity"
+
+
+class Change(Strict):
+    """One change: scale matching activity by a percent or a number of units, move it to
+    another provider, or set a contract parameter."""
+
+    scale: ActivityFilter | None = None
+    percent: Decimal | None = Field(default=None, ge=-100, description="Change in matching activity, e.g. -10.")
+    units: Decimal | None = Field(default=None, description="Units added (or, negative, removed), spread in proportion.")
+    move: ActivityFilter | None = None
+    to: Identifier | None = Field(default=None, description="The provider activity moves to.")
+    parameter: str | None = Field(default=None, description="CONTRACT.COMPONENT.FIELD, e.g. ISP-2025.isp.mff.")
+    value: Decimal | str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Change":
+        kinds = [k for k in ("scale", "move", "parameter") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give one of 'scale', 'move' or 'parameter'")
+        if self.scale is not None and (self.percent is None) == (self.units is None):
+            raise ValueError("'scale' needs either 'percent' or 'units'")
+        if self.move is not None and self.to is None:
+            raise ValueError("'move' needs 'to': the provider it moves to")
+        if self.parameter is not None:
+            if self.value is None:
+                raise ValueError("'parameter' needs a 'value'")
+            if len(self.parameter.split(".")) < 3:
+                raise ValueError("'parameter' is CONTRACT.COMPONENT.FIELD, e.g. ISP-2025.isp.mff")
+        return self
+
+    def describe(self) -> str:
+        if self.scale is not None:
+            size = f"{self.percent.normalize():+f}%" if self.percent is not None else f"{self.units:+,} units"  # type: ignore[union-attr]
+            return f"{self.scale.words()}: {size}"
+        if self.move is not None:
+            share = f"{(self.percent or Decimal(100)).normalize():f}% of " if self.percent is not None else ""
+            return f"move {share}{self.move.words()} to {self.to}"
+        return f"{self.parameter} = {self.value}"
+
+
+class WhatIf(Strict):
+    """A named what-if: its changes, applied together to the baseline."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)] = "what-if"
+    changes: Annotated[list[Change], Field(min_length=1)]
+
+
+def parse_whatif(document: LocatedDocument) -> WhatIf:
+    """A what-if from YAML, every problem located by line and field."""
+    try:
+        return WhatIf.model_validate(document.data)
+    except ValidationError as error:
+        raise ProblemsError(problems_from_validation(document, error)) from None
+
+
+# --------------------------------------------------------------------------- activity
+
+
+def _matching(fine: ir.Table, where: ActivityFilter) -> ir.BooleanValue:
+    condition = ibis.literal(True)
+    for column in ("service", "provider", "commissioner", "currency", "pod"):
+        values = getattr(where, column)
+        if values:
+            condition &= fine[column].isin(values).fill_null(False)
+    if where.from_ is not None:
+        condition &= fine.month >= month_start(where.from_)
+    if where.to is not None:
+        condition &= fine.month <= month_start(where.to)
+    return condition
+
+
+def _scaled(fine: ir.Table, factor: ir.NumericValue) -> dict[str, ir.Value]:
+    """Every measure of the fine tallies × factor (counts rounded to whole events)."""
+    columns: dict[str, ir.Value] = {}
+    for name in fine.columns:
+        if name in MEASURES_SCALED or name.startswith("readmitted_"):
+            kind = fine[name].type()
+            columns[name] = (fine[name].cast(QUANTITY_TYPE) * factor).cast(kind)
+        elif name in COUNTS_SCALED:
+            columns[name] = (fine[name].cast(QUANTITY_TYPE) * factor).round(0).cast(fine[name].type())
+    return columns
+
+
+def _factor(value: Decimal) -> ir.NumericValue:
+    return ibis.literal(value.quantize(Decimal("0.00000001")), type=FACTOR)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a change matched: the units it touched (zero means it matched nothing)."""
+
+    change: Change
+    matched_units: Decimal
+
+
+def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenario: str) -> tuple[ir.Table, list[Applied]]:
+    """The baseline's fine tallies with the activity changes applied, as `scenario`."""
+    changed = fine.mutate(scenario=ibis.literal(scenario))
+    applied: list[Applied] = []
+    for change in changes:
+        where = change.scale or change.move
+        if where is None:
+            continue
+        hit = _matching(changed, where)
+        matched = engine.to_arrow(changed.filter(hit).aggregate(units=changed.quantity.sum())).column("units")[0].as_py() or Decimal(0)
+        applied.append(Applied(change, Decimal(matched)))
+        if change.scale is not None:
+            if change.percent is not None:
+                factor = 1 + change.percent / 100
+            else:
+                factor = 1 + (change.units or Decimal(0)) / matched if matched else Decimal(1)
+            scaled = _scaled(changed, _factor(factor))
+            changed = changed.mutate(**{name: ibis.cases((hit, value), else_=changed[name]) for name, value in scaled.items()})
+        else:
+            share = (change.percent if change.percent is not None else Decimal(100)) / 100
+            selected = changed.filter(hit)
+            moved = selected.mutate(provider=ibis.literal(change.to), **_scaled(selected, _factor(share)))
+            kept = changed.mutate(**{name: ibis.cases((hit, value), else_=changed[name]) for name, value in _scaled(changed, _factor(1 - share)).items()})
+            changed = ibis.union(kept, moved.select(kept.columns), distinct=False)
+    return changed, applied
+
+
+# --------------------------------------------------------------------------- terms
+
+
+def apply_parameters(contracts: list[Contract], changes: list[Change]) -> list[Contract]:
+    """Copies of the contracts with the parameter changes made (validated as a contract
+    would be; an unknown contract, component or field is a problem naming it)."""
+    result = list(contracts)
+    problems: list[Problem] = []
+    for change in changes:
+        if change.parameter is None:
+            continue
+        contract_id, component_id, *field = change.parameter.split(".")
+        found = [(i, c) for i, c in enumerate(result) if c.id == contract_id]
+        subs = [(i, c, s) for i, c in enumerate(result) for s in c.subcontracts if s.id == contract_id]
+        if not found and not subs:
+            problems.append(Problem("--set", f"no contract '{contract_id}'", value=change.parameter, expected=f"one of {', '.join(sorted(c.id for c in contracts))}"))
+            continue
+        index, contract = found[0] if found else subs[0][:2]
+        data = contract.model_dump(by_alias=True, exclude_none=True)
+        body = data if found else next(s for s in data["subcontracts"] if s["id"] == contract_id)
+        components = [c for c in body["components"] if c["id"] == component_id]
+        if not components:
+            problems.append(Problem("--set", f"{contract_id} has no component '{component_id}'", value=change.parameter,
+                                    expected=f"one of {', '.join(c['id'] for c in body['components'])}"))
+            continue
+        target: Any = components[0]
+        for name in field[:-1]:
+            target = target.setdefault(name, {})
+        if field[-1] not in target and field[-1] not in _fields_of(components[0]["kind"]):
+            problems.append(Problem("--set", f"a {components[0]['kind']} component has no '{'.'.join(field)}'", value=change.parameter,
+                                    expected=", ".join(sorted(_fields_of(components[0]["kind"])))))
+            continue
+        target[field[-1]] = change.value
+        try:
+            updated = Contract.model_validate(data)
+        except ValidationError as error:
+            problems += [Problem("--set", f"{change.parameter} = {change.value}: {e['msg']}", value=change.value) for e in error.errors(include_url=False)]
+            continue
+        updated._source, updated._lines = contract._source, contract._lines
+        result[index] = updated
+    if problems:
+        raise ProblemsError(problems)
+    return result
+
+
+def _fields_of(kind: str) -> set[str]:
+    from carecontracts.language.model import ComponentTerms
+
+    for option in ComponentTerms.__origin__.__args__:  # type: ignore[attr-defined]
+        if kind in option.model_fields["kind"].annotation.__args__:
+            return set(option.model_fields)
+    return set()
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A contract component's money in the baseline and the what-if, and why it moves."""
+
+    contract: str
+    component: str
+    kind: str
+    payer: str
+    payee: str
+    baseline: Decimal
+    scenario: Decimal
+    reason: str
+
+    @property
+    def difference(self) -> Decimal:
+        return self.scenario - self.baseline
+
+
+@dataclass(frozen=True)
+class WhatIfResult:
+    whatif: WhatIf
+    months: list[dt.date]
+    differences: list[Difference]
+    applied: list[Applied]
+    lines: pa.Table
+
+    @property
+    def total(self) -> Decimal:
+        return sum((d.difference for d in self.differences), Decimal(0))
+
+    def unmatched(self) -> list[Change]:
+        """Activity changes whose filter matched no activity (a warning, not a silent zero)."""
+        return [a.change for a in self.applied if a.matched_units == 0]
+
+    def by_party(self) -> dict[str, Decimal]:
+        """Each party's change in net position (income − payments)."""
+        net: dict[str, Decimal] = defaultdict(Decimal)
+        for d in self.differences:
+            net[d.payee] += d.difference
+            net[d.payer] -= d.difference
+        return dict(net)
+
+
+def run_whatif(
+    engine: Engine,
+    contracts: list[Contract],
+    year: FinancialYear,
+    tables: RunTables,
+    whatif: WhatIf,
+    months: list[dt.date] | None = None,
+    baseline: str = ACTUAL,
+) -> WhatIfResult:
+    """Price the baseline and the what-if together and compare them over `months` (the
+    whole year by default)."""
+    months = months or year.months
+    scenario = whatif.name
+    agreements = agreements_of(contracts)
+    fine, routed = measure(engine, agreements, tables.activity)
+    activity_changes = [c for c in whatif.changes if c.parameter is None]
+    parameter_changes = [c for c in whatif.changes if c.parameter is not None]
+    applied: list[Applied] = []
+    if fine is not None and activity_changes:
+        changed, applied = apply_activity(engine, fine, activity_changes, scenario)
+        changed_routed = tallies(changed, agreements)
+    else:
+        changed_routed = routed.mutate(scenario=ibis.literal(scenario)) if routed is not None else None
+    base_lines = price_tallies(engine, agreements, year, tables, routed, (baseline,))
+    changed_agreements = agreements_of(apply_parameters(contracts, parameter_changes)) if parameter_changes else agreements
+    what_lines = price_tallies(engine, changed_agreements, year, tables, changed_routed, (scenario,))
+    lines = ibis.union(base_lines, what_lines, distinct=False)
+    lines = engine.to_arrow(lines.filter(lines.month.isin(months)))
+    kinds = {(a.id, c.id): c.kind for a in agreements for c in a.components}
+    totals: dict[tuple[str, str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row in lines.to_pylist():
+        totals[(row["contract"], row["component"], row["payer"], row["payee"])][row["scenario"]] += row["amount"]
+    differences = []
+    for (contract, component, payer, payee), amounts in sorted(totals.items()):
+        kind = kinds.get((contract, component.split(".")[0]), "")
+        reason = MECHANISMS[kind].summary if kind else ""
+        differences.append(Difference(contract, component, kind, payer, payee, amounts.get(baseline, Decimal(0)), amounts.get(scenario, Decimal(0)), reason))
+    return WhatIfResult(whatif, months, differences, applied, lines)
