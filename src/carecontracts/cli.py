@@ -401,6 +401,139 @@ def outcomes(
         out.print(f"Everyone: {everyone.describe()}.")
 
 
+def _listed(values: list[str] | None) -> list[str] | None:
+    """Repeated or comma-separated option values as one list."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def whatif(
+    file: Annotated[Optional[Path], typer.Argument(help="A what-if YAML file (name: and changes:); or give one change with the options below.")] = None,
+    workspace: WorkspaceOption = Path("."),
+    service: Annotated[Optional[list[str]], typer.Option(help="Activity of these services (repeat or comma-separate).")] = None,
+    provider: Annotated[Optional[list[str]], typer.Option(help="Activity of these providers.")] = None,
+    commissioner: Annotated[Optional[list[str]], typer.Option(help="Activity of these commissioners.")] = None,
+    pod: Annotated[Optional[list[str]], typer.Option(help="Activity at these points of delivery (EL, DC, NEL, OPFA...).")] = None,
+    currency: Annotated[Optional[list[str]], typer.Option(help="Activity in these currencies (HRG codes...).")] = None,
+    from_month: Annotated[Optional[str], typer.Option("--from", help="First month changed, e.g. 2025-12.")] = None,
+    to_month: Annotated[Optional[str], typer.Option("--to", help="Last month changed (the year's end if omitted).")] = None,
+    change: Annotated[Optional[str], typer.Option(help="-10% (a percent) or -250 (units) of the matching activity.")] = None,
+    move_to: Annotated[Optional[str], typer.Option(help="Move the matching activity (all, or --change 50%) to this provider.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Change a term: CONTRACT.COMPONENT.FIELD=VALUE, e.g. ISP-2025.isp.mff=1.10.")] = None,
+    name: Annotated[str, typer.Option(help="Name of the what-if scenario.")] = "what-if",
+) -> None:
+    """What if activity or terms change? The difference it makes to each contract and party, and why."""
+    from carecontracts.language.yaml_lines import load_yaml
+    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.scenarios.whatif import parse_whatif, run_whatif
+
+    space = open_workspace(workspace)
+    try:
+        if file is not None:
+            scenario = parse_whatif(load_yaml(file, str(file)))
+        else:
+            scenario = _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_)
+        first = min((c.scale or c.move).from_ or space.year.months[0] for c in scenario.changes if (c.scale or c.move)) if any(c.scale or c.move for c in scenario.changes) else space.year.months[0]  # type: ignore[union-attr]
+        months = [m for m in space.year.months if m >= month_start_of(first)]
+        contracts = workspace_contracts(space)
+        engine, tables = open_engine(space)
+        try:
+            with err.status(f"pricing the baseline and '{scenario.name}'..."):
+                result = run_whatif(engine, contracts, space.year, tables, scenario, months)
+        finally:
+            engine.close()
+    except ProblemsError as error:
+        raise fail(error) from None
+    for unmatched in result.unmatched():
+        err.print(f"[yellow]Warning:[/yellow] {unmatched.describe()} matches no activity, so it changes nothing.")
+    label = period_label(months, space.year)
+    table = Table(title=f"What if {'; '.join(c.describe() for c in scenario.changes)} — {label}", title_justify="left")
+    for column in ("contract", "component", "baseline", "what-if", "difference", "why"):
+        table.add_column(column, justify="right" if column in ("baseline", "what-if", "difference") else "left", no_wrap=column != "why")
+    rows: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    reasons: dict[tuple[str, str], str] = {}
+    by_contract: dict[str, Decimal] = defaultdict(Decimal)
+    for d in result.differences:
+        rows[(d.contract, d.component)][0] += d.baseline
+        rows[(d.contract, d.component)][1] += d.scenario
+        reasons[(d.contract, d.component)] = d.reason
+        by_contract[d.contract] += d.difference
+    for (contract, component), (before, after) in sorted(rows.items()):
+        table.add_row(contract, component, money(before), money(after), money(after - before), reasons[(contract, component)])
+    table.add_section()
+    table.add_row("total", "", money(sum((d.baseline for d in result.differences), Decimal(0))),
+                  money(sum((d.scenario for d in result.differences), Decimal(0))), money(result.total), "", style="bold")
+    out.print(table)
+    parties = Table(title="Change in each party's net position", title_justify="left")
+    parties.add_column("party")
+    parties.add_column("change", justify="right")
+    for party, change_in in sorted(result.by_party().items()):
+        if change_in:
+            parties.add_row(party, money(change_in))
+    out.print(parties)
+    for contract, moved in sorted(by_contract.items()):
+        if moved:
+            out.print(f"{contract}: {'saves' if moved < 0 else 'costs'} {money(abs(moved))}")
+    out.print(f"[bold]In all, {label}: {'a saving of ' + money(-result.total) if result.total < 0 else 'an extra ' + money(result.total) if result.total > 0 else 'no change'}.[/bold]")
+
+
+def month_start_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_):
+    """One what-if from command-line options, checked like a file would be."""
+    from carecontracts.periods import parse_month
+    from carecontracts.scenarios.whatif import Change, WhatIf
+
+    problems: list[Problem] = []
+    months = {}
+    for option, text in (("--from", from_month), ("--to", to_month)):
+        if text:
+            try:
+                months[option] = parse_month(text)
+            except ValueError as error:
+                problems.append(Problem(option, str(error), value=text, expected="a month, e.g. 2025-12"))
+    where = {"service": _listed(service), "provider": _listed(provider), "commissioner": _listed(commissioner), "pod": _listed(pod),
+             "currency": _listed(currency), "from": months.get("--from"), "to": months.get("--to")}
+    where = {k: v for k, v in where.items() if v is not None}
+    changes: list[dict] = []
+    size: dict = {}
+    if change:
+        text = change.strip()
+        try:
+            size = {"percent": Decimal(text[:-1])} if text.endswith("%") else {"units": Decimal(text)}
+        except ArithmeticError:
+            problems.append(Problem("--change", f"'{change}' is not a percent or a number of units", value=change, expected="-10% or -250"))
+    if move_to:
+        changes.append({"move": where, "to": move_to, **({"percent": size["percent"]} if "percent" in size else {})})
+    elif size:
+        changes.append({"scale": where, **size})
+    elif where:
+        problems.append(Problem("--change", "activity is chosen but no change is given", expected="--change -10% (or --move-to PROVIDER)"))
+    for item in set_ or []:
+        if "=" not in item:
+            problems.append(Problem("--set", f"'{item}' is not CONTRACT.COMPONENT.FIELD=VALUE", value=item, expected="e.g. ISP-2025.isp.mff=1.10"))
+            continue
+        key, value = item.split("=", 1)
+        try:
+            changes.append({"parameter": key.strip(), "value": Decimal(value)})
+        except ArithmeticError:
+            changes.append({"parameter": key.strip(), "value": value.strip()})
+    if not changes and not problems:
+        problems.append(Problem("whatif", "no change given", expected="a what-if file, --change with a filter, --move-to, or --set"))
+    if problems:
+        raise ProblemsError(problems)
+    from pydantic import ValidationError
+
+    try:
+        return WhatIf.model_validate({"name": name, "changes": [Change.model_validate(c) for c in changes]})
+    except ValidationError as error:
+        raise ProblemsError([Problem("whatif", e["msg"], expected=None) for e in error.errors(include_url=False)]) from None
+
+
 @app.command()
 def explain(
     contract: Annotated[str, typer.Argument(help="Contract id, e.g. MH-2025.")],

@@ -275,3 +275,19 @@ def test_outcomes_by_provider_from_the_national_proms_records() -> None:
     assert "40.11" in everyone
     bad = invoke("outcomes", "--proms", "--instrument", "bartel")
     assert bad.exit_code == 2 and "unknown instrument 'bartel'" in bad.output
+
+
+def test_whatif_send_less_in_december(workspace: Path) -> None:
+    """The seed's question on the tiny workspace: 50% less HB12C work from December saves
+    half of December's HB12C case, £3,150.00, under activity, and nothing under the block."""
+    assert invoke("load", "-w", workspace).exit_code == 0
+    result = invoke("whatif", "-w", workspace, "--currency", "HB12C", "--from", "2025-12", "--change", "-50%")
+    assert result.exit_code == 0, result.output
+    # December: one HB12C spell at £6,000 × 1.05 = £6,300.00; half of it is £3,150.00.
+    assert "ACUTE-2025: saves £3,150.00" in result.output
+    assert "payment does not depend on activity" in result.output
+    assert "a saving of £3,150.00" in result.output
+    nothing = invoke("whatif", "-w", workspace, "--service", "cardiology", "--change", "-10%")
+    assert nothing.exit_code == 0 and "matches no activity" in nothing.output
+    bad = invoke("whatif", "-w", workspace, "--service", "ortho", "--change", "ten percent")
+    assert bad.exit_code == 2 and "is not a percent or a number of units" in bad.output
