@@ -105,3 +105,10 @@ class Engine:
         self._cached.clear()
         if self.name != "spark":
             self.con.disconnect()
+
+
+def recast(value: ir.NumericValue, kind: str) -> ir.NumericValue:
+    """Cast a decimal product to `kind` for certain. Ibis types a product of decimals as its
+    wider operand and drops a cast to that type as a no-op, while the engine's product has
+    more places; casting through another type makes the engine round it."""
+    return value.cast("decimal(38, 12)").cast(kind)

@@ -17,6 +17,12 @@ class Mechanism:
     price: "Callable[[PricingContext], ir.Table]"
     measures_activity: bool
     summary: str
+    parts: dict[str, str] | None = None
+
+    def why(self, component: str) -> str:
+        """Why a component's (or its part's, as in `api.variable`) payment moves or not."""
+        part = component.split(".", 1)[1] if "." in component else None
+        return (self.parts or {}).get(part or "", self.summary)
 
 
 class _Registry(dict[str, Mechanism]):
@@ -33,11 +39,11 @@ class _Registry(dict[str, Mechanism]):
 MECHANISMS: dict[str, Mechanism] = _Registry()
 
 
-def register(kind: str, *, measures_activity: bool, summary: str):
+def register(kind: str, *, measures_activity: bool, summary: str, parts: dict[str, str] | None = None):
     """Decorator: register a pricing function under a contract component `kind`."""
 
     def wrap(function):
-        MECHANISMS[kind] = Mechanism(kind, function, measures_activity, summary)
+        MECHANISMS[kind] = Mechanism(kind, function, measures_activity, summary, parts)
         return function
 
     return wrap

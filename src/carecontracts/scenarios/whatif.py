@@ -20,7 +20,7 @@ import pyarrow as pa
 from pydantic import Field, ValidationError, model_validator
 
 from carecontracts.engine.agreements import agreements_of
-from carecontracts.engine.backend import Engine
+from carecontracts.engine.backend import Engine, recast
 from carecontracts.engine.measure import ACTUAL, tallies
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.run import RunTables, measure, price_tallies
@@ -132,9 +132,9 @@ def _scaled(fine: ir.Table, factor: ir.NumericValue) -> dict[str, ir.Value]:
     for name in fine.columns:
         if name in MEASURES_SCALED or name.startswith("readmitted_"):
             kind = fine[name].type()
-            columns[name] = (fine[name].cast(QUANTITY_TYPE) * factor).cast(kind)
+            columns[name] = recast(fine[name].cast(QUANTITY_TYPE) * factor, str(kind))
         elif name in COUNTS_SCALED:
-            columns[name] = (fine[name].cast(QUANTITY_TYPE) * factor).round(0).cast(fine[name].type())
+            columns[name] = recast(fine[name].cast(QUANTITY_TYPE) * factor, "decimal(20, 0)").cast(fine[name].type())
     return columns
 
 
@@ -312,6 +312,6 @@ def run_whatif(
     differences = []
     for (contract, component, payer, payee), amounts in sorted(totals.items()):
         kind = kinds.get((contract, component.split(".")[0]), "")
-        reason = MECHANISMS[kind].summary if kind else ""
+        reason = MECHANISMS[kind].why(component) if kind else ""
         differences.append(Difference(contract, component, kind, payer, payee, amounts.get(baseline, Decimal(0)), amounts.get(scenario, Decimal(0)), reason))
     return WhatIfResult(whatif, months, differences, applied, lines)

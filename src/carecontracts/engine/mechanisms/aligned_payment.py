@@ -56,7 +56,12 @@ def _planned(context: PricingContext, terms: AlignedPaymentTerms) -> ir.Table:
     return spread.select("scenario", "payer", month=spread.month.cast("date"), plan=spread.plan)
 
 
-@register("aligned_payment", measures_activity=True, summary="the fixed element does not depend on activity; the variable element pays the variable rate on value above or below plan")
+@register(
+    "aligned_payment",
+    measures_activity=True,
+    summary="the fixed element does not depend on activity; the variable element pays the variable rate on value above or below plan",
+    parts={"fixed": "the fixed element does not depend on activity", "variable": "the variable element pays the variable rate on value above or below plan"},
+)
 def price_aligned_payment(context: PricingContext) -> ir.Table:
     terms: AlignedPaymentTerms = context.component  # type: ignore[assignment]
     up = fraction(terms.variable_percent)
