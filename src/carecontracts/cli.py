@@ -401,6 +401,88 @@ def outcomes(
         out.print(f"Everyone: {everyone.describe()}.")
 
 
+@app.command()
+def forecast(
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="The last month of actual data, e.g. 2025-11.")] = None,
+    workspace: WorkspaceOption = Path("."),
+    method: Annotated[Optional[list[str]], typer.Option(help="run_rate, seasonal, plan or blend (repeat for several); all the data allows if omitted.")] = None,
+    backtest_: Annotated[bool, typer.Option("--backtest", help="Forecast the year from each of its months and print the error by horizon.")] = False,
+) -> None:
+    """Where will the year end? Actual to date plus each method's projection of the rest, per contract and party."""
+    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.periods import month_label, parse_month
+    from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, backtest, forecast as run_forecast
+
+    space = open_workspace(workspace)
+    chosen = tuple(_listed(method) or METHODS)
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise fail(ProblemsError([Problem("--method", f"unknown method {', '.join(unknown)}", expected=", ".join(METHODS))]))
+    if not backtest_ and as_of is None:
+        raise fail(ProblemsError([Problem("--as-of", "which month is the last of actual data?", expected="--as-of 2025-11 (or --backtest)")]))
+    try:
+        contracts = workspace_contracts(space)
+        engine, tables = open_engine(space)
+        try:
+            if backtest_:
+                with err.status(f"forecasting {space.year.label} from each of its months..."):
+                    result = backtest(engine, contracts, space.year, tables, chosen)
+            else:
+                when = parse_month(as_of or "")
+                with err.status(f"forecasting {space.year.label} as of {month_label(when)}..."):
+                    outlook = run_forecast(engine, contracts, space.year, tables, when, chosen)
+        finally:
+            engine.close()
+    except ValueError as error:
+        raise fail(ProblemsError([Problem("--as-of", str(error), value=as_of, expected="a month, e.g. 2025-11")])) from None
+    except ProblemsError as error:
+        raise fail(error) from None
+    if backtest_:
+        table = Table(title=f"Backtest {space.year.label}: mean absolute % error of contracts' monthly payments, by months ahead", title_justify="left")
+        table.add_column("method")
+        horizons = sorted({h for errors in result.errors.values() for h in errors})
+        for h in horizons:
+            table.add_column(f"{h}", justify="right")
+        for name, errors in sorted(result.errors.items()):
+            table.add_row(name, *[f"{errors[h] * 100:.1f}%" if h in errors else "" for h in horizons])
+        out.print(table)
+        return
+    for name, why in outlook.unavailable.items():
+        err.print(f"[yellow]Note:[/yellow] no {name} forecast: {why}.")
+    headline = "forecast:blend" if "blend" in outlook.methods else f"forecast:{outlook.methods[0]}"
+    actual: dict[str, Decimal] = defaultdict(Decimal)
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    by_party: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row in outlook.lines.to_pylist():
+        totals[row["contract"]][row["scenario"]] += row["amount"]
+        by_party[row["payer"]][row["scenario"]] -= row["amount"]
+        by_party[row["payee"]][row["scenario"]] += row["amount"]
+        if row["scenario"] == headline and row["month"] <= outlook.as_of:
+            actual[row["contract"]] += row["amount"]
+    label = month_label(outlook.as_of)
+    table = Table(title=f"Outturn {space.year.label} as of {label} ({METHOD_WORDS[headline.split(':')[1]]}; range over {', '.join(outlook.methods)})", title_justify="left")
+    for column in ("contract", f"actual to {label}", "projected", "outturn", "range"):
+        table.add_column(column, justify="left" if column == "contract" else "right", no_wrap=True)
+    grand: dict[str, Decimal] = defaultdict(Decimal)
+    for contract, by in sorted(totals.items()):
+        values = [by[f"forecast:{m}"] for m in outlook.methods]
+        table.add_row(contract, money(actual[contract]), money(by[headline] - actual[contract]), money(by[headline]), f"{money(min(values))} – {money(max(values))}")
+        for name, value in by.items():
+            grand[name] += value
+    table.add_section()
+    values = [grand[f"forecast:{m}"] for m in outlook.methods]
+    done = sum(actual.values(), Decimal(0))
+    table.add_row("total", money(done), money(grand[headline] - done), money(grand[headline]), f"{money(min(values))} – {money(max(values))}", style="bold")
+    out.print(table)
+    parties = Table(title="Each party's net position at outturn", title_justify="left")
+    parties.add_column("party")
+    for name in outlook.methods:
+        parties.add_column(name, justify="right")
+    for party, by in sorted(by_party.items()):
+        parties.add_row(party, *[money(by[f"forecast:{m}"]) for m in outlook.methods])
+    out.print(parties)
+
+
 def _listed(values: list[str] | None) -> list[str] | None:
     """Repeated or comma-separated option values as one list."""
     if not values:

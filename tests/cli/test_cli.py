@@ -291,3 +291,23 @@ def test_whatif_send_less_in_december(workspace: Path) -> None:
     assert nothing.exit_code == 0 and "matches no activity" in nothing.output
     bad = invoke("whatif", "-w", workspace, "--service", "ortho", "--change", "ten percent")
     assert bad.exit_code == 2 and "is not a percent or a number of units" in bad.output
+
+
+def test_forecast_as_of_and_backtest(workspace: Path) -> None:
+    """As of November (the first month with activity) the run rate repeats November each
+    month: the tiny ICB's activity contract, £13,440.53 a month, for four more months."""
+    assert invoke("load", "-w", workspace).exit_code == 0
+    result = invoke("forecast", "-w", workspace, "--as-of", "2025-11", "--method", "run_rate")
+    assert result.exit_code == 0, result.output
+    # Run rate over the 8 months April–November, per currency: HB12C 2/8 = 0.25 a month ×
+    # £6,000 × 1.05 = £1,575.00; FZ22Z 1/8 × £800.50 × 1.05 = £105.065625 → £105.07 a line.
+    # Four more months: 4 × (£1,575.00 + £105.07) = £6,720.28; outturn £20,160.81. The
+    # block pays its twelfths whatever happens.
+    acute = next(line for line in result.output.splitlines() if line.startswith("│ ACUTE-2025"))
+    assert "£13,440.53" in acute and "£6,720.28" in acute and "£20,160.81" in acute
+    assert "£1,200,000.00" in next(line for line in result.output.splitlines() if line.startswith("│ COMM-2025"))
+    missing = invoke("forecast", "-w", workspace, "--as-of", "2026-02")
+    assert missing.exit_code == 2 and "there is no activity in 2026-02 to forecast from" in missing.output
+    back = invoke("forecast", "-w", workspace, "--backtest", "--method", "run_rate")
+    assert back.exit_code == 0, back.output
+    assert "mean absolute % error" in back.output
