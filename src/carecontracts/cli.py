@@ -617,6 +617,52 @@ def _whatif_from_options(name, service, provider, commissioner, pod, currency, f
 
 
 @app.command()
+def report(
+    as_of: Annotated[str, typer.Option("--as-of", help="The last month of actual data, e.g. 2025-11.")],
+    workspace: WorkspaceOption = Path("."),
+    whatif_file: Annotated[Optional[Path], typer.Option("--whatif", help="A what-if YAML file (name: and changes:) to include.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report (default: .carecontracts/out/report-AS_OF.html).")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook (default: .carecontracts/out/report-AS_OF.xlsx).")] = None,
+) -> None:
+    """The outlook as a self-contained HTML report and an XLSX workbook: actual against plan and forecast, outturn, positions, what-if."""
+    from carecontracts.language.yaml_lines import load_yaml
+    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.periods import month_label, parse_month
+    from carecontracts.report.outlook import gather, write_html, write_xlsx
+    from carecontracts.scenarios.whatif import parse_whatif
+
+    space = open_workspace(workspace)
+    try:
+        when = parse_month(as_of)
+    except ValueError as error:
+        raise fail(ProblemsError([Problem("--as-of", str(error), value=as_of, expected="a month, e.g. 2025-11")])) from None
+    try:
+        scenario = parse_whatif(load_yaml(whatif_file, str(whatif_file))) if whatif_file is not None else None
+        contracts = workspace_contracts(space)
+        engine, tables = open_engine(space)
+        try:
+            with err.status(f"forecasting {space.year.label} as of {month_label(when)}{' and pricing the what-if' if scenario else ''}..."):
+                outlook = gather(engine, contracts, space.year, tables, when, space.settings.name, whatif=scenario)
+        finally:
+            engine.close()
+    except ProblemsError as error:
+        raise fail(error) from None
+    except OSError as error:
+        raise fail(ProblemsError([Problem("--whatif", str(error), value=str(whatif_file), expected="a readable what-if YAML file")])) from None
+    for note in outlook.notes:
+        err.print(f"[yellow]Note:[/yellow] {note}")
+    folder = space.state_dir / "out"
+    with err.status("drawing the report..."):
+        written = [write_html(outlook, html or folder / f"report-{month_label(when)}.html"),
+                   write_xlsx(outlook, xlsx or folder / f"report-{month_label(when)}.xlsx")]
+    total = outlook.total
+    out.print(f"Outturn {space.year.label} as of {month_label(when)} ({outlook.headline}): {money(total.outturn(outlook.headline))}; "
+              f"paid to date {money(total.actual_to_date)}.")
+    for path in written:
+        out.print(f"Wrote {path}")
+
+
+@app.command()
 def explain(
     contract: Annotated[str, typer.Argument(help="Contract id, e.g. MH-2025.")],
     component: Annotated[str, typer.Argument(help="Component id as on the statement, e.g. core or api.variable.")],
