@@ -120,3 +120,22 @@ def test_changing_a_parameter(engine: Engine) -> None:
     with pytest.raises(ProblemsError) as error:
         run_whatif(engine, [contract(text, {"tariff"})], YEAR, put, WhatIf(changes=[Change(parameter="C1.acute.mfff", value=D("1.1"))]))
     assert "has no 'mfff'" in error.value.problems[0].message
+
+
+def test_outcome_achievement_ten_points_lower(engine: Engine) -> None:
+    # The DESIGN.md MSK pot (5% of £24m = £1.2m): hips 16 of 20 improved = 80% earns 2/3 of
+    # weight 0.6 = £480,000. Ten points lower is 70%, the floor: nothing. Barthel untouched.
+    from tests.engine.test_outcome_incentive import MSK, barthels, hips
+    from tests.helpers import outcomes
+
+    put = RunTables(None, outcomes=engine.put(outcomes(hips(16, 4) + barthels(6, 4))))
+    whatif = WhatIf(changes=[Change.model_validate({"outcome": "MSK-2025.hip-function", "points": -10})])
+    result = run_whatif(engine, [contract(MSK)], YEAR, put, whatif)
+    hip = next(d for d in result.differences if d.component == "outcomes.hip-function")
+    assert (hip.baseline, hip.scenario) == (D("480000.00"), D("0.00"))
+    assert result.total == D("-480000.00")
+    line = next(r for r in result.lines.to_pylist() if r["scenario"] == "what-if" and r["component"] == "outcomes.hip-function")
+    assert "what-if -10.0 points → 70.0%" in line["basis"]
+    with pytest.raises(ProblemsError) as error:
+        run_whatif(engine, [contract(MSK)], YEAR, put, WhatIf(changes=[Change.model_validate({"outcome": "MSK-2025.hips", "points": -10})]))
+    assert "no outcome metric 'MSK-2025.hips'" in error.value.problems[0].message

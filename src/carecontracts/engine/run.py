@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from dataclasses import dataclass
 
 import ibis.expr.types as ir
@@ -63,11 +64,14 @@ def price_tallies(
     tables: RunTables,
     routed: ir.Table | None,
     scenarios: tuple[str, ...] = (ACTUAL,),
+    achievement_changes: dict[tuple[str, str], Decimal] | None = None,
 ) -> ir.Table:
     """Statement lines of every agreement in every scenario from routed tallies (which
     carry a `scenario` column): the one price stage that payments, forecasts, what-ifs and
     comparisons all go through."""
-    inputs = PricingInputs(engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity)
+    inputs = PricingInputs(
+        engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity, achievement_changes or {}
+    )
     return price(inputs, agreements)
 
 

@@ -68,12 +68,16 @@ class Change(Strict):
     to: Identifier | None = Field(default=None, description="The provider activity moves to.")
     parameter: str | None = Field(default=None, description="CONTRACT.COMPONENT.FIELD, e.g. ISP-2025.isp.mff.")
     value: Decimal | str | None = None
+    outcome: str | None = Field(default=None, description="CONTRACT.METRIC whose achievement changes, e.g. MSK-2025.hip-function.")
+    points: Decimal | None = Field(default=None, description="Change in achievement: percentage points for a share, the statistic's units otherwise.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Change":
-        kinds = [k for k in ("scale", "move", "parameter") if getattr(self, k) is not None]
+        kinds = [k for k in ("scale", "move", "parameter", "outcome") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("give one of 'scale', 'move' or 'parameter'")
+            raise ValueError("give one of 'scale', 'move', 'parameter' or 'outcome'")
+        if self.outcome is not None and (self.points is None or len(self.outcome.split(".")) != 2):
+            raise ValueError("'outcome' is CONTRACT.METRIC with 'points', e.g. MSK-2025.hip-function, points: -10")
         if self.scale is not None and (self.percent is None) == (self.units is None):
             raise ValueError("'scale' needs either 'percent' or 'units'")
         if self.move is not None and self.to is None:
@@ -92,6 +96,8 @@ class Change(Strict):
         if self.move is not None:
             share = f"{(self.percent or Decimal(100)).normalize():f}% of " if self.percent is not None else ""
             return f"move {share}{self.move.words()} to {self.to}"
+        if self.outcome is not None:
+            return f"{self.outcome} achievement {self.points:+} points"
         return f"{self.parameter} = {self.value}"
 
 
@@ -222,6 +228,36 @@ def apply_parameters(contracts: list[Contract], changes: list[Change]) -> list[C
     return result
 
 
+def achievement_changes(contracts: list[Contract], changes: list[Change]) -> dict[tuple[str, str], Decimal]:
+    """(contract, metric) → change in achievement, in the statistic's units (a share's
+    points become a fraction); an unknown contract or metric is a problem naming it."""
+    from carecontracts.language.model import OutcomeIncentiveTerms
+
+    metrics = {
+        (body.id, metric.id): metric
+        for contract in contracts
+        for body in (contract, *contract.subcontracts)
+        for component in body.components
+        if isinstance(component, OutcomeIncentiveTerms)
+        for metric in component.metrics
+    }
+    result: dict[tuple[str, str], Decimal] = {}
+    problems: list[Problem] = []
+    for change in changes:
+        assert change.outcome is not None and change.points is not None
+        contract, metric_id = change.outcome.split(".")
+        metric = metrics.get((contract, metric_id))
+        if metric is None:
+            known = ", ".join(f"{c}.{m}" for c, m in sorted(metrics)) or "none in these contracts"
+            problems.append(Problem("--outcome", f"no outcome metric '{change.outcome}'", value=change.outcome, expected=f"one of {known}"))
+            continue
+        shares = metric.measure.statistic in ("share_improved", "share_reaching")
+        result[(contract, metric_id)] = result.get((contract, metric_id), Decimal(0)) + (change.points / 100 if shares else change.points)
+    if problems:
+        raise ProblemsError(problems)
+    return result
+
+
 def _fields_of(kind: str) -> set[str]:
     from carecontracts.language.model import ComponentTerms
 
@@ -292,8 +328,9 @@ def run_whatif(
     scenario = whatif.name
     agreements = agreements_of(contracts)
     fine, routed = measure(engine, agreements, tables.activity)
-    activity_changes = [c for c in whatif.changes if c.parameter is None]
+    activity_changes = [c for c in whatif.changes if c.scale is not None or c.move is not None]
     parameter_changes = [c for c in whatif.changes if c.parameter is not None]
+    achievement = achievement_changes(contracts, [c for c in whatif.changes if c.outcome is not None])
     applied: list[Applied] = []
     if fine is not None and activity_changes:
         changed, applied = apply_activity(engine, fine, activity_changes, scenario)
@@ -302,7 +339,7 @@ def run_whatif(
         changed_routed = routed.mutate(scenario=ibis.literal(scenario)) if routed is not None else None
     base_lines = price_tallies(engine, agreements, year, tables, routed, (baseline,))
     changed_agreements = agreements_of(apply_parameters(contracts, parameter_changes)) if parameter_changes else agreements
-    what_lines = price_tallies(engine, changed_agreements, year, tables, changed_routed, (scenario,))
+    what_lines = price_tallies(engine, changed_agreements, year, tables, changed_routed, (scenario,), achievement)
     lines = ibis.union(base_lines, what_lines, distinct=False)
     lines = engine.to_arrow(lines.filter(lines.month.isin(months)))
     kinds = {(a.id, c.id): c.kind for a in agreements for c in a.components}

@@ -86,8 +86,14 @@ def _achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods
                 rows.append(_row(metric, index, months, Decimal(0), 0, achieved))
                 continue
             assert achieved is not None
-            fraction = payable_fraction(metric.schedule, achieved.value)
-            words = f"{achieved.describe()} → {fraction * 100:.1f}% earned ({schedule_words(metric.schedule, shares)})"
+            value, adjusted = achieved.value, ""
+            change = context.inputs.achievement_changes.get((context.agreement.id, metric.id))
+            if change is not None:
+                value = achieved.value + change
+                shown = f"{change * 100:+.1f} points" if shares else f"{change.normalize():+f}"
+                adjusted = f"; what-if {shown} → {value * 100:.1f}%" if shares else f"; what-if {shown} → {value:.2f}"
+            fraction = payable_fraction(metric.schedule, value)
+            words = f"{achieved.describe()}{adjusted} → {fraction * 100:.1f}% earned ({schedule_words(metric.schedule, shares)})"
             rows.append(_row(metric, index, months, fraction, achieved.episodes, words))
     return rows
 
