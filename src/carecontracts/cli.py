@@ -617,6 +617,62 @@ def _whatif_from_options(name, service, provider, commissioner, pod, currency, f
 
 
 @app.command()
+def compare(
+    workspace: WorkspaceOption = Path("."),
+    service: Annotated[Optional[list[str]], typer.Option(help="Activity of these services (repeat or comma-separate).")] = None,
+    provider: Annotated[Optional[list[str]], typer.Option(help="Activity of these providers.")] = None,
+    commissioner: Annotated[Optional[list[str]], typer.Option(help="Activity of these commissioners.")] = None,
+    pod: Annotated[Optional[list[str]], typer.Option(help="Activity at these points of delivery (EL, DC, NEL, OPFA...).")] = None,
+    currency: Annotated[Optional[list[str]], typer.Option(help="Activity in these currencies (HRG codes...).")] = None,
+    forms: Annotated[Optional[str], typer.Option(help="Forms to compare: block,activity,cost_and_volume,aligned_payment,capitation,outcome_based (all if omitted).")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Also price a forecast of the year from this month, e.g. 2025-11; expected cost is then the forecast.")] = None,
+    prices: Annotated[Optional[str], typer.Option(help="The price list to value the activity at (the only one loaded if omitted).")] = None,
+    instrument: Annotated[Optional[str], typer.Option(help="Outcome instrument an outcome-based contract pays on (the provider's most recorded if omitted).")] = None,
+) -> None:
+    """Which contract form suits a service? Each form's expected cost, the commissioner's control and the provider's stability."""
+    from pydantic import ValidationError
+
+    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.periods import parse_month
+    from carecontracts.scenarios.compare import FORM_WORDS, FORMS, compare_forms
+    from carecontracts.scenarios.whatif import ActivityFilter
+
+    space = open_workspace(workspace)
+    chosen = _listed([forms]) if forms else list(FORMS)
+    try:
+        where = ActivityFilter.model_validate({k: v for k, v in {"service": _listed(service), "provider": _listed(provider), "commissioner": _listed(commissioner),
+                                                                 "pod": _listed(pod), "currency": _listed(currency)}.items() if v})
+        when = parse_month(as_of) if as_of else None
+        contracts = workspace_contracts(space)
+        engine, tables = open_engine(space)
+        try:
+            with err.status(f"pricing {where.words()} under {len(chosen or [])} forms..."):
+                result = compare_forms(engine, contracts, space.year, tables, where, chosen or [], prices, when, instrument)
+        finally:
+            engine.close()
+    except ValueError as error:
+        problem = Problem("--as-of", str(error), value=as_of, expected="a month, e.g. 2025-11") if not isinstance(error, ValidationError) else Problem("compare", str(error))
+        raise fail(ProblemsError([problem])) from None
+    except ProblemsError as error:
+        raise fail(error) from None
+    for form, why in result.unavailable.items():
+        err.print(f"[yellow]Warning:[/yellow] {FORM_WORDS[form]} is not offered: {why}.")
+    for note in result.notes:
+        err.print(f"[dim]Note:[/dim] {note}.")
+    pairs = ", ".join(f"{p.provider}→{p.commissioner}" for p in result.pairs)
+    out.print(f"{where.words()}: {len(result.pairs)} provider–commissioner pair{'s' if len(result.pairs) != 1 else ''} ({pairs}); the year's activity at {result.price_list} prices: {money(result.value)}.")
+    expected = "expected (forecast)" if when else "expected"
+    table = Table(title=f"Contract forms for {where.words()}, {space.year.label} (scenarios: {', '.join(result.scenarios)})", title_justify="left")
+    for column in ("form", expected, "control %/1%", "£ per 1%", "monthly CV", "range over scenarios", "on outcomes"):
+        table.add_column(column, justify="left" if column == "form" else "right", no_wrap=True)
+    for r in result.results:
+        table.add_row(FORM_WORDS[r.form], money(r.expected), f"{r.control:.2f}", money(r.control_per_percent.quantize(Decimal("0.01"))),
+                      f"{r.monthly_variation * 100:.1f}%", f"{money(r.high - r.low)} ({r.spread * 100:.1f}%)", money(r.at_stake) if r.at_stake else "—")
+    out.print(table)
+    out.print(f"[bold]{result.conclusion()}[/bold]")
+
+
+@app.command()
 def report(
     as_of: Annotated[str, typer.Option("--as-of", help="The last month of actual data, e.g. 2025-11.")],
     workspace: WorkspaceOption = Path("."),
