@@ -504,6 +504,7 @@ def whatif(
     change: Annotated[Optional[str], typer.Option(help="-10% (a percent) or -250 (units) of the matching activity.")] = None,
     move_to: Annotated[Optional[str], typer.Option(help="Move the matching activity (all, or --change 50%) to this provider.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Change a term: CONTRACT.COMPONENT.FIELD=VALUE, e.g. ISP-2025.isp.mff=1.10.")] = None,
+    outcome: Annotated[Optional[list[str]], typer.Option(help="Change outcome achievement: CONTRACT.METRIC=POINTS, e.g. MSK-2025.hip-function=-10.")] = None,
     name: Annotated[str, typer.Option(help="Name of the what-if scenario.")] = "what-if",
 ) -> None:
     """What if activity or terms change? The difference it makes to each contract and party, and why."""
@@ -516,7 +517,7 @@ def whatif(
         if file is not None:
             scenario = parse_whatif(load_yaml(file, str(file)))
         else:
-            scenario = _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_)
+            scenario = _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_, outcome)
         first = min((c.scale or c.move).from_ or space.year.months[0] for c in scenario.changes if (c.scale or c.move)) if any(c.scale or c.move for c in scenario.changes) else space.year.months[0]  # type: ignore[union-attr]
         months = [m for m in space.year.months if m >= month_start_of(first)]
         contracts = workspace_contracts(space)
@@ -565,7 +566,7 @@ def month_start_of(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
-def _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_):
+def _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_, outcome=None):
     """One what-if from command-line options, checked like a file would be."""
     from carecontracts.periods import parse_month
     from carecontracts.scenarios.whatif import Change, WhatIf
@@ -604,8 +605,14 @@ def _whatif_from_options(name, service, provider, commissioner, pod, currency, f
             changes.append({"parameter": key.strip(), "value": Decimal(value)})
         except ArithmeticError:
             changes.append({"parameter": key.strip(), "value": value.strip()})
+    for item in outcome or []:
+        key, _, points = item.partition("=")
+        try:
+            changes.append({"outcome": key.strip(), "points": Decimal(points)})
+        except ArithmeticError:
+            problems.append(Problem("--outcome", f"'{item}' is not CONTRACT.METRIC=POINTS", value=item, expected="e.g. MSK-2025.hip-function=-10"))
     if not changes and not problems:
-        problems.append(Problem("whatif", "no change given", expected="a what-if file, --change with a filter, --move-to, or --set"))
+        problems.append(Problem("whatif", "no change given", expected="a what-if file, --change with a filter, --move-to, --set or --outcome"))
     if problems:
         raise ProblemsError(problems)
     from pydantic import ValidationError
@@ -679,8 +686,9 @@ def report(
     whatif_file: Annotated[Optional[Path], typer.Option("--whatif", help="A what-if YAML file (name: and changes:) to include.")] = None,
     html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report (default: .carecontracts/out/report-AS_OF.html).")] = None,
     xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook (default: .carecontracts/out/report-AS_OF.xlsx).")] = None,
+    compare_service: Annotated[Optional[list[str]], typer.Option("--compare-service", help="Also compare every contract form for the activity of these services.")] = None,
 ) -> None:
-    """The outlook as a self-contained HTML report and an XLSX workbook: actual against plan and forecast, outturn, positions, what-if."""
+    """The outlook as a self-contained HTML report and an XLSX workbook: actual against plan and forecast, outturn, positions, what-if, comparison of forms."""
     from carecontracts.language.yaml_lines import load_yaml
     from carecontracts.payments import open_engine, workspace_contracts
     from carecontracts.periods import month_label, parse_month
@@ -697,8 +705,15 @@ def report(
         contracts = workspace_contracts(space)
         engine, tables = open_engine(space)
         try:
+            comparison = None
+            if compare_service:
+                from carecontracts.scenarios.compare import FORMS, compare_forms
+                from carecontracts.scenarios.whatif import ActivityFilter
+
+                with err.status("comparing contract forms..."):
+                    comparison = compare_forms(engine, contracts, space.year, tables, ActivityFilter(service=_listed(compare_service)), list(FORMS), as_of=when)
             with err.status(f"forecasting {space.year.label} as of {month_label(when)}{' and pricing the what-if' if scenario else ''}..."):
-                outlook = gather(engine, contracts, space.year, tables, when, space.settings.name, whatif=scenario)
+                outlook = gather(engine, contracts, space.year, tables, when, space.settings.name, whatif=scenario, comparison=comparison)
         finally:
             engine.close()
     except ProblemsError as error:

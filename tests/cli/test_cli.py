@@ -311,3 +311,20 @@ def test_forecast_as_of_and_backtest(workspace: Path) -> None:
     back = invoke("forecast", "-w", workspace, "--backtest", "--method", "run_rate")
     assert back.exit_code == 0, back.output
     assert "mean absolute % error" in back.output
+
+
+def test_whatif_outcome_and_report_with_comparison(workspace: Path, tmp_path: Path) -> None:
+    """20 points more hip improvement: 50% → 70% on a 50%–100% line earns 0.4 of the £12,000
+    pot (10% of the £120,000 core) = £4,800. The report carries a comparison of forms."""
+    (workspace / "contracts" / "msk.yaml").write_text(PRIME)
+    (workspace / "data" / "outcomes").mkdir()
+    (workspace / "data" / "outcomes" / "hips.csv").write_text(OUTCOMES)
+    assert invoke("load", "-w", workspace).exit_code == 0
+    result = invoke("whatif", "-w", workspace, "--outcome", "MSK-2025.hips=20")
+    assert result.exit_code == 0, result.output
+    assert "MSK-2025: costs £4,800.00" in result.output
+    report = invoke("report", "-w", workspace, "--as-of", "2025-11", "--compare-service", "ortho",
+                    "--html", tmp_path / "r.html", "--xlsx", tmp_path / "r.xlsx")
+    assert report.exit_code == 0, report.output
+    assert "Contract forms compared" in (tmp_path / "r.html").read_text()
+    assert "Comparison" in load_workbook(tmp_path / "r.xlsx").sheetnames
