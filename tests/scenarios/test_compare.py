@@ -49,7 +49,7 @@ def test_every_form_on_one_year(engine: Engine) -> None:
     # not selected). Each form is calibrated to cost V on it:
     #   block £120,000; cost and volume baseline 120 at £120,000 / 120 = £1,000, band
     #   114–126; aligned payment fixed £120,000, plan £120,000; capitation £120,000 /
-    #   (1,000 people × 12 months) = £10.00 a head a month, weight 1; outcome-based block
+    #   (1,000 people × 12 months) = £10.000000 a head a month; outcome-based block
     #   95% = £114,000 and a pot of £6,000, achievement 8/10 = 0.8 = target (floor 0.7).
     run = tables(engine, elective_year())
     result = compare_forms(engine, [], YEAR, run, ELECTIVE, list(FORMS))

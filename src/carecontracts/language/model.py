@@ -16,6 +16,7 @@ from carecontracts.periods import month_start
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+PerHead = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=6, description="A rate per person per month, to 6 places.")]
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 Weight = Annotated[Decimal, Field(ge=0)]
 StrList = Annotated[list[str], Field(min_length=1)]
@@ -233,7 +234,7 @@ class CapitationTerms(ComponentBase):
     """A rate per head per month by population band, optionally risk weighted."""
 
     kind: Literal["capitation"]
-    rates: Annotated[dict[str, Money], Field(min_length=1)]
+    rates: Annotated[dict[str, PerHead], Field(min_length=1)]
     risk_weights: dict[str, Weight] | None = None
     population_bands: StrList | None = Field(
         default=None, description="The population bands the budget covers (e.g. people over 65); every band if omitted."

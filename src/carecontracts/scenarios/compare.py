@@ -43,7 +43,7 @@ from carecontracts.engine.measure import ACTUAL, tallies
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.run import RunTables, measure, price_tallies
 from carecontracts.language.model import Contract
-from carecontracts.money import PENNY, to_pence
+from carecontracts.money import to_pence
 from carecontracts.outcomes.statistics import NoEpisodesError, Statistic, episodes, estimate, outcome_tallies
 from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError
@@ -219,10 +219,8 @@ def candidate(form: str, pair: Pair, price_list: str, population: Decimal | None
     if form == "capitation":
         if not population:
             return f"no population is loaded for {pair.commissioner}"
-        per_head = value / population
-        rate = max(PENNY, to_pence(per_head))
-        weight = (per_head / rate).quantize(Decimal("0.000001"))
-        return [{"id": "capitation", "kind": "capitation", "rates": {"*": rate}, "risk_weights": {"*": weight}}]
+        rate = (value / population).quantize(Decimal("0.000001"))
+        return [{"id": "capitation", "kind": "capitation", "rates": {"*": rate}}]
     if form == "outcome_based":
         if outcome is None:
             return f"{pair.provider} has no outcome records in the year"
@@ -239,12 +237,11 @@ def candidate(form: str, pair: Pair, price_list: str, population: Decimal | None
 
 
 def _with_bands(components: list[dict[str, Any]], bands: list[str]) -> list[dict[str, Any]]:
-    """Capitation terms with the one rate and weight given for every population band."""
+    """Capitation terms with the one rate per head per month for every population band."""
     for component in components:
         if component["kind"] == "capitation":
-            rate, weight = component["rates"]["*"], component["risk_weights"]["*"]
+            rate = component["rates"]["*"]
             component["rates"] = {band: rate for band in bands}
-            component["risk_weights"] = {band: weight for band in bands}
     return components
 
 

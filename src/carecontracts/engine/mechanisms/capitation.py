@@ -8,7 +8,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import money_text, number_text
+from carecontracts.engine.mechanisms.shared import number_text, price_text
 from carecontracts.engine.price import PricingContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import CapitationTerms
@@ -27,7 +27,7 @@ def price_capitation(context: PricingContext) -> ir.Table:
         pa.table(
             {
                 "band": pa.array(bands, pa.string()),
-                "rate": pa.array([terms.rates[b] for b in bands], pa.decimal128(18, 2)),
+                "rate": pa.array([terms.rates[b] for b in bands], pa.decimal128(18, 6)),
                 "weight": pa.array([weights.get(b, Decimal(1)) for b in bands], pa.decimal128(10, 6)),
             }
         )
@@ -56,5 +56,5 @@ def price_capitation(context: PricingContext) -> ir.Table:
         quantity=rows.persons,
         rate=rate,
         amount=(rows.persons * rate).round(2).cast(AMOUNT_TYPE),
-        basis=number_text(context, rows.persons) + " people in band " + rows.band + " × " + money_text(context, rows.rate) + " per head per month" + weighted,
+        basis=number_text(context, rows.persons) + " people in band " + rows.band + " × " + ibis.cases((rows.rate == rows.rate.round(4), price_text(context, rows.rate)), else_="£" + context.engine.number(rows.rate, 6)) + " per head per month" + weighted,
     )
