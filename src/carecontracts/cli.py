@@ -481,6 +481,11 @@ def forecast(
     for party, by in sorted(by_party.items()):
         parties.add_row(party, *[money(by[f"forecast:{m}"]) for m in outlook.methods])
     out.print(parties)
+    for commissioner, budget in sorted(space.settings.budgets.items()):
+        spent = -by_party.get(commissioner, {}).get(headline, Decimal(0))
+        gap = budget - spent
+        words = f"{money(gap)} under" if gap >= 0 else f"{money(-gap)} over"
+        out.print(f"{commissioner}: outturn {money(spent)} against a budget of {money(budget)}: {words} ({headline.split(':')[1]}).")
 
 
 def _listed(values: list[str] | None) -> list[str] | None:

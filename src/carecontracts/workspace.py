@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,6 +26,9 @@ class Settings(BaseModel):
     financial_year_start_month: int = Field(default=4, ge=1, le=12)
     currency: str = "GBP"
     backend: str = Field(default="duckdb", pattern="^(duckdb|spark)$")
+    budgets: dict[str, Annotated[Decimal, Field(ge=0, decimal_places=2)]] = Field(
+        default_factory=dict, description="Each commissioner's budget for the year's contracts: [budgets] ICB-NCL = 495_000_000."
+    )
 
 
 @dataclass(frozen=True)

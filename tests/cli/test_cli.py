@@ -296,6 +296,7 @@ def test_whatif_send_less_in_december(workspace: Path) -> None:
 def test_forecast_as_of_and_backtest(workspace: Path) -> None:
     """As of November (the first month with activity) the run rate repeats November each
     month: the tiny ICB's activity contract, £13,440.53 a month, for four more months."""
+    (workspace / "carecontracts.toml").write_text('name = "Tiny ICB"\nfinancial_year = "2025-26"\n[budgets]\nICB-A = 1_200_000\n')
     assert invoke("load", "-w", workspace).exit_code == 0
     result = invoke("forecast", "-w", workspace, "--as-of", "2025-11", "--method", "run_rate")
     assert result.exit_code == 0, result.output
@@ -306,6 +307,8 @@ def test_forecast_as_of_and_backtest(workspace: Path) -> None:
     acute = next(line for line in result.output.splitlines() if line.startswith("│ ACUTE-2025"))
     assert "£13,440.53" in acute and "£6,720.28" in acute and "£20,160.81" in acute
     assert "£1,200,000.00" in next(line for line in result.output.splitlines() if line.startswith("│ COMM-2025"))
+    # ICB-A pays £1,200,000 + £20,160.81 against a budget of £1,200,000.
+    assert "ICB-A: outturn £1,220,160.81 against a budget of £1,200,000.00: £20,160.81 over" in result.output
     missing = invoke("forecast", "-w", workspace, "--as-of", "2026-02")
     assert missing.exit_code == 2 and "there is no activity in 2026-02 to forecast from" in missing.output
     back = invoke("forecast", "-w", workspace, "--backtest", "--method", "run_rate")

@@ -952,7 +952,9 @@ def write_example(
     config.write_text(
         f'# The carecontracts example workspace (seed {seed}, {rows:,} activity rows).\n'
         f'name = "{ICB_NAME} example"\nfinancial_year = "2025-26"\nfinancial_year_start_month = 4\n'
-        'currency = "GBP"\nbackend = "duckdb"\n',
+        'currency = "GBP"\nbackend = "duckdb"\n\n'
+        "# Each commissioner's budget for these contracts in the year (forecast compares outturn with it).\n"
+        f"[budgets]\n{ICB} = 490_000_000\n{ASSOCIATE} = 84_000_000\n",
         encoding="utf-8",
     )
     gitignore = root / ".gitignore"
