@@ -510,6 +510,7 @@ def whatif(
     move_to: Annotated[Optional[str], typer.Option(help="Move the matching activity (all, or --change 50%) to this provider.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Change a term: CONTRACT.COMPONENT.FIELD=VALUE, e.g. ISP-2025.isp.mff=1.10.")] = None,
     outcome: Annotated[Optional[list[str]], typer.Option(help="Change outcome achievement: CONTRACT.METRIC=POINTS, e.g. MSK-2025.hip-function=-10.")] = None,
+    price: Annotated[Optional[list[str]], typer.Option(help="Change a unit price: PRICE_LIST/CURRENCY=VALUE or =+2% (CURRENCY * for all), e.g. national-2025/HN12F=6000.")] = None,
     name: Annotated[str, typer.Option(help="Name of the what-if scenario.")] = "what-if",
 ) -> None:
     """What if activity or terms change? The difference it makes to each contract and party, and why."""
@@ -522,7 +523,7 @@ def whatif(
         if file is not None:
             scenario = parse_whatif(load_yaml(file, str(file)))
         else:
-            scenario = _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_, outcome)
+            scenario = _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_, outcome, price)
         first = min((c.scale or c.move).from_ or space.year.months[0] for c in scenario.changes if (c.scale or c.move)) if any(c.scale or c.move for c in scenario.changes) else space.year.months[0]  # type: ignore[union-attr]
         months = [m for m in space.year.months if m >= month_start_of(first)]
         contracts = workspace_contracts(space)
@@ -571,7 +572,7 @@ def month_start_of(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
-def _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_, outcome=None):
+def _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_, outcome=None, price=None):
     """One what-if from command-line options, checked like a file would be."""
     from carecontracts.periods import parse_month
     from carecontracts.scenarios.whatif import Change, WhatIf
@@ -616,8 +617,15 @@ def _whatif_from_options(name, service, provider, commissioner, pod, currency, f
             changes.append({"outcome": key.strip(), "points": Decimal(points)})
         except ArithmeticError:
             problems.append(Problem("--outcome", f"'{item}' is not CONTRACT.METRIC=POINTS", value=item, expected="e.g. MSK-2025.hip-function=-10"))
+    for item in price or []:
+        key, _, amount = item.partition("=")
+        amount = amount.strip()
+        try:
+            changes.append({"price": key.strip(), **({"percent": Decimal(amount[:-1])} if amount.endswith("%") else {"value": Decimal(amount)})})
+        except ArithmeticError:
+            problems.append(Problem("--price", f"'{item}' is not PRICE_LIST/CURRENCY=VALUE or =PERCENT%", value=item, expected="e.g. national-2025/HN12F=6000 or national-2025/*=+2%"))
     if not changes and not problems:
-        problems.append(Problem("whatif", "no change given", expected="a what-if file, --change with a filter, --move-to, --set or --outcome"))
+        problems.append(Problem("whatif", "no change given", expected="a what-if file, --change with a filter, --move-to, --set, --price or --outcome"))
     if problems:
         raise ProblemsError(problems)
     from pydantic import ValidationError

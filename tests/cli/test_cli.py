@@ -289,6 +289,9 @@ def test_whatif_send_less_in_december(workspace: Path) -> None:
     assert "a saving of £3,150.00" in result.output
     nothing = invoke("whatif", "-w", workspace, "--service", "cardiology", "--change", "-10%")
     assert nothing.exit_code == 0 and "matches no activity" in nothing.output
+    # HB12C at £7,000 instead of £6,000: 3 spells × £1,000 × 1.05 = £3,150.00 more.
+    dearer = invoke("whatif", "-w", workspace, "--price", "national/HB12C=7000")
+    assert dearer.exit_code == 0 and "an extra £3,150.00" in dearer.output
     bad = invoke("whatif", "-w", workspace, "--service", "ortho", "--change", "ten percent")
     assert bad.exit_code == 2 and "is not a percent or a number of units" in bad.output
 

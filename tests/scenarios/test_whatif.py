@@ -139,3 +139,16 @@ def test_outcome_achievement_ten_points_lower(engine: Engine) -> None:
     with pytest.raises(ProblemsError) as error:
         run_whatif(engine, [contract(MSK)], YEAR, put, WhatIf(changes=[Change.model_validate({"outcome": "MSK-2025.hips", "points": -10})]))
     assert "no outcome metric 'MSK-2025.hips'" in error.value.problems[0].message
+
+
+def test_changing_a_price_in_a_price_list(engine: Engine) -> None:
+    # 24 cases a year at £100: +10% → £110 each, £240 more; a new price of £150 → £1,200 more.
+    text = HEAD + "components: [{id: acute, kind: activity, prices: tariff}]"
+    put = RunTables(engine.put(activity(year_of(2, service="elective"))), engine.put(price_list({"HRG1": "100"})))
+    up = run_whatif(engine, [contract(text, {"tariff"})], YEAR, put, WhatIf(changes=[Change(price="tariff/HRG1", percent=D(10))]))
+    assert up.total == D("240.00")
+    new = run_whatif(engine, [contract(text, {"tariff"})], YEAR, put, WhatIf(changes=[Change(price="tariff/*", value=D(150))]))
+    assert new.total == D("1200.00")
+    with pytest.raises(ProblemsError) as error:
+        run_whatif(engine, [contract(text, {"tariff"})], YEAR, put, WhatIf(changes=[Change(price="tariff/HRG9", value=D(1))]))
+    assert "no price for HRG9 in price list 'tariff'" in error.value.problems[0].message

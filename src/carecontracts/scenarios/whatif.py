@@ -68,14 +68,17 @@ class Change(Strict):
     to: Identifier | None = Field(default=None, description="The provider activity moves to.")
     parameter: str | None = Field(default=None, description="CONTRACT.COMPONENT.FIELD, e.g. ISP-2025.isp.mff.")
     value: Decimal | str | None = None
+    price: str | None = Field(default=None, description="PRICE_LIST/CURRENCY whose unit price changes (* for every currency), e.g. national-2025/HN12F.")
     outcome: str | None = Field(default=None, description="CONTRACT.METRIC whose achievement changes, e.g. MSK-2025.hip-function.")
     points: Decimal | None = Field(default=None, description="Change in achievement: percentage points for a share, the statistic's units otherwise.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Change":
-        kinds = [k for k in ("scale", "move", "parameter", "outcome") if getattr(self, k) is not None]
+        kinds = [k for k in ("scale", "move", "parameter", "price", "outcome") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("give one of 'scale', 'move', 'parameter' or 'outcome'")
+            raise ValueError("give one of 'scale', 'move', 'parameter', 'price' or 'outcome'")
+        if self.price is not None and ("/" not in self.price or (self.value is None) == (self.percent is None)):
+            raise ValueError("'price' is PRICE_LIST/CURRENCY with a new 'value' or a 'percent' change, e.g. national-2025/HN12F, percent: 2")
         if self.outcome is not None and (self.points is None or len(self.outcome.split(".")) != 2):
             raise ValueError("'outcome' is CONTRACT.METRIC with 'points', e.g. MSK-2025.hip-function, points: -10")
         if self.scale is not None and (self.percent is None) == (self.units is None):
@@ -98,6 +101,8 @@ class Change(Strict):
             return f"move {share}{self.move.words()} to {self.to}"
         if self.outcome is not None:
             return f"{self.outcome} achievement {self.points:+} points"
+        if self.price is not None:
+            return f"price {self.price} " + (f"{self.percent.normalize():+f}%" if self.percent is not None else f"= {self.value}")
         return f"{self.parameter} = {self.value}"
 
 
@@ -228,6 +233,40 @@ def apply_parameters(contracts: list[Contract], changes: list[Change]) -> list[C
     return result
 
 
+def with_prices(engine: Engine, tables: RunTables, changes: list[Change]) -> RunTables:
+    """The run's tables with unit prices changed (a new value, or a percent, to 4 places);
+    a price list or currency with no prices is a problem naming it."""
+    if not changes:
+        return tables
+    if tables.prices is None:
+        raise ProblemsError([Problem("--price", "no prices are loaded", expected="price lists in prices/")])
+    prices = tables.prices
+    listed = {(r["price_list"], r["currency"]) for r in engine.to_arrow(prices.select("price_list", "currency").distinct()).to_pylist()}
+    problems: list[Problem] = []
+    for change in changes:
+        assert change.price is not None
+        price_list, currency = change.price.split("/", 1)
+        hit = prices.price_list == price_list
+        if currency != "*":
+            hit &= prices.currency == currency
+        if not any(p == price_list and (currency == "*" or c == currency) for p, c in listed):
+            known = sorted({p for p, _ in listed})
+            problems.append(Problem("--price", f"no price for {currency} in price list '{price_list}'", value=change.price, expected=f"a price list ({', '.join(known)}) and one of its currencies"))
+            continue
+        if change.value is not None:
+            try:
+                new = ibis.literal(Decimal(str(change.value)), type="decimal(18, 4)")
+            except ArithmeticError:
+                problems.append(Problem("--price", f"'{change.value}' is not a price", value=change.value, expected="e.g. 6000"))
+                continue
+        else:
+            new = recast(prices.unit_price.cast(QUANTITY_TYPE) * _factor(1 + (change.percent or Decimal(0)) / 100), "decimal(18, 4)")
+        prices = prices.mutate(unit_price=ibis.cases((hit, new), else_=prices.unit_price).cast("decimal(18, 4)"))
+    if problems:
+        raise ProblemsError(problems)
+    return RunTables(tables.activity, prices, tables.plans, tables.population, tables.outcomes)
+
+
 def achievement_changes(contracts: list[Contract], changes: list[Change]) -> dict[tuple[str, str], Decimal]:
     """(contract, metric) → change in achievement, in the statistic's units (a share's
     points become a fraction); an unknown contract or metric is a problem naming it."""
@@ -339,7 +378,8 @@ def run_whatif(
         changed_routed = routed.mutate(scenario=ibis.literal(scenario)) if routed is not None else None
     base_lines = price_tallies(engine, agreements, year, tables, routed, (baseline,))
     changed_agreements = agreements_of(apply_parameters(contracts, parameter_changes)) if parameter_changes else agreements
-    what_lines = price_tallies(engine, changed_agreements, year, tables, changed_routed, (scenario,), achievement)
+    what_tables = with_prices(engine, tables, [c for c in whatif.changes if c.price is not None])
+    what_lines = price_tallies(engine, changed_agreements, year, what_tables, changed_routed, (scenario,), achievement)
     lines = ibis.union(base_lines, what_lines, distinct=False)
     lines = engine.to_arrow(lines.filter(lines.month.isin(months)))
     kinds = {(a.id, c.id): c.kind for a in agreements for c in a.components}
