@@ -154,7 +154,7 @@ class Comparison:
         if not self.results:
             return "No form could be priced."
         # Ties go to the form that moves more over ±10% (control) or less (stability).
-        control = max(self.results, key=lambda r: (r.control, r.spread, -FORMS.index(r.form)))
+        control = max(self.results, key=lambda r: (round(r.control, 2), r.spread, -FORMS.index(r.form)))
         steady = min(self.results, key=lambda r: (r.spread, r.monthly_variation, FORMS.index(r.form)))
         led = (f"{FORM_WORDS[control.form]} gives the commissioner most control (cost moves {control.control:.2f}% per 1% of activity)"
                if control.control > 0 else "no form moves cost with activity")
