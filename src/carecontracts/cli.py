@@ -488,6 +488,14 @@ def forecast(
         out.print(f"{commissioner}: outturn {money(spent)} against a budget of {money(budget)}: {words} ({headline.split(':')[1]}).")
 
 
+# Activity filters shared by the commands that choose activity (whatif, compare).
+ServiceOption = Annotated[Optional[list[str]], typer.Option(help="Activity of these services (repeat or comma-separate).")]
+ProviderOption = Annotated[Optional[list[str]], typer.Option(help="Activity of these providers.")]
+CommissionerOption = Annotated[Optional[list[str]], typer.Option(help="Activity of these commissioners.")]
+PodOption = Annotated[Optional[list[str]], typer.Option(help="Activity at these points of delivery (EL, DC, NEL, OPFA...).")]
+CurrencyOption = Annotated[Optional[list[str]], typer.Option(help="Activity in these currencies (HRG codes...).")]
+
+
 def _listed(values: list[str] | None) -> list[str] | None:
     """Repeated or comma-separated option values as one list."""
     if not values:
@@ -499,11 +507,11 @@ def _listed(values: list[str] | None) -> list[str] | None:
 def whatif(
     file: Annotated[Optional[Path], typer.Argument(help="A what-if YAML file (name: and changes:); or give one change with the options below.")] = None,
     workspace: WorkspaceOption = Path("."),
-    service: Annotated[Optional[list[str]], typer.Option(help="Activity of these services (repeat or comma-separate).")] = None,
-    provider: Annotated[Optional[list[str]], typer.Option(help="Activity of these providers.")] = None,
-    commissioner: Annotated[Optional[list[str]], typer.Option(help="Activity of these commissioners.")] = None,
-    pod: Annotated[Optional[list[str]], typer.Option(help="Activity at these points of delivery (EL, DC, NEL, OPFA...).")] = None,
-    currency: Annotated[Optional[list[str]], typer.Option(help="Activity in these currencies (HRG codes...).")] = None,
+    service: ServiceOption = None,
+    provider: ProviderOption = None,
+    commissioner: CommissionerOption = None,
+    pod: PodOption = None,
+    currency: CurrencyOption = None,
     from_month: Annotated[Optional[str], typer.Option("--from", help="First month changed, e.g. 2025-12.")] = None,
     to_month: Annotated[Optional[str], typer.Option("--to", help="Last month changed (the year's end if omitted).")] = None,
     change: Annotated[Optional[str], typer.Option(help="-10% (a percent) or -250 (units) of the matching activity.")] = None,
@@ -639,11 +647,11 @@ def _whatif_from_options(name, service, provider, commissioner, pod, currency, f
 @app.command()
 def compare(
     workspace: WorkspaceOption = Path("."),
-    service: Annotated[Optional[list[str]], typer.Option(help="Activity of these services (repeat or comma-separate).")] = None,
-    provider: Annotated[Optional[list[str]], typer.Option(help="Activity of these providers.")] = None,
-    commissioner: Annotated[Optional[list[str]], typer.Option(help="Activity of these commissioners.")] = None,
-    pod: Annotated[Optional[list[str]], typer.Option(help="Activity at these points of delivery (EL, DC, NEL, OPFA...).")] = None,
-    currency: Annotated[Optional[list[str]], typer.Option(help="Activity in these currencies (HRG codes...).")] = None,
+    service: ServiceOption = None,
+    provider: ProviderOption = None,
+    commissioner: CommissionerOption = None,
+    pod: PodOption = None,
+    currency: CurrencyOption = None,
     forms: Annotated[Optional[str], typer.Option(help="Forms to compare: block,activity,cost_and_volume,aligned_payment,capitation,outcome_based (all if omitted).")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Also price a forecast of the year from this month, e.g. 2025-11; expected cost is then the forecast.")] = None,
     prices: Annotated[Optional[str], typer.Option(help="The price list to value the activity at (the only one loaded if omitted).")] = None,
