@@ -127,11 +127,22 @@ def check(workspace: WorkspaceOption = Path(".")) -> None:
 
 
 @app.command()
-def load(workspace: WorkspaceOption = Path(".")) -> None:
+def load(
+    workspace: WorkspaceOption = Path("."),
+    month: Annotated[Optional[str], typer.Option(help="Load one month's activity (e.g. 2025-11), replacing only that month's rows.")] = None,
+    files: Annotated[Optional[list[Path]], typer.Argument(help="With --month: the month's activity files (default: files in data/activity named with the month).")] = None,
+) -> None:
     """Check and load data/ and prices/ into the warehouse; on any problem nothing is written."""
-    from carecontracts.data.load import load_workspace
+    from carecontracts.data.load import load_month, load_workspace
+    from carecontracts.periods import parse_month
 
     space = open_workspace(workspace)
+    if files and month is None:
+        raise fail(ProblemsError([Problem("load", "files are given without --month", expected="--month 2025-11 with that month's files, or no files to load data/ whole")]))
+    try:
+        when = parse_month(month) if month is not None else None
+    except ValueError as error:
+        raise fail(ProblemsError([Problem("--month", str(error), value=month, expected="a month, e.g. 2025-11")])) from None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=err, transient=True) as progress:
@@ -140,7 +151,7 @@ def load(workspace: WorkspaceOption = Path(".")) -> None:
             def step(name: str, done: int, total: int) -> None:
                 progress.update(task, description=f"loading {name}" if name else "committing", completed=done, total=total)
 
-            report = load_workspace(space, progress=step)
+            report = load_workspace(space, progress=step) if when is None else load_month(space, when, files or None, progress=step)
     except ProblemsError as error:
         err.print("[red]Nothing was loaded.[/red]")
         raise fail(error) from None

@@ -66,7 +66,7 @@ def open_engine(workspace: Workspace, backend: str | None = None) -> tuple[Engin
         for name in WAREHOUSE_TABLES:
             if name in present:
                 con.execute(f"COPY {name} TO '{folder / (name + '.parquet')}' (FORMAT parquet)")
-    engine = Engine.spark()
+    engine = Engine.spark(workspace.settings.spark_master)
 
     def read(name: str):
         path = folder / f"{name}.parquet"

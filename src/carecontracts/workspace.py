@@ -26,6 +26,7 @@ class Settings(BaseModel):
     financial_year_start_month: int = Field(default=4, ge=1, le=12)
     currency: str = "GBP"
     backend: str = Field(default="duckdb", pattern="^(duckdb|spark)$")
+    spark_master: str = Field(default="local[*]", description="Where Spark runs: local[*], or a cluster's master URL (spark://host:7077, yarn).")
     budgets: dict[str, Annotated[Decimal, Field(ge=0, decimal_places=2)]] = Field(
         default_factory=dict, description="Each commissioner's budget for the year's contracts: [budgets] ICB-NCL = 495_000_000."
     )

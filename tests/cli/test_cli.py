@@ -334,3 +334,17 @@ def test_whatif_outcome_and_report_with_comparison(workspace: Path, tmp_path: Pa
     assert report.exit_code == 0, report.output
     assert "Contract forms compared" in (tmp_path / "r.html").read_text()
     assert "Comparison" in load_workbook(tmp_path / "r.xlsx").sheetnames
+
+
+def test_load_one_month(workspace: Path) -> None:
+    """nov.csv holds a December spell too: loading it as November is refused at its line;
+    a November-only file loads and leaves the warehouse with just those rows."""
+    refused = invoke("load", "-w", workspace, "--month", "2025-11", workspace / "data" / "activity" / "nov.csv")
+    assert refused.exit_code == 2
+    assert "ends 2025-12-03, outside 2025-11, the month being loaded" in refused.output
+    november = workspace / "data" / "activity" / "2025-11.csv"
+    november.write_text("\n".join(ACTIVITY.splitlines()[:4]) + "\n")
+    (workspace / "data" / "activity" / "nov.csv").unlink()
+    loaded = invoke("load", "-w", workspace, "--month", "2025-11")
+    assert loaded.exit_code == 0, loaded.output
+    assert warehouse_digest(workspace)["activity"] == 3

@@ -6,13 +6,14 @@ rolled back, so a load with errors writes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import duckdb
 
-from carecontracts.data.schemas import DATASETS, PRICES, Column, Dataset, Kind
+from carecontracts.data.schemas import ACTIVITY, DATASETS, PRICES, Column, Dataset, Kind
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.workspace import Workspace
 
@@ -263,6 +264,90 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
         if problems:
             con.execute("ROLLBACK")
             raise ProblemsError(problems)
+        for stager in stagers:
+            stager.finish()
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return report
+
+
+def month_files(workspace: Workspace, month: dt.date) -> list[Path]:
+    """The activity files named for a month: 2025-11 or 202511 in the file name."""
+    marks = (f"{month:%Y-%m}", f"{month:%Y%m}")
+    return [f for f in data_files(workspace, ACTIVITY) if any(mark in f.name for mark in marks)]
+
+
+def load_month(
+    workspace: Workspace,
+    month: dt.date,
+    files: list[Path] | None = None,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Load one month's activity: its rows (by end date) replace that month's rows in the
+    warehouse and no other month's, so loading it again gives the same result. The small
+    reference data (prices, plans, population, outcomes) is reloaded whole. One transaction:
+    a problem, or a load killed part-way, leaves the warehouse as it was."""
+    chosen = files if files is not None else month_files(workspace, month)
+    if not chosen:
+        raise ProblemsError([Problem(ACTIVITY.folder, f"no activity files for {month:%Y-%m}",
+                                     expected=f"files named with {month:%Y-%m} in {ACTIVITY.folder}, or the files given on the command line")])
+    workspace.state_dir.mkdir(exist_ok=True)
+    report = LoadReport()
+    following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    con = duckdb.connect(str(workspace.warehouse_path))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        problems: list[Problem] = []
+        activity = _Stager(con, workspace, ACTIVITY)
+        others = [(d, data_files(workspace, d)) for d in DATASETS if d is not ACTIVITY]
+        total = len(chosen) + sum(len(f) for _, f in others)
+        done = 0
+        rows = 0
+        for path in chosen:
+            if progress:
+                progress(workspace.relative(path), done, total)
+            rows += activity.stage(path)
+            done += 1
+        report.rows[ACTIVITY.name] = rows
+        report.files[ACTIVITY.name] = [workspace.relative(f) for f in chosen]
+        problems += activity.problems
+        outside = con.execute(
+            f"""SELECT source_file, source_row, end_date FROM {activity.table}
+                WHERE NOT _bad AND (end_date < ? OR end_date >= ?) ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}""",
+            [month, following],
+        ).fetchall()
+        for source, row, ended in outside:
+            csv = not source.lower().endswith(".parquet")
+            problems.append(Problem(source, f"ends {ended}, outside {month:%Y-%m}, the month being loaded", line=row + 1 if csv else None,
+                                    row=None if csv else row, field="end_date", value=str(ended), expected=f"an end_date in {month:%Y-%m}"))
+        stagers = []
+        for dataset, files_of in others:
+            stager = _Stager(con, workspace, dataset)
+            stagers.append(stager)
+            report.files[dataset.name] = [workspace.relative(f) for f in files_of]
+            count = 0
+            for path in files_of:
+                if progress:
+                    progress(workspace.relative(path), done, total)
+                count += stager.stage(path)
+                done += 1
+            report.rows[dataset.name] = count
+            stager.check_overlaps()
+            problems += stager.problems
+        if progress:
+            progress("", done, total)
+        if problems:
+            con.execute("ROLLBACK")
+            raise ProblemsError(problems)
+        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if ACTIVITY.name in present:
+            con.execute(f"DELETE FROM {ACTIVITY.name} WHERE end_date >= ? AND end_date < ?", [month, following])
+            columns = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
+            con.execute(f"INSERT INTO {ACTIVITY.name} ({columns}, source_file, source_row) SELECT {columns}, source_file, source_row FROM {activity.table}")
+            con.execute(f"DROP TABLE {activity.table}")
+        else:
+            activity.finish()
         for stager in stagers:
             stager.finish()
         con.execute("COMMIT")
