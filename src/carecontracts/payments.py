@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,20 +60,44 @@ def open_engine(workspace: Workspace, backend: str | None = None) -> tuple[Engin
     if kind == "duckdb":
         engine = Engine.duckdb(workspace.warehouse_path)
         return engine, RunTables.from_engine(engine)
-    folder = workspace.state_dir / "parquet"
-    folder.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(workspace.warehouse_path), read_only=True) as con:
-        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        for name in WAREHOUSE_TABLES:
-            if name in present:
-                con.execute(f"COPY {name} TO '{folder / (name + '.parquet')}' (FORMAT parquet)")
+    folder = spark_copy(workspace)
     engine = Engine.spark(workspace.settings.spark_master)
 
     def read(name: str):
+        if name == "activity" and (folder / "activity").is_dir():
+            return engine.con.read_parquet(str(folder / "activity"), table_name="cc_activity").drop("end_month")
         path = folder / f"{name}.parquet"
         return engine.con.read_parquet(str(path), table_name=f"cc_{name}") if path.exists() else None
 
     return engine, RunTables(read("activity"), read("prices"), read("plans"), read("population"), read("outcomes"))
+
+
+def spark_copy(workspace: Workspace) -> Path:
+    """Parquet copies of the warehouse's tables for Spark, activity partitioned by the month
+    its rows end (`end_month=2025-11/`), so Spark reads each month's files directly. Made
+    again only after a load has changed the data (`.carecontracts/LOADED`); swapped in whole."""
+    folder = workspace.state_dir / "parquet"
+    loaded = workspace.state_dir / "LOADED"
+    stamp = loaded.read_text() if loaded.is_file() else f"{workspace.warehouse_path.stat().st_mtime_ns}"
+    if (folder / "STAMP").is_file() and (folder / "STAMP").read_text() == stamp:
+        return folder
+    building = workspace.state_dir / "parquet.new"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    with duckdb.connect(str(workspace.warehouse_path), read_only=True) as con:
+        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        for name in WAREHOUSE_TABLES:
+            if name not in present:
+                continue
+            if name == "activity":
+                con.execute(f"COPY (SELECT *, strftime(end_date, '%Y-%m') AS end_month FROM activity) TO '{building / 'activity'}' "
+                            "(FORMAT parquet, PARTITION_BY (end_month))")
+            else:
+                con.execute(f"COPY {name} TO '{building / (name + '.parquet')}' (FORMAT parquet)")
+    (building / "STAMP").write_text(stamp)
+    shutil.rmtree(folder, ignore_errors=True)
+    building.rename(folder)
+    return folder
 
 
 @dataclass

@@ -132,3 +132,18 @@ def test_a_load_killed_part_way_leaves_the_warehouse_as_it_was(tmp_path: Path, w
     else:
         load_month(space, dt.date(2025, 12, 1))
         assert table(space, "SELECT count(*) FROM activity")[0][0] == 3_000_000 + 2
+
+
+def test_spark_copies_activity_by_month_and_only_after_a_load(tmp_path: Path) -> None:
+    from carecontracts.payments import spark_copy
+
+    space = workspace(tmp_path)
+    put(space, "activity-2025-10.csv", OCTOBER)
+    load_month(space, dt.date(2025, 10, 1))
+    folder = spark_copy(space)
+    assert sorted(p.name for p in (folder / "activity").iterdir()) == ["end_month=2025-10"]
+    made = (folder / "STAMP").stat().st_mtime_ns
+    assert spark_copy(space) == folder and (folder / "STAMP").stat().st_mtime_ns == made  # nothing loaded since: kept
+    put(space, "activity-2025-11.csv", NOVEMBER)
+    load_month(space, dt.date(2025, 11, 1))
+    assert sorted(p.name for p in (spark_copy(space) / "activity").iterdir()) == ["end_month=2025-10", "end_month=2025-11"]

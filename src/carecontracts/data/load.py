@@ -7,6 +7,7 @@ rolled back, so a load with errors writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -269,7 +270,13 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
         con.execute("COMMIT")
     finally:
         con.close()
+    mark_loaded(workspace)
     return report
+
+
+def mark_loaded(workspace: Workspace) -> None:
+    """Note that the warehouse's data changed (copies made for Spark are then made again)."""
+    (workspace.state_dir / "LOADED").write_text(str(time.time_ns()), encoding="utf-8")
 
 
 def month_files(workspace: Workspace, month: dt.date) -> list[Path]:
@@ -353,6 +360,7 @@ def load_month(
         con.execute("COMMIT")
     finally:
         con.close()
+    mark_loaded(workspace)
     return report
 
 
