@@ -188,6 +188,9 @@ def print_pairing(space) -> None:
         out.print(f"{unpaired:,} episodes lack a pre or post score: they are counted as unpaired on every outcome line, not dropped.")
 
 
+BackendOption = Annotated[Optional[str], typer.Option(help="duckdb (embedded, default) or spark (spark_master in carecontracts.toml).")]
+
+
 def priced_run(space, period: str, backend: str | None):
     """Parse the period and backend, then measure and price the year (exit 2 on problems)."""
     from carecontracts.payments import parse_period, run_payments
@@ -239,7 +242,7 @@ def print_summary(lines, months: list[dt.date], title: str) -> Decimal:
 def pay(
     period: Annotated[str, typer.Argument(help="A month (2025-11), a range (2025-04..2025-11), or 'year' for the whole financial year.")],
     workspace: WorkspaceOption = Path("."),
-    backend: Annotated[Optional[str], typer.Option(help="duckdb (embedded, default) or spark (local[*]).")] = None,
+    backend: BackendOption = None,
     xlsx: Annotated[Optional[Path], typer.Option(help="Write the statements here as XLSX (default: .carecontracts/out/statements-PERIOD.xlsx).")] = None,
     csv: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as CSV.")] = None,
     parquet: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as Parquet.")] = None,
@@ -290,7 +293,7 @@ def positions(
     period: Annotated[str, typer.Argument(help="A month (2025-11), a range (2025-04..2025-11), or 'year'.")] = "year",
     workspace: WorkspaceOption = Path("."),
     party: Annotated[Optional[str], typer.Option(help="Show the lines behind this party's position, with their basis.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="duckdb (embedded, default) or spark (local[*]).")] = None,
+    backend: BackendOption = None,
     xlsx: Annotated[Optional[Path], typer.Option(help="Also write the positions and statements as XLSX.")] = None,
 ) -> None:
     """Every party's position: income, payments, costs (where activity carries them) and margin."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 
 from carecontracts.engine.backend import Engine
@@ -61,8 +62,7 @@ def test_plan_based_forecast_uses_the_plan(engine: Engine) -> None:
     # Plan 50 cases a month; as of June, every later month is planned at 50 → 9 × 50 × £100.
     rows = cases([40, 40, 40], dt.date(2025, 4, 1))
     plan = plans([("C1", "elective", m, "0") for m in YEAR.months])
-    plan = plan.set_column(plan.schema.get_field_index("planned_quantity"), "planned_quantity",
-                           __import__("pyarrow").array([Decimal(50)] * 12, __import__("pyarrow").decimal128(18, 4)))
+    plan = plan.set_column(plan.schema.get_field_index("planned_quantity"), "planned_quantity", pa.array([Decimal(50)] * 12, pa.decimal128(18, 4)))
     result = forecast(engine, [contract(TERMS, {"tariff"})], YEAR, tables(engine, rows, plan), dt.date(2025, 6, 1), ("plan",))
     assert outturn(result.lines)["C1"]["forecast:plan"] == D("12000.00") + D("45000.00")
 

@@ -15,6 +15,7 @@ from typing import Callable
 import duckdb
 
 from carecontracts.data.schemas import ACTIVITY, DATASETS, PRICES, Column, Dataset, Kind
+from carecontracts.periods import add_months
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.workspace import Workspace
 
@@ -235,6 +236,30 @@ class _Stager:
         self.con.execute(f"ALTER TABLE {self.table} RENAME TO {self.dataset.name}")
 
 
+def _stage_all(
+    con: duckdb.DuckDBPyConnection, workspace: Workspace, plan: list[tuple[Dataset, list[Path]]], report: LoadReport, progress: Progress | None
+) -> list[_Stager]:
+    """Stage each dataset's files in order (reporting progress and rows), one stager each."""
+    total = sum(len(files) for _, files in plan)
+    done = 0
+    stagers = []
+    for dataset, files in plan:
+        stager = _Stager(con, workspace, dataset)
+        stagers.append(stager)
+        report.files[dataset.name] = [workspace.relative(f) for f in files]
+        rows = 0
+        for path in files:
+            if progress:
+                progress(workspace.relative(path), done, total)
+            rows += stager.stage(path)
+            done += 1
+        report.rows[dataset.name] = rows
+        stager.check_overlaps()
+    if progress:
+        progress("", done, total)
+    return stagers
+
+
 def load_workspace(workspace: Workspace, progress: Progress | None = None, datasets: tuple[Dataset, ...] = DATASETS) -> LoadReport:
     """Check and load every data file of the workspace; raise with all problems, writing nothing."""
     workspace.state_dir.mkdir(exist_ok=True)
@@ -242,26 +267,8 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
     con = duckdb.connect(str(workspace.warehouse_path))
     try:
         con.execute("BEGIN TRANSACTION")
-        stagers = []
-        problems: list[Problem] = []
-        plan = [(d, data_files(workspace, d)) for d in datasets]
-        total = sum(len(files) for _, files in plan)
-        done = 0
-        for dataset, files in plan:
-            stager = _Stager(con, workspace, dataset)
-            stagers.append(stager)
-            report.files[dataset.name] = [workspace.relative(f) for f in files]
-            rows = 0
-            for path in files:
-                if progress:
-                    progress(workspace.relative(path), done, total)
-                rows += stager.stage(path)
-                done += 1
-            report.rows[dataset.name] = rows
-            stager.check_overlaps()
-            problems += stager.problems
-        if progress:
-            progress("", done, total)
+        stagers = _stage_all(con, workspace, [(d, data_files(workspace, d)) for d in datasets], report, progress)
+        problems = [p for stager in stagers for p in stager.problems]
         if problems:
             con.execute("ROLLBACK")
             raise ProblemsError(problems)
@@ -301,24 +308,13 @@ def load_month(
                                      expected=f"files named with {month:%Y-%m} in {ACTIVITY.folder}, or the files given on the command line")])
     workspace.state_dir.mkdir(exist_ok=True)
     report = LoadReport()
-    following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    following = add_months(month, 1)
     con = duckdb.connect(str(workspace.warehouse_path))
     try:
         con.execute("BEGIN TRANSACTION")
-        problems: list[Problem] = []
-        activity = _Stager(con, workspace, ACTIVITY)
-        others = [(d, data_files(workspace, d)) for d in DATASETS if d is not ACTIVITY]
-        total = len(chosen) + sum(len(f) for _, f in others)
-        done = 0
-        rows = 0
-        for path in chosen:
-            if progress:
-                progress(workspace.relative(path), done, total)
-            rows += activity.stage(path)
-            done += 1
-        report.rows[ACTIVITY.name] = rows
-        report.files[ACTIVITY.name] = [workspace.relative(f) for f in chosen]
-        problems += activity.problems
+        plan = [(ACTIVITY, chosen)] + [(d, data_files(workspace, d)) for d in DATASETS if d is not ACTIVITY]
+        activity, *stagers = _stage_all(con, workspace, plan, report, progress)
+        problems = [p for stager in (activity, *stagers) for p in stager.problems]
         outside = con.execute(
             f"""SELECT source_file, source_row, end_date FROM {activity.table}
                 WHERE NOT _bad AND (end_date < ? OR end_date >= ?) ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}""",
@@ -328,22 +324,6 @@ def load_month(
             csv = not source.lower().endswith(".parquet")
             problems.append(Problem(source, f"ends {ended}, outside {month:%Y-%m}, the month being loaded", line=row + 1 if csv else None,
                                     row=None if csv else row, field="end_date", value=str(ended), expected=f"an end_date in {month:%Y-%m}"))
-        stagers = []
-        for dataset, files_of in others:
-            stager = _Stager(con, workspace, dataset)
-            stagers.append(stager)
-            report.files[dataset.name] = [workspace.relative(f) for f in files_of]
-            count = 0
-            for path in files_of:
-                if progress:
-                    progress(workspace.relative(path), done, total)
-                count += stager.stage(path)
-                done += 1
-            report.rows[dataset.name] = count
-            stager.check_overlaps()
-            problems += stager.problems
-        if progress:
-            progress("", done, total)
         if problems:
             con.execute("ROLLBACK")
             raise ProblemsError(problems)
