@@ -39,9 +39,10 @@ class PricingInputs:
     population: ir.Table | None = None
     outcomes: ir.Table | None = None
     activity: ir.Table | None = None
-    # What-if adjustments to outcome achievement: (contract, metric) → change, in the
-    # statistic's units (0.05 is five points on a share).
-    achievement_changes: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    # Changes to outcome achievement in some scenarios (what-ifs, simulation runs, stress
+    # tests): (scenario, contract, metric) → change in the statistic's units (0.05 is five
+    # points on a share).
+    achievement_changes: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def price_tallies(
     tables: RunTables,
     routed: ir.Table | None,
     scenarios: tuple[str, ...] = (ACTUAL,),
-    achievement_changes: dict[tuple[str, str], Decimal] | None = None,
+    achievement_changes: dict[tuple[str, str, str], Decimal] | None = None,
 ) -> ir.Table:
     """Statement lines of every agreement in every scenario from routed tallies (which
     carry a `scenario` column): the one price stage that payments, forecasts, what-ifs and

@@ -369,7 +369,8 @@ def run_whatif(
     fine, routed = measure(engine, agreements, tables.activity)
     activity_changes = [c for c in whatif.changes if c.scale is not None or c.move is not None]
     parameter_changes = [c for c in whatif.changes if c.parameter is not None]
-    achievement = achievement_changes(contracts, [c for c in whatif.changes if c.outcome is not None])
+    achieved = achievement_changes(contracts, [c for c in whatif.changes if c.outcome is not None])
+    achievement = {(scenario, contract, metric): change for (contract, metric), change in achieved.items()}
     applied: list[Applied] = []
     if fine is not None and activity_changes:
         changed, applied = apply_activity(engine, fine, activity_changes, scenario)

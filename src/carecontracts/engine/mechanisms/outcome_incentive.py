@@ -7,6 +7,7 @@ schedule; each line shows the achievement, its 95% interval, the schedule point 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 import ibis
@@ -70,32 +71,84 @@ def settlement_periods(context: PricingContext, settle: str) -> list[list[dt.dat
     return [quarters[q] for q in sorted(quarters)]
 
 
-def _achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[dict]:
-    """Per period and metric: the payable fraction and the words saying why."""
-    rows: list[dict] = []
+@dataclass(frozen=True)
+class Achieved:
+    """A metric's achievement in one settlement period: its estimate, or why there is none."""
+
+    metric: Metric
+    period: int
+    months: list[dt.date]
+    estimate: Estimate | str
+    shares: bool
+
+
+def achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
+    """Per metric and settlement period: the achievement measured from the outcome data
+    (the same in every scenario; scenarios differ only by `achievement_changes`)."""
+    found: list[Achieved] = []
     for metric in terms.metrics:
         if metric.measure.statistic == "rate_per_thousand":
-            found = _rates(context, metric, periods)
+            estimates = _rates(context, metric, periods)
             shares = False
         else:
-            found = _scores(context, terms, metric, periods)
+            estimates = _scores(context, terms, metric, periods)
             shares = metric.measure.statistic in ("share_improved", "share_reaching")
         for index, months in enumerate(periods):
-            achieved = found.get(index)
-            if isinstance(achieved, str):
-                rows.append(_row(metric, index, months, Decimal(0), 0, achieved))
-                continue
-            assert achieved is not None
-            value, adjusted = achieved.value, ""
-            change = context.inputs.achievement_changes.get((context.agreement.id, metric.id))
-            if change is not None:
-                value = achieved.value + change
-                shown = f"{change * 100:+.1f} points" if shares else f"{change.normalize():+f}"
-                adjusted = f"; what-if {shown} → {value * 100:.1f}%" if shares else f"; what-if {shown} → {value:.2f}"
-            fraction = payable_fraction(metric.schedule, value)
-            words = f"{achieved.describe()}{adjusted} → {fraction * 100:.1f}% earned ({schedule_words(metric.schedule, shares)})"
-            rows.append(_row(metric, index, months, fraction, achieved.episodes, words))
-    return rows
+            estimate = estimates.get(index)
+            assert estimate is not None
+            found.append(Achieved(metric, index, months, estimate, shares))
+    return found
+
+
+def _earned(achieved: Achieved, change: Decimal | None) -> dict:
+    """The payable fraction of one achievement (moved by a scenario's change, if any) and
+    the words saying why."""
+    metric, estimate = achieved.metric, achieved.estimate
+    if isinstance(estimate, str):
+        return _row(metric, achieved.period, achieved.months, Decimal(0), 0, estimate)
+    value, adjusted = estimate.value, ""
+    if change is not None:
+        value = estimate.value + change
+        shown = f"{change * 100:+.1f} points" if achieved.shares else f"{change.normalize():+f}"
+        adjusted = f"; what-if {shown} → {value * 100:.1f}%" if achieved.shares else f"; what-if {shown} → {value:.2f}"
+    fraction = payable_fraction(metric.schedule, value)
+    words = f"{estimate.describe()}{adjusted} → {fraction * 100:.1f}% earned ({schedule_words(metric.schedule, achieved.shares)})"
+    return _row(metric, achieved.period, achieved.months, fraction, estimate.episodes, words)
+
+
+def _earned_table(context: PricingContext, achieved: list[Achieved]) -> ir.Table:
+    """Earned fractions per scenario, metric and period. Without changes for this contract
+    they are the same in every scenario; with them, each scenario's are worked out."""
+    changes = context.inputs.achievement_changes
+    contract = context.agreement.id
+    ours = {(s, m): v for (s, c, m), v in changes.items() if c == contract}
+    columns: dict[str, list] = {"scenario": [], "metric": [], "period": [], "month": [], "earned": [], "episodes": [], "words": []}
+    scenarios = context.inputs.scenarios if ours else (None,)
+    base = [_earned(a, None) for a in achieved]
+    for scenario in scenarios:
+        for position, item in enumerate(achieved):
+            change = ours.get((scenario, item.metric.id)) if scenario is not None else None
+            row = base[position] if change is None else _earned(item, change)
+            columns["scenario"].append(scenario)
+            for name in ("metric", "period", "month", "earned", "episodes"):
+                columns[name].append(row[name])
+            columns["words"].append(f"{row['metric']} (weight {row['weight'].normalize():f}): {row['words']}")
+    table = context.engine.put(
+        pa.table(
+            {
+                "scenario": pa.array(columns["scenario"], pa.string()),
+                "metric": pa.array(columns["metric"], pa.string()),
+                "period": pa.array(columns["period"], pa.int64()),
+                "month": pa.array(columns["month"], pa.date32()),
+                "earned": pa.array(columns["earned"], pa.decimal128(11, 10)),
+                "episodes": pa.array(columns["episodes"], pa.int64()),
+                "words": pa.array(columns["words"], pa.string()),
+            }
+        )
+    )
+    if ours:
+        return table
+    return context.scenarios().cross_join(table.drop("scenario"))
 
 
 def _periods(table: ir.Table, day: ir.DateValue, periods: list[list[dt.date]]) -> ir.Table:
@@ -182,21 +235,9 @@ def _row(metric: Metric, period: int, months: list[dt.date], fraction: Decimal, 
 def price_outcome_incentive(context: PricingContext) -> ir.Table:
     terms: OutcomeIncentiveTerms = context.component  # type: ignore[assignment]
     periods = settlement_periods(context, terms.settle)
-    achieved = _achievements(context, terms, periods)
-    earned = context.engine.put(
-        pa.table(
-            {
-                "metric": pa.array([r["metric"] for r in achieved], pa.string()),
-                "period": pa.array([r["period"] for r in achieved], pa.int64()),
-                "month": pa.array([r["month"] for r in achieved], pa.date32()),
-                "earned": pa.array([r["earned"] for r in achieved], pa.decimal128(11, 10)),
-                "episodes": pa.array([r["episodes"] for r in achieved], pa.int64()),
-                "words": pa.array([f"{r['metric']} (weight {r['weight'].normalize():f}): {r['words']}" for r in achieved], pa.string()),
-            }
-        )
-    )
+    earned = _earned_table(context, achievements(context, terms, periods))
     pot = _pot(context, terms, periods)
-    table = pot.join(earned, "period")
+    table = pot.join(earned, ["scenario", "period"])
     amount = (table.pot.cast(SHARED_TYPE) * table.earned.cast(SHARE_TYPE)).cast(VALUE_TYPE)
     return table.mutate(
         contract=ibis.literal(context.agreement.id),
