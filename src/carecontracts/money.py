@@ -17,9 +17,9 @@ FACTOR_TYPE = "decimal(10, 6)"
 RATE_TYPE = "decimal(18, 10)"
 QUANTITY_TYPE = "decimal(20, 8)"
 INPUT_QUANTITY_TYPE = "decimal(18, 4)"
-# Ibis multiplies two decimals only when one type contains the other, and Spark keeps
-# full scale only while the digits of a product fit 38: both operands of quantity × rate
-# are cast to this type (a product of 37 digits, 20 places).
+# The operands of quantity × rate: below 10^8 in size, to 10 places. The engine multiplies
+# their whole and fractional parts (mechanisms.shared.with_rounded_product), so that each
+# partial product fits 18 digits, a 64-bit decimal that every backend rescales quickly.
 OPERAND_TYPE = "decimal(18, 10)"
 # Money before it is rounded to a line: values of activity and cumulative settlements.
 VALUE_TYPE = "decimal(28, 10)"

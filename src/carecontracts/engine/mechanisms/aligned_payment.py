@@ -10,7 +10,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import fixed_schedule, money_text, pro_rata, settle_year_to_date, valued
+from carecontracts.engine.mechanisms.shared import fixed_schedule, money_text, monthly_value, pro_rata, settle_year_to_date, valued
 from carecontracts.engine.price import PricingContext, fraction
 from carecontracts.engine.registry import register
 from carecontracts.language.model import AlignedPaymentTerms
@@ -68,13 +68,13 @@ def price_aligned_payment(context: PricingContext) -> ir.Table:
     down = fraction(terms.downside_percent if terms.downside_percent is not None else terms.variable_percent)
     fixed = fixed_schedule(context, terms.fixed, terms.profile, "aligned payment fixed element", f"{terms.id}.fixed")
 
-    rows = valued(context)
+    rows = monthly_value(valued(context))
     measures = ["chargeable", "value"]
     zero_value = ibis.literal(0).cast(VALUE_TYPE)
-    actual = rows.select("scenario", "payer", "month", "chargeable", value=rows.value.cast(VALUE_TYPE), plan=zero_value)
+    actual = rows.mutate(plan=zero_value)
     if terms.planned_value is None:
         planned = _planned(context, terms)
-        planned = planned.select("scenario", "payer", "month", chargeable=ibis.literal(0).cast(QUANTITY_TYPE), value=zero_value, plan=planned.plan)
+        planned = planned.select("scenario", "payer", "month", chargeable=ibis.literal(0).cast(actual.chargeable.type()), value=zero_value, plan=planned.plan)
         monthly = ibis.union(actual, planned, distinct=False)
         measures.append("plan")
     else:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import ibis
 import ibis.expr.types as ir
 
-from carecontracts.engine.mechanisms.shared import money_text, pro_rata, settle_year_to_date, valued
+from carecontracts.engine.mechanisms.shared import money_text, monthly_value, pro_rata, settle_year_to_date, valued
 from carecontracts.engine.price import PricingContext, fraction
 from carecontracts.engine.registry import register
 from carecontracts.language.model import MarginalRateTerms
@@ -26,7 +26,7 @@ def marginal_value(value: ir.NumericValue, baseline: ir.NumericValue, rate: Deci
 def price_marginal_rate(context: PricingContext) -> ir.Table:
     terms: MarginalRateTerms = context.component  # type: ignore[assignment]
     rate = fraction(terms.marginal_percent)
-    rows = valued(context)
+    rows = monthly_value(valued(context))
 
     def parameters(share: Decimal, k: int) -> dict[str, Decimal]:
         return {"baseline": pro_rata(terms.baseline_value, share, k)}

@@ -95,8 +95,9 @@ def monthly_factor(context: PricingContext, name: str) -> ir.Table:
 
 
 def valued(context: PricingContext) -> ir.Table:
-    """Tallies of the payable months with unit price, MFF, rate (= price × MFF), value, and
-    the line amount (value rounded half-up to pence from the exact product).
+    """Tallies of the payable months with unit price, MFF, rate (= price × MFF), the line
+    amount (chargeable × rate rounded half-up to pence from the exact product), and its
+    value to 10 places in two parts that `value_sum` adds up.
 
     Tallies whose price list has no price are found beforehand by `price.check_prices`.
     """
@@ -106,17 +107,96 @@ def valued(context: PricingContext) -> ir.Table:
     prices = context.inputs.prices
     if prices is None:
         raise context.problem("no prices are loaded", "prices", "run `carecontracts load` with files in prices/")
-    prices = prices.filter(prices.price_list == component.prices).select("currency", "unit_price", "valid_from", "valid_to")
-    joined = tallies.left_join(
-        prices,
-        [tallies.currency == prices.currency, prices.valid_from <= tallies.month, prices.valid_to >= tallies.month],
-    ).drop("currency_right", "valid_from", "valid_to")
+    prices = prices.filter(prices.price_list == component.prices)
+    # Each currency's rate in each payable month, so tallies join it on equal keys.
     factor = monthly_factor(context, "mff")
-    joined = joined.join(factor, "month")
+    rates = factor.join(prices, [prices.valid_from <= factor.month, prices.valid_to >= factor.month])
     # A price has at most 4 places and an MFF 6, so the rate (10 places) is exact.
-    rate = (joined.unit_price.cast("decimal(18, 6)") * joined.mff.cast(FACTOR_TYPE)).cast(RATE_TYPE)
-    exact = joined.chargeable.cast(OPERAND_TYPE) * rate.cast(OPERAND_TYPE)
-    return joined.mutate(rate=rate, line_amount=exact.round(2).cast(AMOUNT_TYPE), value=exact.cast(VALUE_TYPE))
+    rates = rates.select(
+        "currency", "month", "unit_price", "mff", rate=(rates.unit_price.cast("decimal(18, 6)") * rates.mff.cast(FACTOR_TYPE)).cast(RATE_TYPE)
+    )
+    joined = tallies.left_join(with_rate_parts(rates, "rate"), ["currency", "month"]).drop("currency_right", "month_right")
+    return with_rounded_product(joined, "chargeable")
+
+
+RATE_PARTS = ("rate_negative", "rate_whole", "rate_fraction")
+
+
+def with_rate_parts(table: ir.Table, rate: str) -> ir.Table:
+    """`table` with the parts of a rate (RATE_TYPE) that `with_rounded_product` multiplies
+    by: whether it is negative, and the whole and fractional parts of its size."""
+    size = table[rate].cast(OPERAND_TYPE).abs()
+    return table.mutate(
+        rate_negative=table[rate] < 0,
+        rate_whole=size.floor().cast("decimal(8, 0)"),
+        rate_fraction=(size - size.floor()).cast("decimal(10, 10)"),
+    )
+
+
+def with_rounded_product(table: ir.Table, quantity: str) -> ir.Table:
+    """`table` (with `with_rate_parts`) plus quantity × rate as `line_amount`, rounded half-up
+    to pence, and as `value_whole` + `value_fraction`, rounded half-up to 10 places: exact,
+    yet with no 128-bit rescaling per row, which is DuckDB's slowest step in pricing."""
+    # Rounding the exact 36-digit product, or adding 28-digit values, is 128-bit work per row
+    # (DuckDB divides by powers of ten in software); here each row's steps stay within 18
+    # digits. A quantity has at most 8 places and a rate 10 (their types), both below 10^8
+    # in size (OPERAND_TYPE), so with q = qw + qf and r = rw + rf (whole and fractional
+    # parts of their sizes): q × r = qw·rw (16 digits, whole) + qw·rf (18 digits, 10 places)
+    # + qf·rw (16, 8 places) + qf·rf (18, 18 places, below 1).
+    # To 10 places only the last part needs rounding; the value is kept as its whole pounds
+    # (18 digits) and the rest (below 3, 10 places), which `value_sum` adds up per group.
+    # To pence, each of the last three parts is its pence (half-up) plus a remainder in
+    # [−0.005, 0.005); with S the sum of the pence and E of the remainders (in
+    # [−0.015, 0.015)), S + E ≥ 0 rounds half-up to S + floor(100E + ½)/100, which comparing
+    # E with ±0.005 finds. Sizes are rounded and the sign applied last, as half-up rounding
+    # is symmetric about zero on every backend (and in Python's ROUND_HALF_UP).
+    q = table[quantity].cast("decimal(16, 8)")  # QUANTITY_TYPE's places, OPERAND_TYPE's size
+    t = table.mutate(
+        rp_negative=(q < 0) != table.rate_negative,
+        rp_qw=q.abs().floor().cast("decimal(8, 0)"),
+        rp_qf=(q.abs() - q.abs().floor()).cast("decimal(8, 8)"),
+        rp_rw=table.rate_whole,
+        rp_rf=table.rate_fraction,
+    )
+    t = t.mutate(
+        rp_whole=(t.rp_qw * t.rp_rw).cast("decimal(16, 0)"),
+        rp_part0=(t.rp_qw * t.rp_rf).cast("decimal(18, 10)"),
+        rp_part1=(t.rp_qf * t.rp_rw).cast("decimal(16, 8)"),
+        rp_part2=(t.rp_qf * t.rp_rf).cast("decimal(18, 18)"),
+    )
+    parts = [t.rp_part0, t.rp_part1, t.rp_part2]
+    pence = [part.round(2).cast(f"decimal({part.type().precision}, 2)") for part in parts]
+    # The remainders to 18 places, in 19 digits: the last part's pence may be 1.00.
+    rest = (parts[0] - pence[0]).cast("decimal(19, 18)") + (parts[1] - pence[1]).cast("decimal(19, 18)")
+    rest = rest + (parts[2].cast("decimal(19, 18)") - pence[2].cast("decimal(19, 18)"))
+    pounds = [parts[0].floor().cast("decimal(8, 0)"), parts[1].floor().cast("decimal(8, 0)")]
+    t = t.mutate(
+        rp_pence=t.rp_whole.cast("decimal(19, 2)") + pence[0] + pence[1] + pence[2],
+        rp_rest=rest,
+        rp_pounds=(t.rp_whole.cast("decimal(18, 0)") + pounds[0] + pounds[1]).cast("decimal(18, 0)"),
+        rp_places=(
+            (parts[0] - pounds[0]).cast("decimal(11, 10)") + (parts[1] - pounds[1]).cast("decimal(11, 10)") + parts[2].round(10).cast("decimal(11, 10)")
+        ).cast("decimal(11, 10)"),
+    )
+    step = ibis.cases((t.rp_rest >= Decimal("0.005"), Decimal("0.01")), (t.rp_rest >= Decimal("-0.005"), Decimal("0")), else_=Decimal("-0.01"))
+    size = (t.rp_pence + step.cast("decimal(3, 2)")).cast(AMOUNT_TYPE)
+    return t.select(
+        *[name for name in table.columns if name not in RATE_PARTS],
+        line_amount=ibis.cases((t.rp_negative, (-size).cast(AMOUNT_TYPE)), else_=size),
+        value_whole=ibis.cases((t.rp_negative, (-t.rp_pounds).cast("decimal(18, 0)")), else_=t.rp_pounds),
+        value_fraction=ibis.cases((t.rp_negative, (-t.rp_places).cast("decimal(11, 10)")), else_=t.rp_places),
+    )
+
+
+def value_sum(rows: ir.Table) -> ir.NumericValue:
+    """Σ value of valued rows (VALUE_TYPE), as 64-bit sums of its two parts added once."""
+    return (rows.value_whole.sum().cast(VALUE_TYPE) + rows.value_fraction.sum().cast(VALUE_TYPE)).cast(VALUE_TYPE)
+
+
+def monthly_value(rows: ir.Table) -> ir.Table:
+    """Valued rows summed per scenario, payer and month: `chargeable` and `value`."""
+    grouped = rows.group_by(["scenario", "payer", "month"])
+    return grouped.aggregate(chargeable=rows.chargeable.sum().cast("decimal(38, 8)"), value=value_sum(rows))
 
 
 def settle_year_to_date(
@@ -224,8 +304,8 @@ def actual_cost(context: PricingContext) -> ir.Table:
     """Cost of the component's activity per scenario, payer and month (`cost`): valued at its
     price list × MFF when the terms give `prices`, else from the activity's `cost` column."""
     if getattr(context.component, "prices", None) is not None:
-        rows = valued(context)
-        return rows.select("scenario", "payer", "month", cost=rows.value.cast(VALUE_TYPE))
+        rows = monthly_value(valued(context))
+        return rows.select("scenario", "payer", "month", cost=rows.value)
     tallies = context.tallies()
     tallies = tallies.filter(tallies.month.isin(context.months))
     if context.engine.to_arrow(tallies.filter(tallies.cost.isnull()).select("month").limit(1)).num_rows:
