@@ -3,6 +3,8 @@ currency and month. This is the one heavy scan; everything after it is small."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import ibis
 import ibis.expr.types as ir
 
@@ -128,10 +130,12 @@ def matches(fine: ir.Table, service: ServiceFilter) -> ir.BooleanValue:
     return condition
 
 
-def tallies(fine: ir.Table, agreements: list[Agreement]) -> ir.Table | None:
+def tallies(fine: ir.Table, agreements: list[Agreement], keep: Sequence[str] = ()) -> ir.Table | None:
     """Route fine tallies to each activity-measuring component, labelled with its service.
 
     A row matching several of a component's services counts once, for the first listed.
+    `keep` names fine columns to carry along as `unit_<column>` (a simulation draws volume
+    per provider and activity service, then sums them away).
     """
     rules = readmission_rules(agreements)
     parts: list[ir.Table] = []
@@ -173,12 +177,13 @@ def tallies(fine: ir.Table, agreements: list[Agreement]) -> ir.Table | None:
                     events=rows.events,
                     cost=rows.cost,
                     compliant=rows.compliant,
+                    **{f"unit_{column}": rows[column] for column in keep},
                 )
             )
     if not parts:
         return None
     routed = ibis.union(*parts, distinct=False)
-    return routed.group_by(TALLY_KEYS).aggregate(
+    return routed.group_by([*TALLY_KEYS, *(f"unit_{column}" for column in keep)]).aggregate(
         quantity=routed.quantity.sum().cast(QUANTITY_TYPE),
         readmitted=routed.readmitted.sum().cast(QUANTITY_TYPE),
         chargeable=routed.chargeable.sum().cast(QUANTITY_TYPE),

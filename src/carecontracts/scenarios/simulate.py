@@ -1,0 +1,818 @@
+"""Risk foresight: a Monte Carlo simulation of every party's position.
+
+Each run is a scenario key (`run:1`, `run:2`, ...) whose tallies are drawn around the
+expected year and priced by the one price stage, a chunk of runs at a time so memory stays
+bounded. What is drawn, per run:
+
+- volume, per provider, activity service and month: Poisson or negative binomial (a
+  gamma-Poisson mixture) around the expected events, all scaled by one system-wide demand
+  shock (lognormal, mean 1) that correlates every provider and service in the run;
+- unit cost, per provider and month: lognormal with mean 1;
+- outcome achievement, per outcome metric: beta-binomial around the measured share (normal
+  around a mean with its standard error, Poisson around a rate's events).
+
+Each run draws from its own generator, derived from the seed and the run's number, so a run
+is reproducible on its own and the output does not depend on the chunk size. Drawn volumes
+scale the expected tallies' measures, which are then rounded to the tallies' decimal places:
+the inputs are random, the pricing of them is exact.
+
+The expected year is the loaded year's activity, or with `as_of` the actual months to then
+and the run rate of the year to date after it. Named stress tests (winter demand, outcome
+achievement down, each sub-contractor leaving) are priced beside the distribution.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Annotated, Callable, Literal
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, ValidationError
+
+from carecontracts.engine.agreements import Agreement, agreements_of
+from carecontracts.engine.backend import Engine
+from carecontracts.engine.measure import ACTUAL, TALLY_KEYS, tallies
+from carecontracts.engine.mechanisms.outcome_incentive import Achieved, achievements
+from carecontracts.engine.positions import POSITION_COLUMNS, positions, roles
+from carecontracts.engine.price import PricingContext, PricingInputs
+from carecontracts.engine.run import RunTables, measure, price_tallies
+from carecontracts.language.load import problems_from_validation
+from carecontracts.language.model import Contract, OutcomeIncentiveTerms, Strict
+from carecontracts.language.yaml_lines import LocatedDocument
+from carecontracts.money import AMOUNT_TYPE, QUANTITY_TYPE, to_pence
+from carecontracts.periods import FinancialYear, month_label
+from carecontracts.problems import Problem, ProblemsError
+
+UNIT = ("provider", "service")
+SCALED = {"quantity": 8, "readmitted": 8, "chargeable": 8}
+COUNTED = ("events", "compliant")
+EXPECTED = "expected"
+EXPECTED_ROWS = pa.schema(
+    [*((name, pa.string()) for name in ("contract", "component", "payer", "service", "currency")), ("month", pa.date32()),
+     *((name, pa.decimal128(20, 8)) for name in SCALED), ("events", pa.int64()), ("cost", pa.decimal128(18, 2)), ("compliant", pa.int64()),
+     *((f"unit_{name}", pa.string()) for name in UNIT)]
+)
+DEFAULT_DEMAND_SHOCK = 0.03
+DEFAULT_COST_SD = 0.05
+MIN_HISTORY = 3
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class Dispersion(Strict):
+    """A negative binomial size for one provider's activity service (none: Poisson)."""
+
+    provider: str
+    service: str
+    size: Annotated[float, Field(gt=0)] | None = None
+
+
+class VolumeModel(Strict):
+    """How activity volume varies from run to run."""
+
+    distribution: Literal["poisson", "negative_binomial"] = Field(
+        default="negative_binomial", description="negative_binomial fits extra-Poisson variation from history; poisson never does."
+    )
+    demand_shock: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None, description=f"Standard deviation of the run's system-wide log demand shock (default {DEFAULT_DEMAND_SHOCK})."
+    )
+    dispersion: list[Dispersion] = Field(default_factory=list, description="Sizes that override those fitted from history.")
+
+
+class CostModel(Strict):
+    """How unit cost varies: lognormal per provider and month."""
+
+    sd: Annotated[float, Field(ge=0, le=2)] | None = Field(default=None, description="Standard deviation of log unit cost for every provider.")
+    providers: dict[str, Annotated[float, Field(ge=0, le=2)]] = Field(default_factory=dict, description="The same for named providers.")
+
+
+class OutcomeModel(Strict):
+    """How outcome achievement varies: beta-binomial around the measured share."""
+
+    overdispersion: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=0.01, description="Intra-class correlation of the beta-binomial (0: binomial)."
+    )
+
+
+class StressModel(Strict):
+    """The named deterministic shocks reported beside the distribution."""
+
+    winter_demand_percent: Decimal = Field(default=Decimal(10), description="Extra demand in the winter months.")
+    winter_months: list[Annotated[int, Field(ge=1, le=12)]] = Field(default_factory=lambda: [12, 1, 2])
+    outcome_points: Decimal = Field(default=Decimal(-10), description="Change in every share metric's achievement, in points.")
+    replacement_premium_percent: Decimal = Field(
+        default=Decimal(10), description="What a prime pays over a departing sub-contractor's price to buy its activity elsewhere."
+    )
+
+
+class RiskModel(Strict):
+    """A simulation's model: each part overrides what is fitted from the workspace's history."""
+
+    volume: VolumeModel = Field(default_factory=VolumeModel)
+    cost: CostModel = Field(default_factory=CostModel)
+    outcomes: OutcomeModel = Field(default_factory=OutcomeModel)
+    stress: StressModel = Field(default_factory=StressModel)
+
+
+def parse_risk_model(document: LocatedDocument) -> RiskModel:
+    """A risk model from YAML, every problem located by line and field."""
+    try:
+        return RiskModel.model_validate(document.data or {})
+    except ValidationError as error:
+        raise ProblemsError(problems_from_validation(document, error)) from None
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A model parameter and where it came from (fitted, a default, the model file)."""
+
+    name: str
+    value: float | None
+    source: str
+
+
+def noise_variance(series: np.ndarray) -> float:
+    """Variance of month-to-month noise by successive differences (von Neumann), which a
+    slow trend or a season barely inflates, unlike the plain variance."""
+    return float(np.sum(np.diff(series) ** 2) / (2 * (len(series) - 1)))
+
+
+def fit_size(monthly_events: np.ndarray) -> float | None:
+    """Negative binomial size from monthly counts (variance = mean + mean²/size); None where
+    the noise is no more than Poisson or there are fewer than three months."""
+    if len(monthly_events) < MIN_HISTORY:
+        return None
+    mean = float(np.mean(monthly_events))
+    variance = noise_variance(monthly_events.astype(float))
+    if mean <= 0 or variance <= mean:
+        return None
+    return mean * mean / (variance - mean)
+
+
+def fit_cost_sd(monthly_cost: np.ndarray, monthly_events: np.ndarray) -> float | None:
+    """Standard deviation of log unit cost from months with both cost and events."""
+    usable = (monthly_events > 0) & (monthly_cost > 0)
+    if usable.sum() < MIN_HISTORY:
+        return None
+    return math.sqrt(noise_variance(np.log(monthly_cost[usable] / monthly_events[usable])))
+
+
+# --------------------------------------------------------------------------- the expected year
+
+
+@dataclass
+class Expected:
+    """The expected year at the grain runs are drawn at.
+
+    `rows` are routed tallies with their unit (provider, activity service); `events` and
+    `cost` are each unit's expected events and cost per month; months before `first`
+    (the first month simulated) are actual and not drawn."""
+
+    rows: pa.Table
+    units: list[tuple[str, str]]
+    months: list[dt.date]
+    first: int
+    events: np.ndarray
+    cost: np.ndarray
+    has_cost: np.ndarray
+    history_events: np.ndarray
+    history_cost: np.ndarray
+
+
+def _float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return pc.cast(column, pa.float64()).fill_null(0).to_numpy(zero_copy_only=False)
+
+
+def expected_year(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, as_of: dt.date | None) -> Expected:
+    """Routed tallies with units for the year: actual, or with `as_of` actual to then and
+    each key's mean month of the year to date after it."""
+    fine, _ = measure(engine, agreements, tables.activity)
+    if fine is None:
+        raise ProblemsError([Problem("data/activity", "no activity to simulate from", expected="activity loaded (see `carecontracts load`)")])
+    fine = fine.filter(fine.scenario == ACTUAL, fine.month.isin(year.months))
+    routed = tallies(fine, agreements, keep=UNIT)
+    rows = engine.to_arrow(routed) if routed is not None else EXPECTED_ROWS.empty_table()
+    unit_months = engine.to_arrow(
+        fine.group_by([*UNIT, "month"]).aggregate(events=fine.events.sum(), cost=fine.cost.sum().cast("decimal(18, 2)"))
+    )
+    months = year.months
+    if as_of is not None:
+        if as_of not in months:
+            raise ProblemsError([Problem("--as-of", f"{month_label(as_of)} is outside the financial year {year.label}", expected="a month of the year")])
+        if as_of == months[-1]:
+            raise ProblemsError([Problem("--as-of", f"{month_label(as_of)} is the year's last month: nothing is left to simulate", expected="an earlier month")])
+        seen = set(unit_months.column("month").to_pylist())
+        if as_of not in seen:
+            raise ProblemsError([Problem("--as-of", f"there is no activity in {month_label(as_of)} to simulate from", expected="a month with activity loaded")])
+        first = months.index(as_of) + 1
+    else:
+        first = 0
+    units = sorted({(p, s) for p, s in zip(unit_months.column("provider").to_pylist(), unit_months.column("service").to_pylist())})
+    index = {unit: i for i, unit in enumerate(units)}
+    history_events = np.zeros((len(units), len(months)))
+    history_cost = np.zeros((len(units), len(months)))
+    has_cost = np.zeros(len(units), dtype=bool)
+    for row in unit_months.to_pylist():
+        u, m = index[(row["provider"], row["service"])], months.index(row["month"])
+        history_events[u, m] = row["events"]
+        if row["cost"] is not None:
+            history_cost[u, m] = float(row["cost"])
+            has_cost[u] = True
+    events, cost = history_events.copy(), history_cost.copy()
+    if first:
+        known = months[:first]
+        events[:, first:] = history_events[:, :first].mean(axis=1, keepdims=True)
+        cost[:, first:] = history_cost[:, :first].mean(axis=1, keepdims=True)
+        rows = _run_rate_rows(rows, known, months[first:])
+        history_events, history_cost = history_events[:, :first], history_cost[:, :first]
+    return Expected(rows, units, months, first, events, cost, has_cost, history_events, history_cost)
+
+
+def _run_rate_rows(rows: pa.Table, known: list[dt.date], future: list[dt.date]) -> pa.Table:
+    """Actual rows of the known months, then each key's mean known month in every future month."""
+    months = rows.column("month")
+    actual = rows.filter(pc.is_in(months, pa.array(known, pa.date32())))
+    key = [c for c in actual.column_names if c not in ("month", *SCALED, *COUNTED, "cost")]
+    sums = actual.group_by(key).aggregate([(c, "sum") for c in (*SCALED, *COUNTED, "cost")])
+    count = len(known)
+    columns: dict[str, pa.Array] = {c: sums.column(c) for c in key}
+    for name, places in SCALED.items():
+        columns[name] = _decimal(np.round(_float(sums.column(f"{name}_sum")) / count * 10**places), 20, places)
+    for name in COUNTED:
+        columns[name] = pa.array(np.round(_float(sums.column(f"{name}_sum")) / count).astype(np.int64))
+    cost = sums.column("cost_sum")
+    columns["cost"] = pc.if_else(pc.is_null(cost), pa.scalar(None, pa.decimal128(18, 2)), _decimal(np.round(_float(cost) / count * 100), 18, 2))
+    mean = pa.table(columns)
+    ahead = [mean.append_column("month", pa.array([month] * mean.num_rows, pa.date32())) for month in future]
+    return pa.concat_tables([actual, *[t.select(actual.column_names) for t in ahead]])
+
+
+def _decimal(scaled: np.ndarray, precision: int, places: int) -> pa.Array:
+    """Whole numbers of the smallest unit (pence, 10⁻⁸ units) as an exact decimal array."""
+    values = scaled.astype(np.int64)
+    buffer = np.empty((len(values), 2), dtype=np.int64)
+    buffer[:, 0] = values
+    buffer[:, 1] = values >> 63
+    return pa.Array.from_buffers(pa.decimal128(precision, places), len(values), [None, pa.py_buffer(buffer)])
+
+
+# --------------------------------------------------------------------------- the fitted model
+
+
+@dataclass(frozen=True)
+class OutcomeTarget:
+    """An outcome metric whose achievement is drawn: its measured estimate."""
+
+    contract: str
+    metric: str
+    statistic: str
+    value: Decimal
+    episodes: int
+    successes: int | None
+    standard_error: float
+
+
+@dataclass
+class Fitted:
+    """Every parameter the runs draw with, and where each came from."""
+
+    expected: Expected
+    sizes: np.ndarray
+    demand_shock: Parameter
+    cost_sd: dict[str, Parameter]
+    overdispersion: float
+    outcomes: list[OutcomeTarget]
+    parameters: list[Parameter] = field(default_factory=list)
+
+
+def fit(expected: Expected, model: RiskModel, outcomes: list[OutcomeTarget]) -> Fitted:
+    """Parameters from the workspace's history, overridden by the model."""
+    volume = model.volume
+    overrides = {(d.provider, d.service): d.size for d in volume.dispersion}
+    sizes = np.full(len(expected.units), np.nan)
+    parameters: list[Parameter] = []
+    history = expected.history_events.shape[1]
+    for u, unit in enumerate(expected.units):
+        if unit in overrides:
+            size, source = overrides[unit], "model file"
+        elif volume.distribution == "poisson":
+            size, source = None, "model file: poisson"
+        elif history < MIN_HISTORY:
+            size, source = None, f"poisson: {history} months are too few to fit"
+        else:
+            size = fit_size(expected.history_events[u])
+            source = f"fitted from {history} months" if size is not None else f"poisson: no extra-Poisson noise in {history} months"
+        if size is not None:
+            sizes[u] = size
+        parameters.append(Parameter(f"volume {unit[0]} {unit[1]}: negative binomial size", size, source))
+    shock = Parameter("system-wide demand shock (sd of log)", volume.demand_shock if volume.demand_shock is not None else DEFAULT_DEMAND_SHOCK,
+                      "model file" if volume.demand_shock is not None else "default")
+    providers = sorted({p for p, _ in expected.units})
+    cost_sd: dict[str, Parameter] = {}
+    for provider in providers:
+        name = f"unit cost {provider} (sd of log)"
+        mine = [u for u, unit in enumerate(expected.units) if unit[0] == provider]
+        if provider in model.cost.providers:
+            cost_sd[provider] = Parameter(name, model.cost.providers[provider], "model file")
+        elif model.cost.sd is not None:
+            cost_sd[provider] = Parameter(name, model.cost.sd, "model file")
+        elif not expected.has_cost[mine].any():
+            cost_sd[provider] = Parameter(name, None, "no costs in the activity")
+        else:
+            fitted = fit_cost_sd(expected.history_cost[mine].sum(axis=0), expected.history_events[mine].sum(axis=0))
+            cost_sd[provider] = Parameter(name, fitted if fitted is not None else DEFAULT_COST_SD, f"fitted from {history} months" if fitted is not None else "default")
+    parameters = [shock, *parameters, *cost_sd.values()]
+    parameters.append(Parameter("outcome overdispersion (beta-binomial ICC)", model.outcomes.overdispersion, "model file or default"))
+    return Fitted(expected, sizes, shock, cost_sd, model.outcomes.overdispersion, outcomes, parameters)
+
+
+def outcome_targets(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables) -> list[OutcomeTarget]:
+    """The measured achievement of every outcome metric over its agreement's year."""
+    inputs = PricingInputs(engine, year, (ACTUAL,), None, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity)
+    found: list[OutcomeTarget] = []
+    for agreement in agreements:
+        for index, component in enumerate(agreement.components):
+            if not isinstance(component, OutcomeIncentiveTerms):
+                continue
+            context = PricingContext(inputs, agreement, component, index)
+            if not context.months:
+                continue
+            for achieved in achievements(context, component, [context.months]):
+                target = _target(agreement.id, achieved)
+                if target is not None:
+                    found.append(target)
+    return found
+
+
+def _target(contract: str, achieved: Achieved) -> OutcomeTarget | None:
+    estimate = achieved.estimate
+    if isinstance(estimate, str):
+        return None
+    spread = (estimate.upper - estimate.lower) / (2 * 1.959963984540054) if math.isfinite(estimate.upper - estimate.lower) else 0.0
+    return OutcomeTarget(contract, achieved.metric.id, estimate.statistic, estimate.value, estimate.episodes, estimate.successes, spread)
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+@dataclass(frozen=True)
+class Draws:
+    """What one chunk of runs drew: volume and cost factors per unit-month (the last column
+    1, for rows not drawn) and outcome achievement changes."""
+
+    names: tuple[str, ...]
+    volume: np.ndarray
+    cost: np.ndarray
+    achievement: dict[tuple[str, str, str], Decimal]
+
+
+def run_name(number: int) -> str:
+    return f"run:{number}"
+
+
+def draw(fitted: Fitted, seed: int, first_run: int, count: int) -> Draws:
+    """Draws for runs first_run .. first_run + count - 1 (numbered from 1), each from its own
+    generator derived from the seed and the run's number."""
+    expected = fitted.expected
+    units, months = len(expected.units), len(expected.months)
+    drawn = slice(expected.first, months)
+    providers = sorted({p for p, _ in expected.units})
+    provider_of = np.array([providers.index(p) for p, _ in expected.units])
+    cost_sd = np.array([fitted.cost_sd[p].value or 0.0 for p in providers])
+    mean = expected.events[:, drawn]
+    sizes = fitted.sizes[:, None] * np.ones_like(mean)
+    negative_binomial = ~np.isnan(sizes)
+    shock_sd = fitted.demand_shock.value or 0.0
+    volume = np.ones((count, units * months + 1))
+    cost = np.ones((count, units * months + 1))
+    achievement: dict[tuple[str, str, str], Decimal] = {}
+    names = tuple(run_name(n) for n in range(first_run, first_run + count))
+    for position, number in enumerate(range(first_run, first_run + count)):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(number,)))
+        shock = math.exp(shock_sd * rng.standard_normal() - shock_sd * shock_sd / 2)
+        mixing = np.ones_like(mean)
+        if negative_binomial.any():
+            shape = sizes[negative_binomial]
+            mixing[negative_binomial] = rng.gamma(shape, 1 / shape)
+        counts = rng.poisson(mean * shock * mixing)
+        factors = np.ones((units, months))
+        factors[:, drawn] = np.divide(counts, mean, out=np.ones_like(mean), where=mean > 0)
+        volume[position, :-1] = factors.ravel()
+        log_cost = rng.standard_normal((len(providers), months - expected.first)) * cost_sd[:, None] - (cost_sd[:, None] ** 2) / 2
+        unit_cost = np.ones((units, months))
+        unit_cost[:, drawn] = np.exp(log_cost)[provider_of]
+        cost[position, :-1] = unit_cost.ravel()
+        for target in fitted.outcomes:
+            achievement[(names[position], target.contract, target.metric)] = _achievement_change(rng, target, fitted.overdispersion)
+    return Draws(names, volume, cost, achievement)
+
+
+def _achievement_change(rng: np.random.Generator, target: OutcomeTarget, overdispersion: float) -> Decimal:
+    """A run's achievement less the measured one: beta-binomial for a share, Poisson events
+    for a rate, normal with the standard error for a mean."""
+    if target.statistic in ("share_improved", "share_reaching") and target.episodes > 0:
+        rate = float(target.value)
+        if overdispersion > 0 and 0 < rate < 1:
+            total = (1 - overdispersion) / overdispersion
+            rate = rng.beta(rate * total, (1 - rate) * total)
+        drawn = Decimal(int(rng.binomial(target.episodes, rate))) / target.episodes
+    elif target.statistic == "rate_per_thousand" and target.successes:
+        events = int(rng.poisson(target.successes))
+        drawn = target.value * events / target.successes
+    else:
+        drawn = target.value + Decimal(repr(float(rng.normal(0, target.standard_error))))
+    return (drawn - target.value).quantize(Decimal("0.0000000001"))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The expected rows arranged for drawing: sorted by tally key, each row's column in
+    the draw arrays (the last column: not drawn), where each key's rows start, the keys
+    themselves, and the rows' measures as floats."""
+
+    where: np.ndarray
+    starts: np.ndarray
+    keys: pa.Table
+    measures: dict[str, np.ndarray]
+    no_cost: np.ndarray
+
+
+def layout(expected: Expected) -> Layout:
+    """Sort the expected rows by tally key once, for every chunk to scale and sum."""
+    key_columns = TALLY_KEYS[1:]
+    rows = expected.rows.sort_by([(c, "ascending") for c in key_columns])
+    units = {unit: i for i, unit in enumerate(expected.units)}
+    months = {m: i for i, m in enumerate(expected.months)}
+    width, last = len(expected.months), len(expected.units) * len(expected.months)
+    where = np.array(
+        [units[(p, s)] * width + months[m] if months[m] >= expected.first else last
+         for p, s, m in zip(rows.column("unit_provider").to_pylist(), rows.column("unit_service").to_pylist(), rows.column("month").to_pylist())],
+        dtype=np.int64,
+    )
+    keys = rows.select(key_columns)
+    key_values = list(zip(*(keys.column(name).to_pylist() for name in key_columns)))
+    starts = np.array([i for i, key in enumerate(key_values) if i == 0 or key != key_values[i - 1]], dtype=np.int64)
+    measures = {name: _float(rows.column(name)) for name in (*SCALED, *COUNTED, "cost")}
+    cost_null = pc.is_null(rows.column("cost")).to_numpy(zero_copy_only=False)
+    no_cost = np.logical_and.reduceat(cost_null, starts) if len(starts) else np.zeros(0, dtype=bool)
+    distinct = keys.take(pa.array(starts)).append_column("key", pa.array(np.arange(len(starts)), pa.int64()))
+    return Layout(where, starts, distinct, measures, no_cost)
+
+
+def scaled_tallies(engine: Engine, arranged: Layout, draws: Draws) -> ir.Table:
+    """The routed tallies of a chunk of runs: each expected row's measures scaled by its
+    run's volume (and cost) factors and rounded to their places, summed to tally keys."""
+    count, keys = len(draws.names), len(arranged.starts)
+    volume = draws.volume[:, arranged.where]
+    columns: dict[str, pa.Array] = {
+        "run": pa.array(np.repeat(np.arange(count), keys)),
+        "key": pa.array(np.tile(np.arange(keys), count)),
+    }
+
+    def summed(values: np.ndarray, scale: int) -> np.ndarray:
+        if not keys:
+            return np.zeros(0)
+        return np.add.reduceat(np.round(values * scale), arranged.starts, axis=1).ravel()
+
+    for name, places in SCALED.items():
+        columns[name] = _decimal(summed(arranged.measures[name] * volume, 10**places), 20, places)
+    for name in COUNTED:
+        columns[name] = pa.array(summed(arranged.measures[name] * volume, 1).astype(np.int64))
+    cost = _decimal(summed(arranged.measures["cost"] * volume * draws.cost[:, arranged.where], 100), 18, 2)
+    columns["cost"] = pc.if_else(pa.array(np.tile(arranged.no_cost, count)), pa.scalar(None, cost.type), cost)
+    keyed = arranged.keys.take(columns.pop("key"))
+    table = {"scenario": pc.take(pa.array(draws.names, pa.string()), columns.pop("run"))}
+    table.update({name: keyed.column(name) for name in TALLY_KEYS[1:]})
+    table.update(columns)
+    return engine.put(pa.table(table))
+
+
+def run_costs(expected: Expected, draws: Draws) -> pa.Table:
+    """Each provider's cost per run and month (providers whose activity carries costs)."""
+    units, months = len(expected.units), len(expected.months)
+    factor = (draws.volume[:, :-1] * draws.cost[:, :-1]).reshape(len(draws.names), units, months)
+    spent = factor * expected.cost[None, :, :]
+    providers = sorted({p for p, u in zip([p for p, _ in expected.units], expected.has_cost) if u})
+    scenario, party, month, pence = [], [], [], []
+    for provider in providers:
+        mine = [u for u, unit in enumerate(expected.units) if unit[0] == provider and expected.has_cost[u]]
+        total = np.round(spent[:, mine, :].sum(axis=1) * 100)
+        for r, name in enumerate(draws.names):
+            scenario += [name] * months
+            party += [provider] * months
+            month += expected.months
+            pence.append(total[r])
+    if not providers:
+        return pa.table({"scenario": pa.array([], pa.string()), "provider": pa.array([], pa.string()), "month": pa.array([], pa.date32()),
+                         "cost": pa.array([], pa.decimal128(18, 2))})
+    return pa.table({"scenario": pa.array(scenario, pa.string()), "provider": pa.array(party, pa.string()), "month": pa.array(month, pa.date32()),
+                     "cost": _decimal(np.concatenate(pence), 18, 2)})
+
+
+# --------------------------------------------------------------------------- pricing and collecting
+
+
+FLOW_KEYS = ["scenario", "contract", "payer", "payee", "month"]
+
+
+@dataclass
+class Outcomes:
+    """Per scenario: each party's position, each contract's flows by month, and each
+    party's monthly margin (net less costs)."""
+
+    positions: list[pa.Table] = field(default_factory=list)
+    flows: list[pa.Table] = field(default_factory=list)
+    monthly: list[pa.Table] = field(default_factory=list)
+
+    def add(self, other: "Outcomes") -> None:
+        self.positions += other.positions
+        self.flows += other.flows
+        self.monthly += other.monthly
+
+
+def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flows: pa.Table, costs: pa.Table) -> Outcomes:
+    """Positions and monthly margins of priced flows (amount per contract, payer, payee, month)."""
+    placed = positions(engine.put(flows), engine.put(costs), agreements, year.months)
+    received = flows.group_by(["scenario", "payee", "month"]).aggregate([("amount", "sum")]).rename_columns(["scenario", "party", "month", "amount"])
+    paid = flows.group_by(["scenario", "payer", "month"]).aggregate([("amount", "sum")]).rename_columns(["scenario", "party", "month", "amount"])
+    paid = paid.set_column(3, "amount", pc.negate(paid.column("amount")))
+    spent = costs.rename_columns(["scenario", "party", "month", "amount"])
+    spent = spent.set_column(3, "amount", pc.negate(pc.cast(spent.column("amount"), pa.decimal128(38, 2))))
+    every = pa.concat_tables([t.cast(pa.schema([("scenario", pa.string()), ("party", pa.string()), ("month", pa.date32()), ("amount", pa.decimal128(38, 2))]))
+                              for t in (received, paid, spent)])
+    monthly = every.group_by(["scenario", "party", "month"]).aggregate([("amount", "sum")]).rename_columns(["scenario", "party", "month", "margin"])
+    return Outcomes([engine.to_arrow(placed)], [flows], [monthly])
+
+
+def price_runs(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed, names: tuple[str, ...],
+               achievement: dict[tuple[str, str, str], Decimal]) -> pa.Table:
+    """Each scenario's flows: amount per contract, payer, payee and month, from the one price stage."""
+    lines = price_tallies(engine, agreements, year, tables, routed, names, achievement)
+    flows = lines.group_by(FLOW_KEYS).aggregate(amount=lines.amount.sum().cast(AMOUNT_TYPE))
+    return engine.to_arrow(flows)
+
+
+# --------------------------------------------------------------------------- stress tests
+
+
+@dataclass(frozen=True)
+class Stress:
+    """A named deterministic shock and what it is."""
+
+    scenario: str
+    name: str
+    description: str
+
+
+def _stress_draws(fitted: Fitted, model: StressModel) -> tuple[list[Stress], Draws]:
+    """The expected year and the shocks that change only volume or outcomes, as draws."""
+    expected = fitted.expected
+    units, months = len(expected.units), len(expected.months)
+    ones = np.ones(units * months + 1)
+    winter = np.ones((units, months))
+    for m, month in enumerate(expected.months):
+        if m >= expected.first and month.month in model.winter_months:
+            winter[:, m] = float(1 + model.winter_demand_percent / 100)
+    winter_row = np.concatenate([winter.ravel(), [1.0]])
+    points = model.outcome_points
+    stresses = [
+        Stress(EXPECTED, "expected", "the expected year, nothing drawn"),
+        Stress("stress:winter", f"winter demand {points_text(model.winter_demand_percent)}%",
+               f"{points_text(model.winter_demand_percent)}% activity in {', '.join(dt.date(2000, m, 1).strftime('%B') for m in model.winter_months)}"),
+        Stress("stress:outcomes", f"outcome achievement {points_text(points)} points", f"every share metric's achievement {points_text(points)} percentage points"),
+    ]
+    achievement = {("stress:outcomes", t.contract, t.metric): points / 100 for t in fitted.outcomes if t.statistic in ("share_improved", "share_reaching")}
+    names = tuple(s.scenario for s in stresses)
+    return stresses, Draws(names, np.stack([ones, winter_row, ones]), np.stack([ones, ones, ones]), achievement)
+
+
+def points_text(value: Decimal) -> str:
+    return f"{value.normalize():+f}"
+
+
+def leaving(agreements: list[Agreement]) -> list[tuple[Agreement, Agreement]]:
+    """(sub-contract, its prime's agreement) for every sub-contract."""
+    primes = {a.contract.id: a for a in agreements if a.path == ()}
+    return [(a, primes[a.contract.id]) for a in agreements if a.path != ()]
+
+
+def _leaves(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed, expected_flows: pa.Table,
+            costs: pa.Table, premium: Decimal) -> tuple[list[Stress], Outcomes]:
+    """For each sub-contract: it ends, and the prime buys the activity elsewhere for the
+    premium over what it paid the sub-contractor, month by month."""
+    stresses: list[Stress] = []
+    found = Outcomes()
+    for sub, prime in leaving(agreements):
+        scenario = f"stress:leaves:{sub.id}"
+        others = [a for a in agreements if a is not sub]
+        flows = price_runs(engine, others, year, tables, routed.mutate(scenario=ibis.literal(scenario)), (scenario,), {})
+        paid = expected_flows.filter(pc.equal(expected_flows.column("contract"), sub.id)).to_pylist()
+        elsewhere = f"elsewhere (for {sub.payee})"
+        extra = [{"scenario": scenario, "contract": f"{sub.id} replaced", "payer": prime.payee, "payee": elsewhere, "month": r["month"],
+                  "amount": to_pence(r["amount"] * (1 + premium / 100))} for r in paid]
+        if extra:
+            flows = pa.concat_tables([flows, pa.Table.from_pylist(extra, schema=flows.schema)])
+        mine = costs.filter(pc.not_equal(costs.column("provider"), sub.payee)) if costs.num_rows else costs
+        mine = mine.set_column(0, "scenario", pa.array([scenario] * mine.num_rows, pa.string()))
+        found.add(settle(engine, agreements, year, flows, mine))
+        stresses.append(Stress(scenario, f"{sub.payee} leaves", f"{sub.id} ends; {prime.payee} buys its activity elsewhere for {premium.normalize():f}% more"))
+    return stresses, found
+
+
+# --------------------------------------------------------------------------- the simulation
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A money distribution over runs, exact to the penny: mean, percentiles (values of
+    runs), the probability of a loss (below zero) and the expected shortfall (the mean of
+    the worst 5% of runs)."""
+
+    mean: Decimal
+    p5: Decimal
+    p50: Decimal
+    p95: Decimal
+    loss: float
+    shortfall: Decimal
+    runs: int
+
+    @classmethod
+    def of(cls, values: list[Decimal], worst: Literal["low", "high"] = "low") -> "Distribution":
+        ordered = sorted(values)
+        n = len(ordered)
+        tail = max(1, math.ceil(0.05 * n))
+        worst_values = ordered[:tail] if worst == "low" else ordered[-tail:]
+        return cls(
+            mean=to_pence(sum(ordered, Decimal(0)) / n),
+            p5=percentile(ordered, 0.05),
+            p50=percentile(ordered, 0.50),
+            p95=percentile(ordered, 0.95),
+            loss=sum(1 for v in ordered if v < 0) / n,
+            shortfall=to_pence(sum(worst_values, Decimal(0)) / tail),
+            runs=n,
+        )
+
+
+def percentile(ordered: list[Decimal], share: float) -> Decimal:
+    """The value of the run at that share of the ordered runs (the inverse of the empirical
+    distribution: the smallest value with at least that share of runs at or below it)."""
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class PartyRisk:
+    """One party's distribution over runs, and its value in each stress test."""
+
+    party: str
+    role: str
+    measure: str
+    income: Distribution
+    payments: Distribution
+    position: Distribution
+    budget: Decimal | None
+    over_budget: float | None
+    stressed: dict[str, Decimal]
+
+
+@dataclass(frozen=True)
+class ContractRisk:
+    """One contract's (or sub-contract's) payments over runs, and in each stress test."""
+
+    contract: str
+    payer: str
+    payee: str
+    payments: Distribution
+    stressed: dict[str, Decimal]
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A simulation's model, its distributions, stress tests, and every run's results."""
+
+    runs: int
+    seed: int
+    as_of: dt.date | None
+    months: list[dt.date]
+    parameters: list[Parameter]
+    outcomes: list[OutcomeTarget]
+    parties: list[PartyRisk]
+    contracts: list[ContractRisk]
+    stresses: list[Stress]
+    positions: pa.Table
+    flows: pa.Table
+    monthly: pa.Table
+
+
+def simulate(
+    engine: Engine,
+    contracts: list[Contract],
+    year: FinancialYear,
+    tables: RunTables,
+    runs: int,
+    seed: int,
+    model: RiskModel | None = None,
+    as_of: dt.date | None = None,
+    chunk: int = 500,
+    budgets: dict[str, Decimal] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Simulation:
+    """Draw `runs` years, price them a chunk at a time with the stress tests, and summarise
+    every party's and contract's distribution."""
+    if runs < 1:
+        raise ProblemsError([Problem("--runs", f"{runs} runs", expected="at least 1")])
+    if chunk < 1:
+        raise ProblemsError([Problem("--chunk", f"{chunk} runs a chunk", expected="at least 1")])
+    model = model or RiskModel()
+    agreements = agreements_of(contracts)
+    expected = expected_year(engine, agreements, year, tables, as_of)
+    fitted = fit(expected, model, outcome_targets(engine, agreements, year, tables))
+    arranged = layout(expected)
+
+    collected = Outcomes()
+    stresses, fixed = _stress_draws(fitted, model.stress)
+    routed = scaled_tallies(engine, arranged, fixed)
+    flows = price_runs(engine, agreements, year, tables, routed, fixed.names, fixed.achievement)
+    costs = run_costs(expected, fixed)
+    collected.add(settle(engine, agreements, year, flows, costs))
+    expected_flows = flows.filter(pc.equal(flows.column("scenario"), EXPECTED))
+    expected_routed = routed.filter(routed.scenario == EXPECTED)
+    expected_costs = costs.filter(pc.equal(costs.column("scenario"), EXPECTED))
+    more, found = _leaves(engine, agreements, year, tables, expected_routed, expected_flows, expected_costs, model.stress.replacement_premium_percent)
+    stresses += more
+    collected.add(found)
+
+    for first in range(1, runs + 1, chunk):
+        count = min(chunk, runs + 1 - first)
+        draws = draw(fitted, seed, first, count)
+        routed = scaled_tallies(engine, arranged, draws)
+        flows = price_runs(engine, agreements, year, tables, routed, draws.names, draws.achievement)
+        collected.add(settle(engine, agreements, year, flows, run_costs(expected, draws)))
+        if progress is not None:
+            progress(count)
+
+    placed = pa.concat_tables(collected.positions)
+    all_flows = pa.concat_tables(collected.flows)
+    monthly = pa.concat_tables(collected.monthly)
+    names = {s.scenario for s in stresses}
+    parties = _party_risks(placed, names, budgets or {}, agreements)
+    contract_risks = _contract_risks(all_flows, names)
+    return Simulation(runs, seed, as_of, expected.months[expected.first:], fitted.parameters, fitted.outcomes, parties, contract_risks, stresses,
+                      placed, all_flows, monthly)
+
+
+def _party_risks(placed: pa.Table, stress_names: set[str], budgets: dict[str, Decimal], agreements: list[Agreement]) -> list[PartyRisk]:
+    by_party: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    stressed: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    role_of: dict[str, str] = {}
+    has_costs: dict[str, bool] = defaultdict(bool)
+    for row in placed.to_pylist():
+        party = row["party"]
+        role_of[party] = row["role"]
+        if row["costs"] is not None:
+            has_costs[party] = True
+    for row in placed.to_pylist():
+        party = row["party"]
+        position = row["margin"] if has_costs[party] and row["margin"] is not None else row["net"]
+        if position is None:
+            position = row["net"] - (row["costs"] or 0)
+        if row["scenario"] in stress_names:
+            stressed[party][row["scenario"]] = position if role_of[party] != "commissioner" else row["payments"]
+            continue
+        for name in ("income", "payments"):
+            by_party[party][name].append(row[name])
+        by_party[party]["position"].append(position)
+    order = {name: i for i, name in enumerate(("commissioner", "prime", "provider", "sub-contractor", "alliance member", "other"))}
+    result: list[PartyRisk] = []
+    for party in sorted(by_party, key=lambda p: (order.get(role_of[p], 9), p)):
+        values = by_party[party]
+        budget = budgets.get(party)
+        absent = {name: Decimal("0.00") for name in stress_names if name not in stressed[party]}  # e.g. a sub-contractor that left
+        over = sum(1 for v in values["payments"] if v > budget) / len(values["payments"]) if budget is not None else None
+        result.append(PartyRisk(party, role_of[party], "margin" if has_costs[party] else "net", Distribution.of(values["income"]),
+                                Distribution.of(values["payments"], "high"), Distribution.of(values["position"]), budget, over, {**stressed[party], **absent}))
+    return result
+
+
+def _contract_risks(flows: pa.Table, stress_names: set[str]) -> list[ContractRisk]:
+    totals = flows.group_by(["scenario", "contract", "payer", "payee"]).aggregate([("amount", "sum")])
+    runs: dict[tuple[str, str, str], list[Decimal]] = defaultdict(list)
+    stressed: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(dict)
+    for row in totals.to_pylist():
+        key = (row["contract"], row["payer"], row["payee"])
+        if row["scenario"] in stress_names:
+            stressed[key][row["scenario"]] = row["amount_sum"]
+        else:
+            runs[key].append(row["amount_sum"])
+    return [ContractRisk(c, payer, payee, Distribution.of(values, "high"), stressed[(c, payer, payee)]) for (c, payer, payee), values in sorted(runs.items())]
