@@ -769,6 +769,83 @@ def report(
 
 
 @app.command()
+def simulate(
+    workspace: WorkspaceOption = Path("."),
+    runs: Annotated[int, typer.Option(help="Simulated years (each a scenario priced by the same rules as the payments).", min=1)] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same output.")] = 1,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Keep actual months to this one (e.g. 2025-11) and simulate the rest around the run rate; the whole year if omitted.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="A YAML risk model overriding what is fitted from history (volume, cost, outcomes, stress).")] = None,
+    chunk: Annotated[int, typer.Option(help="Runs priced at once: memory grows with it.", min=1)] = 1000,
+    html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML risk report (default: .carecontracts/out/risk.html).")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook of the distributions and every run (default: .carecontracts/out/risk.xlsx).")] = None,
+) -> None:
+    """How bad can it get? A Monte Carlo of every party's position (volume, unit cost and outcomes drawn), with stress tests."""
+    from carecontracts.language.yaml_lines import load_yaml
+    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.periods import month_label, parse_month
+    from carecontracts.report.risk import write_risk_html, write_risk_xlsx
+    from carecontracts.scenarios.simulate import RiskModel, parse_risk_model, simulate as run_simulation
+
+    space = open_workspace(workspace)
+    try:
+        when = parse_month(as_of) if as_of is not None else None
+    except ValueError as error:
+        raise fail(ProblemsError([Problem("--as-of", str(error), value=as_of, expected="a month, e.g. 2025-11")])) from None
+    try:
+        risk_model = parse_risk_model(load_yaml(model, str(model))) if model is not None else RiskModel()
+        contracts = workspace_contracts(space)
+        engine, tables = open_engine(space)
+        try:
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=err, transient=True) as progress:
+                task = progress.add_task("fitting, stress tests, then runs", total=runs)
+                result = run_simulation(engine, contracts, space.year, tables, runs, seed, risk_model, when, chunk, space.settings.budgets,
+                                        progress=lambda done: progress.advance(task, done))
+        finally:
+            engine.close()
+    except OSError as error:
+        raise fail(ProblemsError([Problem("--model", str(error), value=str(model), expected="a readable risk model YAML file")])) from None
+    except ProblemsError as error:
+        raise fail(error) from None
+    span = "the whole year" if when is None else f"{month_label(result.months[0])} to {month_label(result.months[-1])} (actual to {month_label(when)})"
+    fitted = sum(1 for p in result.parameters if p.source.startswith("fitted"))
+    out.print(f"{runs:,} runs of {space.year.label}, seed {seed}, simulating {span}; {fitted} of {len(result.parameters)} parameters fitted from history.")
+    parties = Table(title="Each party's position over the runs (margin where its activity carries costs, else net)", title_justify="left")
+    for column in ("party", "role", "measure", "mean", "P5", "P50", "P95", "P(loss)", "worst 5% (mean)"):
+        parties.add_column(column, justify="left" if column in ("party", "role", "measure") else "right", no_wrap=True)
+    for risk in result.parties:
+        if risk.role == "commissioner":
+            continue
+        d = risk.position
+        parties.add_row(risk.party, risk.role, risk.measure, money(d.mean), money(d.p5), money(d.p50), money(d.p95), f"{d.loss:.1%}", money(d.shortfall))
+    out.print(parties)
+    spend = Table(title="Each commissioner's payments over the runs", title_justify="left")
+    for column in ("commissioner", "mean", "P5", "P50", "P95", "worst 5% (mean)", "budget", "P(over budget)"):
+        spend.add_column(column, justify="left" if column == "commissioner" else "right", no_wrap=True)
+    for risk in result.parties:
+        if risk.role == "commissioner":
+            d = risk.payments
+            over = f"{risk.over_budget:.1%}" if risk.over_budget is not None else "no budget"
+            spend.add_row(risk.party, money(d.mean), money(d.p5), money(d.p50), money(d.p95), money(d.shortfall), money(risk.budget) if risk.budget is not None else "", over)
+    out.print(spend)
+    stress = Table(title="Stress tests (a commissioner's payments; others' position)", title_justify="left")
+    stress.add_column("party")
+    for item in result.stresses:
+        stress.add_column(item.name, justify="right")
+    for risk in result.parties:
+        stress.add_row(risk.party, *[money(risk.stressed.get(item.scenario, Decimal(0))) for item in result.stresses])
+    out.print(stress)
+    for item in result.stresses[1:]:
+        out.print(f"  {item.name}: {item.description}")
+    folder = space.state_dir / "out"
+    with err.status("drawing the risk report..."):
+        written = [write_risk_html(result, html or folder / "risk.html", f"{space.settings.name}: risk {space.year.label}"),
+                   write_risk_xlsx(result, xlsx or folder / "risk.xlsx")]
+    for path in written:
+        out.print(f"Wrote {path}")
+
+
+@app.command()
 def explain(
     contract: Annotated[str, typer.Argument(help="Contract id, e.g. MH-2025.")],
     component: Annotated[str, typer.Argument(help="Component id as on the statement, e.g. core or api.variable.")],

@@ -528,7 +528,7 @@ FLOW_KEYS = ["scenario", "contract", "payer", "payee", "month"]
 
 
 @dataclass
-class Outcomes:
+class Results:
     """Per scenario: each party's position, each contract's flows by month, and each
     party's monthly margin (net less costs)."""
 
@@ -536,13 +536,13 @@ class Outcomes:
     flows: list[pa.Table] = field(default_factory=list)
     monthly: list[pa.Table] = field(default_factory=list)
 
-    def add(self, other: "Outcomes") -> None:
+    def add(self, other: "Results") -> None:
         self.positions += other.positions
         self.flows += other.flows
         self.monthly += other.monthly
 
 
-def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flows: pa.Table, costs: pa.Table) -> Outcomes:
+def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flows: pa.Table, costs: pa.Table) -> Results:
     """Positions and monthly margins of priced flows (amount per contract, payer, payee, month)."""
     placed = positions(engine.put(flows), engine.put(costs), agreements, year.months)
     received = flows.group_by(["scenario", "payee", "month"]).aggregate([("amount", "sum")]).rename_columns(["scenario", "party", "month", "amount"])
@@ -553,7 +553,7 @@ def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flo
     every = pa.concat_tables([t.cast(pa.schema([("scenario", pa.string()), ("party", pa.string()), ("month", pa.date32()), ("amount", pa.decimal128(38, 2))]))
                               for t in (received, paid, spent)])
     monthly = every.group_by(["scenario", "party", "month"]).aggregate([("amount", "sum")]).rename_columns(["scenario", "party", "month", "margin"])
-    return Outcomes([engine.to_arrow(placed)], [flows], [monthly])
+    return Results([engine.to_arrow(placed)], [flows], [monthly])
 
 
 def price_runs(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed, names: tuple[str, ...],
@@ -609,11 +609,11 @@ def leaving(agreements: list[Agreement]) -> list[tuple[Agreement, Agreement]]:
 
 
 def _leaves(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed, expected_flows: pa.Table,
-            costs: pa.Table, premium: Decimal) -> tuple[list[Stress], Outcomes]:
+            costs: pa.Table, premium: Decimal) -> tuple[list[Stress], Results]:
     """For each sub-contract: it ends, and the prime buys the activity elsewhere for the
     premium over what it paid the sub-contractor, month by month."""
     stresses: list[Stress] = []
-    found = Outcomes()
+    found = Results()
     for sub, prime in leaving(agreements):
         scenario = f"stress:leaves:{sub.id}"
         others = [a for a in agreements if a is not sub]
@@ -715,6 +715,67 @@ class Simulation:
     monthly: pa.Table
 
 
+CHUNK = 1000
+
+
+@dataclass
+class Prepared:
+    """Everything the runs share: the expected year, the fitted model, its layout, and the
+    stress tests already priced."""
+
+    engine: Engine
+    agreements: list[Agreement]
+    year: FinancialYear
+    tables: RunTables
+    expected: Expected
+    fitted: Fitted
+    arranged: Layout
+    stresses: list[Stress]
+    stressed: Results
+
+
+def prepare(engine: Engine, contracts: list[Contract], year: FinancialYear, tables: RunTables, model: RiskModel | None = None,
+            as_of: dt.date | None = None) -> Prepared:
+    """Fit the model to the workspace's history and price the stress tests."""
+    model = model or RiskModel()
+    agreements = agreements_of(contracts)
+    expected = expected_year(engine, agreements, year, tables, as_of)
+    fitted = fit(expected, model, outcome_targets(engine, agreements, year, tables))
+    arranged = layout(expected)
+    stressed = Results()
+    stresses, fixed = _stress_draws(fitted, model.stress)
+    routed = scaled_tallies(engine, arranged, fixed)
+    flows = price_runs(engine, agreements, year, tables, routed, fixed.names, fixed.achievement)
+    costs = run_costs(expected, fixed)
+    stressed.add(settle(engine, agreements, year, flows, costs))
+    expected_flows = flows.filter(pc.equal(flows.column("scenario"), EXPECTED))
+    expected_routed = routed.filter(routed.scenario == EXPECTED)
+    expected_costs = costs.filter(pc.equal(costs.column("scenario"), EXPECTED))
+    more, found = _leaves(engine, agreements, year, tables, expected_routed, expected_flows, expected_costs, model.stress.replacement_premium_percent)
+    stressed.add(found)
+    return Prepared(engine, agreements, year, tables, expected, fitted, arranged, stresses + more, stressed)
+
+
+def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> Results:
+    """Draw runs 1..`runs` and price them `chunk` at a time: each chunk's runs are scenario
+    keys of one price stage, so memory grows with the chunk, not the runs."""
+    if runs < 1:
+        raise ProblemsError([Problem("--runs", f"{runs} runs", expected="at least 1")])
+    if chunk < 1:
+        raise ProblemsError([Problem("--chunk", f"{chunk} runs a chunk", expected="at least 1")])
+    found = Results()
+    engine, agreements, year = prepared.engine, prepared.agreements, prepared.year
+    for first in range(1, runs + 1, chunk):
+        count = min(chunk, runs + 1 - first)
+        draws = draw(prepared.fitted, seed, first, count)
+        routed = scaled_tallies(engine, prepared.arranged, draws)
+        flows = price_runs(engine, agreements, year, prepared.tables, routed, draws.names, draws.achievement)
+        found.add(settle(engine, agreements, year, flows, run_costs(prepared.expected, draws)))
+        if progress is not None:
+            progress(count)
+    return found
+
+
 def simulate(
     engine: Engine,
     contracts: list[Contract],
@@ -724,7 +785,7 @@ def simulate(
     seed: int,
     model: RiskModel | None = None,
     as_of: dt.date | None = None,
-    chunk: int = 500,
+    chunk: int = CHUNK,
     budgets: dict[str, Decimal] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Simulation:
@@ -732,44 +793,24 @@ def simulate(
     every party's and contract's distribution."""
     if runs < 1:
         raise ProblemsError([Problem("--runs", f"{runs} runs", expected="at least 1")])
-    if chunk < 1:
-        raise ProblemsError([Problem("--chunk", f"{chunk} runs a chunk", expected="at least 1")])
-    model = model or RiskModel()
-    agreements = agreements_of(contracts)
-    expected = expected_year(engine, agreements, year, tables, as_of)
-    fitted = fit(expected, model, outcome_targets(engine, agreements, year, tables))
-    arranged = layout(expected)
+    prepared = prepare(engine, contracts, year, tables, model, as_of)
+    collected = Results()
+    collected.add(prepared.stressed)
+    collected.add(run_chunks(prepared, runs, seed, chunk, progress))
+    return summarise(prepared, collected, runs, seed, as_of, budgets or {})
 
-    collected = Outcomes()
-    stresses, fixed = _stress_draws(fitted, model.stress)
-    routed = scaled_tallies(engine, arranged, fixed)
-    flows = price_runs(engine, agreements, year, tables, routed, fixed.names, fixed.achievement)
-    costs = run_costs(expected, fixed)
-    collected.add(settle(engine, agreements, year, flows, costs))
-    expected_flows = flows.filter(pc.equal(flows.column("scenario"), EXPECTED))
-    expected_routed = routed.filter(routed.scenario == EXPECTED)
-    expected_costs = costs.filter(pc.equal(costs.column("scenario"), EXPECTED))
-    more, found = _leaves(engine, agreements, year, tables, expected_routed, expected_flows, expected_costs, model.stress.replacement_premium_percent)
-    stresses += more
-    collected.add(found)
 
-    for first in range(1, runs + 1, chunk):
-        count = min(chunk, runs + 1 - first)
-        draws = draw(fitted, seed, first, count)
-        routed = scaled_tallies(engine, arranged, draws)
-        flows = price_runs(engine, agreements, year, tables, routed, draws.names, draws.achievement)
-        collected.add(settle(engine, agreements, year, flows, run_costs(expected, draws)))
-        if progress is not None:
-            progress(count)
-
+def summarise(prepared: Prepared, collected: Results, runs: int, seed: int, as_of: dt.date | None, budgets: dict[str, Decimal]) -> Simulation:
+    """Every party's and contract's distribution over the runs, beside the stress tests."""
     placed = pa.concat_tables(collected.positions)
     all_flows = pa.concat_tables(collected.flows)
     monthly = pa.concat_tables(collected.monthly)
-    names = {s.scenario for s in stresses}
-    parties = _party_risks(placed, names, budgets or {}, agreements)
+    names = {s.scenario for s in prepared.stresses}
+    parties = _party_risks(placed, names, budgets, prepared.agreements)
     contract_risks = _contract_risks(all_flows, names)
-    return Simulation(runs, seed, as_of, expected.months[expected.first:], fitted.parameters, fitted.outcomes, parties, contract_risks, stresses,
-                      placed, all_flows, monthly)
+    expected, fitted = prepared.expected, prepared.fitted
+    return Simulation(runs, seed, as_of, expected.months[expected.first:], fitted.parameters, fitted.outcomes, parties, contract_risks,
+                      prepared.stresses, placed, all_flows, monthly)
 
 
 def _party_risks(placed: pa.Table, stress_names: set[str], budgets: dict[str, Decimal], agreements: list[Agreement]) -> list[PartyRisk]:
