@@ -1,7 +1,8 @@
 """The outlook report: monthly actual against plan and forecast (with the range over the
 forecast methods), a waterfall from the actual to date to the outturn by contract, party
 positions at outturn, a what-if and a comparison of contract forms, as one self-contained
-HTML page (charts as inline SVG) and an XLSX workbook of the same tables."""
+HTML page (charts as inline SVG) and an XLSX workbook of the same tables; with a
+simulation, its risk section and sheets as well."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -34,9 +35,12 @@ from carecontracts.money import format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
-from carecontracts.report.export import MONEY_FORMAT, _atomic
+from carecontracts.report.export import BOLD, MONEY_FORMAT, _atomic
 from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, forecast
 from carecontracts.scenarios.whatif import WhatIf, WhatIfResult, run_whatif
+
+if TYPE_CHECKING:
+    from carecontracts.scenarios.simulate import Simulation
 
 ZERO = Decimal(0)
 TOTAL = "total"
@@ -108,6 +112,7 @@ class Outlook:
     whatif: WhatIfResult | None = None
     comparison: Any = None
     notes: list[str] = field(default_factory=list)
+    risk: Simulation | None = None
 
     @property
     def months(self) -> list[dt.date]:
@@ -365,6 +370,13 @@ def comparison_table(comparison: Any) -> tuple[list[str], list[list[Any]]] | Non
     return COMPARISON_HEADINGS, rows
 
 
+class Share(float):
+    """A probability: a number in a workbook (formatted as a percentage), a percentage on the page."""
+
+    def __str__(self) -> str:
+        return f"{self:.1%}"
+
+
 def _e(text: object) -> str:
     return html.escape(str(text))
 
@@ -372,13 +384,13 @@ def _e(text: object) -> str:
 def _cell(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"<td class='num{' neg' if value < 0 else ''}'>{_e(format_money(value))}</td>"
-    if value is None:
-        return "<td class='num'></td>"
+    if value is None or isinstance(value, Share):
+        return f"<td class='num'>{'' if value is None else _e(value)}</td>"
     return f"<td>{_e(value)}</td>"
 
 
 def _table(headings: list[str], rows: list[list[Any]], bold_last: bool = False, css: str = "") -> str:
-    money_columns = {i for i in range(len(headings)) if any(isinstance(r[i], Decimal) for r in rows)}
+    money_columns = {i for i in range(len(headings)) if any(isinstance(r[i], (Decimal, Share)) for r in rows)}
     head = "".join(f"<th class='num'>{_e(h)}</th>" if i in money_columns else f"<th>{_e(h)}</th>" for i, h in enumerate(headings))
     body = []
     for index, row in enumerate(rows):
@@ -392,6 +404,7 @@ tr.total td { font-weight: bold; border-top: 2px solid #425563; } td.neg { color
 .small { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 12px; }
 .headline { display: flex; gap: 12px; margin: 12px 0; } .headline div { flex: 1; background: #f0f4f5; padding: 10px 12px; border-left: 4px solid #005eb8; }
 .headline b { display: block; font-size: 20px; } .headline span { font-size: 12px; color: #425563; }
+table.compact { font-size: 12px; } table.compact th, table.compact td { padding: 4px 5px; }
 """
 
 
@@ -465,6 +478,11 @@ def render(report: Outlook) -> str:
     else:
         parts.append(f"<p>{_e(report.comparison.conclusion())}</p>")
         parts.append(_table(*compared))
+    if report.risk is not None:
+        from carecontracts.report.risk import risk_section  # risk.py imports this module's helpers
+
+        parts.append(f"<h2>Risk: {report.risk.runs:,} simulated runs</h2>")
+        parts.append(risk_section(report.risk))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -502,34 +520,23 @@ def monthly_rows(report: Outlook) -> tuple[list[str], list[list[Any]]]:
     return headings, rows
 
 
-def write_xlsx(report: Outlook, path: Path) -> Path:
-    """An XLSX of the same tables, one sheet each, money formatted (written atomically)."""
-    book = Workbook(write_only=True)
-    bold = Font(bold=True)
+WIDE = ("why", "description", "parameter")
 
-    def sheet(name: str, headings: list[str], rows: list[list[Any]], total_last: bool = False) -> None:
-        written = book.create_sheet(name)
-        for index, heading in enumerate(headings, start=1):
-            written.column_dimensions[get_column_letter(index)].width = 60 if heading == "why" else 26 if index == 1 else 16
-        written.freeze_panes = "B2"
-        written.append([_xl(written, h, bold) for h in headings])
-        for number, row in enumerate(rows):
-            strong = bold if total_last and number == len(rows) - 1 else None
-            written.append([_xl(written, v, strong) for v in row])
 
-    heads, monthly = monthly_rows(report)
-    sheet("Outturn", OUTTURN_HEADINGS, outturn_rows(report), total_last=True)
-    sheet("Monthly", heads, monthly)
-    sheet("Positions", POSITION_HEADINGS, position_rows(report))
-    if report.whatif is not None:
-        result = report.whatif
-        rows = whatif_rows(result)
-        rows.append([TOTAL, "", "", "", "", sum((d.baseline for d in result.differences), ZERO),
-                     sum((d.scenario for d in result.differences), ZERO), result.total, ""])
-        sheet("What-if", WHATIF_HEADINGS, rows, total_last=True)
-    compared = comparison_table(report.comparison)
-    if compared is not None:
-        sheet("Comparison", *compared)
+def _sheet(book: Workbook, name: str, headings: list[str], rows: list[list[Any]], total_last: bool = False) -> None:
+    """One sheet of a write-only workbook: bold headings, frozen, then the rows (the last bold if a total)."""
+    written = book.create_sheet(name)
+    for index, heading in enumerate(headings, start=1):
+        written.column_dimensions[get_column_letter(index)].width = 60 if heading in WIDE else 26 if index == 1 else 16
+    written.freeze_panes = "B2"
+    written.append([_xl(written, h, BOLD) for h in headings])
+    for number, row in enumerate(rows):
+        strong = BOLD if total_last and number == len(rows) - 1 else None
+        written.append([_xl(written, v, strong) for v in row])
+
+
+def _save_atomically(book: Workbook, path: Path) -> Path:
+    """Save a workbook (temporary file, then replace), so a failure leaves no half file."""
     temporary = _atomic(path)
     try:
         book.save(temporary)
@@ -539,11 +546,36 @@ def write_xlsx(report: Outlook, path: Path) -> Path:
     return path
 
 
+def write_xlsx(report: Outlook, path: Path) -> Path:
+    """An XLSX of the same tables, one sheet each, money formatted (written atomically)."""
+    book = Workbook(write_only=True)
+    heads, monthly = monthly_rows(report)
+    _sheet(book, "Outturn", OUTTURN_HEADINGS, outturn_rows(report), total_last=True)
+    _sheet(book, "Monthly", heads, monthly)
+    _sheet(book, "Positions", POSITION_HEADINGS, position_rows(report))
+    if report.whatif is not None:
+        result = report.whatif
+        rows = whatif_rows(result)
+        rows.append([TOTAL, "", "", "", "", sum((d.baseline for d in result.differences), ZERO),
+                     sum((d.scenario for d in result.differences), ZERO), result.total, ""])
+        _sheet(book, "What-if", WHATIF_HEADINGS, rows, total_last=True)
+    compared = comparison_table(report.comparison)
+    if compared is not None:
+        _sheet(book, "Comparison", *compared)
+    if report.risk is not None:
+        from carecontracts.report.risk import risk_sheets  # risk.py imports this module's helpers
+
+        risk_sheets(book, report.risk, prefix="Risk")
+    return _save_atomically(book, path)
+
+
 def _xl(sheet: Any, value: Any, font: Font | None = None) -> WriteOnlyCell:
-    """A cell; money formatted as money."""
+    """A cell; money formatted as money, a probability as a percentage."""
     written = WriteOnlyCell(sheet, value=value)
     if isinstance(value, Decimal):
         written.number_format = MONEY_FORMAT
+    elif isinstance(value, Share):
+        written.number_format = "0.0%"
     if font is not None:
         written.font = font
     return written

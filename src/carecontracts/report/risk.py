@@ -1,0 +1,377 @@
+"""The risk report of a simulation: every party's distribution over the runs (table,
+histogram and month-by-month fan), the stress tests beside it, each contract's payments
+and the model's parameters, as an HTML section (charts as inline SVG) and XLSX sheets.
+
+A commissioner is shown by what it pays (it has no costs, so its position is only minus
+that); every other party by its position, margin where it has costs and net otherwise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+from openpyxl import Workbook
+
+from carecontracts.money import format_money
+from carecontracts.report.audit_html import STYLE
+from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
+from carecontracts.report.outlook import (
+    EXTRA_STYLE,
+    PLAN_COLOUR,
+    RED,
+    Share,
+    _e,
+    _pounds,
+    _save_atomically,
+    _sheet,
+    _style,
+    _svg,
+    _table,
+    _write_text_atomically,
+    month_name,
+)
+from carecontracts.scenarios.simulate import EXPECTED, Distribution, PartyRisk, Simulation, run_name
+
+COMMISSIONER = "commissioner"
+RUN_PREFIX = run_name(1)[:-1]
+FAN_SHARES = (0.05, 0.25, 0.5, 0.75, 0.95)
+CHART_SIZE = (5.6, 4.2)
+
+
+# --------------------------------------------------------------------------- what is shown
+
+
+def shown(party: PartyRisk) -> tuple[str, Distribution]:
+    """What a party's risk is measured by, and its distribution: a commissioner's payments,
+    anyone else's position (margin or net)."""
+    if party.role == COMMISSIONER:
+        return "payments", party.payments
+    return party.measure, party.position
+
+
+def _run_rows(table: pa.Table, party: str) -> pa.Table:
+    """A per-scenario table's rows of one party in the runs (not the stress tests)."""
+    return table.filter(pc.and_(pc.equal(table.column("party"), party), pc.starts_with(table.column("scenario"), RUN_PREFIX)))
+
+
+def _run_numbers(scenarios: pa.ChunkedArray) -> np.ndarray:
+    """`run:N` → N − 1, for indexing an array of runs."""
+    return pc.cast(pc.utf8_slice_codeunits(scenarios, len(RUN_PREFIX)), pa.int64()).to_numpy() - 1
+
+
+def _pence(amounts: pa.ChunkedArray) -> np.ndarray:
+    """Exact money as whole pence (int64); rounding the float is exact below £10¹³."""
+    return np.round(pc.cast(amounts, pa.float64()).fill_null(0).to_numpy() * 100).astype(np.int64)
+
+
+def run_values(simulation: Simulation, party: PartyRisk) -> np.ndarray:
+    """The shown value of every run in pounds (float, for drawing), in run order."""
+    rows = _run_rows(simulation.positions, party.party)
+    measure, _ = shown(party)
+    column = rows.column(measure)
+    if measure == "margin":
+        column = pc.coalesce(column, rows.column("net"))
+    values = np.zeros(simulation.runs)
+    values[_run_numbers(rows.column("scenario"))] = _pence(column) / 100
+    return values
+
+
+def percentiles(values: np.ndarray, share: float) -> np.ndarray:
+    """Per column, the value of the run at that share of the runs (rows), by the definition
+    the simulation's distributions use (carecontracts.scenarios.simulate.percentile): the
+    smallest value with at least that share of runs at or below it."""
+    ordered = np.sort(values, axis=0)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Fan:
+    """A party's cumulative shown value by month over the runs, in whole pence: each band
+    share's percentile per month, the expected year's, and a budget pro rata (commissioners)."""
+
+    months: list[dt.date]
+    bands: dict[float, np.ndarray]
+    expected: np.ndarray | None
+    budget: np.ndarray | None
+
+
+def fan(simulation: Simulation, party: PartyRisk) -> Fan:
+    """The fan of a party from the simulation's monthly margins: cumulated over months per
+    run, then percentiles per month (a commissioner's as payments: minus its margin)."""
+    monthly = simulation.monthly
+    months = sorted(set(monthly.column("month").to_pylist()))
+    month_values = pa.array(months, pa.date32())
+    sign = -1 if party.role == COMMISSIONER else 1
+
+    def cumulative(rows: pa.Table, runs: np.ndarray, count: int) -> np.ndarray:
+        grid = np.zeros((count, len(months)), dtype=np.int64)
+        np.add.at(grid, (runs, pc.index_in(rows.column("month"), value_set=month_values).to_numpy()), sign * _pence(rows.column("margin")))
+        return np.cumsum(grid, axis=1)
+
+    runs = _run_rows(monthly, party.party)
+    paths = cumulative(runs, _run_numbers(runs.column("scenario")), simulation.runs)
+    expected_rows = monthly.filter(pc.and_(pc.equal(monthly.column("party"), party.party), pc.equal(monthly.column("scenario"), EXPECTED)))
+    expected = cumulative(expected_rows, np.zeros(expected_rows.num_rows, dtype=np.int64), 1)[0] if expected_rows.num_rows else None
+    budget = None
+    if party.role == COMMISSIONER and party.budget is not None:
+        budget = np.round(np.arange(1, len(months) + 1) * float(party.budget) * 100 / len(months)).astype(np.int64)
+    return Fan(months, {share: percentiles(paths, share) for share in FAN_SHARES}, expected, budget)
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _money_axis(axis: Any) -> None:
+    axis.xaxis.set_major_formatter(FuncFormatter(_pounds))
+    axis.xaxis.set_major_locator(MaxNLocator(5))
+
+
+def histogram_chart(simulation: Simulation, party: PartyRisk) -> str:
+    """The runs' shown values as a histogram with P5, P50, P95, the mean, zero and a
+    commissioner's budget marked, and each stress test's value on a strip beneath (one
+    beyond the runs' range at the edge, pointing out, with its value)."""
+    measure, distribution = shown(party)
+    values = run_values(simulation, party)
+    stresses = [(s.name, float(party.stressed[s.scenario])) for s in simulation.stresses if s.scenario in party.stressed]
+    budget = float(party.budget) if party.budget is not None and party.role == COMMISSIONER else None
+    low, high = min(values.min(), budget if budget is not None else values.min()), max(values.max(), budget if budget is not None else values.max())
+    pad = (high - low) * 0.04 or max(abs(high) * 0.002, 1.0)
+    span = (low - pad, high + pad)
+
+    figure, (axis, strip) = plt.subplots(2, 1, figsize=CHART_SIZE, sharex=True, gridspec_kw={"height_ratios": [3, 0.5 + 0.22 * len(stresses)], "hspace": 0.08})
+    bins = int(min(40, max(8, 2 * math.sqrt(len(values)))))
+    same = values.max() == values.min()
+    edges = np.array([values.min() - pad / 4, values.min() + pad / 4]) if same else np.linspace(values.min(), values.max(), bins + 1)
+    counts, _, _ = axis.hist(values, bins=edges, color=BLUE, alpha=0.55, edgecolor="white", linewidth=0.4)
+    for mark, label, colour, style in (
+        (distribution.p5, "P5", INK, ":"),
+        (distribution.p50, "P50", INK, "-"),
+        (distribution.p95, "P95", INK, "--"),
+        (distribution.mean, "mean", ORANGE, "-"),
+    ):
+        axis.axvline(float(mark), color=colour, linestyle=style, linewidth=1.3, label=f"{label} {_pounds(float(mark))}")
+    if budget is not None:
+        axis.axvline(budget, color=RED, linewidth=1.6, label=f"budget {_pounds(budget)}")
+    if span[0] < 0 < span[1]:
+        for each in (axis, strip):
+            each.axvline(0, color=GREY, linewidth=1, label="zero")
+    _style(axis, f"{party.party}: {measure} over {simulation.runs:,} runs" + (f", every run {format_money(distribution.p50)}" if same else ""))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0f}"))
+    axis.yaxis.set_major_locator(MaxNLocator(4, integer=True))
+    axis.set_ylabel("runs", fontsize=8)
+    axis.set_ylim(0, max(counts.max(), 1) * 1.45)  # room above the bars for the legend
+    axis.tick_params(labelsize=7)
+    axis.legend(fontsize=7, frameon=False, loc="upper left", ncol=3, handlelength=1.6, columnspacing=1.0)
+
+    rows = np.arange(len(stresses))[::-1]
+    for row, (_, value) in zip(rows, stresses):
+        if span[0] <= value <= span[1]:
+            strip.scatter([value], [row], marker="D", s=18, color=PLAN_COLOUR, zorder=3)
+            continue
+        left = value < span[0]
+        edge = span[0] if left else span[1]
+        strip.scatter([edge], [row], marker="<" if left else ">", s=30, color=RED, zorder=3, clip_on=False)
+        strip.annotate(_pounds(value), (edge, row), xytext=(6 if left else -6, 0), textcoords="offset points", fontsize=7, color=RED,
+                       ha="left" if left else "right", va="center")
+    strip.set_yticks(rows, [name for name, _ in stresses], fontsize=7)
+    strip.set_ylim(-0.7, len(stresses) - 0.3)
+    strip.grid(axis="y", color="#e8edee", linewidth=0.6)
+    strip.set_axisbelow(True)
+    strip.spines[["top", "right"]].set_visible(False)
+    strip.tick_params(axis="x", labelsize=7)
+    strip.set_xlim(*span)
+    if same:
+        strip.set_xticks([float(distribution.p50)], [format_money(distribution.p50)])
+    else:
+        _money_axis(strip)
+    return _svg(figure)
+
+
+def _bands(axis: Any, x: np.ndarray, pounds: dict[float, np.ndarray], expected: np.ndarray | None) -> None:
+    """The fan itself: P5–P95 and P25–P75 shaded, the median, the expected year dashed."""
+    axis.fill_between(x, pounds[0.05], pounds[0.95], color=BLUE, alpha=0.15, linewidth=0, label="P5–P95")
+    axis.fill_between(x, pounds[0.25], pounds[0.75], color=BLUE, alpha=0.35, linewidth=0, label="P25–P75")
+    axis.plot(x, pounds[0.5], color=BLUE, linewidth=2, label="median")
+    if expected is not None:
+        axis.plot(x, expected, color=INK, linestyle="--", linewidth=1.2, label="expected year")
+    low, high = axis.get_ylim()
+    if low < 0 < high:
+        axis.axhline(0, color=GREY, linewidth=1)
+    axis.tick_params(labelsize=7)
+
+
+def fan_chart(simulation: Simulation, party: PartyRisk) -> str:
+    """The cumulative shown value month by month: median, P5–P95 and P25–P75 bands, the
+    expected year dashed; for a commissioner with a budget, the budget pro rata and, beneath,
+    the same fan less the budget pro rata, where a small overspend is visible."""
+    measure, _ = shown(party)
+    found = fan(simulation, party)
+    x = np.arange(len(found.months))
+    pounds = {share: band / 100 for share, band in found.bands.items()}
+    expected = None if found.expected is None else found.expected / 100
+    if found.budget is None:
+        figure, axis = plt.subplots(figsize=(CHART_SIZE[0], CHART_SIZE[1] * 0.9))
+        axes = [axis]
+    else:
+        figure, axes = plt.subplots(2, 1, figsize=CHART_SIZE, sharex=True, gridspec_kw={"height_ratios": [2, 1.3], "hspace": 0.3})
+        axis = axes[0]
+    _bands(axis, x, pounds, expected)
+    if found.budget is not None:
+        budget = found.budget / 100
+        axis.plot(x, budget, color=RED, linestyle=":", linewidth=1.6, label="budget pro rata")
+        below = axes[1]
+        _bands(below, x, {share: band - budget for share, band in pounds.items()}, None if expected is None else expected - budget)
+        below.axhline(0, color=RED, linestyle=":", linewidth=1.6)
+        _style(below, "less the budget pro rata: over (+) or under (−)")
+        below.title.set_fontsize(8)
+    if simulation.as_of is not None and simulation.as_of in found.months:
+        for each in axes:
+            each.axvline(found.months.index(simulation.as_of) + 0.5, color=GREY, linewidth=0.8, label=f"actual to {month_name(simulation.as_of)}")
+    axes[-1].set_xticks(x, [f"{m:%b}" for m in found.months], fontsize=7)
+    _style(axis, f"{party.party}: cumulative {measure} by month")
+    axis.legend(fontsize=7, frameon=False, loc="best")
+    return _svg(figure)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+SUMMARY_HEADINGS = ["party", "role", "measure", "mean", "P5", "P50", "P95", "P(loss)", "expected shortfall", "budget", "P(over budget)"]
+
+
+def summary_rows(simulation: Simulation) -> list[list[Any]]:
+    """Per party: what is shown, its mean and percentiles, the chance of a loss (not for a
+    commissioner), the mean of its worst 5% of runs, and a commissioner's budget risk."""
+    rows: list[list[Any]] = []
+    for party in simulation.parties:
+        measure, d = shown(party)
+        commissioner = party.role == COMMISSIONER
+        rows.append([party.party, party.role, measure, d.mean, d.p5, d.p50, d.p95, None if commissioner else Share(d.loss), d.shortfall,
+                     party.budget, None if party.over_budget is None else Share(party.over_budget)])
+    return rows
+
+
+def stress_table(simulation: Simulation) -> tuple[list[str], list[list[Any]]]:
+    """Per party, its shown value in each stress test (a party a stress removes: nothing)."""
+    headings = ["party", "measure", *[s.name for s in simulation.stresses]]
+    rows = [[p.party, shown(p)[0], *[p.stressed.get(s.scenario) for s in simulation.stresses]] for p in simulation.parties]
+    return headings, rows
+
+
+STRESS_HEADINGS = ["stress test", "scenario", "description"]
+
+
+def stress_rows(simulation: Simulation) -> list[list[Any]]:
+    """Each stress test's name, scenario key and what it is."""
+    return [[s.name, s.scenario, s.description] for s in simulation.stresses]
+
+
+CONTRACT_HEADINGS = ["contract", "payer", "payee", "expected year", "mean", "P5", "P50", "P95"]
+
+
+def contract_rows(simulation: Simulation) -> list[list[Any]]:
+    """Each contract's payments in the expected year and over the runs."""
+    return [[c.contract, c.payer, c.payee, c.stressed.get(EXPECTED), c.payments.mean, c.payments.p5, c.payments.p50, c.payments.p95]
+            for c in simulation.contracts]
+
+
+PARAMETER_HEADINGS = ["parameter", "value", "source"]
+
+
+def parameter_rows(simulation: Simulation) -> list[list[Any]]:
+    """Each model parameter, its value (None: not drawn) and where it came from."""
+    return [[p.name, p.value, p.source] for p in simulation.parameters]
+
+
+RUN_COLUMNS = ["income", "payments", "net", "costs", "margin"]
+RUN_HEADINGS = ["run", "party", "role", *RUN_COLUMNS]
+
+
+def run_rows(simulation: Simulation) -> list[list[Any]]:
+    """One row per run and party, in run order then the parties' order."""
+    positions = simulation.positions
+    runs = positions.filter(pc.starts_with(positions.column("scenario"), RUN_PREFIX))
+    order = {p.party: i for i, p in enumerate(simulation.parties)}
+    numbers = (_run_numbers(runs.column("scenario")) + 1).tolist()
+    columns = [runs.column(name).to_pylist() for name in ("party", "role", *RUN_COLUMNS)]
+    rows = [[number, *values] for number, *values in zip(numbers, *columns)]
+    return sorted(rows, key=lambda row: (row[0], order.get(row[1], len(order)), row[1]))
+
+
+def _number(value: float | None) -> str | None:
+    return None if value is None else f"{value:.4g}"
+
+
+# --------------------------------------------------------------------------- the section and files
+
+
+def risk_section(simulation: Simulation, level: int = 3) -> str:
+    """The risk section's HTML: summary, stress tests, each party's charts, contracts and
+    the model, its headings at `level` (h3 under a page's h2)."""
+    h, sub = f"h{level}", f"h{level + 1}"
+    as_of = f" as of {month_name(simulation.as_of)} (the actual months to then, the rest drawn)" if simulation.as_of else ""
+    parts = [f"<p class='note'>{simulation.runs:,} simulated years{_e(as_of)}, seed {simulation.seed}: volume, unit cost and outcome "
+             "achievement drawn around the expected year, each run priced by the contracts' terms to the penny. "
+             "A commissioner is shown by what it pays; every other party by its margin (income − payments − costs) where its activity "
+             "carries costs, else its net (income − payments). Percentiles are values of runs; the expected shortfall is the mean of the "
+             "worst 5% of runs (for a commissioner, its highest payments); P(loss) is the share of runs below zero, P(over budget) the share "
+             "of runs in which a commissioner pays more than its budget.</p>"]
+    parts.append(f"<{h}>Every party over the runs</{h}>")
+    parts.append(_table(SUMMARY_HEADINGS, summary_rows(simulation), css="compact"))
+    parts.append(f"<{h}>Stress tests</{h}><p class='note'>Each party's value in each stress test, priced like a run "
+                 "(a commissioner: its payments).</p>")
+    parts.append(_table(*stress_table(simulation), css="compact"))
+    parts.append(_table(STRESS_HEADINGS, stress_rows(simulation)))
+    parts.append(f"<{h}>Each party's distribution and year</{h}><p class='note'>Left: the runs' values for the year, with P5, P50, P95, "
+                 "the mean and each stress test. Right: cumulative by month, the median with the middle 50% and 90% of runs shaded and "
+                 "the expected year dashed.</p>")
+    for party in simulation.parties:
+        parts.append(f"<{sub}>{_e(party.party)} ({_e(party.role)})</{sub}>")
+        parts.append(f"<div class='small'><div>{histogram_chart(simulation, party)}</div><div>{fan_chart(simulation, party)}</div></div>")
+    parts.append(f"<{h}>Contracts' payments over the runs</{h}>")
+    parts.append(_table(CONTRACT_HEADINGS, contract_rows(simulation)))
+    parts.append(f"<{h}>The model</{h}><p class='note'>Every parameter the runs were drawn with and where it came from "
+                 "(none: not drawn, e.g. Poisson volume or no costs).</p>")
+    parts.append(_table(PARAMETER_HEADINGS, [[name, _number(value), source] for name, value, source in parameter_rows(simulation)]))
+    return "\n".join(parts)
+
+
+def write_risk_html(simulation: Simulation, path: Path, title: str) -> Path:
+    """A self-contained page of the risk section (temporary file, then replace)."""
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title><style>{STYLE}{EXTRA_STYLE}</style></head>"
+            f"<body><h1>{_e(title)}</h1>\n{risk_section(simulation, level=2)}\n</body></html>")
+    return _write_text_atomically(page, path)
+
+
+def risk_sheets(book: Workbook, simulation: Simulation, prefix: str = "") -> None:
+    """Add the risk sheets to a write-only workbook (named `<prefix> summary` etc. with a prefix)."""
+
+    def name(sheet: str) -> str:
+        return f"{prefix} {sheet.lower()}" if prefix else sheet
+
+    _sheet(book, name("Summary"), SUMMARY_HEADINGS, summary_rows(simulation))
+    headings, rows = stress_table(simulation)
+    described = [[], STRESS_HEADINGS, *stress_rows(simulation)]
+    _sheet(book, name("Stress tests"), headings, rows + described)
+    _sheet(book, name("Contracts"), CONTRACT_HEADINGS, contract_rows(simulation))
+    _sheet(book, name("Parameters"), PARAMETER_HEADINGS, parameter_rows(simulation))
+    _sheet(book, name("Runs"), RUN_HEADINGS, run_rows(simulation))
+
+
+def write_risk_xlsx(simulation: Simulation, path: Path) -> Path:
+    """A workbook of the risk tables and every run's position, money formatted (written atomically)."""
+    book = Workbook(write_only=True)
+    risk_sheets(book, simulation)
+    return _save_atomically(book, path)
+
+
+__all__ = ["Fan", "fan", "fan_chart", "histogram_chart", "percentiles", "risk_section", "risk_sheets", "run_values", "shown", "summary_rows",
+           "write_risk_html", "write_risk_xlsx"]
