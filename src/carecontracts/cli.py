@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections import defaultdict
@@ -722,8 +723,10 @@ def report(
     html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report (default: .carecontracts/out/report-AS_OF.html).")] = None,
     xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook (default: .carecontracts/out/report-AS_OF.xlsx).")] = None,
     compare_service: Annotated[Optional[list[str]], typer.Option("--compare-service", help="Also compare every contract form for the activity of these services.")] = None,
+    simulate_runs: Annotated[Optional[int], typer.Option("--simulate", help="Also simulate this many years after the as-of month (see `simulate`) and show each party's risk.", min=1)] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 1,
 ) -> None:
-    """The outlook as a self-contained HTML report and an XLSX workbook: actual against plan and forecast, outturn, positions, what-if, comparison of forms."""
+    """The outlook as a self-contained HTML report and an XLSX workbook: actual against plan and forecast, outturn, positions, what-if, comparison of forms, risk."""
     from carecontracts.language.yaml_lines import load_yaml
     from carecontracts.payments import open_engine, workspace_contracts
     from carecontracts.periods import month_label, parse_month
@@ -749,6 +752,13 @@ def report(
                     comparison = compare_forms(engine, contracts, space.year, tables, ActivityFilter(service=_listed(compare_service)), list(FORMS), as_of=when)
             with err.status(f"forecasting {space.year.label} as of {month_label(when)}{' and pricing the what-if' if scenario else ''}..."):
                 outlook = gather(engine, contracts, space.year, tables, when, space.settings.name, whatif=scenario, comparison=comparison)
+            if simulate_runs is not None:
+                from carecontracts.scenarios.simulate import simulate as run_simulation
+
+                final = when if when != space.year.months[-1] else None
+                with err.status(f"simulating {simulate_runs:,} runs..."):
+                    risk = run_simulation(engine, contracts, space.year, tables, simulate_runs, seed, as_of=final, budgets=space.settings.budgets)
+                outlook = dataclasses.replace(outlook, risk=risk)
         finally:
             engine.close()
     except ProblemsError as error:

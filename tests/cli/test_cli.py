@@ -348,3 +348,30 @@ def test_load_one_month(workspace: Path) -> None:
     loaded = invoke("load", "-w", workspace, "--month", "2025-11")
     assert loaded.exit_code == 0, loaded.output
     assert warehouse_digest(workspace)["activity"] == 3
+
+
+def test_simulate_runs_stress_tests_and_reports(workspace: Path, tmp_path: Path) -> None:
+    """The block's provider has the same £1.2m in every run; the acute trust's income moves
+    with its drawn cases; the same seed prints the same; a bad model file is located."""
+    assert invoke("load", "-w", workspace).exit_code == 0
+    args = ["simulate", "-w", workspace, "--runs", "60", "--seed", "3", "--chunk", "25", "--html", tmp_path / "risk.html", "--xlsx", tmp_path / "risk.xlsx"]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "60 runs of 2025-26, seed 3" in first.output
+    block = next(line for line in first.output.splitlines() if line.startswith("│ COMM "))
+    assert block.count("£1,200,000.00") == 5  # mean, P5, P50, P95 and the worst 5%: all the block
+    assert "winter demand +10%" in first.output
+    assert (tmp_path / "risk.html").read_text().count("<svg") >= 2
+    assert "Runs" in load_workbook(tmp_path / "risk.xlsx", read_only=True).sheetnames
+    again = invoke(*args)
+    assert again.output.split("Wrote")[0] == first.output.split("Wrote")[0]
+    model = tmp_path / "model.yaml"
+    model.write_text("volume:\n  shock: 0.1\n")
+    bad = invoke("simulate", "-w", workspace, "--runs", "5", "--model", model)
+    assert bad.exit_code == 2 and "model.yaml:2" in bad.output and "unknown key 'shock'" in bad.output
+    late = invoke("simulate", "-w", workspace, "--runs", "5", "--as-of", "2026-03")
+    assert late.exit_code == 2 and "nothing is left to simulate" in late.output
+    page = tmp_path / "report.html"
+    with_risk = invoke("report", "-w", workspace, "--as-of", "2025-11", "--simulate", "20", "--html", page, "--xlsx", tmp_path / "report.xlsx")
+    assert with_risk.exit_code == 0, with_risk.output
+    assert "Risk: 20 simulated runs" in page.read_text()
