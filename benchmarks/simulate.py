@@ -49,7 +49,7 @@ def stage(root: Path, runs: int, chunk: int, keep: int) -> dict:
     collected = Results()
     collected.add(prepared.stressed)
     collected.add(results)
-    simulation = summarise(prepared, collected, runs, SEED, None, workspace.settings.budgets)
+    simulation = summarise(prepared, collected, runs, SEED, workspace.settings.budgets)
     summarise_s = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     first = {f"run:{n}" for n in range(1, keep + 1)}

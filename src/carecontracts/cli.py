@@ -783,7 +783,7 @@ def simulate(
     workspace: WorkspaceOption = Path("."),
     runs: Annotated[int, typer.Option(help="Simulated years (each a scenario priced by the same rules as the payments).", min=1)] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same output.")] = 1,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Keep actual months to this one (e.g. 2025-11) and simulate the rest around the run rate; the whole year if omitted.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Keep actual months to this one (e.g. 2025-11) and simulate the rest around the run rate; if omitted, the whole year (or after the last month with activity).")] = None,
     model: Annotated[Optional[Path], typer.Option(help="A YAML risk model overriding what is fitted from history (volume, cost, outcomes, stress).")] = None,
     chunk: Annotated[int, typer.Option(help="Runs priced at once: memory grows with it.", min=1)] = 1000,
     html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML risk report (default: .carecontracts/out/risk.html).")] = None,
@@ -817,7 +817,7 @@ def simulate(
         raise fail(ProblemsError([Problem("--model", str(error), value=str(model), expected="a readable risk model YAML file")])) from None
     except ProblemsError as error:
         raise fail(error) from None
-    span = "the whole year" if when is None else f"{month_label(result.months[0])} to {month_label(result.months[-1])} (actual to {month_label(when)})"
+    span = "the whole year" if result.as_of is None else f"{month_label(result.months[0])} to {month_label(result.months[-1])} (actual to {month_label(result.as_of)})"
     fitted = sum(1 for p in result.parameters if p.source.startswith("fitted"))
     out.print(f"{runs:,} runs of {space.year.label}, seed {seed}, simulating {span}; {fitted} of {len(result.parameters)} parameters fitted from history.")
     parties = Table(title="Each party's position over the runs (margin where its activity carries costs, else net)", title_justify="left")

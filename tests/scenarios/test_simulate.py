@@ -289,3 +289,13 @@ def test_model_file_errors_are_located() -> None:
 def test_runs_must_be_positive(duck: Engine) -> None:
     with pytest.raises(ProblemsError, match="at least 1"):
         run(duck, [PER_CASE], year_of(1, service="elective"), 0)
+
+
+def test_a_year_not_yet_complete_is_simulated_after_its_last_month(duck: Engine) -> None:
+    rows = [r for r in year_of(100, service="elective") if r["end_date"] < dt.date(2025, 12, 1)]
+    contracts = [contract(PER_CASE, {"tariff"})]
+    result = simulate(duck, contracts, YEAR, tables(duck, rows, prices=price_list({"HRG1": "1000"})), 30, 2, QUIET)
+    assert result.as_of == dt.date(2025, 11, 1)
+    # Four months at the run rate of 100 cases: the mean is close to £400,000 more than the
+    # £800,000 to date (Poisson sd of 400 cases is 20 cases, £20,000; 4 errors of a mean of 30).
+    assert abs(statistics.fmean(payments(result)) - 1_200_000) < 4 * 20_000 / math.sqrt(30)

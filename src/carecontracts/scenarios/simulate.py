@@ -197,7 +197,8 @@ def _float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def expected_year(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, as_of: dt.date | None) -> Expected:
     """Routed tallies with units for the year: actual, or with `as_of` actual to then and
-    each key's mean month of the year to date after it."""
+    each key's mean month of the year to date after it. A year whose activity stops before
+    its end is taken as of its last month with activity."""
     fine, _ = measure(engine, agreements, tables.activity)
     if fine is None:
         raise ProblemsError([Problem("data/activity", "no activity to simulate from", expected="activity loaded (see `carecontracts load`)")])
@@ -208,12 +209,14 @@ def expected_year(engine: Engine, agreements: list[Agreement], year: FinancialYe
         fine.group_by([*UNIT, "month"]).aggregate(events=fine.events.sum(), cost=fine.cost.sum().cast("decimal(18, 2)"))
     )
     months = year.months
+    seen = set(unit_months.column("month").to_pylist())
+    if as_of is None and seen and max(seen) < months[-1]:
+        as_of = max(seen)
     if as_of is not None:
         if as_of not in months:
             raise ProblemsError([Problem("--as-of", f"{month_label(as_of)} is outside the financial year {year.label}", expected="a month of the year")])
         if as_of == months[-1]:
             raise ProblemsError([Problem("--as-of", f"{month_label(as_of)} is the year's last month: nothing is left to simulate", expected="an earlier month")])
-        seen = set(unit_months.column("month").to_pylist())
         if as_of not in seen:
             raise ProblemsError([Problem("--as-of", f"there is no activity in {month_label(as_of)} to simulate from", expected="a month with activity loaded")])
         first = months.index(as_of) + 1
@@ -797,10 +800,10 @@ def simulate(
     collected = Results()
     collected.add(prepared.stressed)
     collected.add(run_chunks(prepared, runs, seed, chunk, progress))
-    return summarise(prepared, collected, runs, seed, as_of, budgets or {})
+    return summarise(prepared, collected, runs, seed, budgets or {})
 
 
-def summarise(prepared: Prepared, collected: Results, runs: int, seed: int, as_of: dt.date | None, budgets: dict[str, Decimal]) -> Simulation:
+def summarise(prepared: Prepared, collected: Results, runs: int, seed: int, budgets: dict[str, Decimal]) -> Simulation:
     """Every party's and contract's distribution over the runs, beside the stress tests."""
     placed = pa.concat_tables(collected.positions)
     all_flows = pa.concat_tables(collected.flows)
@@ -809,6 +812,7 @@ def summarise(prepared: Prepared, collected: Results, runs: int, seed: int, as_o
     parties = _party_risks(placed, names, budgets, prepared.agreements)
     contract_risks = _contract_risks(all_flows, names)
     expected, fitted = prepared.expected, prepared.fitted
+    as_of = expected.months[expected.first - 1] if expected.first else None
     return Simulation(runs, seed, as_of, expected.months[expected.first:], fitted.parameters, fitted.outcomes, parties, contract_risks,
                       prepared.stresses, placed, all_flows, monthly)
 
