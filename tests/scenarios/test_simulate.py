@@ -65,13 +65,13 @@ def run(engine: Engine, texts: list[str], rows: list[dict], runs: int, model: Ri
 
 
 def payments(result: Simulation, contract_id: str = "C1") -> list[float]:
-    """Each run's total paid under a contract."""
+    """Each run's total paid under a contract, in run order."""
     totals: dict[str, Decimal] = {}
     for row in result.flows.to_pylist():
         if row["contract"] == contract_id and row["scenario"].startswith("run:"):
             totals[row["scenario"]] = totals.get(row["scenario"], Decimal(0)) + row["amount"]
     assert len(totals) == result.runs
-    return [float(v) for v in totals.values()]
+    return [float(totals[f"run:{n}"]) for n in range(1, result.runs + 1)]
 
 
 def party(result: Simulation, name: str):

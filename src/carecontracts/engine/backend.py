@@ -73,9 +73,13 @@ class Engine:
         """An in-memory Arrow table (terms, months, parameters, test data) as an Ibis table.
 
         Spark is handed the Arrow table directly: going through pandas, as Ibis memtables
-        do, turns a null string into the text 'NaN'."""
+        do, turns a null string into the text 'NaN'. DuckDB reads dictionary-encoded text
+        as it is; Spark is given it decoded."""
         if self.name != "spark":
             return ibis.memtable(data)
+        if any(pa.types.is_dictionary(column.type) for column in data.columns):
+            data = pa.table({name: column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+                             for name, column in zip(data.column_names, data.columns)})
         name = f"cc_put_{uuid.uuid4().hex}"
         self.con._session.createDataFrame(data).createOrReplaceTempView(name)
         return self.con.table(name)
@@ -97,6 +101,11 @@ class Engine:
         cached = self.con._cached_table(expr)
         self._cached.append(cached)
         return cached
+
+    def release(self, cached: ir.Table) -> None:
+        """Free one cached table before the engine closes (a simulation's chunk of tallies)."""
+        self._cached.remove(cached)
+        cached.release()
 
     def close(self) -> None:
         """Release cached tallies, then disconnect (Spark's session stays for reuse)."""

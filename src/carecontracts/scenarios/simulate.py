@@ -265,9 +265,9 @@ def _run_rate_rows(rows: pa.Table, known: list[dt.date], future: list[dt.date]) 
 def _decimal(scaled: np.ndarray, precision: int, places: int) -> pa.Array:
     """Whole numbers of the smallest unit (pence, 10⁻⁸ units) as an exact decimal array."""
     values = scaled.astype(np.int64)
-    buffer = np.empty((len(values), 2), dtype=np.int64)
-    buffer[:, 0] = values
-    buffer[:, 1] = values >> 63
+    buffer = np.zeros(2 * len(values), dtype=np.int64)  # little-endian 128-bit: low word, then the sign
+    buffer[0::2] = values
+    buffer[1::2] = values >> 63
     return pa.Array.from_buffers(pa.decimal128(precision, places), len(values), [None, pa.py_buffer(buffer)])
 
 
@@ -470,35 +470,40 @@ def layout(expected: Expected) -> Layout:
     measures = {name: _float(rows.column(name)) for name in (*SCALED, *COUNTED, "cost")}
     cost_null = pc.is_null(rows.column("cost")).to_numpy(zero_copy_only=False)
     no_cost = np.logical_and.reduceat(cost_null, starts) if len(starts) else np.zeros(0, dtype=bool)
-    distinct = keys.take(pa.array(starts)).append_column("key", pa.array(np.arange(len(starts)), pa.int64()))
+    distinct = keys.take(pa.array(starts))
+    distinct = pa.table({name: pc.dictionary_encode(column) if pa.types.is_string(column.type) else column
+                         for name, column in zip(distinct.column_names, distinct.columns)})
     return Layout(where, starts, distinct, measures, no_cost)
 
 
 def scaled_tallies(engine: Engine, arranged: Layout, draws: Draws) -> ir.Table:
     """The routed tallies of a chunk of runs: each expected row's measures scaled by its
-    run's volume (and cost) factors and rounded to their places, summed to tally keys."""
+    run's volume (and cost) factors and rounded to their places, summed to tally keys.
+    Rows come key by key (so by contract and component), every run of a key together, and
+    text as dictionary indices rather than copies."""
     count, keys = len(draws.names), len(arranged.starts)
     volume = draws.volume[:, arranged.where]
-    columns: dict[str, pa.Array] = {
-        "run": pa.array(np.repeat(np.arange(count), keys)),
-        "key": pa.array(np.tile(np.arange(keys), count)),
-    }
 
     def summed(values: np.ndarray, scale: int) -> np.ndarray:
         if not keys:
             return np.zeros(0)
-        return np.add.reduceat(np.round(values * scale), arranged.starts, axis=1).ravel()
+        return np.add.reduceat(np.round(values * scale), arranged.starts, axis=1).T.ravel()
 
+    key = pa.array(np.repeat(np.arange(keys, dtype=np.int32), count))
+    runs = pa.array(np.tile(np.arange(count, dtype=np.int32), keys))
+    table: dict[str, pa.Array] = {"scenario": pa.DictionaryArray.from_arrays(runs, pa.array(draws.names, pa.string()))}
+    for name in TALLY_KEYS[1:]:
+        column = arranged.keys.column(name).combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            table[name] = pa.DictionaryArray.from_arrays(pc.take(column.indices, key), column.dictionary)
+        else:
+            table[name] = pc.take(column, key)
     for name, places in SCALED.items():
-        columns[name] = _decimal(summed(arranged.measures[name] * volume, 10**places), 20, places)
+        table[name] = _decimal(summed(arranged.measures[name] * volume, 10**places), 20, places)
     for name in COUNTED:
-        columns[name] = pa.array(summed(arranged.measures[name] * volume, 1).astype(np.int64))
+        table[name] = pa.array(summed(arranged.measures[name] * volume, 1).astype(np.int64))
     cost = _decimal(summed(arranged.measures["cost"] * volume * draws.cost[:, arranged.where], 100), 18, 2)
-    columns["cost"] = pc.if_else(pa.array(np.tile(arranged.no_cost, count)), pa.scalar(None, cost.type), cost)
-    keyed = arranged.keys.take(columns.pop("key"))
-    table = {"scenario": pc.take(pa.array(draws.names, pa.string()), columns.pop("run"))}
-    table.update({name: keyed.column(name) for name in TALLY_KEYS[1:]})
-    table.update(columns)
+    table["cost"] = pc.if_else(pa.array(np.repeat(arranged.no_cost, count)), pa.scalar(None, cost.type), cost)
     return engine.put(pa.table(table))
 
 
@@ -771,8 +776,10 @@ def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, pro
     for first in range(1, runs + 1, chunk):
         count = min(chunk, runs + 1 - first)
         draws = draw(prepared.fitted, seed, first, count)
-        routed = scaled_tallies(engine, prepared.arranged, draws)
+        # Cached in key order, a component's filter reads only its own part of the chunk.
+        routed = engine.cache(scaled_tallies(engine, prepared.arranged, draws))
         flows = price_runs(engine, agreements, year, prepared.tables, routed, draws.names, draws.achievement)
+        engine.release(routed)
         found.add(settle(engine, agreements, year, flows, run_costs(prepared.expected, draws)))
         if progress is not None:
             progress(count)
