@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -106,6 +107,32 @@ class Engine:
         """Free one cached table before the engine closes (a simulation's chunk of tallies)."""
         self._cached.remove(cached)
         cached.release()
+
+    def _in_memory_names(self) -> set[str]:
+        """Names of the in-memory tables registered with the engine (Ibis memtables on
+        DuckDB, `put` views on Spark)."""
+        if self.name == "spark":
+            return {t.name for t in self.con._session.catalog.listTables() if t.isTemporary and t.name.startswith("cc_put_")}
+        views = self.con.con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND view_name LIKE 'ibis_%memtable_%'").fetchall()
+        return {name for (name,) in views}
+
+    @contextmanager
+    def transient(self) -> Iterator[None]:
+        """Drop the in-memory tables registered within the block at its end. Ibis keeps every
+        memtable registered until the process exits, so a long run of chunks (a simulation)
+        would otherwise keep every chunk's tallies in memory."""
+        before = self._in_memory_names()
+        try:
+            yield
+        finally:
+            gone = self._in_memory_names() - before
+            for name in gone:
+                if self.name == "spark":
+                    self.con._session.catalog.dropTempView(name)
+                else:
+                    self.con.con.unregister(name)
+            for op in [op for op in self.con._memtables if op.name in gone]:
+                self.con._memtables.discard(op)  # registered again if it is ever used again
 
     def close(self) -> None:
         """Release cached tallies, then disconnect (Spark's session stays for reuse)."""

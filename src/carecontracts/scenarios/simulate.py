@@ -776,11 +776,12 @@ def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, pro
     for first in range(1, runs + 1, chunk):
         count = min(chunk, runs + 1 - first)
         draws = draw(prepared.fitted, seed, first, count)
-        # Cached in key order, a component's filter reads only its own part of the chunk.
-        routed = engine.cache(scaled_tallies(engine, prepared.arranged, draws))
-        flows = price_runs(engine, agreements, year, prepared.tables, routed, draws.names, draws.achievement)
-        engine.release(routed)
-        found.add(settle(engine, agreements, year, flows, run_costs(prepared.expected, draws)))
+        with engine.transient():
+            # Cached in key order, a component's filter reads only its own part of the chunk.
+            routed = engine.cache(scaled_tallies(engine, prepared.arranged, draws))
+            flows = price_runs(engine, agreements, year, prepared.tables, routed, draws.names, draws.achievement)
+            engine.release(routed)
+            found.add(settle(engine, agreements, year, flows, run_costs(prepared.expected, draws)))
         if progress is not None:
             progress(count)
     return found
