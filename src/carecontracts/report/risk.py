@@ -107,7 +107,7 @@ def fan(simulation: Simulation, party: PartyRisk) -> Fan:
     """The fan of a party from the simulation's monthly margins: cumulated over months per
     run, then percentiles per month (a commissioner's as payments: minus its margin)."""
     monthly = simulation.monthly
-    months = sorted(set(monthly.column("month").to_pylist()))
+    months = sorted(pc.unique(monthly.column("month")).to_pylist())
     month_values = pa.array(months, pa.date32())
     sign = -1 if party.role == COMMISSIONER else 1
 
@@ -291,19 +291,22 @@ def parameter_rows(simulation: Simulation) -> list[list[Any]]:
     return [[p.name, p.value, p.source] for p in simulation.parameters]
 
 
-RUN_COLUMNS = ["income", "payments", "net", "costs", "margin"]
-RUN_HEADINGS = ["run", "party", "role", *RUN_COLUMNS]
-
-
-def run_rows(simulation: Simulation) -> list[list[Any]]:
-    """One row per run and party, in run order then the parties' order."""
+def run_table(simulation: Simulation) -> tuple[list[str], list[list[Any]]]:
+    """One row per run, a column per party: its value in the run (a commissioner's
+    payments, anyone else's margin or net), exact, in run order and the parties' order."""
     positions = simulation.positions
     runs = positions.filter(pc.starts_with(positions.column("scenario"), RUN_PREFIX))
-    order = {p.party: i for i, p in enumerate(simulation.parties)}
-    numbers = (_run_numbers(runs.column("scenario")) + 1).tolist()
-    columns = [runs.column(name).to_pylist() for name in ("party", "role", *RUN_COLUMNS)]
-    rows = [[number, *values] for number, *values in zip(numbers, *columns)]
-    return sorted(rows, key=lambda row: (row[0], order.get(row[1], len(order)), row[1]))
+    numbers = _run_numbers(runs.column("scenario"))
+    parties = runs.column("party").to_pylist()
+    columns = {name: runs.column(name).to_pylist() for name in ("payments", "net", "margin")}
+    where = {p.party: i for i, p in enumerate(simulation.parties)}
+    measure = {p.party: shown(p)[0] for p in simulation.parties}
+    grid: list[list[Any]] = [[number + 1] + [None] * len(where) for number in range(simulation.runs)]
+    for row, (number, party) in enumerate(zip(numbers.tolist(), parties)):
+        if party in where:
+            value = columns[measure[party]][row]
+            grid[number][1 + where[party]] = value if value is not None else columns["net"][row]
+    return ["run", *(f"{p.party} ({shown(p)[0]})" for p in simulation.parties)], grid
 
 
 def _number(value: float | None) -> str | None:
@@ -363,7 +366,7 @@ def risk_sheets(book: Workbook, simulation: Simulation, prefix: str = "") -> Non
     _sheet(book, name("Stress tests"), headings, rows + described)
     _sheet(book, name("Contracts"), CONTRACT_HEADINGS, contract_rows(simulation))
     _sheet(book, name("Parameters"), PARAMETER_HEADINGS, parameter_rows(simulation))
-    _sheet(book, name("Runs"), RUN_HEADINGS, run_rows(simulation))
+    _sheet(book, name("Runs"), *run_table(simulation))
 
 
 def write_risk_xlsx(simulation: Simulation, path: Path) -> Path:
@@ -373,5 +376,5 @@ def write_risk_xlsx(simulation: Simulation, path: Path) -> Path:
     return _save_atomically(book, path)
 
 
-__all__ = ["Fan", "fan", "fan_chart", "histogram_chart", "percentiles", "risk_section", "risk_sheets", "run_values", "shown", "summary_rows",
+__all__ = ["Fan", "fan", "fan_chart", "histogram_chart", "percentiles", "risk_section", "risk_sheets", "run_table", "run_values", "shown", "summary_rows",
            "write_risk_html", "write_risk_xlsx"]
