@@ -118,6 +118,9 @@ def stage(name: str, root: Path) -> dict:
     import duckdb
     import pandas  # noqa: F401  (imported before the clock starts, like the rest)
 
+    import carecontracts.engine.mechanisms  # noqa: F401  (the registry imports them on first use)
+    from scipy import stats  # noqa: F401  (outcome intervals import it on first use)
+
     from carecontracts.data.load import load_workspace
     from carecontracts.engine.backend import Engine
     from carecontracts.payments import run_payments

@@ -13,11 +13,11 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from enum import Enum
+from types import ModuleType
 from typing import Any, Iterable, Mapping
 
 import ibis
 import ibis.expr.types as ir
-from scipy import stats as scipy_stats
 
 from carecontracts.instruments import Instrument, instrument as instrument_named
 from carecontracts.problems import Problem
@@ -30,6 +30,14 @@ EPISODE_KEYS = ["provider", "instrument", "patient_id", "episode_id"]
 PLACES = Decimal("1e-10")  # estimates are given to 10 decimal places
 CONFIDENCE = 0.95
 
+
+
+def _scipy_stats() -> ModuleType:
+    """scipy.stats, imported when an interval is first needed: it takes about two seconds to
+    import, which every payment run would otherwise pay whether it prices outcomes or not."""
+    from scipy import stats
+
+    return stats
 
 class Kind(str, Enum):
     """How a statistic summarises episodes: a share of them, or a mean over them."""
@@ -345,7 +353,7 @@ def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE)
     """Wilson score interval for a proportion: well behaved near 0 and 1 and for small n."""
     if trials <= 0:
         raise NoEpisodesError("a share needs at least one episode")
-    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+    z = float(_scipy_stats().norm.ppf(0.5 + confidence / 2))
     p = successes / trials
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
@@ -364,7 +372,7 @@ def t_interval(count: int, total: Decimal, total_squares: Decimal, confidence: f
         if count == 1:
             return -math.inf, math.inf
         variance = (total_squares - total * total / count) / (count - 1)
-    spread = float(scipy_stats.t.ppf(0.5 + confidence / 2, count - 1)) * math.sqrt(max(float(variance), 0.0) / count)
+    spread = float(_scipy_stats().t.ppf(0.5 + confidence / 2, count - 1)) * math.sqrt(max(float(variance), 0.0) / count)
     return float(mean) - spread, float(mean) + spread
 
 
@@ -443,8 +451,8 @@ def rate_per_thousand(events: int, persons: int, confidence: float = CONFIDENCE)
     if events < 0:
         raise ValueError("events cannot be negative")
     alpha = 1 - confidence
-    low = 0.0 if events == 0 else float(scipy_stats.chi2.ppf(alpha / 2, 2 * events)) / 2
-    high = float(scipy_stats.chi2.ppf(1 - alpha / 2, 2 * events + 2)) / 2
+    low = 0.0 if events == 0 else float(_scipy_stats().chi2.ppf(alpha / 2, 2 * events)) / 2
+    high = float(_scipy_stats().chi2.ppf(1 - alpha / 2, 2 * events + 2)) / 2
     with localcontext() as context:
         context.prec = 60
         value = (Decimal(events) * 1000 / persons).quantize(PLACES)
