@@ -192,6 +192,8 @@ class Expected:
 
 
 def _float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A decimal column as floats for drawing (nulls as 0): the draws are rounded back to
+    exact decimals before anything is priced."""
     return pc.cast(column, pa.float64()).fill_null(0).to_numpy(zero_copy_only=False)
 
 
@@ -360,6 +362,7 @@ def outcome_targets(engine: Engine, agreements: list[Agreement], year: Financial
 
 
 def _target(contract: str, achieved: Achieved) -> OutcomeTarget | None:
+    """What a run's achievement is drawn around (None where nothing was measured)."""
     estimate = achieved.estimate
     if isinstance(estimate, str):
         return None
@@ -382,6 +385,7 @@ class Draws:
 
 
 def run_name(number: int) -> str:
+    """The scenario key of a run: `run:1` is the first."""
     return f"run:{number}"
 
 
@@ -564,7 +568,7 @@ def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flo
     return Results([engine.to_arrow(placed)], [flows], [monthly])
 
 
-def price_runs(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed, names: tuple[str, ...],
+def price_runs(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed: ir.Table, names: tuple[str, ...],
                achievement: dict[tuple[str, str, str], Decimal]) -> pa.Table:
     """Each scenario's flows: amount per contract, payer, payee and month, from the one price stage."""
     lines = price_tallies(engine, agreements, year, tables, routed, names, achievement)
@@ -607,6 +611,7 @@ def _stress_draws(fitted: Fitted, model: StressModel) -> tuple[list[Stress], Dra
 
 
 def points_text(value: Decimal) -> str:
+    """+10, -10: a change with its sign."""
     return f"{value.normalize():+f}"
 
 
@@ -616,7 +621,7 @@ def leaving(agreements: list[Agreement]) -> list[tuple[Agreement, Agreement]]:
     return [(a, primes[a.contract.id]) for a in agreements if a.path != ()]
 
 
-def _leaves(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed, expected_flows: pa.Table,
+def _leaves(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed: ir.Table, expected_flows: pa.Table,
             costs: pa.Table, premium: Decimal) -> tuple[list[Stress], Results]:
     """For each sub-contract: it ends, and the prime buys the activity elsewhere for the
     premium over what it paid the sub-contractor, month by month."""
@@ -817,7 +822,7 @@ def summarise(prepared: Prepared, collected: Results, runs: int, seed: int, budg
     all_flows = pa.concat_tables(collected.flows)
     monthly = pa.concat_tables(collected.monthly)
     names = {s.scenario for s in prepared.stresses}
-    parties = _party_risks(placed, names, budgets, prepared.agreements)
+    parties = _party_risks(placed, names, budgets)
     contract_risks = _contract_risks(all_flows, names)
     expected, fitted = prepared.expected, prepared.fitted
     as_of = expected.months[expected.first - 1] if expected.first else None
@@ -825,7 +830,9 @@ def summarise(prepared: Prepared, collected: Results, runs: int, seed: int, budg
                       prepared.stresses, placed, all_flows, monthly)
 
 
-def _party_risks(placed: pa.Table, stress_names: set[str], budgets: dict[str, Decimal], agreements: list[Agreement]) -> list[PartyRisk]:
+def _party_risks(placed: pa.Table, stress_names: set[str], budgets: dict[str, Decimal]) -> list[PartyRisk]:
+    """Each party's distributions over the runs and its value in each stress test (a
+    commissioner's payments; anyone else's margin where its activity carries costs, else net)."""
     by_party: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     stressed: dict[str, dict[str, Decimal]] = defaultdict(dict)
     role_of: dict[str, str] = {}
@@ -859,6 +866,7 @@ def _party_risks(placed: pa.Table, stress_names: set[str], budgets: dict[str, De
 
 
 def _contract_risks(flows: pa.Table, stress_names: set[str]) -> list[ContractRisk]:
+    """Each contract's (payer to payee) payments over the runs, and in each stress test."""
     totals = flows.group_by(["scenario", "contract", "payer", "payee"]).aggregate([("amount", "sum")])
     runs: dict[tuple[str, str, str], list[Decimal]] = defaultdict(list)
     stressed: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(dict)
