@@ -8,7 +8,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -78,12 +78,45 @@ class Engine:
         as it is; Spark is given it decoded."""
         if self.name != "spark":
             return ibis.memtable(data)
-        if any(pa.types.is_dictionary(column.type) for column in data.columns):
-            data = pa.table({name: column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
-                             for name, column in zip(data.column_names, data.columns)})
         name = f"cc_put_{uuid.uuid4().hex}"
-        self.con._session.createDataFrame(data).createOrReplaceTempView(name)
+        self.con._session.createDataFrame(_decoded(data)).createOrReplaceTempView(name)
         return self.con.table(name)
+
+    def store(self, name: str, data: pa.Table) -> ir.Table:
+        """An Arrow table materialised under a fixed name, replacing what was stored there
+        before: a query compiled once (`compiled`) reads the new contents when run again."""
+        if self.name == "spark":
+            self.drop(name)
+            self.con._session.createDataFrame(_decoded(data)).cache().createOrReplaceTempView(name)
+            return self.con.table(name)
+        source = f"cc_source_{uuid.uuid4().hex}"
+        self.con.con.register(source, data)
+        try:
+            self.con.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "{source}"')
+        finally:
+            self.con.con.unregister(source)
+        return self.con.table(name)
+
+    def drop(self, name: str) -> None:
+        """Drop a stored table, if there is one, and free its memory."""
+        if self.name == "spark":
+            catalog = self.con._session.catalog
+            if catalog.tableExists(name):
+                catalog.uncacheTable(name)
+                catalog.dropTempView(name)
+            return
+        self.con.con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+
+    def compiled(self, expr: ir.Table) -> Callable[[], pa.Table]:
+        """An expression compiled once and run as often as needed: each run reads the current
+        contents of the tables it names. Compiling a large pricing expression takes longer
+        than running it on one chunk of simulated runs; Spark plans each run anyway."""
+        if self.name == "spark":
+            return lambda: self.to_arrow(expr)
+        self.con._run_pre_execute_hooks(expr)  # registers its in-memory tables
+        sql = self.con.compile(expr)
+        schema = expr.schema().to_pyarrow()
+        return lambda: self.con.con.execute(sql).to_arrow_table().cast(schema)
 
     def number(self, value: ir.NumericValue, places: int) -> ir.StringValue:
         """A decimal as text with thousands separators: 1,050.00."""
@@ -141,6 +174,14 @@ class Engine:
         self._cached.clear()
         if self.name != "spark":
             self.con.disconnect()
+
+
+def _decoded(data: pa.Table) -> pa.Table:
+    """Dictionary-encoded text as plain text (Spark takes no dictionaries)."""
+    if not any(pa.types.is_dictionary(column.type) for column in data.columns):
+        return data
+    return pa.table({name: column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+                     for name, column in zip(data.column_names, data.columns)})
 
 
 def recast(value: ir.NumericValue, kind: str) -> ir.NumericValue:

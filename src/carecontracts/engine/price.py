@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -43,6 +44,11 @@ class PricingInputs:
     # tests): (scenario, contract, metric) → change in the statistic's units (0.05 is five
     # points on a share).
     achievement_changes: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)
+    # Measurements that are the same in every scenario (each outcome metric's achievement),
+    # shared by whoever prices the same terms many times over (a simulation's chunks).
+    measured: dict[tuple, Any] = field(default_factory=dict, compare=False)
+    # True when these tallies' currencies and months were checked against the price lists already.
+    prices_checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,8 @@ def check_prices(inputs: PricingInputs, agreements: list[Agreement]) -> None:
 
 def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
     """Statement lines for every component of every agreement, in every scenario."""
-    check_prices(inputs, agreements)
+    if not inputs.prices_checked:
+        check_prices(inputs, agreements)
     parts: list[ir.Table] = []
     for agreement in agreements:
         priced: dict[str, ir.Table] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from dataclasses import dataclass
+from typing import Any
 
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -65,12 +66,15 @@ def price_tallies(
     routed: ir.Table | None,
     scenarios: tuple[str, ...] = (ACTUAL,),
     achievement_changes: dict[tuple[str, str, str], Decimal] | None = None,
+    measured: dict[tuple, Any] | None = None,
+    prices_checked: bool = False,
 ) -> ir.Table:
     """Statement lines of every agreement in every scenario from routed tallies (which
     carry a `scenario` column): the one price stage that payments, forecasts, what-ifs and
-    comparisons all go through."""
+    comparisons all go through. `measured` and `prices_checked`: see PricingInputs."""
     inputs = PricingInputs(
-        engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity, achievement_changes or {}
+        engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity, achievement_changes or {},
+        {} if measured is None else measured, prices_checked,
     )
     return price(inputs, agreements)
 

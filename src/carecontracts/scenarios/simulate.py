@@ -28,7 +28,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -264,13 +264,17 @@ def _run_rate_rows(rows: pa.Table, known: list[dt.date], future: list[dt.date]) 
     return pa.concat_tables([actual, *[t.select(actual.column_names) for t in ahead]])
 
 
-def _decimal(scaled: np.ndarray, precision: int, places: int) -> pa.Array:
-    """Whole numbers of the smallest unit (pence, 10⁻⁸ units) as an exact decimal array."""
-    values = scaled.astype(np.int64)
-    buffer = np.zeros(2 * len(values), dtype=np.int64)  # little-endian 128-bit: low word, then the sign
-    buffer[0::2] = values
-    buffer[1::2] = values >> 63
-    return pa.Array.from_buffers(pa.decimal128(precision, places), len(values), [None, pa.py_buffer(buffer)])
+def _decimal(scaled: np.ndarray, precision: int, places: int, null: np.ndarray | None = None) -> pa.Array:
+    """Whole numbers of the smallest unit (pence, 10⁻⁸ units) as an exact decimal array
+    (null where `null` is true)."""
+    values = scaled.astype(np.int64, copy=False)
+    words = np.empty((len(values), 2), dtype=np.int64)  # little-endian 128-bit: low word, then the sign
+    words[:, 0] = values
+    np.right_shift(values, 63, out=words[:, 1])
+    validity = None
+    if null is not None and null.any():
+        validity = pa.py_buffer(np.packbits(~null, bitorder="little"))
+    return pa.Array.from_buffers(pa.decimal128(precision, places), len(values), [validity, pa.py_buffer(words)])
 
 
 # --------------------------------------------------------------------------- the fitted model
@@ -454,6 +458,7 @@ class Layout:
     keys: pa.Table
     measures: dict[str, np.ndarray]
     no_cost: np.ndarray
+    width: int
 
 
 def layout(expected: Expected) -> Layout:
@@ -477,38 +482,59 @@ def layout(expected: Expected) -> Layout:
     distinct = keys.take(pa.array(starts))
     distinct = pa.table({name: pc.dictionary_encode(column) if pa.types.is_string(column.type) else column
                          for name, column in zip(distinct.column_names, distinct.columns)})
-    return Layout(where, starts, distinct, measures, no_cost)
+    return Layout(where, starts, distinct, measures, no_cost, last + 1)
 
 
-def scaled_tallies(engine: Engine, arranged: Layout, draws: Draws) -> ir.Table:
-    """The routed tallies of a chunk of runs: each expected row's measures scaled by its
-    run's volume (and cost) factors and rounded to their places, summed to tally keys.
-    Rows come key by key (so by contract and component), every run of a key together, and
-    text as dictionary indices rather than copies."""
+def chunk_measures(arranged: Layout, draws: Draws) -> pa.Table:
+    """The measures of a chunk of runs' routed tallies, per key and slot (the run's place in
+    the chunk): each expected row's measures scaled by its run's volume (and cost) factors,
+    rounded to their places and summed to tally keys. Rows come key by key (so by contract
+    and component), every run of a key together."""
     count, keys = len(draws.names), len(arranged.starts)
-    volume = draws.volume[:, arranged.where]
+    volume = draws.volume.T[arranged.where]
 
     def summed(values: np.ndarray, scale: int) -> np.ndarray:
-        if not keys:
-            return np.zeros(0)
-        return np.add.reduceat(np.round(values * scale), arranged.starts, axis=1).T.ravel()
+        if not keys or not count:
+            return np.zeros(keys * count, dtype=np.int64)
+        return np.add.reduceat(np.rint(values * scale), arranged.starts, axis=0).ravel().astype(np.int64)
 
-    key = pa.array(np.repeat(np.arange(keys, dtype=np.int32), count))
-    runs = pa.array(np.tile(np.arange(count, dtype=np.int32), keys))
-    table: dict[str, pa.Array] = {"scenario": pa.DictionaryArray.from_arrays(runs, pa.array(draws.names, pa.string()))}
-    for name in TALLY_KEYS[1:]:
-        column = arranged.keys.column(name).combine_chunks()
-        if pa.types.is_dictionary(column.type):
-            table[name] = pa.DictionaryArray.from_arrays(pc.take(column.indices, key), column.dictionary)
-        else:
-            table[name] = pc.take(column, key)
+    table: dict[str, pa.Array] = {
+        "key": pa.array(np.repeat(np.arange(keys, dtype=np.int32), count)),
+        "slot": pa.array(np.tile(np.arange(count, dtype=np.int32), keys)),
+    }
     for name, places in SCALED.items():
-        table[name] = _decimal(summed(arranged.measures[name] * volume, 10**places), 20, places)
+        table[name] = _decimal(summed(arranged.measures[name][:, None] * volume, 10**places), 20, places)
     for name in COUNTED:
-        table[name] = pa.array(summed(arranged.measures[name] * volume, 1).astype(np.int64))
-    cost = _decimal(summed(arranged.measures["cost"] * volume * draws.cost[:, arranged.where], 100), 18, 2)
-    table["cost"] = pc.if_else(pa.array(np.repeat(arranged.no_cost, count)), pa.scalar(None, cost.type), cost)
-    return engine.put(pa.table(table))
+        table[name] = pa.array(summed(arranged.measures[name][:, None] * volume, 1))
+    cost = summed(arranged.measures["cost"][:, None] * volume * draws.cost.T[arranged.where], 100)
+    table["cost"] = _decimal(cost, 18, 2, null=np.repeat(arranged.no_cost, count))
+    return pa.table(table)
+
+
+class StoredTallies:
+    """Routed tallies of a chunk of scenarios as engine tables under fixed names, replaced
+    chunk by chunk, so a query built on `routed` once reads whichever chunk is stored. The
+    tally keys and each slot's scenario are stored once; a chunk's measures come per key and
+    slot (the run's place in the chunk) and are joined to their keys' text as they are
+    read, rather than the text being copied in for every run."""
+
+    def __init__(self, engine: Engine, arranged: Layout, prefix: str, slots: tuple[str, ...]) -> None:
+        self.engine, self.arranged, self.slots = engine, arranged, slots
+        self.names = [f"{prefix}_{part}" for part in ("keys", "slots", "measures")]
+        keys = engine.store(self.names[0], arranged.keys.append_column("key", pa.array(np.arange(len(arranged.starts), dtype=np.int32))))
+        numbered = engine.store(self.names[1], pa.table({"slot": pa.array(np.arange(len(slots), dtype=np.int32)), "scenario": pa.array(slots, pa.string())}))
+        measures = engine.store(self.names[2], chunk_measures(arranged, Draws((), np.ones((0, arranged.width)), np.ones((0, arranged.width)), {})))
+        routed = measures.join(keys, "key").join(numbered, "slot")
+        self.routed = routed.select("scenario", *TALLY_KEYS[1:], *SCALED, "events", "cost", "compliant")
+
+    def fill(self, draws: Draws) -> None:
+        """Store a chunk's measures (its runs in the first slots)."""
+        self.engine.store(self.names[2], chunk_measures(self.arranged, draws))
+
+    def drop(self) -> None:
+        """Free the stored tables."""
+        for name in self.names:
+            self.engine.drop(name)
 
 
 def run_costs(expected: Expected, draws: Draws) -> pa.Table:
@@ -569,11 +595,57 @@ def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flo
 
 
 def price_runs(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed: ir.Table, names: tuple[str, ...],
-               achievement: dict[tuple[str, str, str], Decimal]) -> pa.Table:
+               achievement: dict[tuple[str, str, str], Decimal], measured: dict[tuple, Any] | None = None) -> pa.Table:
     """Each scenario's flows: amount per contract, payer, payee and month, from the one price stage."""
-    lines = price_tallies(engine, agreements, year, tables, routed, names, achievement)
-    flows = lines.group_by(FLOW_KEYS).aggregate(amount=lines.amount.sum().cast(AMOUNT_TYPE))
-    return engine.to_arrow(flows)
+    return engine.to_arrow(flows_of(price_tallies(engine, agreements, year, tables, routed, names, achievement, measured)))
+
+
+def flows_of(lines: ir.Table) -> ir.Table:
+    """Statement lines summed to flows: amount per scenario, contract, payer, payee and month."""
+    return lines.group_by(FLOW_KEYS).aggregate(amount=lines.amount.sum().cast(AMOUNT_TYPE))
+
+
+class RunPricing:
+    """Prices chunks of runs. The runs of a chunk fill numbered slots (`run:1` to
+    `run:<size>`), so the pricing of every agreement whose terms draw nothing but volume
+    and cost is one query, built and compiled once and run on each chunk's stored tallies;
+    agreements paying for drawn outcome achievement are priced chunk by chunk. The slots'
+    flows are then named by their runs."""
+
+    def __init__(self, prepared: Prepared, size: int) -> None:
+        self.prepared = prepared
+        self.slots = tuple(run_name(n) for n in range(1, size + 1))
+        self.stored = StoredTallies(prepared.engine, prepared.arranged, "cc_simulation_runs", self.slots)
+        drawn = {target.contract for target in prepared.fitted.outcomes}
+        self.moving = [a for a in prepared.agreements if a.id in drawn]
+        fixed = [a for a in prepared.agreements if a.id not in drawn]
+        self.measured: dict[tuple, Any] = {}
+        self.query: Callable[[], pa.Table] | None = None
+        if fixed:
+            # The runs' tally keys are the expected year's, checked against the price lists when it was priced.
+            lines = price_tallies(prepared.engine, fixed, prepared.year, prepared.tables, self.stored.routed, self.slots, None, self.measured, prices_checked=True)
+            self.query = prepared.engine.compiled(flows_of(lines))
+
+    def flows(self, draws: Draws) -> pa.Table:
+        """The flows of a chunk of runs (at most `size`)."""
+        engine, prepared = self.prepared.engine, self.prepared
+        self.stored.fill(draws)
+        parts = [self.query()] if self.query is not None else []
+        if self.moving:
+            slot_of = dict(zip(draws.names, self.slots))
+            changes = {(slot_of[name], contract, metric): change for (name, contract, metric), change in draws.achievement.items()}
+            with engine.transient():
+                lines = price_tallies(engine, self.moving, prepared.year, prepared.tables, self.stored.routed, self.slots, changes, self.measured, prices_checked=True)
+                parts.append(engine.to_arrow(flows_of(lines)))
+        flows = pa.concat_tables([part.cast(parts[0].schema) for part in parts])
+        slot = pc.index_in(flows.column("scenario"), value_set=pa.array(self.slots, pa.string()))
+        filled = pc.less(slot, len(draws.names))
+        flows = flows.filter(filled)
+        return flows.set_column(0, "scenario", pc.take(pa.array(draws.names, pa.string()), slot.filter(filled)))
+
+    def close(self) -> None:
+        """Free the stored tallies."""
+        self.stored.drop()
 
 
 # --------------------------------------------------------------------------- stress tests
@@ -757,7 +829,9 @@ def prepare(engine: Engine, contracts: list[Contract], year: FinancialYear, tabl
     arranged = layout(expected)
     stressed = Results()
     stresses, fixed = _stress_draws(fitted, model.stress)
-    routed = scaled_tallies(engine, arranged, fixed)
+    stored = StoredTallies(engine, arranged, "cc_simulation_stress", fixed.names)
+    stored.fill(fixed)
+    routed = stored.routed
     flows = price_runs(engine, agreements, year, tables, routed, fixed.names, fixed.achievement)
     costs = run_costs(expected, fixed)
     stressed.add(settle(engine, agreements, year, flows, costs))
@@ -766,6 +840,7 @@ def prepare(engine: Engine, contracts: list[Contract], year: FinancialYear, tabl
     expected_costs = costs.filter(pc.equal(costs.column("scenario"), EXPECTED))
     more, found = _leaves(engine, agreements, year, tables, expected_routed, expected_flows, expected_costs, model.stress.replacement_premium_percent)
     stressed.add(found)
+    stored.drop()
     return Prepared(engine, agreements, year, tables, expected, fitted, arranged, stresses + more, stressed)
 
 
@@ -777,18 +852,19 @@ def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, pro
     if chunk < 1:
         raise ProblemsError([Problem("--chunk", f"{chunk} runs a chunk", expected="at least 1")])
     found = Results()
-    engine, agreements, year = prepared.engine, prepared.agreements, prepared.year
-    for first in range(1, runs + 1, chunk):
-        count = min(chunk, runs + 1 - first)
-        draws = draw(prepared.fitted, seed, first, count)
-        with engine.transient():
-            # Cached in key order, a component's filter reads only its own part of the chunk.
-            routed = engine.cache(scaled_tallies(engine, prepared.arranged, draws))
-            flows = price_runs(engine, agreements, year, prepared.tables, routed, draws.names, draws.achievement)
-            engine.release(routed)
-            found.add(settle(engine, agreements, year, flows, run_costs(prepared.expected, draws)))
-        if progress is not None:
-            progress(count)
+    engine = prepared.engine
+    with engine.transient():
+        pricing = RunPricing(prepared, min(chunk, runs))
+        try:
+            for first in range(1, runs + 1, chunk):
+                count = min(chunk, runs + 1 - first)
+                draws = draw(prepared.fitted, seed, first, count)
+                with engine.transient():
+                    found.add(settle(engine, prepared.agreements, prepared.year, pricing.flows(draws), run_costs(prepared.expected, draws)))
+                if progress is not None:
+                    progress(count)
+        finally:
+            pricing.close()
     return found
 
 

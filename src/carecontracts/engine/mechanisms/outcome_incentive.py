@@ -84,7 +84,15 @@ class Achieved:
 
 def achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
     """Per metric and settlement period: the achievement measured from the outcome data
-    (the same in every scenario; scenarios differ only by `achievement_changes`)."""
+    (the same in every scenario; scenarios differ only by `achievement_changes`), measured
+    once per set of inputs."""
+    key = ("achievements", context.agreement.id, terms.id, tuple(tuple(months) for months in periods))
+    if key not in context.inputs.measured:
+        context.inputs.measured[key] = _measure_achievements(context, terms, periods)
+    return context.inputs.measured[key]
+
+
+def _measure_achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
     found: list[Achieved] = []
     for metric in terms.metrics:
         if metric.measure.statistic == "rate_per_thousand":
