@@ -44,11 +44,22 @@ class PricingInputs:
     # tests): (scenario, contract, metric) → change in the statistic's units (0.05 is five
     # points on a share).
     achievement_changes: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)
-    # Measurements that are the same in every scenario (each outcome metric's achievement),
-    # shared by whoever prices the same terms many times over (a simulation's chunks).
-    measured: dict[tuple, Any] = field(default_factory=dict, compare=False)
-    # True when these tallies' currencies and months were checked against the price lists already.
+    repricing: "Repricing" = field(default_factory=lambda: Repricing())
+
+
+@dataclass
+class Repricing:
+    """What pricing the same terms over and over (a simulation's chunks of runs) shares
+    between one pricing and the next: measurements that are the same in every scenario
+    (each outcome metric's achievement), whether the tallies' currencies and months were
+    checked against the price lists already, and the fixed names under which outcome
+    components store their earned fractions (Engine.store), so that a query compiled once
+    can be run again after they are stored with other achievement changes."""
+
+    measured: dict[tuple, Any] = field(default_factory=dict)
     prices_checked: bool = False
+    earned_names: dict[tuple[str, str], str] = field(default_factory=dict)
+    achieved: dict[tuple[str, str], Any] = field(default_factory=dict)  # what each named component's earned fractions are worked from
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,7 @@ def check_prices(inputs: PricingInputs, agreements: list[Agreement]) -> None:
 
 def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
     """Statement lines for every component of every agreement, in every scenario."""
-    if not inputs.prices_checked:
+    if not inputs.repricing.prices_checked:
         check_prices(inputs, agreements)
     parts: list[ir.Table] = []
     for agreement in agreements:

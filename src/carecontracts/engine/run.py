@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from dataclasses import dataclass
-from typing import Any
 
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -13,7 +12,7 @@ import pyarrow as pa
 from carecontracts.engine.agreements import Agreement, agreements_of
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.measure import ACTUAL, fine_tallies, tallies
-from carecontracts.engine.price import PricingInputs, price
+from carecontracts.engine.price import PricingInputs, Repricing, price
 from carecontracts.engine.statement import ORDER
 from carecontracts.language.model import Contract
 from carecontracts.periods import FinancialYear
@@ -66,15 +65,14 @@ def price_tallies(
     routed: ir.Table | None,
     scenarios: tuple[str, ...] = (ACTUAL,),
     achievement_changes: dict[tuple[str, str, str], Decimal] | None = None,
-    measured: dict[tuple, Any] | None = None,
-    prices_checked: bool = False,
+    repricing: Repricing | None = None,
 ) -> ir.Table:
     """Statement lines of every agreement in every scenario from routed tallies (which
     carry a `scenario` column): the one price stage that payments, forecasts, what-ifs and
-    comparisons all go through. `measured` and `prices_checked`: see PricingInputs."""
+    comparisons all go through."""
     inputs = PricingInputs(
         engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity, achievement_changes or {},
-        {} if measured is None else measured, prices_checked,
+        repricing or Repricing(),
     )
     return price(inputs, agreements)
 

@@ -40,9 +40,9 @@ from pydantic import Field, ValidationError
 from carecontracts.engine.agreements import Agreement, agreements_of
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.measure import ACTUAL, TALLY_KEYS, tallies
-from carecontracts.engine.mechanisms.outcome_incentive import Achieved, achievements
+from carecontracts.engine.mechanisms.outcome_incentive import Achieved, achievements, store_earned
 from carecontracts.engine.positions import POSITION_COLUMNS, positions, roles
-from carecontracts.engine.price import PricingContext, PricingInputs
+from carecontracts.engine.price import PricingContext, PricingInputs, Repricing
 from carecontracts.engine.run import RunTables, measure, price_tallies
 from carecontracts.language.load import problems_from_validation
 from carecontracts.language.model import Contract, OutcomeIncentiveTerms, Strict
@@ -595,9 +595,9 @@ def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flo
 
 
 def price_runs(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed: ir.Table, names: tuple[str, ...],
-               achievement: dict[tuple[str, str, str], Decimal], measured: dict[tuple, Any] | None = None) -> pa.Table:
+               achievement: dict[tuple[str, str, str], Decimal]) -> pa.Table:
     """Each scenario's flows: amount per contract, payer, payee and month, from the one price stage."""
-    return engine.to_arrow(flows_of(price_tallies(engine, agreements, year, tables, routed, names, achievement, measured)))
+    return engine.to_arrow(flows_of(price_tallies(engine, agreements, year, tables, routed, names, achievement)))
 
 
 def flows_of(lines: ir.Table) -> ir.Table:
@@ -606,46 +606,40 @@ def flows_of(lines: ir.Table) -> ir.Table:
 
 
 class RunPricing:
-    """Prices chunks of runs. The runs of a chunk fill numbered slots (`run:1` to
-    `run:<size>`), so the pricing of every agreement whose terms draw nothing but volume
-    and cost is one query, built and compiled once and run on each chunk's stored tallies;
-    agreements paying for drawn outcome achievement are priced chunk by chunk. The slots'
-    flows are then named by their runs."""
+    """Prices chunks of runs with one query, built and compiled once. The runs of a chunk
+    fill numbered slots (`run:1` to `run:<size>`), so the query is the same for every chunk;
+    only the tables it reads are stored again: the chunk's tallies, and each outcome
+    component's earned fractions under the chunk's drawn achievement. The slots' flows are
+    then named by their runs."""
 
     def __init__(self, prepared: Prepared, size: int) -> None:
-        self.prepared = prepared
+        engine = prepared.engine
+        self.engine = engine
         self.slots = tuple(run_name(n) for n in range(1, size + 1))
-        self.stored = StoredTallies(prepared.engine, prepared.arranged, "cc_simulation_runs", self.slots)
-        drawn = {target.contract for target in prepared.fitted.outcomes}
-        self.moving = [a for a in prepared.agreements if a.id in drawn]
-        fixed = [a for a in prepared.agreements if a.id not in drawn]
-        self.measured: dict[tuple, Any] = {}
-        self.query: Callable[[], pa.Table] | None = None
-        if fixed:
-            # The runs' tally keys are the expected year's, checked against the price lists when it was priced.
-            lines = price_tallies(prepared.engine, fixed, prepared.year, prepared.tables, self.stored.routed, self.slots, None, self.measured, prices_checked=True)
-            self.query = prepared.engine.compiled(flows_of(lines))
+        self.stored = StoredTallies(engine, prepared.arranged, "cc_simulation_runs", self.slots)
+        outcomes = [(a.id, c.id) for a in prepared.agreements for c in a.components if isinstance(c, OutcomeIncentiveTerms)]
+        # The runs' tally keys are the expected year's, checked against the price lists when it was priced.
+        self.repricing = Repricing(prices_checked=True, earned_names={key: f"cc_simulation_earned_{n}" for n, key in enumerate(outcomes)})
+        lines = price_tallies(engine, prepared.agreements, prepared.year, prepared.tables, self.stored.routed, self.slots, None, self.repricing)
+        self.query = engine.compiled(flows_of(lines))
 
     def flows(self, draws: Draws) -> pa.Table:
         """The flows of a chunk of runs (at most `size`)."""
-        engine, prepared = self.prepared.engine, self.prepared
         self.stored.fill(draws)
-        parts = [self.query()] if self.query is not None else []
-        if self.moving:
-            slot_of = dict(zip(draws.names, self.slots))
-            changes = {(slot_of[name], contract, metric): change for (name, contract, metric), change in draws.achievement.items()}
-            with engine.transient():
-                lines = price_tallies(engine, self.moving, prepared.year, prepared.tables, self.stored.routed, self.slots, changes, self.measured, prices_checked=True)
-                parts.append(engine.to_arrow(flows_of(lines)))
-        flows = pa.concat_tables([part.cast(parts[0].schema) for part in parts])
+        slot_of = dict(zip(draws.names, self.slots))
+        changes = {(slot_of[name], contract, metric): change for (name, contract, metric), change in draws.achievement.items()}
+        store_earned(self.engine, self.repricing, self.slots, changes)
+        flows = self.query()
         slot = pc.index_in(flows.column("scenario"), value_set=pa.array(self.slots, pa.string()))
         filled = pc.less(slot, len(draws.names))
         flows = flows.filter(filled)
         return flows.set_column(0, "scenario", pc.take(pa.array(draws.names, pa.string()), slot.filter(filled)))
 
     def close(self) -> None:
-        """Free the stored tallies."""
+        """Free the stored tables."""
         self.stored.drop()
+        for name in self.repricing.earned_names.values():
+            self.engine.drop(name)
 
 
 # --------------------------------------------------------------------------- stress tests

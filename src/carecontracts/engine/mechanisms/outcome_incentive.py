@@ -14,10 +14,10 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.backend import month_of
+from carecontracts.engine.backend import Engine, month_of
 from carecontracts.engine.measure import matches
 from carecontracts.engine.mechanisms.shared import money_text, payments_of, percent_text, times_share
-from carecontracts.engine.price import PricingContext
+from carecontracts.engine.price import PricingContext, Repricing
 from carecontracts.engine.registry import register
 from carecontracts.language.model import Metric, OutcomeIncentiveTerms, Schedule
 from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money
@@ -87,9 +87,10 @@ def achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods:
     (the same in every scenario; scenarios differ only by `achievement_changes`), measured
     once per set of inputs."""
     key = ("achievements", context.agreement.id, terms.id, tuple(tuple(months) for months in periods))
-    if key not in context.inputs.measured:
-        context.inputs.measured[key] = _measure_achievements(context, terms, periods)
-    return context.inputs.measured[key]
+    measured = context.inputs.repricing.measured
+    if key not in measured:
+        measured[key] = _measure_achievements(context, terms, periods)
+    return measured[key]
 
 
 def _measure_achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
@@ -126,12 +127,31 @@ def _earned(achieved: Achieved, change: Decimal | None) -> dict:
 
 def _earned_table(context: PricingContext, achieved: list[Achieved]) -> ir.Table:
     """Earned fractions per scenario, metric and period. Without changes for this contract
-    they are the same in every scenario; with them, each scenario's are worked out."""
+    they are the same in every scenario; with them, each scenario's are worked out. Where
+    the repricing names a table for this component, they are stored under that name."""
+    contract, component = context.agreement.id, context.component.id
     changes = context.inputs.achievement_changes
-    contract = context.agreement.id
+    name = context.inputs.repricing.earned_names.get((contract, component))
+    if name is not None:
+        context.inputs.repricing.achieved[(contract, component)] = achieved
+        return context.engine.store(name, earned_rows(contract, achieved, context.inputs.scenarios, changes))
+    if any(c == contract for _, c, _ in changes):
+        return context.engine.put(earned_rows(contract, achieved, context.inputs.scenarios, changes))
+    return context.scenarios().cross_join(context.engine.put(earned_rows(contract, achieved, (None,), {})).drop("scenario"))
+
+
+def store_earned(engine: Engine, repricing: Repricing, scenarios: tuple[str, ...], changes: dict[tuple[str, str, str], Decimal]) -> None:
+    """Store the earned fractions of every outcome component the repricing names again, for
+    other achievement changes: a query compiled with them then pays by the new ones."""
+    for (contract, component), name in repricing.earned_names.items():
+        engine.store(name, earned_rows(contract, repricing.achieved[(contract, component)], scenarios, changes))
+
+
+def earned_rows(contract: str, achieved: list[Achieved], scenarios: tuple[str | None, ...], changes: dict[tuple[str, str, str], Decimal]) -> pa.Table:
+    """Each scenario's earned fraction, episodes and words per metric and period, with the
+    scenario's change to this contract's achievement (if any)."""
     ours = {(s, m): v for (s, c, m), v in changes.items() if c == contract}
     columns: dict[str, list] = {"scenario": [], "metric": [], "period": [], "month": [], "earned": [], "episodes": [], "words": []}
-    scenarios = context.inputs.scenarios if ours else (None,)
     base = [_earned(a, None) for a in achieved]
     for scenario in scenarios:
         for position, item in enumerate(achieved):
@@ -141,22 +161,17 @@ def _earned_table(context: PricingContext, achieved: list[Achieved]) -> ir.Table
             for name in ("metric", "period", "month", "earned", "episodes"):
                 columns[name].append(row[name])
             columns["words"].append(f"{row['metric']} (weight {row['weight'].normalize():f}): {row['words']}")
-    table = context.engine.put(
-        pa.table(
-            {
-                "scenario": pa.array(columns["scenario"], pa.string()),
-                "metric": pa.array(columns["metric"], pa.string()),
-                "period": pa.array(columns["period"], pa.int64()),
-                "month": pa.array(columns["month"], pa.date32()),
-                "earned": pa.array(columns["earned"], pa.decimal128(11, 10)),
-                "episodes": pa.array(columns["episodes"], pa.int64()),
-                "words": pa.array(columns["words"], pa.string()),
-            }
-        )
+    return pa.table(
+        {
+            "scenario": pa.array(columns["scenario"], pa.string()),
+            "metric": pa.array(columns["metric"], pa.string()),
+            "period": pa.array(columns["period"], pa.int64()),
+            "month": pa.array(columns["month"], pa.date32()),
+            "earned": pa.array(columns["earned"], pa.decimal128(11, 10)),
+            "episodes": pa.array(columns["episodes"], pa.int64()),
+            "words": pa.array(columns["words"], pa.string()),
+        }
     )
-    if ours:
-        return table
-    return context.scenarios().cross_join(table.drop("scenario"))
 
 
 def _periods(table: ir.Table, day: ir.DateValue, periods: list[list[dt.date]]) -> ir.Table:
