@@ -492,22 +492,35 @@ def chunk_measures(arranged: Layout, draws: Draws) -> pa.Table:
     and component), every run of a key together."""
     count, keys = len(draws.names), len(arranged.starts)
     volume = draws.volume.T[arranged.where]
+    cost = draws.cost.T[arranged.where]
+    scratch = np.empty_like(volume)
+    # Most keys have one expected row; the rows after a key's first are added to it.
+    key_of_row = np.repeat(np.arange(keys), np.diff(np.append(arranged.starts, len(arranged.where))))
+    later = np.setdiff1d(np.arange(len(arranged.where)), arranged.starts)
 
-    def summed(values: np.ndarray, scale: int) -> np.ndarray:
-        if not keys or not count:
+    def summed(name: str, scale: int, with_cost: bool = False) -> np.ndarray:
+        measure = arranged.measures[name]
+        if not measure.any():
             return np.zeros(keys * count, dtype=np.int64)
-        return np.add.reduceat(np.rint(values * scale), arranged.starts, axis=0).ravel().astype(np.int64)
+        np.multiply(measure[:, None], volume, out=scratch)
+        if with_cost:
+            np.multiply(scratch, cost, out=scratch)
+        np.multiply(scratch, scale, out=scratch)
+        np.rint(scratch, out=scratch)
+        total = scratch[arranged.starts]
+        if later.size:
+            np.add.at(total, key_of_row[later], scratch[later])
+        return total.ravel().astype(np.int64)
 
     table: dict[str, pa.Array] = {
         "key": pa.array(np.repeat(np.arange(keys, dtype=np.int32), count)),
         "slot": pa.array(np.tile(np.arange(count, dtype=np.int32), keys)),
     }
     for name, places in SCALED.items():
-        table[name] = _decimal(summed(arranged.measures[name][:, None] * volume, 10**places), 20, places)
+        table[name] = _decimal(summed(name, 10**places), 20, places)
     for name in COUNTED:
-        table[name] = pa.array(summed(arranged.measures[name][:, None] * volume, 1))
-    cost = summed(arranged.measures["cost"][:, None] * volume * draws.cost.T[arranged.where], 100)
-    table["cost"] = _decimal(cost, 18, 2, null=np.repeat(arranged.no_cost, count))
+        table[name] = pa.array(summed(name, 1))
+    table["cost"] = _decimal(summed("cost", 100, with_cost=True), 18, 2, null=np.repeat(arranged.no_cost, count))
     return pa.table(table)
 
 
@@ -552,11 +565,8 @@ def run_costs(expected: Expected, draws: Draws) -> pa.Table:
             party += [provider] * months
             month += expected.months
             pence.append(total[r])
-    if not providers:
-        return pa.table({"scenario": pa.array([], pa.string()), "provider": pa.array([], pa.string()), "month": pa.array([], pa.date32()),
-                         "cost": pa.array([], pa.decimal128(18, 2))})
     return pa.table({"scenario": pa.array(scenario, pa.string()), "provider": pa.array(party, pa.string()), "month": pa.array(month, pa.date32()),
-                     "cost": _decimal(np.concatenate(pence), 18, 2)})
+                     "cost": _decimal(np.concatenate(pence) if pence else np.zeros(0), 18, 2)})
 
 
 # --------------------------------------------------------------------------- pricing and collecting
@@ -582,7 +592,11 @@ class Results:
 
 def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flows: pa.Table, costs: pa.Table) -> Results:
     """Positions and monthly margins of priced flows (amount per contract, payer, payee, month)."""
-    placed = positions(engine.put(flows), engine.put(costs), agreements, year.months)
+    return settled(engine.to_arrow(positions(engine.put(flows), engine.put(costs), agreements, year.months)), flows, costs)
+
+
+def settled(placed: pa.Table, flows: pa.Table, costs: pa.Table) -> Results:
+    """Flows with their positions, and each party's monthly margin (net less costs)."""
     received = flows.group_by(["scenario", "payee", "month"]).aggregate([("amount", "sum")]).rename_columns(["scenario", "party", "month", "amount"])
     paid = flows.group_by(["scenario", "payer", "month"]).aggregate([("amount", "sum")]).rename_columns(["scenario", "party", "month", "amount"])
     paid = paid.set_column(3, "amount", pc.negate(paid.column("amount")))
@@ -591,7 +605,7 @@ def settle(engine: Engine, agreements: list[Agreement], year: FinancialYear, flo
     every = pa.concat_tables([t.cast(pa.schema([("scenario", pa.string()), ("party", pa.string()), ("month", pa.date32()), ("amount", pa.decimal128(38, 2))]))
                               for t in (received, paid, spent)])
     monthly = every.group_by(["scenario", "party", "month"]).aggregate([("amount", "sum")]).rename_columns(["scenario", "party", "month", "margin"])
-    return Results([engine.to_arrow(placed)], [flows], [monthly])
+    return Results([placed], [flows], [monthly])
 
 
 def price_runs(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed: ir.Table, names: tuple[str, ...],
@@ -621,7 +635,12 @@ class RunPricing:
         # The runs' tally keys are the expected year's, checked against the price lists when it was priced.
         self.repricing = Repricing(prices_checked=True, earned_names={key: f"cc_simulation_earned_{n}" for n, key in enumerate(outcomes)})
         lines = price_tallies(engine, prepared.agreements, prepared.year, prepared.tables, self.stored.routed, self.slots, None, self.repricing)
-        self.query = engine.compiled(flows_of(lines))
+        flows = flows_of(lines)
+        self.query = engine.compiled(flows)
+        self.settling = ["cc_simulation_flows", "cc_simulation_costs"]
+        priced = engine.store(self.settling[0], flows.schema().to_pyarrow().empty_table())
+        spent = engine.store(self.settling[1], run_costs(prepared.expected, Draws((), np.ones((0, prepared.arranged.width)), np.ones((0, prepared.arranged.width)), {})))
+        self.placing = engine.compiled(positions(priced, spent, prepared.agreements, prepared.year.months))
 
     def flows(self, draws: Draws) -> pa.Table:
         """The flows of a chunk of runs (at most `size`)."""
@@ -635,10 +654,16 @@ class RunPricing:
         flows = flows.filter(filled)
         return flows.set_column(0, "scenario", pc.take(pa.array(draws.names, pa.string()), slot.filter(filled)))
 
+    def settle(self, flows: pa.Table, costs: pa.Table) -> Results:
+        """A chunk's flows with their positions and monthly margins."""
+        self.engine.store(self.settling[0], flows)
+        self.engine.store(self.settling[1], costs)
+        return settled(self.placing(), flows, costs)
+
     def close(self) -> None:
         """Free the stored tables."""
         self.stored.drop()
-        for name in self.repricing.earned_names.values():
+        for name in [*self.repricing.earned_names.values(), *self.settling]:
             self.engine.drop(name)
 
 
@@ -854,7 +879,7 @@ def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, pro
                 count = min(chunk, runs + 1 - first)
                 draws = draw(prepared.fitted, seed, first, count)
                 with engine.transient():
-                    found.add(settle(engine, prepared.agreements, prepared.year, pricing.flows(draws), run_costs(prepared.expected, draws)))
+                    found.add(pricing.settle(pricing.flows(draws), run_costs(prepared.expected, draws)))
                 if progress is not None:
                     progress(count)
         finally:
