@@ -14,6 +14,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
+import sqlglot.expressions as sge
 
 
 @ibis.udf.scalar.builtin(name="format")
@@ -114,7 +115,13 @@ class Engine:
         if self.name == "spark":
             return lambda: self.to_arrow(expr)
         self.con._run_pre_execute_hooks(expr)  # registers its in-memory tables
-        sql = self.con.compile(expr)
+        query = self.con.compiler.to_sqlglot(expr)
+        for shared in query.find_all(sge.CTE):
+            # DuckDB materialises a subquery used more than once; a pricing query uses the
+            # stored tallies once per component, each reading its own part, so reading
+            # them in place (filters pushed down) is faster than materialising them all.
+            shared.set("materialized", False)
+        sql = query.sql(dialect=self.con.dialect)
         schema = expr.schema().to_pyarrow()
         return lambda: self.con.con.execute(sql).to_arrow_table().cast(schema)
 
