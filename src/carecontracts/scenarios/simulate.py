@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, Callable, Literal
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
@@ -347,9 +346,10 @@ def fit(expected: Expected, model: RiskModel, outcomes: list[OutcomeTarget]) -> 
     return Fitted(expected, sizes, shock, cost_sd, model.outcomes.overdispersion, outcomes, parameters)
 
 
-def outcome_targets(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables) -> list[OutcomeTarget]:
+def outcome_targets(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, repricing: Repricing | None = None) -> list[OutcomeTarget]:
     """The measured achievement of every outcome metric over its agreement's year."""
-    inputs = PricingInputs(engine, year, (ACTUAL,), None, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity)
+    inputs = PricingInputs(engine, year, (ACTUAL,), None, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity,
+                           repricing=repricing or Repricing())
     found: list[OutcomeTarget] = []
     for agreement in agreements:
         for index, component in enumerate(agreement.components):
@@ -609,9 +609,9 @@ def settled(placed: pa.Table, flows: pa.Table, costs: pa.Table) -> Results:
 
 
 def price_runs(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed: ir.Table, names: tuple[str, ...],
-               achievement: dict[tuple[str, str, str], Decimal]) -> pa.Table:
+               achievement: dict[tuple[str, str, str], Decimal], repricing: Repricing | None = None) -> pa.Table:
     """Each scenario's flows: amount per contract, payer, payee and month, from the one price stage."""
-    return engine.to_arrow(flows_of(price_tallies(engine, agreements, year, tables, routed, names, achievement)))
+    return engine.to_arrow(flows_of(price_tallies(engine, agreements, year, tables, routed, names, achievement, repricing)))
 
 
 def flows_of(lines: ir.Table) -> ir.Table:
@@ -633,7 +633,7 @@ class RunPricing:
         self.stored = StoredTallies(engine, prepared.arranged, "cc_simulation_runs", self.slots)
         outcomes = [(a.id, c.id) for a in prepared.agreements for c in a.components if isinstance(c, OutcomeIncentiveTerms)]
         # The runs' tally keys are the expected year's, checked against the price lists when it was priced.
-        self.repricing = Repricing(prices_checked=True, earned_names={key: f"cc_simulation_earned_{n}" for n, key in enumerate(outcomes)})
+        self.repricing = Repricing(prepared.measured, prices_checked=True, earned_names={key: f"cc_simulation_earned_{n}" for n, key in enumerate(outcomes)})
         lines = price_tallies(engine, prepared.agreements, prepared.year, prepared.tables, self.stored.routed, self.slots, None, self.repricing)
         flows = flows_of(lines)
         self.query = engine.compiled(flows)
@@ -712,27 +712,29 @@ def leaving(agreements: list[Agreement]) -> list[tuple[Agreement, Agreement]]:
     return [(a, primes[a.contract.id]) for a in agreements if a.path != ()]
 
 
-def _leaves(engine: Engine, agreements: list[Agreement], year: FinancialYear, tables: RunTables, routed: ir.Table, expected_flows: pa.Table,
-            costs: pa.Table, premium: Decimal) -> tuple[list[Stress], Results]:
+def _leaves(agreements: list[Agreement], expected_flows: pa.Table, costs: pa.Table, premium: Decimal) -> tuple[list[Stress], pa.Table, pa.Table]:
     """For each sub-contract: it ends, and the prime buys the activity elsewhere for the
-    premium over what it paid the sub-contractor, month by month."""
+    premium over what it paid the sub-contractor, month by month. Each agreement is priced
+    on its own, so the others' flows are the expected year's. Returns the stresses and
+    their flows and costs."""
     stresses: list[Stress] = []
-    found = Results()
+    flows, spent = [], []
     for sub, prime in leaving(agreements):
         scenario = f"stress:leaves:{sub.id}"
-        others = [a for a in agreements if a is not sub]
-        flows = price_runs(engine, others, year, tables, routed.mutate(scenario=ibis.literal(scenario)), (scenario,), {})
+        staying = expected_flows.filter(pc.not_equal(expected_flows.column("contract"), sub.id))
         paid = expected_flows.filter(pc.equal(expected_flows.column("contract"), sub.id)).to_pylist()
         elsewhere = f"elsewhere (for {sub.payee})"
         extra = [{"scenario": scenario, "contract": f"{sub.id} replaced", "payer": prime.payee, "payee": elsewhere, "month": r["month"],
                   "amount": to_pence(r["amount"] * (1 + premium / 100))} for r in paid]
-        if extra:
-            flows = pa.concat_tables([flows, pa.Table.from_pylist(extra, schema=flows.schema)])
-        mine = costs.filter(pc.not_equal(costs.column("provider"), sub.payee)) if costs.num_rows else costs
-        mine = mine.set_column(0, "scenario", pa.array([scenario] * mine.num_rows, pa.string()))
-        found.add(settle(engine, agreements, year, flows, mine))
+        flows += [_renamed(staying, scenario), pa.Table.from_pylist(extra, schema=expected_flows.schema)]
+        spent.append(_renamed(costs.filter(pc.not_equal(costs.column("provider"), sub.payee)), scenario))
         stresses.append(Stress(scenario, f"{sub.payee} leaves", f"{sub.id} ends; {prime.payee} buys its activity elsewhere for {premium.normalize():f}% more"))
-    return stresses, found
+    return stresses, pa.concat_tables([expected_flows.slice(0, 0), *flows]), pa.concat_tables([costs.slice(0, 0), *spent])
+
+
+def _renamed(table: pa.Table, scenario: str) -> pa.Table:
+    """A table's rows as another scenario's (its first column is the scenario)."""
+    return table.set_column(0, "scenario", pa.array([scenario] * table.num_rows, pa.string()))
 
 
 # --------------------------------------------------------------------------- the simulation
@@ -836,6 +838,7 @@ class Prepared:
     arranged: Layout
     stresses: list[Stress]
     stressed: Results
+    measured: dict[tuple, Any]  # outcome achievement, measured once (see Repricing)
 
 
 def prepare(engine: Engine, contracts: list[Contract], year: FinancialYear, tables: RunTables, model: RiskModel | None = None,
@@ -844,23 +847,19 @@ def prepare(engine: Engine, contracts: list[Contract], year: FinancialYear, tabl
     model = model or RiskModel()
     agreements = agreements_of(contracts)
     expected = expected_year(engine, agreements, year, tables, as_of)
-    fitted = fit(expected, model, outcome_targets(engine, agreements, year, tables))
+    repricing = Repricing()
+    fitted = fit(expected, model, outcome_targets(engine, agreements, year, tables, repricing))
     arranged = layout(expected)
-    stressed = Results()
     stresses, fixed = _stress_draws(fitted, model.stress)
     stored = StoredTallies(engine, arranged, "cc_simulation_stress", fixed.names)
     stored.fill(fixed)
-    routed = stored.routed
-    flows = price_runs(engine, agreements, year, tables, routed, fixed.names, fixed.achievement)
-    costs = run_costs(expected, fixed)
-    stressed.add(settle(engine, agreements, year, flows, costs))
-    expected_flows = flows.filter(pc.equal(flows.column("scenario"), EXPECTED))
-    expected_routed = routed.filter(routed.scenario == EXPECTED)
-    expected_costs = costs.filter(pc.equal(costs.column("scenario"), EXPECTED))
-    more, found = _leaves(engine, agreements, year, tables, expected_routed, expected_flows, expected_costs, model.stress.replacement_premium_percent)
-    stressed.add(found)
+    flows = price_runs(engine, agreements, year, tables, stored.routed, fixed.names, fixed.achievement, repricing)
     stored.drop()
-    return Prepared(engine, agreements, year, tables, expected, fitted, arranged, stresses + more, stressed)
+    costs = run_costs(expected, fixed)
+    more, left_flows, left_costs = _leaves(agreements, flows.filter(pc.equal(flows.column("scenario"), EXPECTED)),
+                                           costs.filter(pc.equal(costs.column("scenario"), EXPECTED)), model.stress.replacement_premium_percent)
+    stressed = settle(engine, agreements, year, pa.concat_tables([flows, left_flows]), pa.concat_tables([costs, left_costs]))
+    return Prepared(engine, agreements, year, tables, expected, fitted, arranged, stresses + more, stressed, repricing.measured)
 
 
 def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> Results:
