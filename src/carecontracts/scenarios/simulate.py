@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, Callable, Literal
@@ -540,9 +541,9 @@ class StoredTallies:
         routed = measures.join(keys, "key").join(numbered, "slot")
         self.routed = routed.select("scenario", *TALLY_KEYS[1:], *SCALED, "events", "cost", "compliant")
 
-    def fill(self, draws: Draws) -> None:
-        """Store a chunk's measures (its runs in the first slots)."""
-        self.engine.store(self.names[2], chunk_measures(self.arranged, draws))
+    def fill(self, measures: pa.Table) -> None:
+        """Store a chunk's measures (`chunk_measures`: its runs in the first slots)."""
+        self.engine.store(self.names[2], measures)
 
     def drop(self) -> None:
         """Free the stored tables."""
@@ -642,9 +643,9 @@ class RunPricing:
         spent = engine.store(self.settling[1], run_costs(prepared.expected, Draws((), np.ones((0, prepared.arranged.width)), np.ones((0, prepared.arranged.width)), {})))
         self.placing = engine.compiled(positions(priced, spent, prepared.agreements, prepared.year.months))
 
-    def flows(self, draws: Draws) -> pa.Table:
-        """The flows of a chunk of runs (at most `size`)."""
-        self.stored.fill(draws)
+    def flows(self, draws: Draws, measures: pa.Table) -> pa.Table:
+        """The flows of a chunk of runs (at most `size`), given its draws and their measures."""
+        self.stored.fill(measures)
         slot_of = dict(zip(draws.names, self.slots))
         changes = {(slot_of[name], contract, metric): change for (name, contract, metric), change in draws.achievement.items()}
         store_earned(self.engine, self.repricing, self.slots, changes)
@@ -852,7 +853,7 @@ def prepare(engine: Engine, contracts: list[Contract], year: FinancialYear, tabl
     arranged = layout(expected)
     stresses, fixed = _stress_draws(fitted, model.stress)
     stored = StoredTallies(engine, arranged, "cc_simulation_stress", fixed.names)
-    stored.fill(fixed)
+    stored.fill(chunk_measures(arranged, fixed))
     flows = price_runs(engine, agreements, year, tables, stored.routed, fixed.names, fixed.achievement, repricing)
     stored.drop()
     costs = run_costs(expected, fixed)
@@ -871,16 +872,26 @@ def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, pro
         raise ProblemsError([Problem("--chunk", f"{chunk} runs a chunk", expected="at least 1")])
     found = Results()
     engine = prepared.engine
-    with engine.transient():
+    firsts = list(range(1, runs + 1, chunk))
+
+    def drawn(first: int) -> tuple[Draws, pa.Table, pa.Table]:
+        draws = draw(prepared.fitted, seed, first, min(chunk, runs + 1 - first))
+        return draws, chunk_measures(prepared.arranged, draws), run_costs(prepared.expected, draws)
+
+    # The next chunk is drawn while the engine prices this one (NumPy and the engine both
+    # release Python's lock while they work), so drawing costs little time of its own.
+    with engine.transient(), ThreadPoolExecutor(max_workers=1) as ahead:
         pricing = RunPricing(prepared, min(chunk, runs))
         try:
-            for first in range(1, runs + 1, chunk):
-                count = min(chunk, runs + 1 - first)
-                draws = draw(prepared.fitted, seed, first, count)
+            coming = ahead.submit(drawn, firsts[0])
+            for position in range(len(firsts)):
+                draws, measures, costs = coming.result()
+                if position + 1 < len(firsts):
+                    coming = ahead.submit(drawn, firsts[position + 1])
                 with engine.transient():
-                    found.add(pricing.settle(pricing.flows(draws), run_costs(prepared.expected, draws)))
+                    found.add(pricing.settle(pricing.flows(draws, measures), costs))
                 if progress is not None:
-                    progress(count)
+                    progress(len(draws.names))
         finally:
             pricing.close()
     return found
