@@ -5,6 +5,10 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Sequence
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 PENNY = Decimal("0.01")
 
 # Engine column types. Widths are chosen so quantity × rate stays within 38 digits on
@@ -32,6 +36,11 @@ SHARED_TYPE = "decimal(26, 10)"
 def to_pence(value: Decimal) -> Decimal:
     """Round half-up to the penny: the only rounding money ever gets."""
     return value.quantize(PENNY, rounding=ROUND_HALF_UP)
+
+
+def pence(amounts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Exact money as whole pence (int64, nulls as 0): rounding the float is exact below £10¹³."""
+    return np.round(pc.cast(amounts, pa.float64()).fill_null(0).to_numpy() * 100).astype(np.int64)
 
 
 def split_exactly(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:

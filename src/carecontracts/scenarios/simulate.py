@@ -29,7 +29,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, Sequence, TypeVar
 
 import ibis.expr.types as ir
 import numpy as np
@@ -47,7 +47,7 @@ from carecontracts.engine.run import RunTables, measure, price_tallies
 from carecontracts.language.load import problems_from_validation
 from carecontracts.language.model import Contract, OutcomeIncentiveTerms, Strict
 from carecontracts.language.yaml_lines import LocatedDocument
-from carecontracts.money import AMOUNT_TYPE, QUANTITY_TYPE, to_pence
+from carecontracts.money import AMOUNT_TYPE, QUANTITY_TYPE, pence, to_pence
 from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError
 
@@ -63,6 +63,7 @@ EXPECTED_ROWS = pa.schema(
 DEFAULT_DEMAND_SHOCK = 0.03
 DEFAULT_COST_SD = 0.05
 MIN_HISTORY = 3
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- the model
@@ -757,22 +758,31 @@ class Distribution:
 
     @classmethod
     def of(cls, values: list[Decimal], worst: Literal["low", "high"] = "low") -> "Distribution":
-        ordered = sorted(values)
+        return cls.of_pence(np.array([int(value * 100) for value in values], dtype=np.int64), worst)
+
+    @classmethod
+    def of_pence(cls, values: np.ndarray, worst: Literal["low", "high"] = "low") -> "Distribution":
+        """The distribution of whole pence (int64), worked in integers so it stays exact."""
+        ordered = np.sort(values)
         n = len(ordered)
         tail = max(1, math.ceil(0.05 * n))
         worst_values = ordered[:tail] if worst == "low" else ordered[-tail:]
+
+        def pounds(whole_pence: int | np.integer) -> Decimal:
+            return Decimal(int(whole_pence)).scaleb(-2)
+
         return cls(
-            mean=to_pence(sum(ordered, Decimal(0)) / n),
-            p5=percentile(ordered, 0.05),
-            p50=percentile(ordered, 0.50),
-            p95=percentile(ordered, 0.95),
-            loss=sum(1 for v in ordered if v < 0) / n,
-            shortfall=to_pence(sum(worst_values, Decimal(0)) / tail),
+            mean=to_pence(pounds(int(ordered.sum())) / n),
+            p5=pounds(percentile(ordered, 0.05)),
+            p50=pounds(percentile(ordered, 0.50)),
+            p95=pounds(percentile(ordered, 0.95)),
+            loss=int((ordered < 0).sum()) / n,
+            shortfall=to_pence(pounds(int(worst_values.sum())) / tail),
             runs=n,
         )
 
 
-def percentile(ordered: list[Decimal], share: float) -> Decimal:
+def percentile(ordered: Sequence[T] | np.ndarray, share: float) -> T:
     """The value of the run at that share of the ordered runs (the inverse of the empirical
     distribution: the smallest value with at least that share of runs at or below it)."""
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
@@ -938,47 +948,52 @@ def summarise(prepared: Prepared, collected: Results, runs: int, seed: int, budg
 def _party_risks(placed: pa.Table, stress_names: set[str], budgets: dict[str, Decimal]) -> list[PartyRisk]:
     """Each party's distributions over the runs and its value in each stress test (a
     commissioner's payments; anyone else's margin where its activity carries costs, else net)."""
-    by_party: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    stressed: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    role_of: dict[str, str] = {}
-    has_costs: dict[str, bool] = defaultdict(bool)
-    for row in placed.to_pylist():
-        party = row["party"]
-        role_of[party] = row["role"]
-        if row["costs"] is not None:
-            has_costs[party] = True
-    for row in placed.to_pylist():
-        party = row["party"]
-        position = row["margin"] if has_costs[party] and row["margin"] is not None else row["net"]
-        if position is None:
-            position = row["net"] - (row["costs"] or 0)
-        if row["scenario"] in stress_names:
-            stressed[party][row["scenario"]] = position if role_of[party] != "commissioner" else row["payments"]
-            continue
-        for name in ("income", "payments"):
-            by_party[party][name].append(row[name])
-        by_party[party]["position"].append(position)
+    parties = placed.column("party").to_numpy(zero_copy_only=False)
+    roles = dict(zip(placed.column("party").to_pylist(), placed.column("role").to_pylist()))
+    stress = pc.is_in(placed.column("scenario"), value_set=pa.array(sorted(stress_names), pa.string())).to_numpy(zero_copy_only=False)
+    income, payments, net = (pence(placed.column(name)) for name in ("income", "payments", "net"))
+    costs_known = pc.is_valid(placed.column("costs")).to_numpy(zero_copy_only=False)
+    margin_known = pc.is_valid(placed.column("margin")).to_numpy(zero_copy_only=False)
+    margin = pence(placed.column("margin"))
+    scenarios = placed.column("scenario").to_pylist()
     order = {name: i for i, name in enumerate(("commissioner", "prime", "provider", "sub-contractor", "alliance member", "other"))}
     result: list[PartyRisk] = []
-    for party in sorted(by_party, key=lambda p: (order.get(role_of[p], 9), p)):
-        values = by_party[party]
+    for party in sorted(roles, key=lambda p: (order.get(roles[p], 9), p)):
+        mine = parties == party
+        runs = mine & ~stress
+        if not runs.any():
+            continue  # a party only a stress test has (buying elsewhere)
+        has_costs = bool(costs_known[mine].any())
+        position = np.where(margin_known, margin, net) if has_costs else net
+        shown = payments if roles[party] == "commissioner" else position
+        stressed = {scenarios[row]: Decimal(int(shown[row])).scaleb(-2) for row in np.flatnonzero(mine & stress)}
+        stressed |= {name: Decimal("0.00") for name in stress_names if name not in stressed}  # e.g. a sub-contractor that left
         budget = budgets.get(party)
-        absent = {name: Decimal("0.00") for name in stress_names if name not in stressed[party]}  # e.g. a sub-contractor that left
-        over = sum(1 for v in values["payments"] if v > budget) / len(values["payments"]) if budget is not None else None
-        result.append(PartyRisk(party, role_of[party], "margin" if has_costs[party] else "net", Distribution.of(values["income"]),
-                                Distribution.of(values["payments"], "high"), Distribution.of(values["position"]), budget, over, {**stressed[party], **absent}))
+        over = float((payments[runs] > math.floor(budget * 100)).mean()) if budget is not None else None
+        result.append(PartyRisk(party, roles[party], "margin" if has_costs else "net", Distribution.of_pence(income[runs]),
+                                Distribution.of_pence(payments[runs], "high"), Distribution.of_pence(position[runs]), budget, over, stressed))
     return result
 
 
 def _contract_risks(flows: pa.Table, stress_names: set[str]) -> list[ContractRisk]:
     """Each contract's (payer to payee) payments over the runs, and in each stress test."""
-    totals = flows.group_by(["scenario", "contract", "payer", "payee"]).aggregate([("amount", "sum")])
-    runs: dict[tuple[str, str, str], list[Decimal]] = defaultdict(list)
-    stressed: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(dict)
-    for row in totals.to_pylist():
-        key = (row["contract"], row["payer"], row["payee"])
-        if row["scenario"] in stress_names:
-            stressed[key][row["scenario"]] = row["amount_sum"]
-        else:
-            runs[key].append(row["amount_sum"])
-    return [ContractRisk(c, payer, payee, Distribution.of(values, "high"), stressed[(c, payer, payee)]) for (c, payer, payee), values in sorted(runs.items())]
+    totals = flows.group_by(["contract", "payer", "payee", "scenario"]).aggregate([("amount", "sum")])
+    totals = totals.sort_by([(name, "ascending") for name in ("contract", "payer", "payee")])
+    keys = list(zip(*(totals.column(name).to_pylist() for name in ("contract", "payer", "payee"))))
+    scenarios = totals.column("scenario").to_pylist()
+    amounts = pence(totals.column("amount_sum"))
+    stress = pc.is_in(totals.column("scenario"), value_set=pa.array(sorted(stress_names), pa.string())).to_numpy(zero_copy_only=False)
+    found: list[ContractRisk] = []
+    start = 0
+    while start < len(keys):
+        end = start
+        while end < len(keys) and keys[end] == keys[start]:
+            end += 1
+        rows = np.arange(start, end)
+        runs = rows[~stress[rows]]
+        if len(runs):
+            stressed = {scenarios[row]: Decimal(int(amounts[row])).scaleb(-2) for row in rows[stress[rows]]}
+            contract, payer, payee = keys[start]
+            found.append(ContractRisk(contract, payer, payee, Distribution.of_pence(amounts[runs], "high"), stressed))
+        start = end
+    return found
