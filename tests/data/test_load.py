@@ -488,9 +488,9 @@ def test_check_files_on_good_data_finds_nothing(tmp_path: Path) -> None:
 
 def test_large_parquet_load_leaves_nothing_for_the_next_checkpoint_to_rewrite(tmp_path: Path) -> None:
     """A Parquet file read in batches larger than a row group (131,072 rows, as the example
-    data is written) loads into whole row groups,
-    each row still numbered by its place in the file: a later write to the warehouse (a
-    payment run storing statements) then does not rewrite the activity table."""
+    data is written) loads into whole row groups, each row still numbered by its place in
+    the file: a later write to the warehouse (a payment run storing statements) then does
+    not rewrite the activity table."""
     workspace = new_workspace(tmp_path)
     for csv in (tmp_path / "data/activity").glob("*.csv"):
         csv.unlink()
