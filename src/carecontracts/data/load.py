@@ -118,11 +118,12 @@ def _bad(column: Column, present: bool, native: bool = False) -> list[tuple[str,
 
 @contextmanager
 def _unordered_insert(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[None]:
-    """Let an insert from a Parquet file store its rows in any order. Each row keeps its
-    place in the file (`file_row_number`), and an unordered insert fills whole row groups;
-    an ordered one leaves a part-filled row group after every batch of the file, which the
-    next checkpoint of the warehouse (a payment run storing its statements) then spends
-    many seconds merging. A CSV file's rows are numbered as they are read, so stay in order."""
+    """Let an insert from a Parquet file store its rows in any order, so that it fills whole
+    row groups. Each row keeps its place in the file (`file_row_number`). An ordered insert
+    leaves part-filled row groups between the file's batches, which the next checkpoint of
+    the warehouse (a payment run storing its statements) then spends many seconds merging.
+    A CSV file's rows are numbered as they are read, so stay in order (and fill their row
+    groups as they are)."""
     if path.suffix.lower() != ".parquet":
         yield
         return
