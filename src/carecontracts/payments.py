@@ -122,7 +122,9 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
         year_lines = engine.to_arrow(priced.lines.order_by(ORDER))
         tallies = engine.to_arrow(priced.tallies.order_by(["contract", "component", "month", "payer", "service", "currency"])) if priced.tallies is not None else None
         uncovered = uncovered_activity(engine, priced, workspace.year)
-        party_positions = engine.to_arrow(positions(priced.lines, priced.fine, priced.agreements, months))
+        # From the lines just fetched: positions over the priced expression would compile
+        # and run the whole price stage again.
+        party_positions = engine.to_arrow(positions(engine.put(year_lines), priced.fine, priced.agreements, months))
     finally:
         engine.close()
     store(workspace.warehouse_path, year_lines, tallies)

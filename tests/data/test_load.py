@@ -484,3 +484,41 @@ def test_check_files_on_good_data_finds_nothing(tmp_path: Path) -> None:
     workspace = new_workspace(tmp_path)
     assert check_files(workspace) == []
     assert not workspace.warehouse_path.exists()
+
+
+def test_large_parquet_load_leaves_nothing_for_the_next_checkpoint_to_rewrite(tmp_path: Path) -> None:
+    """A Parquet file read in batches larger than a row group (131,072 rows, as the example
+    data is written) loads into whole row groups, each row still numbered by its place in
+    the file: a later write to the warehouse (a payment run storing statements) then does
+    not rewrite the activity table."""
+    workspace = new_workspace(tmp_path)
+    for csv in (tmp_path / "data/activity").glob("*.csv"):
+        csv.unlink()
+    rows = 4 * 131_072
+    table = pa.table(
+        {
+            "activity_id": [f"Q{n}" for n in range(1, rows + 1)],
+            "patient_id": [f"p{n % 5000}" for n in range(rows)],
+            "provider": ["PROV"] * rows,
+            "commissioner": ["ICB"] * rows,
+            "service": ["general"] * rows,
+            "currency": ["HRG1"] * rows,
+            "pod": ["EL"] * rows,
+            "start_date": pa.array([dt.date(2025, 7, 1)] * rows, pa.date32()),
+            "end_date": pa.array([dt.date(2025, 7, 2)] * rows, pa.date32()),
+            "quantity": pa.array(range(1, rows + 1), pa.int64()),
+        }
+    )
+    pq.write_table(table, tmp_path / "data/activity/c.parquet", row_group_size=131_072)
+    load_workspace(workspace)
+    storage = "SELECT row_group_id, column_name, segment_id, block_id, block_offset FROM pragma_storage_info('activity') ORDER BY ALL"
+    before = rows_of(workspace, storage)
+    con = duckdb.connect(str(workspace.warehouse_path))
+    try:
+        con.execute("CREATE TABLE statements AS SELECT 1 AS line")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    assert rows_of(workspace, storage) == before
+    numbered = "SELECT count(*), count_if(quantity <> source_row OR activity_id <> 'Q' || source_row) FROM activity WHERE source_file = 'data/activity/c.parquet'"
+    assert rows_of(workspace, numbered) == [(rows, 0)]
