@@ -219,11 +219,7 @@ def test_outcome_achievement_draws_are_beta_binomial() -> None:
     assert abs(binomial.var(ddof=1) / (0.7 * 0.3 / 1000) - 1) < 4 * math.sqrt(2 / 3999)
 
 
-def test_outcome_pot_follows_the_drawn_achievement(duck: Engine) -> None:
-    # A £100,000 pot, linear from 50% (nothing) to 90% (all); 70 of 100 episodes improved:
-    # £50,000 expected. The drawn share has sd √(0.21/100) = 0.0458 (binomial), so the pot
-    # has sd £100,000 × 0.0458 / 0.4 = £11,456, and the runs' mean is within 4 errors.
-    text = HEAD + """components:
+OUTCOME_POT = HEAD + """components:
   - id: outcomes
     kind: outcome_incentive
     pot: {amount: 100_000}
@@ -233,14 +229,34 @@ def test_outcome_pot_follows_the_drawn_achievement(duck: Engine) -> None:
         measure: {instrument: oxford_hip, statistic: share_improved, min_change: 8}
         schedule: {floor: 0.5, target: 0.9}
 """
-    episodes = [("PROV", "oxford_hip", 20, 40 if i < 70 else 21) for i in range(100)]
-    model = RiskModel.model_validate({"volume": {"distribution": "poisson", "demand_shock": 0}, "cost": {"sd": 0}, "outcomes": {"overdispersion": 0}})
+SEVENTY_OF_100_IMPROVED = [("PROV", "oxford_hip", 20, 40 if i < 70 else 21) for i in range(100)]
+BINOMIAL_OUTCOMES = RiskModel.model_validate({"volume": {"distribution": "poisson", "demand_shock": 0}, "cost": {"sd": 0}, "outcomes": {"overdispersion": 0}})
+
+
+def test_outcome_pot_follows_the_drawn_achievement(duck: Engine) -> None:
+    # A £100,000 pot, linear from 50% (nothing) to 90% (all); 70 of 100 episodes improved:
+    # £50,000 expected. The drawn share has sd √(0.21/100) = 0.0458 (binomial), so the pot
+    # has sd £100,000 × 0.0458 / 0.4 = £11,456 (the floor and cap are 4.4 sd away), and the
+    # runs' mean is within 4 errors; a sample sd's standard error is about sd / √(2n).
     runs = 1500
-    result = run(duck, [text], year_of(1, service="elective"), runs, model, outcomes=outcomes(episodes))
+    result = run(duck, [OUTCOME_POT], year_of(1, service="elective"), runs, BINOMIAL_OUTCOMES, outcomes=outcomes(SEVENTY_OF_100_IMPROVED))
     paid = payments(result)
     sd = 100_000 * math.sqrt(0.21 / 100) / 0.4
     assert abs(statistics.fmean(paid) - 50_000) < 4 * sd / math.sqrt(runs) + 500  # + the floor and cap's small pull
+    assert abs(statistics.stdev(paid) / sd - 1) < 4 / math.sqrt(2 * runs)
     assert party(result, "PROV").stressed["stress:outcomes"] == D("25000.00")  # 60% → a quarter of the pot
+
+
+def test_outcome_runs_the_same_whatever_the_chunks(duck: Engine) -> None:
+    # Each chunk's drawn achievement is stored for the query compiled once: a run's outcome
+    # payment must not depend on which chunk it fell in.
+    contracts = [contract(OUTCOME_POT, set())]
+    data = tables(duck, year_of(1, service="elective"), outcomes=outcomes(SEVENTY_OF_100_IMPROVED))
+    small = simulate(duck, contracts, YEAR, data, 20, 5, BINOMIAL_OUTCOMES, chunk=3)
+    whole = simulate(duck, contracts, YEAR, data, 20, 5, BINOMIAL_OUTCOMES, chunk=100)
+    order = [("scenario", "ascending"), ("party", "ascending")]
+    assert small.positions.sort_by(order).equals(whole.positions.sort_by(order))
+    assert len(set(payments(whole))) > 3  # the runs differ from one another
 
 
 def test_probability_over_budget(duck: Engine) -> None:
