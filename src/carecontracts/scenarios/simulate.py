@@ -389,6 +389,11 @@ class Draws:
     cost: np.ndarray
     achievement: dict[tuple[str, str, str], Decimal]
 
+    @classmethod
+    def none(cls, width: int) -> "Draws":
+        """No runs at all: what gives a stored table its columns before any chunk is drawn."""
+        return cls((), np.ones((0, width)), np.ones((0, width)), {})
+
 
 def run_name(number: int) -> str:
     """The scenario key of a run: `run:1` is the first."""
@@ -538,7 +543,7 @@ class StoredTallies:
         self.names = [f"{prefix}_{part}" for part in ("keys", "slots", "measures")]
         keys = engine.store(self.names[0], arranged.keys.append_column("key", pa.array(np.arange(len(arranged.starts), dtype=np.int32))))
         numbered = engine.store(self.names[1], pa.table({"slot": pa.array(np.arange(len(slots), dtype=np.int32)), "scenario": pa.array(slots, pa.string())}))
-        measures = engine.store(self.names[2], chunk_measures(arranged, Draws((), np.ones((0, arranged.width)), np.ones((0, arranged.width)), {})))
+        measures = engine.store(self.names[2], chunk_measures(arranged, Draws.none(arranged.width)))
         routed = measures.join(keys, "key").join(numbered, "slot")
         self.routed = routed.select("scenario", *TALLY_KEYS[1:], *SCALED, "events", "cost", "compliant")
 
@@ -641,7 +646,7 @@ class RunPricing:
         self.query = engine.compiled(flows)
         self.settling = ["cc_simulation_flows", "cc_simulation_costs"]
         priced = engine.store(self.settling[0], flows.schema().to_pyarrow().empty_table())
-        spent = engine.store(self.settling[1], run_costs(prepared.expected, Draws((), np.ones((0, prepared.arranged.width)), np.ones((0, prepared.arranged.width)), {})))
+        spent = engine.store(self.settling[1], run_costs(prepared.expected, Draws.none(prepared.arranged.width)))
         self.placing = engine.compiled(positions(priced, spent, prepared.agreements, prepared.year.months))
 
     def flows(self, draws: Draws, measures: pa.Table) -> pa.Table:
