@@ -589,8 +589,11 @@ def write_xlsx(report: Outlook, path: Path) -> Path:
     return _save_atomically(book, path)
 
 
-def _xl(sheet: Any, value: Any, font: Font | None = None) -> WriteOnlyCell:
-    """A cell; money formatted as money, a probability as a percentage."""
+def _xl(sheet: Any, value: Any, font: Font | None = None) -> Any:
+    """A cell; money formatted as money, a probability as a percentage; a value needing no
+    format or font as itself, which openpyxl writes the same without a cell object of ours."""
+    if font is None and not isinstance(value, (Decimal, Share)):
+        return value
     written = WriteOnlyCell(sheet, value=value)
     if isinstance(value, Decimal):
         written.number_format = MONEY_FORMAT

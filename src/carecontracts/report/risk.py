@@ -303,17 +303,21 @@ def run_table(simulation: Simulation) -> tuple[list[str], list[list[Any]]]:
     payments, anyone else's margin or net), exact, in run order and the parties' order."""
     positions = simulation.positions
     runs = positions.filter(pc.starts_with(positions.column("scenario"), RUN_PREFIX))
-    numbers = _run_numbers(runs.column("scenario"))
-    parties = runs.column("party").to_pylist()
-    columns = {name: runs.column(name).to_pylist() for name in ("payments", "net", "margin")}
-    where = {p.party: i for i, p in enumerate(simulation.parties)}
-    measure = {p.party: shown(p)[0] for p in simulation.parties}
-    grid: list[list[Any]] = [[number + 1] + [None] * len(where) for number in range(simulation.runs)]
-    for row, (number, party) in enumerate(zip(numbers.tolist(), parties)):
-        if party in where:
-            value = columns[measure[party]][row]
-            grid[number][1 + where[party]] = value if value is not None else columns["net"][row]
-    return ["run", *(f"{p.party} ({shown(p)[0]})" for p in simulation.parties)], grid
+    parties = [p.party for p in simulation.parties]
+    party = runs.column("party")
+    # Each row's shown value, as Arrow computes it a column at a time: its party's measure,
+    # the net where that is missing (a margin without costs).
+    value = runs.column("net")
+    for measure in ("payments", "margin"):
+        measured = pa.array([p.party for p in simulation.parties if shown(p)[0] == measure], pa.string())
+        chosen = pc.and_(pc.is_in(party, value_set=measured), pc.is_valid(runs.column(measure)))
+        value = pc.if_else(chosen, runs.column(measure), value)
+    column = pc.index_in(party, value_set=pa.array(parties, pa.string()))
+    known = pc.is_valid(column)
+    grid = np.empty((simulation.runs, 1 + len(parties)), dtype=object)
+    grid[:, 0] = np.arange(1, simulation.runs + 1)
+    grid[_run_numbers(runs.column("scenario").filter(known)), 1 + column.filter(known).to_numpy()] = value.filter(known).to_pylist()
+    return ["run", *(f"{p.party} ({shown(p)[0]})" for p in simulation.parties)], grid.tolist()
 
 
 def _number(value: float | None) -> str | None:
