@@ -6,21 +6,25 @@ from __future__ import annotations
 import math
 
 import datetime as dt
+import io
 import re
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from openpyxl import load_workbook
 
 from carecontracts.engine.backend import Engine
 from carecontracts.money import format_money, to_pence
 from carecontracts.report.export import MONEY_FORMAT
-from carecontracts.report.outlook import ContractOutlook, Outlook, render, write_xlsx
-from carecontracts.report.risk import fan, histogram_chart, percentiles, shown, write_risk_html, write_risk_xlsx
-from carecontracts.scenarios.simulate import RiskModel, Simulation, percentile
+from carecontracts.report import risk
+from carecontracts.report.outlook import ContractOutlook, Outlook, _svg, render, write_xlsx
+from carecontracts.report.risk import fan, fan_chart, histogram_chart, percentiles, run_table, run_values, shown, write_risk_html, write_risk_xlsx
+from carecontracts.scenarios.simulate import RiskModel, Simulation, percentile, run_name
 from tests.helpers import YEAR
 from tests.scenarios.test_simulate import HEAD, party, run, year_of
 
@@ -125,6 +129,58 @@ def test_histogram_of_a_party_whose_runs_are_all_the_same(simulation: Simulation
     block = party(simulation, "BLOCKCO")
     assert block.position.p5 == block.position.p95 == D("120000.00")
     assert histogram_chart(simulation, block).startswith("<svg")
+
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+SVG_ID = re.compile(r"\b[mpi][0-9a-f]{10}\b")
+
+
+def drawing(svg: str) -> tuple[str, list[float]]:
+    """An SVG as its text with the numbers taken out (and the random ids renamed in order of
+    appearance), and those numbers, to compare two drawings to a tolerance."""
+    ids: dict[str, str] = {}
+    named = SVG_ID.sub(lambda m: ids.setdefault(m.group(0), f"id{len(ids)}"), svg[svg.index("<svg"):])
+    return NUMBER.sub("#", named), [float(n) for n in NUMBER.findall(named)]
+
+
+def test_charts_are_cropped_and_drawn_as_a_tight_savefig(simulation: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The crop is measured without savefig's own measuring draw: it must be the same box and
+    # the same drawing, every mark at the same place (to well under a thousandth of a point).
+    figures: list = []
+    monkeypatch.setattr(risk, "_svg", lambda figure: figures.append(figure) or "")
+    for each in (party(simulation, "ICB"), party(simulation, "BLOCKCO")):
+        histogram_chart(simulation, each)
+        fan_chart(simulation, each)
+    assert len(figures) == 4
+    for figure in figures:
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+        tight_text, tight_numbers = drawing(re.sub(r"\s+xmlns(:\w+)?=\"[^\"]*\"", "", buffer.getvalue()))
+        text, numbers = drawing(_svg(figure))
+        assert text == tight_text and len(numbers) == len(tight_numbers)
+        assert max(abs(a - b) for a, b in zip(numbers, tight_numbers)) < 1e-4
+
+
+def test_run_table_is_each_partys_shown_value_per_run(simulation: Simulation) -> None:
+    # The table picks each party's measure (a margin missing for want of costs: the net), as
+    # run_values does for the charts: the two agree to the penny, run by run.
+    headings, rows = run_table(simulation)
+    assert len(rows) == RUNS and [row[0] for row in rows] == list(range(1, RUNS + 1))
+    for column, each in enumerate(simulation.parties, start=1):
+        assert headings[column] == f"{each.party} ({shown(each)[0]})"
+        values = [row[column] for row in rows]
+        assert all(isinstance(v, Decimal) for v in values), each.party
+        assert [int(v * 100) for v in values] == np.round(run_values(simulation, each) * 100).astype(np.int64).tolist(), each.party
+    icb = [row[1 + simulation.parties.index(party(simulation, "ICB"))] for row in rows]
+    assert min(icb) > 0  # a commissioner's payments, not its (negative) net
+    # A run whose margin is missing shows its net.
+    positions = simulation.positions
+    first = pc.and_(pc.equal(positions.column("party"), "PROV"), pc.equal(positions.column("scenario"), run_name(1)))
+    margin = positions.schema.get_field_index("margin")
+    without = positions.set_column(margin, "margin", pc.if_else(first, pa.scalar(None, positions.schema.field(margin).type), positions.column("margin")))
+    net = positions.filter(first).column("net")[0].as_py()
+    column = 1 + simulation.parties.index(party(simulation, "PROV"))
+    assert net != rows[0][column] and run_table(replace(simulation, positions=without))[1][0][column] == net
 
 
 def test_workbook_has_the_tables_and_every_run(simulation: Simulation, tmp_path: Path) -> None:

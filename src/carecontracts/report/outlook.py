@@ -17,10 +17,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import Bbox
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -225,11 +228,28 @@ _ROLE_ORDER = {"commissioner": 0, "prime": 1, "provider": 2, "sub-contractor": 3
 NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
 
 
+SVG_DPI = 72  # the SVG backend draws in points
+
+
+def _tight_bbox(figure: Figure) -> Bbox:
+    """What `bbox_inches="tight"` crops the figure to (its drawn extent plus savefig's
+    padding), measured at the SVG backend's resolution without drawing the figure, which
+    savefig would otherwise do once just to measure before drawing it again to save it."""
+    dpi = figure.dpi
+    figure.dpi = SVG_DPI
+    try:
+        width, height = figure.get_size_inches() * SVG_DPI
+        extent = figure.get_tightbbox(RendererSVG(width, height, io.StringIO(), image_dpi=SVG_DPI))
+    finally:
+        figure.dpi = dpi
+    return extent.padded(mpl.rcParams["savefig.pad_inches"])
+
+
 def _svg(figure: Figure) -> str:
-    """The figure as inline SVG with no metadata and no namespace declarations (the HTML
-    parser supplies them), so the page names no address at all."""
+    """The figure as inline SVG cropped to what is drawn, with no metadata and no namespace
+    declarations (the HTML parser supplies them), so the page names no address at all."""
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    figure.savefig(buffer, format="svg", bbox_inches=_tight_bbox(figure), metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
     plt.close(figure)
     text = buffer.getvalue()
     text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
@@ -569,8 +589,11 @@ def write_xlsx(report: Outlook, path: Path) -> Path:
     return _save_atomically(book, path)
 
 
-def _xl(sheet: Any, value: Any, font: Font | None = None) -> WriteOnlyCell:
-    """A cell; money formatted as money, a probability as a percentage."""
+def _xl(sheet: Any, value: Any, font: Font | None = None) -> Any:
+    """A cell; money formatted as money, a probability as a percentage; a value needing no
+    format or font as itself, which openpyxl writes the same without a cell object of ours."""
+    if font is None and not isinstance(value, (Decimal, Share)):
+        return value
     written = WriteOnlyCell(sheet, value=value)
     if isinstance(value, Decimal):
         written.number_format = MONEY_FORMAT
