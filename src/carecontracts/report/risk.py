@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from openpyxl import Workbook
 
-from carecontracts.money import format_money
+from carecontracts.money import format_money, pence
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
 from carecontracts.report.outlook import (
@@ -67,11 +67,6 @@ def _run_numbers(scenarios: pa.ChunkedArray) -> np.ndarray:
     return pc.cast(pc.utf8_slice_codeunits(scenarios, len(RUN_PREFIX)), pa.int64()).to_numpy() - 1
 
 
-def _pence(amounts: pa.ChunkedArray) -> np.ndarray:
-    """Exact money as whole pence (int64); rounding the float is exact below £10¹³."""
-    return np.round(pc.cast(amounts, pa.float64()).fill_null(0).to_numpy() * 100).astype(np.int64)
-
-
 def run_values(simulation: Simulation, party: PartyRisk) -> np.ndarray:
     """The shown value of every run in pounds (float, for drawing), in run order."""
     rows = _run_rows(simulation.positions, party.party)
@@ -80,7 +75,7 @@ def run_values(simulation: Simulation, party: PartyRisk) -> np.ndarray:
     if measure == "margin":
         column = pc.coalesce(column, rows.column("net"))
     values = np.zeros(simulation.runs)
-    values[_run_numbers(rows.column("scenario"))] = _pence(column) / 100
+    values[_run_numbers(rows.column("scenario"))] = pence(column) / 100
     return values
 
 
@@ -119,7 +114,7 @@ def fan(simulation: Simulation, party: PartyRisk) -> Fan:
 
     def cumulative(rows: pa.Table, runs: np.ndarray, count: int) -> np.ndarray:
         grid = np.zeros((count, len(months)), dtype=np.int64)
-        np.add.at(grid, (runs, pc.index_in(rows.column("month"), value_set=month_values).to_numpy()), sign * _pence(rows.column("margin")))
+        np.add.at(grid, (runs, pc.index_in(rows.column("month"), value_set=month_values).to_numpy()), sign * pence(rows.column("margin")))
         return np.cumsum(grid, axis=1)
 
     runs = mine.filter(pc.starts_with(mine.column("scenario"), RUN_PREFIX))
