@@ -837,7 +837,7 @@ class Simulation:
     monthly: pa.Table
 
 
-CHUNK = 1000
+CHUNK = 250  # as fast as larger chunks on the example, in half the memory of 1,000 (benchmarks/results.md)
 
 
 @dataclass
