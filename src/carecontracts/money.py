@@ -39,8 +39,16 @@ def to_pence(value: Decimal) -> Decimal:
 
 
 def pence(amounts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Exact money as whole pence (int64, nulls as 0): rounding the float is exact below £10¹³."""
-    return np.round(pc.cast(amounts, pa.float64()).fill_null(0).to_numpy() * 100).astype(np.int64)
+    """Exact money (decimals of at most two places) as whole pence, int64, nulls as 0: the
+    decimals' own integers, read without passing through a float."""
+    exact = pc.cast(amounts, pa.decimal128(38, 2))  # a safe cast: refuses to drop places
+    array = exact.combine_chunks() if isinstance(exact, pa.ChunkedArray) else exact
+    words = np.frombuffer(array.buffers()[1], dtype=np.int64)[2 * array.offset : 2 * (array.offset + len(array))]
+    low, high = words[0::2], words[1::2]  # little-endian 128-bit integers
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    if np.any(valid & (high != (low >> 63))):
+        raise OverflowError("an amount too large for whole pence in 64 bits")
+    return np.where(valid, low, 0)
 
 
 def split_exactly(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
