@@ -51,6 +51,11 @@ def pence(amounts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.where(valid, low, 0)
 
 
+def pounds(whole_pence: int | np.integer) -> Decimal:
+    """Whole pence as an exact amount with two places: 150 → 1.50."""
+    return Decimal(int(whole_pence)).scaleb(-2)
+
+
 def split_exactly(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     """Split `total` by weights into pence, the last part with a positive weight absorbing
     rounding (a zero weight always gets exactly nothing).

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from openpyxl import Workbook
 
-from carecontracts.money import format_money, pence
+from carecontracts.money import format_money, pence, pounds
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
 from carecontracts.report.outlook import (
@@ -69,14 +69,20 @@ def _run_numbers(scenarios: pa.ChunkedArray) -> np.ndarray:
 
 def run_values(simulation: Simulation, party: PartyRisk) -> np.ndarray:
     """The shown value of every run in pounds (float, for drawing), in run order."""
+    return shown_pence(simulation, party)[0] / 100
+
+
+def shown_pence(simulation: Simulation, party: PartyRisk) -> tuple[np.ndarray, np.ndarray]:
+    """The party's shown value in every run in whole pence (its measure, the net where that
+    is missing: a margin without costs), in run order, and which runs have a value at all."""
     rows = _run_rows(simulation.positions, party.party)
     measure, _ = shown(party)
-    column = rows.column(measure)
-    if measure == "margin":
-        column = pc.coalesce(column, rows.column("net"))
-    values = np.zeros(simulation.runs)
-    values[_run_numbers(rows.column("scenario"))] = pence(column) / 100
-    return values
+    column = pc.coalesce(rows.column(measure), rows.column("net"))
+    at = _run_numbers(rows.column("scenario"))
+    values = np.zeros(simulation.runs, dtype=np.int64)
+    present = np.zeros(simulation.runs, dtype=bool)
+    values[at], present[at] = pence(column), True
+    return values, present
 
 
 def percentiles(values: np.ndarray, share: float) -> np.ndarray:
@@ -296,22 +302,11 @@ def parameter_rows(simulation: Simulation) -> list[list[Any]]:
 def run_table(simulation: Simulation) -> tuple[list[str], list[list[Any]]]:
     """One row per run, a column per party: its value in the run (a commissioner's
     payments, anyone else's margin or net), exact, in run order and the parties' order."""
-    positions = simulation.positions
-    runs = positions.filter(pc.starts_with(positions.column("scenario"), RUN_PREFIX))
-    parties = [p.party for p in simulation.parties]
-    party = runs.column("party")
-    # Each row's shown value, as Arrow computes it a column at a time: its party's measure,
-    # the net where that is missing (a margin without costs).
-    value = runs.column("net")
-    for measure in ("payments", "margin"):
-        measured = pa.array([p.party for p in simulation.parties if shown(p)[0] == measure], pa.string())
-        chosen = pc.and_(pc.is_in(party, value_set=measured), pc.is_valid(runs.column(measure)))
-        value = pc.if_else(chosen, runs.column(measure), value)
-    column = pc.index_in(party, value_set=pa.array(parties, pa.string()))
-    known = pc.is_valid(column)
-    grid = np.empty((simulation.runs, 1 + len(parties)), dtype=object)
+    grid = np.empty((simulation.runs, 1 + len(simulation.parties)), dtype=object)
     grid[:, 0] = np.arange(1, simulation.runs + 1)
-    grid[_run_numbers(runs.column("scenario").filter(known)), 1 + column.filter(known).to_numpy()] = value.filter(known).to_pylist()
+    for column, party in enumerate(simulation.parties, start=1):
+        values, present = shown_pence(simulation, party)
+        grid[:, column] = [pounds(value) if there else None for value, there in zip(values, present)]
     return ["run", *(f"{p.party} ({shown(p)[0]})" for p in simulation.parties)], grid.tolist()
 
 

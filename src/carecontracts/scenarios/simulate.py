@@ -47,7 +47,7 @@ from carecontracts.engine.run import RunTables, measure, price_tallies
 from carecontracts.language.load import problems_from_validation
 from carecontracts.language.model import Contract, OutcomeIncentiveTerms, Strict
 from carecontracts.language.yaml_lines import LocatedDocument
-from carecontracts.money import AMOUNT_TYPE, QUANTITY_TYPE, pence, to_pence
+from carecontracts.money import AMOUNT_TYPE, QUANTITY_TYPE, pence, pounds, to_pence
 from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError
 
@@ -772,10 +772,6 @@ class Distribution:
         n = len(ordered)
         tail = max(1, math.ceil(0.05 * n))
         worst_values = ordered[:tail] if worst == "low" else ordered[-tail:]
-
-        def pounds(whole_pence: int | np.integer) -> Decimal:
-            return Decimal(int(whole_pence)).scaleb(-2)
-
         return cls(
             mean=to_pence(pounds(int(ordered.sum())) / n),
             p5=pounds(percentile(ordered, 0.05)),
@@ -971,7 +967,7 @@ def _party_risks(placed: pa.Table, stress_names: set[str], budgets: dict[str, De
         has_costs = bool(costs_known[mine].any())
         position = np.where(margin_known, margin, net) if has_costs else net
         shown = payments if roles[party] == "commissioner" else position
-        stressed = {scenarios[row]: Decimal(int(shown[row])).scaleb(-2) for row in np.flatnonzero(mine & stress)}
+        stressed = {scenarios[row]: pounds(shown[row]) for row in np.flatnonzero(mine & stress)}
         stressed |= {name: Decimal("0.00") for name in stress_names if name not in stressed}  # e.g. a sub-contractor that left
         budget = budgets.get(party)
         over = float((payments[runs] > math.floor(budget * 100)).mean()) if budget is not None else None
@@ -997,7 +993,7 @@ def _contract_risks(flows: pa.Table, stress_names: set[str]) -> list[ContractRis
         rows = np.arange(start, end)
         runs = rows[~stress[rows]]
         if len(runs):
-            stressed = {scenarios[row]: Decimal(int(amounts[row])).scaleb(-2) for row in rows[stress[rows]]}
+            stressed = {scenarios[row]: pounds(amounts[row]) for row in rows[stress[rows]]}
             contract, payer, payee = keys[start]
             found.append(ContractRisk(contract, payer, payee, Distribution.of_pence(amounts[runs], "high"), stressed))
         start = end
