@@ -763,7 +763,7 @@ class Distribution:
 
     @classmethod
     def of(cls, values: list[Decimal], worst: Literal["low", "high"] = "low") -> "Distribution":
-        return cls.of_pence(np.array([int(value * 100) for value in values], dtype=np.int64), worst)
+        return cls.of_pence(pence(pa.array(values, pa.decimal128(38, 2))), worst)
 
     @classmethod
     def of_pence(cls, values: np.ndarray, worst: Literal["low", "high"] = "low") -> "Distribution":
