@@ -3,13 +3,15 @@ currency and month. This is the one heavy scan; everything after it is small."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Sequence
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from carecontracts.engine.agreements import Agreement, readmission_rules
-from carecontracts.engine.backend import month_of
+from carecontracts.engine.backend import Engine, month_of
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.language.model import ReadmissionRule, ServiceFilter
 from carecontracts.money import QUANTITY_TYPE
@@ -130,59 +132,95 @@ def matches(fine: ir.Table, service: ServiceFilter) -> ir.BooleanValue:
     return condition
 
 
-def tallies(fine: ir.Table, agreements: list[Agreement], keep: Sequence[str] = ()) -> ir.Table | None:
+def selects(service: ServiceFilter, key: dict[str, str | None]) -> bool:
+    """Whether the service filter selects activity with these column values (as `matches`
+    does in the engine: a missing value matches nothing)."""
+    for column, values in service.conditions().items():
+        value = key.get(column)
+        if value is None or not any(value == v or (v.endswith("*") and value.startswith(v[:-1])) for v in values):
+            return False
+    return True
+
+
+def routes(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement]) -> ir.Table | None:  # None: nothing measures activity
+    """The routing of activity to components as a table: for each distinct combination of
+    provider, commissioner and filtered columns in the fine tallies, every activity-measuring
+    component it counts for, with the service it counts as (the first of the component's
+    services that selects it), the payer, the months of the term and the readmission rule.
+
+    Routing is worked out once over the distinct combinations (a few thousand, however many
+    rows), so routing the tallies is one join whatever the number of contracts."""
+    dimensions = [c for c in ("provider", "commissioner", *FILTER_COLUMNS) if c in fine.columns]
+    keys = engine.to_arrow(fine.select(*dimensions).distinct()).to_pylist()
+    by_pair: dict[tuple[str, str], list[dict]] = {}
+    for key in keys:
+        by_pair.setdefault((key["provider"], key["commissioner"]), []).append(key)
+    rules = readmission_rules(list(agreements))
+    if not any(MECHANISMS[c.kind].measures_activity for a in agreements for c in a.components):
+        return None
+    rows: list[tuple] = []
+    for agreement in agreements:
+        measuring = [c for c in agreement.components if MECHANISMS[c.kind].measures_activity]
+        if not measuring:
+            continue
+        pair_keys = [k for p in agreement.activity_providers for c in agreement.activity_commissioners for k in by_pair.get((p, c), [])]
+        fixed_payer = None if agreement.payer_is_activity_commissioner else agreement.payers[0].id
+        labels: dict[tuple[str, ...], list[str | None]] = {}
+        for component in measuring:
+            names = tuple(agreement.component_services(component))
+            if names not in labels:
+                labels[names] = [next((n for n in names if selects(agreement.services[n], key)), None) for key in pair_keys]
+            rule = getattr(component, "readmission", None)
+            flag = rules.index(rule) if rule is not None else -1
+            share = rule.avoidable_percent / 100 if rule is not None else Decimal(0)
+            for key, label in zip(pair_keys, labels[names]):
+                if label is not None:
+                    rows.append((*(key[c] for c in dimensions), agreement.id, component.id, fixed_payer or key["commissioner"], label,
+                                 agreement.term.start.replace(day=1), agreement.term.end, flag, share))
+    types = {c: pa.string() for c in dimensions} | {
+        "contract": pa.string(), "component": pa.string(), "payer": pa.string(), "service_name": pa.string(),
+        "month_from": pa.date32(), "month_to": pa.date32(), "rule": pa.int64(), "avoidable": pa.decimal128(9, 6),
+    }
+    columns: list[list] = [[] for _ in types]
+    for row in rows:
+        for column, value in zip(columns, row):
+            column.append(value)
+    return engine.put(pa.table({name: pa.array(values, kind) for (name, kind), values in zip(types.items(), columns)}))
+
+
+def tallies(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement], keep: Sequence[str] = ()) -> ir.Table | None:
     """Route fine tallies to each activity-measuring component, labelled with its service.
 
     A row matching several of a component's services counts once, for the first listed.
     `keep` names fine columns to carry along as `unit_<column>` (a simulation draws volume
     per provider and activity service, then sums them away).
     """
-    rules = readmission_rules(agreements)
-    parts: list[ir.Table] = []
-    for agreement in agreements:
-        for component in agreement.components:
-            if not MECHANISMS[component.kind].measures_activity:
-                continue
-            names = agreement.component_services(component)
-            label = ibis.cases(*[(matches(fine, agreement.services[n]), n) for n in names], else_=None)
-            rows = fine.filter(
-                fine.provider.isin(agreement.activity_providers),
-                fine.commissioner.isin(agreement.activity_commissioners),
-                fine.month >= agreement.term.start.replace(day=1),
-                fine.month <= agreement.term.end,
-            ).mutate(service_name=label)
-            rows = rows.filter(rows.service_name.notnull())
-            rule = getattr(component, "readmission", None)
-            if rule is not None:
-                column = readmission_column(rule, rules)
-                share = ibis.literal(rule.avoidable_percent / 100, type="decimal(9, 6)")
-                readmitted = rows[column]
-                chargeable = (rows.quantity - (readmitted * share)).cast(QUANTITY_TYPE)
-            else:
-                readmitted = ibis.literal(0).cast(QUANTITY_TYPE)
-                chargeable = rows.quantity
-            payer = rows.commissioner if agreement.payer_is_activity_commissioner else ibis.literal(agreement.payers[0].id)
-            parts.append(
-                rows.select(
-                    scenario=rows.scenario,
-                    contract=ibis.literal(agreement.id),
-                    component=ibis.literal(component.id),
-                    payer=payer,
-                    service=rows.service_name,
-                    currency=rows.currency,
-                    month=rows.month,
-                    quantity=rows.quantity.cast(QUANTITY_TYPE),
-                    readmitted=readmitted.cast(QUANTITY_TYPE),
-                    chargeable=chargeable.cast(QUANTITY_TYPE),
-                    events=rows.events,
-                    cost=rows.cost,
-                    compliant=rows.compliant,
-                    **{f"unit_{column}": rows[column] for column in keep},
-                )
-            )
-    if not parts:
+    table = routes(engine, fine, agreements)
+    if table is None:
         return None
-    routed = ibis.union(*parts, distinct=False)
+    rules = readmission_rules(list(agreements))
+    dimensions = [c for c in ("provider", "commissioner", *FILTER_COLUMNS) if c in fine.columns]
+    rows = fine.join(table, [fine[c].fill_null("") == table[c].fill_null("") for c in dimensions])
+    rows = rows.filter(rows.month >= rows.month_from, rows.month <= rows.month_to)
+    zero = ibis.literal(0).cast(QUANTITY_TYPE)
+    readmitted = ibis.cases(*[(rows.rule == index, rows[readmission_column(rule, rules)]) for index, rule in enumerate(rules)], else_=zero) if rules else zero
+    chargeable = (rows.quantity - (readmitted * rows.avoidable)).cast(QUANTITY_TYPE)
+    routed = rows.select(
+        scenario=rows.scenario,
+        contract=rows.contract,
+        component=rows.component,
+        payer=rows.payer,
+        service=rows.service_name,
+        currency=rows.currency,
+        month=rows.month,
+        quantity=rows.quantity.cast(QUANTITY_TYPE),
+        readmitted=readmitted.cast(QUANTITY_TYPE),
+        chargeable=chargeable,
+        events=rows.events,
+        cost=rows.cost,
+        compliant=rows.compliant,
+        **{f"unit_{column}": rows[column] for column in keep},
+    )
     return routed.group_by([*TALLY_KEYS, *(f"unit_{column}" for column in keep)]).aggregate(
         quantity=routed.quantity.sum().cast(QUANTITY_TYPE),
         readmitted=routed.readmitted.sum().cast(QUANTITY_TYPE),

@@ -1,4 +1,10 @@
-"""price: tallies × contract terms → statement lines, for every scenario at once."""
+"""price: tallies × contract terms → statement lines, for every scenario at once.
+
+Terms are data: every mechanism prices all components of its kind at once, from tables of
+their terms joined to the tallies, so the number of expressions depends on the kinds in
+use, never on the number of contracts. Components that read other components' payments
+(percent_of, of, target_of) are priced in later passes, each a join on the lines of the
+passes before."""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -52,79 +58,151 @@ class Repricing:
     """What pricing the same terms over and over (a simulation's chunks of runs) shares
     between one pricing and the next: measurements that are the same in every scenario
     (each outcome metric's achievement), whether the tallies' currencies and months were
-    checked against the price lists already, and the fixed names under which outcome
+    checked against the price lists already, and the fixed name under which outcome
     components store their earned fractions (Engine.store), so that a query compiled once
     can be run again after they are stored with other achievement changes."""
 
     measured: dict[tuple, Any] = field(default_factory=dict)
     prices_checked: bool = False
-    earned_names: dict[tuple[str, str], str] = field(default_factory=dict)
-    achieved: dict[tuple[str, str], Any] = field(default_factory=dict)  # what each named component's earned fractions are worked from
+    earned_name: str | None = None
+    achieved: list[Any] = field(default_factory=list)  # what the stored earned fractions are worked from
 
 
 @dataclass(frozen=True)
-class PricingContext:
-    """One component of one agreement, with its inputs, handed to its mechanism."""
+class Placed:
+    """One component of one agreement, with the months of the year its term covers: the
+    unit that terms tables have a row (or a row per month, payer or period) for."""
 
-    inputs: PricingInputs
     agreement: Agreement
     component: ComponentTerms
     index: int
-    priced: dict[str, ir.Table] = field(default_factory=dict)
+    months: tuple[dt.date, ...]
+
+    @property
+    def contract(self) -> str:
+        return self.agreement.id
+
+    @property
+    def id(self) -> str:
+        return self.component.id
+
+    @property
+    def path(self) -> tuple[str | int, ...]:
+        return self.agreement.component_path(self.index)
+
+    def source(self, field: str | None = None) -> str:
+        """file:line of the component (or one of its fields) in its YAML file."""
+        path = self.path + ((field,) if field else ())
+        line = self.agreement.contract.line_of(path)
+        return f"{self.agreement.contract.source}:{line}" if line else self.agreement.contract.source
+
+    def problem(self, message: str, field: str | None = None, expected: str | None = None) -> Problem:
+        """A problem located at this component (or one of its fields) in its YAML file."""
+        path = self.path + ((field,) if field else ())
+        line = self.agreement.contract.line_of(path)
+        return Problem(self.agreement.contract.source, message, line=line, field=format_path(path), expected=expected)
+
+    def error(self, message: str, field: str | None = None, expected: str | None = None) -> PricingError:
+        return PricingError([self.problem(message, field, expected)])
+
+
+def placed_components(agreements: Sequence[Agreement], year: FinancialYear) -> list[Placed]:
+    """Every component of every agreement, with its payable months."""
+    found: list[Placed] = []
+    for agreement in agreements:
+        months = tuple(m for m in year.months if agreement.term.covers_month(m))
+        for index, component in enumerate(agreement.components):
+            found.append(Placed(agreement, component, index, months))
+    return found
+
+
+def table_of(engine: Engine, types: dict[str, pa.DataType], rows: Iterable[Sequence[Any]]) -> ir.Table:
+    """An engine table from rows of Python values in the order of `types`."""
+    columns: list[list[Any]] = [[] for _ in types]
+    for row in rows:
+        for column, value in zip(columns, row):
+            column.append(value)
+    return engine.put(pa.table({name: pa.array(values, kind) for (name, kind), values in zip(types.items(), columns)}))
+
+
+@dataclass(frozen=True)
+class KindContext:
+    """Every component of one kind in one pass, with the inputs, handed to its mechanism."""
+
+    inputs: PricingInputs
+    kind: str
+    placed: tuple[Placed, ...]
+    earlier: ir.Table | None = None  # lines of the passes before, with `origin`
 
     @property
     def engine(self) -> Engine:
         return self.inputs.engine
 
     @property
-    def months(self) -> list[dt.date]:
-        """Months of the financial year that the agreement's term covers."""
-        return [m for m in self.inputs.year.months if self.agreement.term.covers_month(m)]
+    def year(self) -> FinancialYear:
+        return self.inputs.year
 
-    @property
-    def path(self) -> tuple[str | int, ...]:
-        return self.agreement.component_path(self.index)
+    def subset(self, placed: Sequence[Placed]) -> "KindContext":
+        """The same pass for some of its components."""
+        return KindContext(self.inputs, self.kind, tuple(placed), self.earlier)
 
     def scenarios(self) -> ir.Table:
         return self.engine.put(pa.table({"scenario": pa.array(self.inputs.scenarios, pa.string())}))
 
+    def table(self, types: dict[str, pa.DataType], rows: Iterable[Sequence[Any]]) -> ir.Table:
+        """Terms as an engine table (rows in the order of `types`)."""
+        return table_of(self.engine, types, rows)
+
+    def keys(self) -> ir.Table:
+        """(contract, component) of every component of this kind in this pass."""
+        return self.table({"contract": pa.string(), "component": pa.string()}, ((p.contract, p.id) for p in self.placed))
+
+    def months(self) -> ir.Table:
+        """(contract, component, month) for every payable month of every component."""
+        types = {"contract": pa.string(), "component": pa.string(), "month": pa.date32()}
+        return self.table(types, ((p.contract, p.id, m) for p in self.placed for m in p.months))
+
     def tallies(self) -> ir.Table:
-        """This component's tallies; an error if no activity is loaded at all."""
+        """The tallies of these components in the year's months; an error if no activity is loaded."""
         tallies = self.inputs.tallies
         if tallies is None:
-            raise PricingError([Problem(self.agreement.contract.source, "no activity tallies to price", field=self.component.id)])
-        return tallies.filter(tallies.contract == self.agreement.id, tallies.component == self.component.id)
+            raise PricingError([p.problem("no activity tallies to price", "id") for p in self.placed[:20]])
+        tallies = tallies.filter(tallies.month.isin(self.year.months))
+        return tallies.semi_join(self.keys(), ["contract", "component"])
 
-    def lines_of(self, component: str) -> ir.Table:
-        """Statement lines of another component of this agreement (priced before this one,
-        as its references require), including its parts (`<id>.fixed`, `<id>.variable`)."""
-        return self.priced[component]
+    def lines_of(self, references: Iterable[tuple[Placed, str]]) -> ir.Table:
+        """Lines of the passes before that the given components refer to (a component's
+        parts, `<id>.fixed` and `<id>.variable`, included), in the referring component's
+        payable months, keyed by the referring component as `contract`, `component`."""
+        assert self.earlier is not None, "a component that refers to others is priced in a later pass"
+        refs = self.table(
+            {"contract": pa.string(), "component": pa.string(), "ref": pa.string()},
+            ((p.contract, p.id, name) for p, name in references),
+        )
+        lines = self.earlier
+        joined = lines.join(refs, [lines.contract == refs.contract, lines.origin == refs.ref])
+        joined = joined.select(
+            "scenario", "payer", "month", "amount", contract=refs.contract, component=refs.component,
+        )
+        return joined.semi_join(self.months(), ["contract", "component", "month"])
 
-    def problem(self, message: str, field: str | None = None, expected: str | None = None) -> PricingError:
-        """A PricingError located at this component (or one of its fields) in its YAML file."""
-        path = self.path + ((field,) if field else ())
-        line = self.agreement.contract.line_of(path)
-        return PricingError([Problem(self.agreement.contract.source, message, line=line, field=format_path(path), expected=expected)])
+    def fail(self, problems: list[Problem]) -> PricingError:
+        return PricingError(problems)
 
 
-def check_prices(inputs: PricingInputs, agreements: list[Agreement]) -> None:
+def check_prices(inputs: PricingInputs, placed: Sequence[Placed]) -> None:
     """Raise one PricingError listing, for every component priced from a price list, the
     currencies and months it must price that its list has no price for."""
-    wanted: list[ir.Table] = []
-    where: dict[tuple[str, str], PricingContext] = {}
-    for agreement in agreements:
-        for index, component in enumerate(agreement.components):
-            price_list = getattr(component, "prices", None)
-            if price_list is None or inputs.tallies is None:
-                continue
-            context = PricingContext(inputs, agreement, component, index)
-            where[(agreement.id, component.id)] = context
-            tallies = context.tallies()
-            tallies = tallies.filter(tallies.month.isin(context.months))
-            wanted.append(tallies.select("contract", "component", "currency", "month", price_list=ibis.literal(price_list)).distinct())
-    if not wanted:
+    priced = [p for p in placed if getattr(p.component, "prices", None) is not None and p.months]
+    if not priced or inputs.tallies is None:
         return
-    needed = ibis.union(*wanted, distinct=False)
+    lists = table_of(
+        inputs.engine,
+        {"contract": pa.string(), "component": pa.string(), "price_list": pa.string()},
+        ((p.contract, p.id, p.component.prices) for p in priced),  # type: ignore[union-attr]
+    )
+    tallies = inputs.tallies.filter(inputs.tallies.month.isin(inputs.year.months))
+    needed = tallies.join(lists, ["contract", "component"]).select("contract", "component", "currency", "month", "price_list").distinct()
     prices = inputs.prices
     if prices is None:
         missing = needed
@@ -133,77 +211,102 @@ def check_prices(inputs: PricingInputs, agreements: list[Agreement]) -> None:
             prices,
             [needed.price_list == prices.price_list, needed.currency == prices.currency, prices.valid_from <= needed.month, prices.valid_to >= needed.month],
         )
-    rows = inputs.engine.to_arrow(missing.order_by(["contract", "component", "month", "currency"]).limit(50)).to_pylist()
+    rows = inputs.engine.to_arrow(missing.order_by(["contract", "component", "month", "currency"]).limit(500)).to_pylist()
     if not rows:
         return
+    where = {(p.contract, p.id): p for p in priced}
     problems: list[Problem] = []
     for (contract, component), group in groupby(rows, key=lambda r: (r["contract"], r["component"])):
         gaps = list(group)
-        context = where[(contract, component)]
         listed = "; ".join(f"{r['currency']} in {month_label(r['month'])}" for r in gaps[:10])
         price_list = gaps[0]["price_list"]
-        problems += context.problem(
+        problems.append(where[(contract, component)].problem(
             f"price list '{price_list}' has no price for {listed}" + (" and more" if len(gaps) > 10 else ""),
             "prices",
             f"a price for every currency and month priced (prices/{price_list}.csv)",
-        ).problems
+        ))
     raise PricingError(problems)
+
+
+def passes(placed: Sequence[Placed]) -> list[list[Placed]]:
+    """Components grouped into pricing passes: a component that reads another's payments
+    is priced in a pass after it (contracts are checked for circles when loaded)."""
+    depth: dict[tuple[str, str], int] = {}
+    by_key = {(p.contract, p.id): p for p in placed}
+    waiting = list(placed)
+    while waiting:
+        still: list[Placed] = []
+        for p in waiting:
+            needed = [(p.contract, name) for _, name in references(p.component)]
+            if all(n in depth or n not in by_key for n in needed):
+                depth[(p.contract, p.id)] = 1 + max((depth.get(n, -1) for n in needed), default=-1)
+            else:
+                still.append(p)
+        if len(still) == len(waiting):
+            agreement = still[0].agreement
+            raise PricingError([Problem(agreement.contract.source, "components refer to each other in a circle", field=format_path(agreement.path + ("components",)))])
+        waiting = still
+    grouped: dict[int, list[Placed]] = {}
+    for p in placed:
+        grouped.setdefault(depth[(p.contract, p.id)], []).append(p)
+    return [grouped[d] for d in sorted(grouped)]
 
 
 def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
     """Statement lines for every component of every agreement, in every scenario."""
-    if not inputs.repricing.prices_checked:
-        check_prices(inputs, agreements)
-    parts: list[ir.Table] = []
-    for agreement in agreements:
-        priced: dict[str, ir.Table] = {}
-        for index in pricing_order(agreement):
-            component = agreement.components[index]
-            context = PricingContext(inputs, agreement, component, index, priced)
-            priced[component.id] = conform(MECHANISMS[component.kind].price(context))
-        for component in agreement.components:
-            lines = priced[component.id]
-            parts.append(split_among_members(inputs.engine, lines, agreement) if agreement.members else lines)
-    if not parts:
+    placed = placed_components(agreements, inputs.year)
+    if not placed:
         raise PricingError([Problem("contracts", "no components to price")])
-    return ibis.union(*parts, distinct=False)
+    if not inputs.repricing.prices_checked:
+        check_prices(inputs, placed)
+    earlier: ir.Table | None = None
+    for group in passes(placed):
+        kinds: dict[str, list[Placed]] = {}
+        for p in group:
+            kinds.setdefault(p.component.kind, []).append(p)
+        parts = [
+            conform(MECHANISMS[kind].price(KindContext(inputs, kind, tuple(members), earlier)), keep_origin=True)
+            for kind, members in kinds.items()
+        ]
+        if earlier is not None:
+            parts.insert(0, earlier)
+        earlier = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+    assert earlier is not None
+    alliances = [a for a in agreements if a.members]
+    lines = conform(earlier)
+    if not alliances:
+        return lines
+    names = [a.id for a in alliances]
+    return ibis.union(lines.filter(~lines.contract.isin(names)), split_among_members(inputs.engine, lines.filter(lines.contract.isin(names)), alliances), distinct=False)
 
 
-def pricing_order(agreement: Agreement) -> list[int]:
-    """Component indexes in contract order, except that a component reading another's
-    payments comes after it (contracts are checked for circles when loaded)."""
-    done: set[str] = set()
-    order: list[int] = []
-    waiting = list(range(len(agreement.components)))
-    while waiting:
-        for index in waiting:
-            if all(name in done for _, name in references(agreement.components[index])):
-                break
-        else:
-            raise PricingError([Problem(agreement.contract.source, "components refer to each other in a circle", field=format_path(agreement.path + ("components",)))])
-        waiting.remove(index)
-        order.append(index)
-        done.add(agreement.components[index].id)
-    return order
-
-
-def split_among_members(engine: Engine, lines: ir.Table, agreement: Agreement) -> ir.Table:
-    """An alliance's lines, each split among its members by agreed share: every member but
+def split_among_members(engine: Engine, lines: ir.Table, alliances: Sequence[Agreement]) -> ir.Table:
+    """Alliances' lines, each split among its members by agreed share: every member but
     the last gets its share rounded half-up to pence, the last the rest, so each line's
     parts sum exactly to it."""
-    members = agreement.members
-    rounded = [(lines.amount.cast(SHARED_TYPE) * ibis.literal(m.share, type=SHARE_TYPE)).round(2).cast(AMOUNT_TYPE) for m in members[:-1]]
-    rest = lines.amount.cast(AMOUNT_TYPE)
-    for part in rounded:
-        rest = (rest - part).cast(AMOUNT_TYPE)
-    whole = engine.number(lines.amount.abs(), 2)
-    whole = ibis.cases((lines.amount < 0, "-£" + whole), else_="£" + whole)
-    parts = []
-    for position, (member, amount) in enumerate(zip(members, rounded + [rest])):
-        words = f"; {member.provider}'s share {member.share.normalize():f}"
-        words += " (the rest)" if position == len(members) - 1 else ""
-        parts.append(lines.mutate(payee=ibis.literal(member.provider), amount=amount, basis=lines.basis + words + " of the alliance's " + whole))
-    return ibis.union(*parts, distinct=False)
+    members = table_of(
+        engine,
+        {"contract": pa.string(), "member": pa.string(), "member_share": pa.decimal128(11, 10), "last": pa.bool_(), "words": pa.string()},
+        (
+            (a.id, m.provider, m.share, position == len(a.members) - 1,
+             f"; {m.provider}'s share {m.share.normalize():f}" + (" (the rest)" if position == len(a.members) - 1 else "") + " of the alliance's ")
+            for a in alliances
+            for position, m in enumerate(a.members)
+        ),
+    )
+    numbered = lines.mutate(line_number=ibis.row_number())
+    split = numbered.join(members, "contract")
+    rounded = (split.amount.cast(SHARED_TYPE) * split.member_share.cast(SHARE_TYPE)).round(2).cast(AMOUNT_TYPE)
+    split = split.mutate(part=ibis.cases((split["last"], ibis.literal(0).cast(AMOUNT_TYPE)), else_=rounded))
+    others = split.part.sum().over(ibis.window(group_by=[split.line_number]))
+    whole = engine.number(split.amount.abs(), 2)
+    whole = ibis.cases((split.amount < 0, "-£" + whole), else_="£" + whole)
+    split = split.mutate(
+        payee=split.member,
+        amount=ibis.cases((split["last"], (split.amount - others).cast(AMOUNT_TYPE)), else_=split.part),
+        basis=split.basis + split.words + whole,
+    )
+    return conform(split)
 
 
 def fraction(percent: Decimal) -> Decimal:

@@ -53,7 +53,7 @@ def measure(engine: Engine, agreements: list[Agreement], activity: ir.Table | No
     if activity is None:
         return None, None
     fine = engine.cache(fine_tallies(activity, agreements))
-    routed = tallies(fine, agreements)
+    routed = tallies(engine, fine, agreements)
     return fine, engine.cache(routed) if routed is not None else None
 
 

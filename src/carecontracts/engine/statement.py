@@ -27,14 +27,18 @@ STATEMENT_TYPES: dict[str, str] = {
 ORDER = ["scenario", "contract", "component", "payer", "payee", "month", "service", "currency"]
 
 
-def conform(lines: ir.Table) -> ir.Table:
-    """Select statement columns in order with their exact types; absent detail columns are null."""
+def conform(lines: ir.Table, keep_origin: bool = False) -> ir.Table:
+    """Select statement columns in order with their exact types; absent detail columns are
+    null. With `keep_origin`, also the component a line belongs to (`api` for the parts
+    `api.fixed` and `api.variable`), which later pricing passes join on."""
     columns = {}
     for name, kind in STATEMENT_TYPES.items():
         if name in lines.columns:
             columns[name] = lines[name].cast(kind)
         else:
             columns[name] = ibis.literal(None, type=kind)
+    if keep_origin:
+        columns["origin"] = lines.origin if "origin" in lines.columns else lines.component.cast("string")
     return lines.select(**columns)
 
 

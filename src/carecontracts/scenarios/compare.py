@@ -359,7 +359,7 @@ def compare_forms(
     # Run 1: value the year's activity at prices, per pair (the calibration of every form).
     valuing = [_contract("activity", p, year, where, activity_terms(price_list)) for p in pairs]
     valuing_agreements = agreements_of(valuing)
-    routed = tallies(fine, valuing_agreements)
+    routed = tallies(engine, fine, valuing_agreements)
     lines = price_tallies(engine, valuing_agreements, year, tables, routed, (ACTUAL,))
     lines = lines.filter(lines.month.isin(year.months))
     sums = {r["contract"]: r for r in engine.to_arrow(lines.group_by("contract").aggregate(value=lines.amount.sum(), volume=lines.quantity.sum())).to_pylist()}
@@ -397,8 +397,8 @@ def compare_forms(
         changed.append(rows.select(fine.columns))
         scenarios.append(name)
     # Forms that measure no activity (block, capitation) price without tallies.
-    routed = tallies(ibis.union(*changed, distinct=False), agreements)
-    actual_routed = tallies(fine, agreements)
+    routed = tallies(engine, ibis.union(*changed, distinct=False), agreements)
+    actual_routed = tallies(engine, fine, agreements)
     if as_of is not None and routed is not None and actual_routed is not None:
         projected, missing = _forecast_routed(engine, fine, engine.cache(actual_routed), agreements, year, as_of)
         notes += [f"no {method} forecast: {why}" for method, why in missing.items()]

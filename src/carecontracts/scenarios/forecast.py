@@ -176,7 +176,7 @@ def last_year_tallies(engine: Engine, fine: ir.Table, agreements: list[Agreement
     previous = [add_months(m, -12) for m in year.months]
     last = fine.filter(fine.month.isin(previous))
     moved = last.mutate(month=ibis.date(last.month.year() + 1, last.month.month(), 1))
-    routed = tallies(moved.select(fine.columns), agreements)
+    routed = tallies(engine, moved.select(fine.columns), agreements)
     if routed is None:
         return None
     return routed if engine.to_arrow(routed.select("month").limit(1)).num_rows else None

@@ -206,7 +206,7 @@ def expected_year(engine: Engine, agreements: list[Agreement], year: FinancialYe
     if fine is None:
         raise ProblemsError([Problem("data/activity", "no activity to simulate from", expected="activity loaded (see `carecontracts load`)")])
     fine = fine.filter(fine.scenario == ACTUAL, fine.month.isin(year.months))
-    routed = tallies(fine, agreements, keep=UNIT)
+    routed = tallies(engine, fine, agreements, keep=UNIT)
     rows = engine.to_arrow(routed) if routed is not None else EXPECTED_ROWS.empty_table()
     unit_months = engine.to_arrow(
         fine.group_by([*UNIT, "month"]).aggregate(events=fine.events.sum(), cost=fine.cost.sum().cast("decimal(18, 2)"))

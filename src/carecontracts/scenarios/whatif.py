@@ -374,7 +374,7 @@ def run_whatif(
     applied: list[Applied] = []
     if fine is not None and activity_changes:
         changed, applied = apply_activity(engine, fine, activity_changes, scenario)
-        changed_routed = tallies(changed, agreements)
+        changed_routed = tallies(engine, changed, agreements)
     else:
         changed_routed = routed.mutate(scenario=ibis.literal(scenario)) if routed is not None else None
     base_lines = price_tallies(engine, agreements, year, tables, routed, (baseline,))

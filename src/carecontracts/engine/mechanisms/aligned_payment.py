@@ -5,55 +5,56 @@ date, with an optional downside rate and floor."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import fixed_schedule, money_text, monthly_value, pro_rata, settle_year_to_date, valued
-from carecontracts.engine.price import PricingContext, fraction
+from carecontracts.engine.mechanisms.shared import COMPONENT_KEYS, fixed_schedule, fraction_value, money_text, monthly_value, pro_rata, settle_year_to_date, valued
+from carecontracts.engine.price import KindContext, Placed
 from carecontracts.engine.registry import register
 from carecontracts.language.model import AlignedPaymentTerms
 from carecontracts.money import QUANTITY_TYPE, VALUE_TYPE
 
 
-def variable_amount(actual: ir.NumericValue, planned: ir.NumericValue, up: Decimal, down: Decimal) -> ir.NumericValue:
+def variable_amount(actual: ir.NumericValue, planned: ir.NumericValue, up: ir.NumericValue, down: ir.NumericValue) -> ir.NumericValue:
     """(actual − planned) × the rate for the side of plan it falls on."""
     difference = (actual - planned).cast(VALUE_TYPE)
-    up_rate = ibis.literal(up, type="decimal(9, 6)")
-    down_rate = ibis.literal(down, type="decimal(9, 6)")
     return ibis.cases(
-        (difference >= 0, (difference * up_rate).cast(VALUE_TYPE)),
-        else_=(difference * down_rate).cast(VALUE_TYPE),
+        (difference >= 0, (difference * up.cast("decimal(9, 6)")).cast(VALUE_TYPE)),
+        else_=(difference * down.cast("decimal(9, 6)")).cast(VALUE_TYPE),
     )
 
 
-def _planned(context: PricingContext, terms: AlignedPaymentTerms) -> ir.Table:
-    """Monthly planned value per payer from the plans data: a plan row naming a commissioner
-    is that commissioner's; a row naming none is the contract's, split by payer share."""
+def _planned(context: KindContext, placed: list[Placed]) -> ir.Table:
+    """Monthly planned value per component and payer from the plans data: a plan row naming
+    a commissioner is that commissioner's; a row naming none is the contract's, split by
+    payer share."""
     plans = context.inputs.plans
     if plans is None:
-        raise context.problem("no plans are loaded and no planned_value is given", "planned_value", "planned_value: or files in data/plans/")
+        raise context.fail([p.problem("no plans are loaded and no planned_value is given", "planned_value", "planned_value: or files in data/plans/") for p in placed[:20]])
     if "commissioner" not in plans.columns:
         plans = plans.mutate(commissioner=ibis.literal(None, type="string"))
-    services = context.agreement.component_services(terms)
-    relevant = plans.filter(plans.contract == context.agreement.id, plans.service.isin(services), plans.month.isin(context.months))
-    shares = context.engine.put(
-        pa.table(
-            {
-                "payer": pa.array([p.id for p in context.agreement.payers], pa.string()),
-                "share": pa.array([p.share for p in context.agreement.payers], pa.decimal128(10, 6)),
-            }
-        )
+    services = context.table(
+        {"contract": pa.string(), "component": pa.string(), "service": pa.string()},
+        ((p.contract, p.id, name) for p in placed for name in p.agreement.component_services(p.component)),
     )
-    whole = relevant.filter(relevant.commissioner.isnull()).group_by("month").aggregate(plan=relevant.planned_value.sum())
-    whole = whole.cross_join(shares)
-    whole = whole.select("payer", "month", plan=(whole.plan.cast(VALUE_TYPE) * whole.share).cast(VALUE_TYPE))
+    shares = context.table(
+        {"contract": pa.string(), "component": pa.string(), "payer": pa.string(), "share": pa.decimal128(10, 6)},
+        ((p.contract, p.id, payer.id, payer.share) for p in placed for payer in p.agreement.payers),
+    )
+    subset = context.subset(placed)
+    relevant = plans.join(services, ["contract", "service"])
+    relevant = relevant.mutate(month=relevant.month.cast("date")).semi_join(subset.months(), ["contract", "component", "month"])
+    whole = relevant.filter(relevant.commissioner.isnull())
+    whole = whole.group_by(["contract", "component", "month"]).aggregate(plan=whole.planned_value.sum())
+    whole = whole.join(shares, ["contract", "component"])
+    whole = whole.select("contract", "component", "payer", "month", plan=(whole.plan.cast(VALUE_TYPE) * whole.share).cast(VALUE_TYPE))
     own = relevant.filter(relevant.commissioner.notnull())
-    own = own.group_by(payer=own.commissioner, month=own.month).aggregate(plan=own.planned_value.sum().cast(VALUE_TYPE))
-    planned = ibis.union(whole, own.select("payer", "month", "plan"), distinct=False)
-    spread = context.scenarios().cross_join(planned)
-    return spread.select("scenario", "payer", month=spread.month.cast("date"), plan=spread.plan)
+    own = own.group_by(["contract", "component", own.commissioner.name("payer"), "month"]).aggregate(plan=own.planned_value.sum().cast(VALUE_TYPE))
+    planned = ibis.union(whole, own.select("contract", "component", "payer", "month", "plan"), distinct=False)
+    return context.scenarios().cross_join(planned)
 
 
 @register(
@@ -62,55 +63,57 @@ def _planned(context: PricingContext, terms: AlignedPaymentTerms) -> ir.Table:
     summary="the fixed element does not depend on activity; the variable element pays the variable rate on value above or below plan",
     parts={"fixed": "the fixed element does not depend on activity", "variable": "the variable element pays the variable rate on value above or below plan"},
 )
-def price_aligned_payment(context: PricingContext) -> ir.Table:
-    terms: AlignedPaymentTerms = context.component  # type: ignore[assignment]
-    up = fraction(terms.variable_percent)
-    down = fraction(terms.downside_percent if terms.downside_percent is not None else terms.variable_percent)
-    fixed = fixed_schedule(context, terms.fixed, terms.profile, "aligned payment fixed element", f"{terms.id}.fixed")
+def price_aligned_payment(context: KindContext) -> ir.Table:
+    items = []
+    for placed in context.placed:
+        terms: AlignedPaymentTerms = placed.component  # type: ignore[assignment]
+        items.append((placed, terms.fixed, terms.profile, "aligned payment fixed element"))
+    fixed = fixed_schedule(context, items, "fixed")
 
     rows = monthly_value(valued(context))
-    measures = ["chargeable", "value"]
     zero_value = ibis.literal(0).cast(VALUE_TYPE)
     actual = rows.mutate(plan=zero_value)
-    if terms.planned_value is None:
-        planned = _planned(context, terms)
-        planned = planned.select("scenario", "payer", "month", chargeable=ibis.literal(0).cast(actual.chargeable.type()), value=zero_value, plan=planned.plan)
-        monthly = ibis.union(actual, planned, distinct=False)
-        measures.append("plan")
+    from_plans = [p for p in context.placed if p.component.planned_value is None]  # type: ignore[union-attr]
+    if from_plans:
+        planned = _planned(context, from_plans)
+        planned = planned.select(*COMPONENT_KEYS, chargeable=ibis.literal(0).cast(actual.chargeable.type()), value=zero_value, plan=planned.plan)
+        monthly = ibis.union(actual, planned.select(actual.columns), distinct=False)
     else:
         monthly = actual
 
-    annual = {name: value for name, value in (("floor", terms.variable_floor), ("planned", terms.planned_value)) if value is not None}
+    def parameters(placed: Placed, share: Decimal, k: int) -> dict[str, Any]:
+        terms: AlignedPaymentTerms = placed.component  # type: ignore[assignment]
+        down = terms.downside_percent if terms.downside_percent is not None else terms.variable_percent
+        return {
+            "floor": pro_rata(terms.variable_floor, share, k) if terms.variable_floor is not None else None,
+            "planned": pro_rata(terms.planned_value, share, k) if terms.planned_value is not None else None,
+            "up": fraction_value(terms.variable_percent),
+            "down": fraction_value(down),
+            "up_words": f"{terms.variable_percent.normalize():f}%",
+            "down_words": f"{down.normalize():f}%",
+        }
 
-    def parameters(share: Decimal, k: int) -> dict[str, Decimal]:
-        return {name: pro_rata(value, share, k) for name, value in annual.items()}
-
-    types = {name: VALUE_TYPE for name in annual}
+    types = {"floor": VALUE_TYPE, "planned": VALUE_TYPE, "up": "decimal(9, 6)", "down": "decimal(9, 6)", "up_words": "string", "down_words": "string"}
 
     def planned_to_date(table: ir.Table) -> ir.NumericValue:
-        return table.planned.cast(VALUE_TYPE) if terms.planned_value is not None else table.ytd_plan.cast(VALUE_TYPE)
+        return ibis.cases((table.planned.notnull(), table.planned.cast(VALUE_TYPE)), else_=table.ytd_plan.cast(VALUE_TYPE))
 
     def cumulative(table: ir.Table) -> ir.NumericValue:
-        amount = variable_amount(table.ytd_value.cast(VALUE_TYPE), planned_to_date(table), up, down)
-        if terms.variable_floor is not None:
-            amount = ibis.greatest(amount, table.floor.cast(VALUE_TYPE))
-        return amount
+        amount = variable_amount(table.ytd_value.cast(VALUE_TYPE), planned_to_date(table), table.up, table.down)
+        return ibis.cases((table.floor.notnull(), ibis.greatest(amount, table.floor.cast(VALUE_TYPE))), else_=amount)
 
     def basis(table: ir.Table) -> ir.StringValue:
         planned = planned_to_date(table)
-        rate = ibis.cases((table.ytd_value >= planned, f"{terms.variable_percent.normalize():f}%"), else_=f"{(terms.downside_percent if terms.downside_percent is not None else terms.variable_percent).normalize():f}%")
-        text = (
-            "variable element, year to date: (actual " + money_text(context, table.ytd_value) + " − plan " + money_text(context, planned)
-            + ") × " + rate
-        )
-        if terms.variable_floor is not None:
-            text = text + " (floor " + money_text(context, table.floor) + ")"
+        rate = ibis.cases((table.ytd_value >= planned, table.up_words), else_=table.down_words)
+        text = "variable element, year to date: (actual " + money_text(context, table.ytd_value) + " − plan " + money_text(context, planned) + ") × " + rate
+        text = ibis.cases((table.floor.notnull(), text + " (floor " + money_text(context, table.floor) + ")"), else_=text)
         return text + " = " + money_text(context, table.due_to_date) + ", less " + money_text(context, table.paid_before) + " due before"
 
-    variable = settle_year_to_date(context, monthly, measures, parameters, types, cumulative, basis, f"{terms.id}.variable")
+    variable = settle_year_to_date(context, monthly, ["chargeable", "value", "plan"], parameters, types, cumulative, basis, "variable")
     variable = variable.mutate(quantity=variable.chargeable.cast(QUANTITY_TYPE))
+    columns = ["scenario", "contract", "component", "payer", "payee", "month", "amount", "basis", "quantity", "origin"]
     return ibis.union(
-        fixed.mutate(quantity=ibis.literal(None, type=QUANTITY_TYPE)).select("scenario", "contract", "component", "payer", "payee", "month", "amount", "basis", "quantity"),
-        variable.select("scenario", "contract", "component", "payer", "payee", "month", "amount", "basis", "quantity"),
+        fixed.mutate(quantity=ibis.literal(None, type=QUANTITY_TYPE)).select(columns),
+        variable.select(columns),
         distinct=False,
     )

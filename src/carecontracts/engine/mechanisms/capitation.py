@@ -8,53 +8,63 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import number_text, price_text
-from carecontracts.engine.price import PricingContext
+from carecontracts.engine.mechanisms.shared import labelled, number_text, price_text
+from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import CapitationTerms
 from carecontracts.money import AMOUNT_TYPE, RATE_TYPE
 
 
 @register("capitation", measures_activity=False, summary="payment follows the population covered, not activity")
-def price_capitation(context: PricingContext) -> ir.Table:
-    terms: CapitationTerms = context.component  # type: ignore[assignment]
+def price_capitation(context: KindContext) -> ir.Table:
     population = context.inputs.population
     if population is None:
-        raise context.problem("no population data is loaded", "rates", "files in data/population/ and `carecontracts load`")
-    bands = list(terms.rates)
-    weights = terms.risk_weights or {}
-    rates = context.engine.put(
-        pa.table(
-            {
-                "band": pa.array(bands, pa.string()),
-                "rate": pa.array([terms.rates[b] for b in bands], pa.decimal128(18, 6)),
-                "weight": pa.array([weights.get(b, Decimal(1)) for b in bands], pa.decimal128(10, 6)),
-            }
-        )
+        raise context.fail([p.problem("no population data is loaded", "rates", "files in data/population/ and `carecontracts load`") for p in context.placed[:20]])
+    rate_rows, covers = [], []
+    for placed in context.placed:
+        terms: CapitationTerms = placed.component  # type: ignore[assignment]
+        weights = terms.risk_weights or {}
+        payer = None if placed.agreement.payer_is_activity_commissioner else placed.agreement.payers[0].id
+        for band in terms.rates:
+            if terms.population_bands is None or band in terms.population_bands:
+                rate_rows.append((placed.contract, placed.id, band, terms.rates[band], weights.get(band, Decimal(1))))
+        for commissioner in placed.agreement.activity_commissioners:
+            for month in placed.months:
+                covers.append((placed.contract, placed.id, placed.agreement.payee, payer, commissioner, month, tuple(terms.population_bands or ())))
+    rates = context.table(
+        {"contract": pa.string(), "component": pa.string(), "band": pa.string(), "rate": pa.decimal128(18, 6), "weight": pa.decimal128(10, 6)},
+        rate_rows,
     )
-    covered = population.filter(
-        population.commissioner.isin(context.agreement.activity_commissioners),
-        population.month.isin(context.months),
+    cover = context.table(
+        {"contract": pa.string(), "component": pa.string(), "payee": pa.string(), "fixed_payer": pa.string(), "commissioner": pa.string(), "month": pa.date32(),
+         "bands": pa.list_(pa.string())},
+        covers,
     )
-    if terms.population_bands:
-        covered = covered.filter(covered.band.isin(terms.population_bands))
-    unknown = context.engine.to_arrow(covered.anti_join(rates, "band").select("band").distinct().limit(10)).column("band").to_pylist()
+    covered = cover.join(population, ["commissioner", "month"])
+    covered = covered.filter((covered.bands.length() == 0) | covered.bands.contains(covered.band))
+    unpriced = covered.anti_join(rates, ["contract", "component", "band"])
+    unknown = context.engine.to_arrow(unpriced.select("contract", "component", "band").distinct().order_by(["contract", "component", "band"]).limit(200)).to_pylist()
     if unknown:
-        raise context.problem(
-            f"population bands {', '.join(sorted(unknown))} have no capitation rate", "rates", f"a rate for every band; rates are given for {', '.join(bands)}"
-        )
-    rows = context.scenarios().cross_join(covered.join(rates, "band"))
+        where = {(p.contract, p.id): p for p in context.placed}
+        problems = []
+        for key in sorted({(r["contract"], r["component"]) for r in unknown}):
+            placed = where[key]
+            bands = sorted(r["band"] for r in unknown if (r["contract"], r["component"]) == key)
+            problems.append(placed.problem(
+                f"population bands {', '.join(bands)} have no capitation rate", "rates",
+                f"a rate for every band; rates are given for {', '.join(placed.component.rates)}",  # type: ignore[union-attr]
+            ))
+        raise context.fail(problems)
+    rows = context.scenarios().cross_join(covered.join(rates, ["contract", "component", "band"]))
     rate = (rows.rate.cast("decimal(18, 6)") * rows.weight).cast(RATE_TYPE)
-    payer = rows.commissioner if context.agreement.payer_is_activity_commissioner else ibis.literal(context.agreement.payers[0].id)
     weighted = ibis.cases((rows.weight != 1, " × risk weight " + context.engine.number(rows.weight, 4)), else_="")
-    return rows.mutate(
-        contract=ibis.literal(context.agreement.id),
-        component=ibis.literal(terms.id),
-        payer=payer,
-        payee=ibis.literal(context.agreement.payee),
+    return labelled(rows.mutate(
+        payer=rows.fixed_payer.fill_null(rows.commissioner),
         service=rows.band,
         quantity=rows.persons,
         rate=rate,
         amount=(rows.persons * rate).round(2).cast(AMOUNT_TYPE),
-        basis=number_text(context, rows.persons) + " people in band " + rows.band + " × " + ibis.cases((rows.rate == rows.rate.round(4), price_text(context, rows.rate)), else_="£" + context.engine.number(rows.rate, 6)) + " per head per month" + weighted,
-    )
+        basis=number_text(context, rows.persons) + " people in band " + rows.band + " × "
+        + ibis.cases((rows.rate == rows.rate.round(4), price_text(context, rows.rate)), else_="£" + context.engine.number(rows.rate, 6))
+        + " per head per month" + weighted,
+    ))

@@ -8,7 +8,7 @@ from decimal import Decimal
 import ibis.expr.types as ir
 
 from carecontracts.engine.mechanisms.shared import fixed_schedule
-from carecontracts.engine.price import PricingContext
+from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import LowVolumeBlockTerms
 from carecontracts.money import format_money, to_pence
@@ -20,12 +20,10 @@ def rolling_average(history: list[Decimal]) -> Decimal:
 
 
 @register("low_volume_block", measures_activity=False, summary="payment is fixed from past years' activity, not this year's")
-def price_low_volume_block(context: PricingContext) -> ir.Table:
-    terms: LowVolumeBlockTerms = context.component  # type: ignore[assignment]
-    past = ", ".join(format_money(v) for v in terms.history)
-    return fixed_schedule(
-        context,
-        rolling_average(terms.history),
-        terms.profile,
-        f"low-volume block: average of {len(terms.history)} past years ({past})",
-    )
+def price_low_volume_block(context: KindContext) -> ir.Table:
+    items = []
+    for placed in context.placed:
+        terms: LowVolumeBlockTerms = placed.component  # type: ignore[assignment]
+        past = ", ".join(format_money(v) for v in terms.history)
+        items.append((placed, rolling_average(terms.history), terms.profile, f"low-volume block: average of {len(terms.history)} past years ({past})"))
+    return fixed_schedule(context, items)

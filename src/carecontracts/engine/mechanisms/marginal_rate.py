@@ -4,42 +4,42 @@ at a marginal rate above it. Settled on the year to date with the baseline pro r
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
-from carecontracts.engine.mechanisms.shared import money_text, monthly_value, pro_rata, settle_year_to_date, valued
-from carecontracts.engine.price import PricingContext, fraction
+from carecontracts.engine.mechanisms.shared import fraction_value, money_text, monthly_value, pro_rata, settle_year_to_date, valued
+from carecontracts.engine.price import KindContext, Placed
 from carecontracts.engine.registry import register
 from carecontracts.language.model import MarginalRateTerms
 from carecontracts.money import VALUE_TYPE
 
 
-def marginal_value(value: ir.NumericValue, baseline: ir.NumericValue, rate: Decimal) -> ir.NumericValue:
+def marginal_value(value: ir.NumericValue, baseline: ir.NumericValue, rate: ir.NumericValue) -> ir.NumericValue:
     """Full value up to the baseline, `rate` × the value above it."""
-    marginal = ibis.literal(rate, type="decimal(9, 6)")
-    above = (baseline + ((value - baseline) * marginal).cast(VALUE_TYPE)).cast(VALUE_TYPE)
+    above = (baseline + ((value - baseline) * rate.cast("decimal(9, 6)")).cast(VALUE_TYPE)).cast(VALUE_TYPE)
     return ibis.cases((value > baseline, above), else_=value)
 
 
 @register("marginal_rate", measures_activity=True, summary="activity above the baseline value is paid at the marginal rate")
-def price_marginal_rate(context: PricingContext) -> ir.Table:
-    terms: MarginalRateTerms = context.component  # type: ignore[assignment]
-    rate = fraction(terms.marginal_percent)
+def price_marginal_rate(context: KindContext) -> ir.Table:
     rows = monthly_value(valued(context))
 
-    def parameters(share: Decimal, k: int) -> dict[str, Decimal]:
-        return {"baseline": pro_rata(terms.baseline_value, share, k)}
+    def parameters(placed: Placed, share: Decimal, k: int) -> dict[str, Any]:
+        terms: MarginalRateTerms = placed.component  # type: ignore[assignment]
+        return {
+            "baseline": pro_rata(terms.baseline_value, share, k),
+            "marginal": fraction_value(terms.marginal_percent),
+            "marginal_words": f" + {terms.marginal_percent.normalize():f}% × ",
+        }
 
     def cumulative(table: ir.Table) -> ir.NumericValue:
-        return marginal_value(table.ytd_value.cast(VALUE_TYPE), table.baseline.cast(VALUE_TYPE), rate)
+        return marginal_value(table.ytd_value.cast(VALUE_TYPE), table.baseline.cast(VALUE_TYPE), table.marginal)
 
     def basis(table: ir.Table) -> ir.StringValue:
         value = table.ytd_value
-        over = (
-            money_text(context, table.baseline) + f" + {terms.marginal_percent.normalize():f}% × "
-            + money_text(context, value - table.baseline) + " above baseline"
-        )
+        over = money_text(context, table.baseline) + table.marginal_words + money_text(context, value - table.baseline) + " above baseline"
         return (
             "year to date value " + money_text(context, value) + " against baseline " + money_text(context, table.baseline)
             + " (" + table.k.cast("string") + "/12 of the year): "
@@ -47,5 +47,6 @@ def price_marginal_rate(context: PricingContext) -> ir.Table:
             + " = " + money_text(context, table.due_to_date) + ", less " + money_text(context, table.paid_before) + " due before"
         )
 
-    lines = settle_year_to_date(context, rows, ["chargeable", "value"], parameters, {"baseline": VALUE_TYPE}, cumulative, basis)
+    types = {"baseline": VALUE_TYPE, "marginal": "decimal(9, 6)", "marginal_words": "string"}
+    lines = settle_year_to_date(context, rows, ["chargeable", "value"], parameters, types, cumulative, basis)
     return lines.mutate(quantity=lines.chargeable)

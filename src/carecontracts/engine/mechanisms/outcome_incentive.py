@@ -14,10 +14,11 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from carecontracts.engine.agreements import Agreement
 from carecontracts.engine.backend import Engine, month_of
 from carecontracts.engine.measure import matches
-from carecontracts.engine.mechanisms.shared import money_text, payments_of, percent_text, times_share
-from carecontracts.engine.price import PricingContext, Repricing
+from carecontracts.engine.mechanisms.shared import labelled, money_text, payments_of, percent_text, share_value, times_share
+from carecontracts.engine.price import KindContext, Placed, PricingError, PricingInputs, Repricing
 from carecontracts.engine.registry import register
 from carecontracts.language.model import Metric, OutcomeIncentiveTerms, Schedule
 from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money
@@ -59,7 +60,30 @@ def schedule_words(schedule: Schedule, shares: bool) -> str:
     return "stepped: " + ", ".join(f"{s.pay * 100:.0f}% at {shown(s.at)}" for s in schedule.steps)
 
 
-def settlement_periods(context: PricingContext, settle: str) -> list[list[dt.date]]:
+@dataclass(frozen=True)
+class Measuring:
+    """One outcome component with the inputs its achievement is measured from."""
+
+    inputs: PricingInputs
+    placed: Placed
+
+    @property
+    def agreement(self) -> Agreement:
+        return self.placed.agreement
+
+    @property
+    def months(self) -> list[dt.date]:
+        return list(self.placed.months)
+
+    @property
+    def engine(self) -> Engine:
+        return self.inputs.engine
+
+    def problem(self, message: str, field: str | None = None, expected: str | None = None) -> PricingError:
+        return self.placed.error(message, field, expected)
+
+
+def settlement_periods(context: Measuring, settle: str) -> list[list[dt.date]]:
     """The payable months grouped into settlement periods (the year, or its quarters)."""
     months = context.months
     if settle == "annual":
@@ -82,7 +106,7 @@ class Achieved:
     shares: bool
 
 
-def achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
+def achievements(context: Measuring, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
     """Per metric and settlement period: the achievement measured from the outcome data
     (the same in every scenario; scenarios differ only by `achievement_changes`), measured
     once per set of inputs."""
@@ -93,7 +117,7 @@ def achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods:
     return measured[key]
 
 
-def _measure_achievements(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
+def _measure_achievements(context: Measuring, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
     found: list[Achieved] = []
     for metric in terms.metrics:
         if metric.measure.statistic == "rate_per_thousand":
@@ -125,53 +149,53 @@ def _earned(achieved: Achieved, change: Decimal | None) -> dict:
     return _row(metric, achieved.period, achieved.months, fraction, estimate.episodes, words)
 
 
-def _earned_table(context: PricingContext, achieved: list[Achieved]) -> ir.Table:
-    """Earned fractions per scenario, metric and period. Without changes for this contract
-    they are the same in every scenario; with them, each scenario's are worked out. Where
-    the repricing names a table for this component, they are stored under that name."""
-    contract, component = context.agreement.id, context.component.id
+def _earned_table(context: KindContext, achieved: list[tuple[Placed, list[Achieved]]]) -> ir.Table:
+    """Earned fractions per scenario, component, metric and period. Without achievement
+    changes they are the same in every scenario; with them, each scenario's are worked out.
+    Where the repricing names a table, they are stored under that name."""
     changes = context.inputs.achievement_changes
-    name = context.inputs.repricing.earned_names.get((contract, component))
-    if name is not None:
-        context.inputs.repricing.achieved[(contract, component)] = achieved
-        return context.engine.store(name, earned_rows(contract, achieved, context.inputs.scenarios, changes))
-    if any(c == contract for _, c, _ in changes):
-        return context.engine.put(earned_rows(contract, achieved, context.inputs.scenarios, changes))
-    return context.scenarios().cross_join(context.engine.put(earned_rows(contract, achieved, (None,), {})).drop("scenario"))
+    repricing = context.inputs.repricing
+    keyed = [(p.contract, p.id, found) for p, found in achieved]
+    if repricing.earned_name is not None:
+        repricing.achieved = keyed
+        return context.engine.store(repricing.earned_name, earned_rows(keyed, context.inputs.scenarios, changes))
+    if changes:
+        return context.engine.put(earned_rows(keyed, context.inputs.scenarios, changes))
+    return context.scenarios().cross_join(context.engine.put(earned_rows(keyed, (None,), {})).drop("scenario"))
 
 
 def store_earned(engine: Engine, repricing: Repricing, scenarios: tuple[str, ...], changes: dict[tuple[str, str, str], Decimal]) -> None:
-    """Store the earned fractions of every outcome component the repricing names again, for
-    other achievement changes: a query compiled with them then pays by the new ones."""
-    for (contract, component), name in repricing.earned_names.items():
-        engine.store(name, earned_rows(contract, repricing.achieved[(contract, component)], scenarios, changes))
+    """Store the earned fractions of every outcome component again, under the name the
+    repricing gives, for other achievement changes: a query compiled with them then pays
+    by the new ones."""
+    if repricing.earned_name is not None:
+        engine.store(repricing.earned_name, earned_rows(repricing.achieved, scenarios, changes))
 
 
-def earned_rows(contract: str, achieved: list[Achieved], scenarios: tuple[str | None, ...], changes: dict[tuple[str, str, str], Decimal]) -> pa.Table:
-    """Each scenario's earned fraction, episodes and words per metric and period, with the
-    scenario's change to this contract's achievement (if any)."""
-    ours = {(s, m): v for (s, c, m), v in changes.items() if c == contract}
-    columns: dict[str, list] = {"scenario": [], "metric": [], "period": [], "month": [], "earned": [], "episodes": [], "words": []}
-    base = [_earned(a, None) for a in achieved]
-    for scenario in scenarios:
-        for position, item in enumerate(achieved):
-            change = ours.get((scenario, item.metric.id)) if scenario is not None else None
-            row = base[position] if change is None else _earned(item, change)
-            columns["scenario"].append(scenario)
-            for name in ("metric", "period", "month", "earned", "episodes"):
-                columns[name].append(row[name])
-            columns["words"].append(f"{row['metric']} (weight {row['weight'].normalize():f}): {row['words']}")
-    return pa.table(
-        {
-            "scenario": pa.array(columns["scenario"], pa.string()),
-            "metric": pa.array(columns["metric"], pa.string()),
-            "period": pa.array(columns["period"], pa.int64()),
-            "month": pa.array(columns["month"], pa.date32()),
-            "earned": pa.array(columns["earned"], pa.decimal128(11, 10)),
-            "episodes": pa.array(columns["episodes"], pa.int64()),
-            "words": pa.array(columns["words"], pa.string()),
-        }
-    )
+EARNED_SCHEMA = pa.schema([
+    ("scenario", pa.string()), ("contract", pa.string()), ("component", pa.string()), ("metric", pa.string()), ("period", pa.int64()),
+    ("month", pa.date32()), ("earned", pa.decimal128(11, 10)), ("episodes", pa.int64()), ("words", pa.string()),
+])
+
+
+def earned_rows(achieved: list[tuple[str, str, list[Achieved]]], scenarios: tuple[str | None, ...], changes: dict[tuple[str, str, str], Decimal]) -> pa.Table:
+    """Each scenario's earned fraction, episodes and words per component, metric and
+    period, with the scenario's change to the contract's achievement (if any)."""
+    columns: dict[str, list] = {name: [] for name in EARNED_SCHEMA.names}
+    for contract, component, found in achieved:
+        ours = {(s, m): v for (s, c, m), v in changes.items() if c == contract}
+        base = [_earned(a, None) for a in found]
+        for scenario in scenarios:
+            for position, item in enumerate(found):
+                change = ours.get((scenario, item.metric.id)) if scenario is not None else None
+                row = base[position] if change is None else _earned(item, change)
+                columns["scenario"].append(scenario)
+                columns["contract"].append(contract)
+                columns["component"].append(component)
+                for name in ("metric", "period", "month", "earned", "episodes"):
+                    columns[name].append(row[name])
+                columns["words"].append(f"{row['metric']} (weight {row['weight'].normalize():f}): {row['words']}")
+    return pa.table({name: pa.array(values, EARNED_SCHEMA.field(name).type) for name, values in columns.items()})
 
 
 def _periods(table: ir.Table, day: ir.DateValue, periods: list[list[dt.date]]) -> ir.Table:
@@ -182,7 +206,7 @@ def _periods(table: ir.Table, day: ir.DateValue, periods: list[list[dt.date]]) -
     return table.filter(table.period.notnull())
 
 
-def _scores(context: PricingContext, terms: OutcomeIncentiveTerms, metric: Metric, periods: list[list[dt.date]]) -> dict[int, Estimate | str]:
+def _scores(context: Measuring, terms: OutcomeIncentiveTerms, metric: Metric, periods: list[list[dt.date]]) -> dict[int, Estimate | str]:
     """A score statistic per period from the episodes ending (post score dated) in it."""
     outcomes = context.inputs.outcomes
     if outcomes is None:
@@ -215,7 +239,7 @@ def _scores(context: PricingContext, terms: OutcomeIncentiveTerms, metric: Metri
     return result
 
 
-def _rates(context: PricingContext, metric: Metric, periods: list[list[dt.date]]) -> dict[int, Estimate | str]:
+def _rates(context: Measuring, metric: Metric, periods: list[list[dt.date]]) -> dict[int, Estimate | str]:
     """Events in the activity of the contract's commissioners' population per 1,000
     person-years (the population's monthly persons summed over the period ÷ 12)."""
     measure = metric.measure
@@ -255,17 +279,16 @@ def _row(metric: Metric, period: int, months: list[dt.date], fraction: Decimal, 
 
 
 @register("outcome_incentive", measures_activity=False, summary="pays a pot by the achievement of outcome metrics against their schedules")
-def price_outcome_incentive(context: PricingContext) -> ir.Table:
-    terms: OutcomeIncentiveTerms = context.component  # type: ignore[assignment]
-    periods = settlement_periods(context, terms.settle)
-    earned = _earned_table(context, achievements(context, terms, periods))
-    pot = _pot(context, terms, periods)
-    table = pot.join(earned, ["scenario", "period"])
+def price_outcome_incentive(context: KindContext) -> ir.Table:
+    periods = {(p.contract, p.id): settlement_periods(Measuring(context.inputs, p), p.component.settle) for p in context.placed}  # type: ignore[union-attr]
+    achieved = [(p, achievements(Measuring(context.inputs, p), p.component, periods[(p.contract, p.id)])) for p in context.placed]  # type: ignore[arg-type]
+    earned = _earned_table(context, achieved)
+    pot = _pot(context, periods)
+    table = pot.join(earned, ["scenario", "contract", "component", "period"])
     amount = (table.pot.cast(SHARED_TYPE) * table.earned.cast(SHARE_TYPE)).cast(VALUE_TYPE)
     return table.mutate(
-        contract=ibis.literal(context.agreement.id),
-        component=ibis.literal(terms.id + ".") + table.metric,
-        payee=ibis.literal(context.agreement.payee),
+        origin=table.component,
+        component=table.component + "." + table.metric,
         quantity=table.episodes,
         rate=table.earned,
         amount=amount.round(2).cast(AMOUNT_TYPE),
@@ -273,37 +296,41 @@ def price_outcome_incentive(context: PricingContext) -> ir.Table:
     )
 
 
-def _pot(context: PricingContext, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> ir.Table:
-    """The pot per scenario, payer and period, with words saying where it comes from."""
-    index = {month: number for number, months in enumerate(periods) for month in months}
-    if terms.pot.amount is not None:
-        rows: dict[str, list] = {"payer": [], "period": [], "pot": [], "pot_words": []}
-        for payer in context.agreement.payers:
-            for number, months in enumerate(periods):
-                rows["payer"].append(payer.id)
-                rows["period"].append(number)
-                rows["pot"].append((terms.pot.amount * payer.share * len(months) / 12).quantize(PLACES))
-                share = f", {payer.id}'s share {payer.share.normalize():f}" if len(context.agreement.payers) > 1 else ""
-                part = "" if len(months) == 12 else f" × {len(months)}/12"
-                rows["pot_words"].append(f" ({format_money(terms.pot.amount)} a year{part}{share}, {month_label(months[0])} to {month_label(months[-1])})")
-        table = context.engine.put(
-            pa.table(
-                {
-                    "payer": pa.array(rows["payer"], pa.string()),
-                    "period": pa.array(rows["period"], pa.int64()),
-                    "pot": pa.array(rows["pot"], pa.decimal128(28, 10)),
-                    "pot_words": pa.array(rows["pot_words"], pa.string()),
-                }
-            )
-        )
-        return context.scenarios().cross_join(table)
-    assert terms.pot.percent_of is not None and terms.pot.percent is not None
-    base = payments_of(context, [terms.pot.percent_of])
-    period = ibis.cases(*[(base.month == month, number) for month, number in index.items()], else_=None)
-    base = base.mutate(period=period.cast("int64"))
-    base = base.group_by(["scenario", "payer", "period"]).aggregate(base=base.base.sum().cast(AMOUNT_TYPE))
-    percent = terms.pot.percent / 100
-    return base.mutate(
-        pot=times_share(base.base, percent),
-        pot_words=f" ({percent_text(terms.pot.percent)} of {terms.pot.percent_of} " + money_text(context, base.base) + ")",
-    ).drop("base")
+def _pot(context: KindContext, periods: dict[tuple[str, str], list[list[dt.date]]]) -> ir.Table:
+    """The pot per scenario, component, payer and period, with words saying where it comes from."""
+    fixed_rows, period_rows, references, percents = [], [], [], []
+    for placed in context.placed:
+        terms: OutcomeIncentiveTerms = placed.component  # type: ignore[assignment]
+        mine = periods[(placed.contract, placed.id)]
+        if terms.pot.amount is not None:
+            payers = placed.agreement.payers
+            for payer in payers:
+                for number, months in enumerate(mine):
+                    share = f", {payer.id}'s share {payer.share.normalize():f}" if len(payers) > 1 else ""
+                    part = "" if len(months) == 12 else f" × {len(months)}/12"
+                    fixed_rows.append((placed.contract, placed.id, placed.agreement.payee, payer.id, number,
+                                       (terms.pot.amount * payer.share * len(months) / 12).quantize(PLACES),
+                                       f" ({format_money(terms.pot.amount)} a year{part}{share}, {month_label(months[0])} to {month_label(months[-1])})"))
+        else:
+            assert terms.pot.percent_of is not None and terms.pot.percent is not None
+            references.append((placed, terms.pot.percent_of))
+            percents.append((placed.contract, placed.id, placed.agreement.payee, share_value(terms.pot.percent / 100),
+                             f" ({percent_text(terms.pot.percent)} of {terms.pot.percent_of} "))
+            period_rows += [(placed.contract, placed.id, month, number) for number, months in enumerate(mine) for month in months]
+    types = {"contract": pa.string(), "component": pa.string(), "payee": pa.string(), "payer": pa.string(), "period": pa.int64(), "pot": pa.decimal128(28, 10), "pot_words": pa.string()}
+    parts = []
+    if fixed_rows:
+        parts.append(context.scenarios().cross_join(context.table(types, fixed_rows)))
+    if references:
+        base = payments_of(context, references)
+        numbered = context.table({"contract": pa.string(), "component": pa.string(), "month": pa.date32(), "period": pa.int64()}, period_rows)
+        base = base.join(numbered, ["contract", "component", "month"])
+        base = base.group_by(["scenario", "contract", "component", "payer", "period"]).aggregate(base=base.base.sum().cast(AMOUNT_TYPE))
+        terms_table = context.table({"contract": pa.string(), "component": pa.string(), "payee": pa.string(), "share": pa.decimal128(11, 10), "words": pa.string()}, percents)
+        base = base.join(terms_table, ["contract", "component"])
+        parts.append(base.select(
+            "scenario", "contract", "component", "payee", "payer", "period",
+            pot=times_share(base.base, base.share),
+            pot_words=base.words + money_text(context, base.base) + ")",
+        ))
+    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]

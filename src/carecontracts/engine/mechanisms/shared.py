@@ -4,18 +4,21 @@ and year-to-date settlement."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, Sequence, cast
+from typing import Any, Callable, Sequence, cast
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.price import PricingContext
+from carecontracts.engine.price import KindContext, Placed
 from carecontracts.language.model import PricedTerms, value_on
 from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, OPERAND_TYPE, QUANTITY_TYPE, RATE_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money, split_exactly, to_pence
 from carecontracts.periods import month_label
 
 DECIMAL_ARROW = {
+    "decimal(9, 6)": pa.decimal128(9, 6),
+    "decimal(18, 2)": pa.decimal128(18, 2),
+    "decimal(18, 6)": pa.decimal128(18, 6),
     AMOUNT_TYPE: pa.decimal128(18, 2),
     QUANTITY_TYPE: pa.decimal128(20, 8),
     VALUE_TYPE: pa.decimal128(28, 10),
@@ -23,100 +26,102 @@ DECIMAL_ARROW = {
 }
 
 
-def _arrow_decimal(kind: str) -> pa.DataType:
-    return DECIMAL_ARROW[kind]
+def _arrow_type(kind: str) -> pa.DataType:
+    return pa.string() if kind == "string" else DECIMAL_ARROW[kind]
+
+
+def labelled(lines: ir.Table, part: str | None = None) -> ir.Table:
+    """Lines keyed by their component's id as `origin`, and named `<id>.<part>` for a part."""
+    lines = lines.mutate(origin=lines.component)
+    return lines.mutate(component=lines.component + f".{part}") if part else lines
 
 
 def fixed_schedule(
-    context: PricingContext,
-    annual: Decimal,
-    profile: Sequence[Decimal] | None,
-    describe: str,
-    component: str | None = None,
+    context: KindContext,
+    items: Sequence[tuple[Placed, Decimal, Sequence[Decimal] | None, str]],
+    part: str | None = None,
 ) -> ir.Table:
-    """Lines paying a fixed annual value by profile (equal twelfths by default).
+    """Lines paying fixed annual values by profile (equal twelfths by default), one item
+    (component, annual value, profile, description) each, as one table of terms.
 
     Each payer's share of the annual value is split first, then profiled by month; the
     last payable month absorbs rounding so every payer's year sums exactly.
     """
-    year_months = context.inputs.year.months
-    weights = dict(zip(year_months, profile or [Decimal(1)] * 12))
-    months = context.months
-    payable = [weights[m] for m in months]
-    all_weight = sum(weights.values(), Decimal(0))
-    total = to_pence(annual * sum(payable, Decimal(0)) / all_weight) if months else Decimal(0)
-    payers = context.agreement.payers
-    per_payer = split_exactly(total, [p.share for p in payers]) if months else []
-    rows: dict[str, list] = {k: [] for k in ("payer", "month", "amount", "basis")}
-    profile_words = "by profile" if profile else "in equal twelfths"
-    for payer, payer_total in zip(payers, per_payer):
-        parts = split_exactly(payer_total, payable) if sum(payable) > 0 else [Decimal(0)] * len(months)
-        share_words = f", {payer.id}'s share {payer.share.normalize():f}" if len(payers) > 1 else ""
-        for position, (month, amount) in enumerate(zip(months, parts), start=1):
-            tail = " (absorbs rounding)" if position == len(months) and len(months) > 1 else ""
-            rows["payer"].append(payer.id)
-            rows["month"].append(month)
-            rows["amount"].append(amount)
-            rows["basis"].append(
-                f"{describe}: {format_money(annual)} a year{share_words}, paid {profile_words}; "
-                f"month {year_months.index(month) + 1} of 12{tail}"
-            )
-    table = pa.table(
-        {
-            "payer": pa.array(rows["payer"], pa.string()),
-            "month": pa.array(rows["month"], pa.date32()),
-            "amount": pa.array(rows["amount"], pa.decimal128(18, 2)),
-            "basis": pa.array(rows["basis"], pa.string()),
-        }
-    )
-    schedule = context.engine.put(table)
-    lines = context.scenarios().cross_join(schedule)
-    return lines.mutate(
-        contract=ibis.literal(context.agreement.id),
-        component=ibis.literal(component or context.component.id),
-        payee=ibis.literal(context.agreement.payee),
-    )
+    year_months = context.year.months
+    rows = []
+    for placed, annual, profile, describe in items:
+        weights = dict(zip(year_months, profile or [Decimal(1)] * 12))
+        months = placed.months
+        payable = [weights[m] for m in months]
+        all_weight = sum(weights.values(), Decimal(0))
+        total = to_pence(annual * sum(payable, Decimal(0)) / all_weight) if months else Decimal(0)
+        payers = placed.agreement.payers
+        per_payer = split_exactly(total, [p.share for p in payers]) if months else []
+        profile_words = "by profile" if profile else "in equal twelfths"
+        for payer, payer_total in zip(payers, per_payer):
+            parts = split_exactly(payer_total, payable) if sum(payable) > 0 else [Decimal(0)] * len(months)
+            share_words = f", {payer.id}'s share {payer.share.normalize():f}" if len(payers) > 1 else ""
+            for position, (month, amount) in enumerate(zip(months, parts), start=1):
+                tail = " (absorbs rounding)" if position == len(months) and len(months) > 1 else ""
+                basis = (
+                    f"{describe}: {format_money(annual)} a year{share_words}, paid {profile_words}; "
+                    f"month {year_months.index(month) + 1} of 12{tail}"
+                )
+                rows.append((placed.contract, placed.id, placed.agreement.payee, payer.id, month, amount, basis))
+    types = {
+        "contract": pa.string(), "component": pa.string(), "payee": pa.string(), "payer": pa.string(),
+        "month": pa.date32(), "amount": pa.decimal128(18, 2), "basis": pa.string(),
+    }
+    return labelled(context.scenarios().cross_join(context.table(types, rows)), part)
 
 
-def monthly_factor(context: PricingContext, name: str) -> ir.Table:
-    """A dated factor (like the MFF) as a table of its value in each payable month."""
-    parameter = getattr(context.component, name)
-    months, values = [], []
-    for month in context.months:
-        day = max(month, context.agreement.term.start)
-        value = value_on(parameter, day)
-        if value is None:
-            raise context.problem(f"no value of '{name}' covers {month_label(month)}", name, "dated values covering the whole term")
-        months.append(month)
-        values.append(value)
-    return context.engine.put(
-        pa.table({"month": pa.array(months, pa.date32()), name: pa.array(values, pa.decimal128(10, 6))})
-    )
+def monthly_factor(context: KindContext, name: str) -> ir.Table:
+    """A dated factor (like the MFF) as a table of its value in each payable month of
+    every component of the kind."""
+    rows = []
+    problems = []
+    for placed in context.placed:
+        parameter = getattr(placed.component, name)
+        for month in placed.months:
+            day = max(month, placed.agreement.term.start)
+            value = value_on(parameter, day)
+            if value is None:
+                problems.append(placed.problem(f"no value of '{name}' covers {month_label(month)}", name, "dated values covering the whole term"))
+                break
+            rows.append((placed.contract, placed.id, month, value))
+    if problems:
+        raise context.fail(problems)
+    types = {"contract": pa.string(), "component": pa.string(), "month": pa.date32(), name: pa.decimal128(10, 6)}
+    return context.table(types, rows)
 
 
-def valued(context: PricingContext) -> ir.Table:
+def valued(context: KindContext) -> ir.Table:
     """Tallies of the payable months with unit price, MFF, rate (= price × MFF), the line
     amount (chargeable × rate rounded half-up to pence from the exact product), and its
     value to 10 places in two parts that `value_sum` adds up.
 
     Tallies whose price list has no price are found beforehand by `price.check_prices`.
     """
-    component = cast(PricedTerms, context.component)
-    tallies = context.tallies()
-    tallies = tallies.filter(tallies.month.isin(context.months))
     prices = context.inputs.prices
     if prices is None:
-        raise context.problem("no prices are loaded", "prices", "run `carecontracts load` with files in prices/")
-    prices = prices.filter(prices.price_list == component.prices)
-    # Each currency's rate in each payable month, so tallies join it on equal keys.
-    factor = monthly_factor(context, "mff")
-    rates = factor.join(prices, [prices.valid_from <= factor.month, prices.valid_to >= factor.month])
-    # A price has at most 4 places and an MFF 6, so the rate (10 places) is exact.
-    rates = rates.select(
-        "currency", "month", "unit_price", "mff", rate=(rates.unit_price.cast("decimal(18, 6)") * rates.mff.cast(FACTOR_TYPE)).cast(RATE_TYPE)
+        raise context.fail([p.problem("no prices are loaded", "prices", "run `carecontracts load` with files in prices/") for p in context.placed[:20]])
+    lists = context.table(
+        {"contract": pa.string(), "component": pa.string(), "price_list": pa.string()},
+        ((p.contract, p.id, cast(PricedTerms, p.component).prices) for p in context.placed),
     )
-    joined = tallies.left_join(with_rate_parts(rates, "rate"), ["currency", "month"]).drop("currency_right", "month_right")
-    return with_rounded_product(joined, "chargeable")
+    tallies = context.tallies()
+    factor = monthly_factor(context, "mff")
+    rows = tallies.join(factor, ["contract", "component", "month"]).join(lists, ["contract", "component"])
+    # A price has at most 4 places and an MFF 6, so the rate (10 places) is exact.
+    joined = rows.left_join(
+        prices,
+        [rows.price_list == prices.price_list, rows.currency == prices.currency, prices.valid_from <= rows.month, prices.valid_to >= rows.month],
+    )
+    joined = joined.select(
+        *tallies.columns, "mff", "unit_price",
+        rate=(joined.unit_price.cast("decimal(18, 6)") * joined.mff.cast(FACTOR_TYPE)).cast(RATE_TYPE),
+    )
+    return with_rounded_product(with_rate_parts(joined, "rate"), "chargeable")
 
 
 RATE_PARTS = ("rate_negative", "rate_whole", "rate_fraction")
@@ -194,65 +199,57 @@ def value_sum(rows: ir.Table) -> ir.NumericValue:
 
 
 def monthly_value(rows: ir.Table) -> ir.Table:
-    """Valued rows summed per scenario, payer and month: `chargeable` and `value`."""
-    grouped = rows.group_by(["scenario", "payer", "month"])
+    """Valued rows summed per scenario, component, payer and month: `chargeable` and `value`."""
+    grouped = rows.group_by(["scenario", "contract", "component", "payer", "month"])
     return grouped.aggregate(chargeable=rows.chargeable.sum().cast("decimal(38, 8)"), value=value_sum(rows))
 
 
+COMPONENT_KEYS = ["scenario", "contract", "component", "payer", "month"]
+
+
 def settle_year_to_date(
-    context: PricingContext,
+    context: KindContext,
     monthly: ir.Table,
     measures: Sequence[str],
-    parameters: Callable[[Decimal, int], dict[str, Decimal]],
+    parameters: Callable[[Placed, Decimal, int], dict[str, Any]],
     parameter_types: dict[str, str],
     cumulative: Callable[[ir.Table], ir.NumericValue],
     basis: Callable[[ir.Table], ir.StringValue],
-    component: str | None = None,
+    part: str | None = None,
 ) -> ir.Table:
-    """Settle a mechanism that is defined on the year's totals, month by month.
+    """Settle a mechanism that is defined on the year's totals, month by month, for every
+    component of the kind at once.
 
-    For each payer and payable month k, `cumulative` gives the amount due for the year to
-    date (with annual parameters pro rata k/12 × the payer's share, from `parameters`);
-    the month's line is that, rounded to pence, less what the previous months' rounded
+    For each component, payer and payable month k, `cumulative` gives the amount due for the
+    year to date (with annual parameters pro rata k/12 × the payer's share, from
+    `parameters`, which may also give a component's fixed terms and words as columns); the
+    month's line is that, rounded to pence, less what the previous months' rounded
     cumulative amounts were. The year's lines therefore sum exactly to the annual rule.
     """
-    spine_rows: dict[str, list] = {"payer": [], "month": [], "k": []}
-    for name in parameter_types:
-        spine_rows[name] = []
-    for payer in context.agreement.payers:
-        for k, month in enumerate(context.months, start=1):
-            spine_rows["payer"].append(payer.id)
-            spine_rows["month"].append(month)
-            spine_rows["k"].append(k)
-            for name, value in parameters(payer.share, k).items():
-                spine_rows[name].append(value)
-    columns = {
-        "payer": pa.array(spine_rows["payer"], pa.string()),
-        "month": pa.array(spine_rows["month"], pa.date32()),
-        "k": pa.array(spine_rows["k"], pa.int64()),
-    }
-    for name, kind in parameter_types.items():
-        columns[name] = pa.array(spine_rows[name], _arrow_decimal(kind))
-    spine = context.scenarios().cross_join(context.engine.put(pa.table(columns)))
-    totals = monthly.group_by(["scenario", "payer", "month"]).aggregate(**{m: monthly[m].sum() for m in measures})
-    table = spine.left_join(totals, ["scenario", "payer", "month"]).drop("scenario_right", "payer_right", "month_right")
+    rows = []
+    for placed in context.placed:
+        for payer in placed.agreement.payers:
+            for k, month in enumerate(placed.months, start=1):
+                values = parameters(placed, payer.share, k)
+                rows.append((placed.contract, placed.id, placed.agreement.payee, payer.id, month, k, *(values[name] for name in parameter_types)))
+    types = {"contract": pa.string(), "component": pa.string(), "payee": pa.string(), "payer": pa.string(), "month": pa.date32(), "k": pa.int64()}
+    types |= {name: _arrow_type(kind) for name, kind in parameter_types.items()}
+    spine = context.scenarios().cross_join(context.table(types, rows))
+    totals = monthly.group_by(COMPONENT_KEYS).aggregate(**{m: monthly[m].sum() for m in measures})
+    table = spine.left_join(totals, COMPONENT_KEYS).drop(*(f"{key}_right" for key in COMPONENT_KEYS))
     table = table.mutate(**{m: table[m].fill_null(0) for m in measures})
-    window = ibis.window(group_by=["scenario", "payer"], order_by="month", preceding=None, following=0)
+    keys = ["scenario", "contract", "component", "payer"]
+    window = ibis.window(group_by=keys, order_by="month", preceding=None, following=0)
     table = table.mutate(**{f"ytd_{m}": table[m].sum().over(window) for m in measures})
     table = table.mutate(cumulative=cumulative(table).cast(VALUE_TYPE))
     table = table.mutate(due_to_date=table.cumulative.round(2).cast(AMOUNT_TYPE))
-    previous = ibis.window(group_by=["scenario", "payer"], order_by="month")
+    previous = ibis.window(group_by=keys, order_by="month")
     table = table.mutate(paid_before=table.due_to_date.lag().over(previous).fill_null(0).cast(AMOUNT_TYPE))
     table = table.mutate(amount=(table.due_to_date - table.paid_before).cast(AMOUNT_TYPE))
-    return table.mutate(
-        contract=ibis.literal(context.agreement.id),
-        component=ibis.literal(component or context.component.id),
-        payee=ibis.literal(context.agreement.payee),
-        basis=basis(table),
-    )
+    return labelled(table.mutate(basis=basis(table)), part)
 
 
-def money_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValue:
+def money_text(context: KindContext, value: ir.NumericValue) -> ir.StringValue:
     """£1,234.56 (with a leading minus for negatives) as an engine expression; rounded
     half-up to pence first, as money is, since the engines' formatting rounds differently."""
     value = value.cast(VALUE_TYPE)
@@ -260,13 +257,13 @@ def money_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValu
     return ibis.cases((value < 0, "-£" + formatted), else_="£" + formatted)
 
 
-def price_text(context: PricingContext, value: ir.NumericValue) -> ir.StringValue:
+def price_text(context: KindContext, value: ir.NumericValue) -> ir.StringValue:
     """A unit price as used: £168.00, or £65.5602 when it has more than pence."""
     whole_pence = value == value.round(2)
     return ibis.cases((whole_pence, "£" + context.engine.number(value, 2)), else_="£" + context.engine.number(value, 4))
 
 
-def number_text(context: PricingContext, value: ir.NumericValue, places: int = 2) -> ir.StringValue:
+def number_text(context: KindContext, value: ir.NumericValue, places: int = 2) -> ir.StringValue:
     """A quantity as text: whole numbers without decimals, others to `places`."""
     # A bounded type first: Spark compares a decimal(38, s) with its rounding at scale 0.
     value = value.cast("decimal(28, 8)")
@@ -280,19 +277,26 @@ def pro_rata(value: Decimal, share: Decimal, k: int, months: int = 12) -> Decima
     return (value * share * k / months).quantize(Decimal("0.00000001"))
 
 
-
-def payments_of(context: PricingContext, components: Sequence[str]) -> ir.Table:
-    """Monthly payments per scenario and payer of other components of this agreement (those
-    this component's terms refer to), as `base`."""
-    parts = [context.lines_of(name) for name in components]
-    lines = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    lines = lines.filter(lines.month.isin(context.months))
-    return lines.group_by(["scenario", "payer", "month"]).aggregate(base=lines.amount.sum().cast(AMOUNT_TYPE))
+def payments_of(context: KindContext, references: Sequence[tuple[Placed, str]]) -> ir.Table:
+    """Monthly payments per scenario, component and payer of the other components that each
+    component's terms refer to, as `base`."""
+    lines = context.lines_of(references)
+    return lines.group_by(COMPONENT_KEYS).aggregate(base=lines.amount.sum().cast(AMOUNT_TYPE))
 
 
-def percent_of(amount: ir.NumericValue, percent: Decimal) -> ir.NumericValue:
-    """amount × percent / 100 as an exact value (to be rounded once, to a line)."""
-    return (amount.cast(VALUE_TYPE) * ibis.literal(percent / 100, type="decimal(9, 6)")).cast(VALUE_TYPE)
+def percent_of(amount: ir.NumericValue, fraction: ir.NumericValue) -> ir.NumericValue:
+    """amount × a fraction (a column of `fraction_value`s) as an exact value, to be rounded
+    once, to a line."""
+    return (amount.cast(VALUE_TYPE) * fraction.cast(FRACTION_TYPE)).cast(VALUE_TYPE)
+
+
+# A percent of money as a fraction to 6 places (1.25% → 0.0125).
+FRACTION_TYPE = "decimal(9, 6)"
+
+
+def fraction_value(percent: Decimal) -> Decimal:
+    """25 → 0.25, to the 6 places `percent_of` multiplies by."""
+    return (percent / 100).quantize(Decimal("0.000001"))
 
 
 def percent_text(percent: Decimal) -> str:
@@ -300,25 +304,43 @@ def percent_text(percent: Decimal) -> str:
     return f"{percent.normalize():f}%"
 
 
-def actual_cost(context: PricingContext) -> ir.Table:
-    """Cost of the component's activity per scenario, payer and month (`cost`): valued at its
-    price list × MFF when the terms give `prices`, else from the activity's `cost` column."""
-    if getattr(context.component, "prices", None) is not None:
-        rows = monthly_value(valued(context))
-        return rows.select("scenario", "payer", "month", cost=rows.value)
-    tallies = context.tallies()
-    tallies = tallies.filter(tallies.month.isin(context.months))
-    if context.engine.to_arrow(tallies.filter(tallies.cost.isnull()).select("month").limit(1)).num_rows:
-        raise context.problem(
-            "the activity carries no cost", "prices", "a `cost` column in the activity, or `prices:` to value it at a price list"
-        )
-    return tallies.select("scenario", "payer", "month", cost=tallies.cost.cast(VALUE_TYPE))
+def actual_cost(context: KindContext) -> ir.Table:
+    """Cost of each component's activity per scenario, payer and month (`cost`): valued at
+    its price list × MFF when the terms give `prices`, else from the activity's `cost`."""
+    parts = []
+    priced = [p for p in context.placed if getattr(p.component, "prices", None) is not None]
+    if priced:
+        rows = monthly_value(valued(context.subset(priced)))
+        parts.append(rows.select(*COMPONENT_KEYS, cost=rows.value))
+    costed = [p for p in context.placed if getattr(p.component, "prices", None) is None]
+    if costed:
+        subset = context.subset(costed)
+        tallies = subset.tallies()
+        empty = context.engine.to_arrow(tallies.filter(tallies.cost.isnull()).select("contract", "component").distinct().limit(100)).to_pylist()
+        if empty:
+            where = {(p.contract, p.id): p for p in costed}
+            raise context.fail([
+                where[(r["contract"], r["component"])].problem(
+                    "the activity carries no cost", "prices", "a `cost` column in the activity, or `prices:` to value it at a price list"
+                )
+                for r in sorted(empty, key=lambda r: (r["contract"], r["component"]))
+            ])
+        parts.append(tallies.select(*COMPONENT_KEYS, cost=tallies.cost.cast(VALUE_TYPE)))
+    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
 
 
-def times_share(value: ir.NumericValue, share: Decimal) -> ir.NumericValue:
+def times_share(value: ir.NumericValue, share: ir.NumericValue | Decimal) -> ir.NumericValue:
     """value × a share between 0 and 1, taken to 10 places (so a third is 0.3333333333:
-    exact to the penny for values up to £50m a line), as an exact VALUE."""
+    exact to the penny for values up to £50m a line), as an exact VALUE. A Decimal share
+    is checked here; a column of shares is made with `share_value`."""
+    if isinstance(share, Decimal):
+        share = ibis.literal(share_value(share), type=SHARE_TYPE)
+    return (value.cast(SHARED_TYPE) * share.cast(SHARE_TYPE)).cast(VALUE_TYPE)
+
+
+def share_value(share: Decimal) -> Decimal:
+    """A share between 0 and 1 to the 10 places `times_share` multiplies by."""
     exact = share.quantize(Decimal("0.0000000001"))
     if not 0 <= exact <= 1:
         raise ValueError(f"a share must be between 0 and 1, not {share}")
-    return (value.cast(SHARED_TYPE) * ibis.literal(exact, type=SHARE_TYPE)).cast(VALUE_TYPE)
+    return exact

@@ -13,8 +13,8 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import actual_cost, money_text, times_share
-from carecontracts.engine.price import PricingContext
+from carecontracts.engine.mechanisms.shared import actual_cost, labelled, money_text, share_value, times_share
+from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import SharedSavingsTerms
 from carecontracts.money import AMOUNT_TYPE, VALUE_TYPE, format_money
@@ -52,104 +52,120 @@ def loss_factor(terms: SharedSavingsTerms) -> Decimal:
     return rate
 
 
-def _populations(context: PricingContext, terms: SharedSavingsTerms) -> dict[str, Decimal]:
-    """Persons covered per payer: the terms' population × payer share, or the payer's mean
-    monthly population in the data over the payable months."""
-    payers = context.agreement.payers
-    if terms.population is not None:
-        return {p.id: Decimal(terms.population) * p.share for p in payers}
-    population = context.inputs.population
-    if population is None:
-        raise context.problem("no population is given and no population data is loaded", "population", "population: or files in data/population/")
-    rows = population.filter(population.commissioner.isin([p.id for p in payers]), population.month.isin(context.months))
-    sums = context.engine.to_arrow(rows.group_by("commissioner").aggregate(persons=rows.persons.sum())).to_pylist()
-    found = {r["commissioner"]: Decimal(r["persons"]) / len(context.months) for r in sums}
-    missing = [p.id for p in payers if p.id not in found]
-    if missing:
-        raise context.problem(f"no population data for {', '.join(missing)}", "population", "population rows for every payer, or population:")
+def _populations(context: KindContext) -> dict[tuple[str, str, str], Decimal]:
+    """Persons covered per component and payer: the terms' population × payer share, or the
+    payer's mean monthly population in the data over the component's payable months."""
+    found: dict[tuple[str, str, str], Decimal] = {}
+    from_data = [p for p in context.placed if p.component.population is None and p.months]  # type: ignore[union-attr]
+    for placed in context.placed:
+        population = placed.component.population  # type: ignore[union-attr]
+        if population is not None:
+            for payer in placed.agreement.payers:
+                found[(placed.contract, placed.id, payer.id)] = Decimal(population) * payer.share
+    if not from_data:
+        return found
+    table = context.inputs.population
+    if table is None:
+        raise context.fail([p.problem("no population is given and no population data is loaded", "population", "population: or files in data/population/") for p in from_data[:20]])
+    payers = sorted({payer.id for p in from_data for payer in p.agreement.payers})
+    rows = table.filter(table.commissioner.isin(payers))
+    monthly = context.engine.to_arrow(rows.group_by(["commissioner", "month"]).aggregate(persons=rows.persons.sum())).to_pylist()
+    persons = {(r["commissioner"], r["month"]): Decimal(r["persons"]) for r in monthly}
+    problems = []
+    for placed in from_data:
+        missing = []
+        for payer in placed.agreement.payers:
+            counts = [persons[(payer.id, m)] for m in placed.months if (payer.id, m) in persons]
+            if not counts:
+                missing.append(payer.id)
+            else:
+                found[(placed.contract, placed.id, payer.id)] = sum(counts, Decimal(0)) / len(placed.months)
+        if missing:
+            problems.append(placed.problem(f"no population data for {', '.join(missing)}", "population", "population rows for every payer, or population:"))
+    if problems:
+        raise context.fail(problems)
     return found
 
 
 @register("shared_savings", measures_activity=True, summary="shares savings (and, two-sided, losses) against a benchmark once a year")
-def price_shared_savings(context: PricingContext) -> ir.Table:
-    terms: SharedSavingsTerms = context.component  # type: ignore[assignment]
-    months = context.months
-    if not months:
-        return context.scenarios().mutate(amount=ibis.literal(0).cast(AMOUNT_TYPE)).limit(0)
-    populations = _populations(context, terms)
-    payers = context.agreement.payers
-    benchmarks, minimums = [], []
-    for payer in payers:
-        persons = populations[payer.id]
-        if terms.benchmark is not None:
-            benchmarks.append((terms.benchmark * payer.share).quantize(PLACES))
-        else:
-            assert terms.benchmark_per_capita is not None
-            benchmarks.append((terms.benchmark_per_capita * persons).quantize(PLACES))
-        minimums.append(minimum_savings_percent(terms, Decimal(terms.population) if terms.population else persons))
-    spine = context.engine.put(
-        pa.table(
-            {
-                "payer": pa.array([p.id for p in payers], pa.string()),
-                "benchmark": pa.array(benchmarks, pa.decimal128(28, 10)),
-                "minimum": pa.array(minimums, pa.decimal128(9, 6)),
-                "persons": pa.array([populations[p.id].quantize(Decimal("0.01")) for p in payers], pa.decimal128(18, 2)),
-            }
-        )
+def price_shared_savings(context: KindContext) -> ir.Table:
+    populations = _populations(context)
+    rows = []
+    for placed in context.placed:
+        terms: SharedSavingsTerms = placed.component  # type: ignore[assignment]
+        if not placed.months:
+            continue
+        losses = terms.losses
+        for payer in placed.agreement.payers:
+            persons = populations[(placed.contract, placed.id, payer.id)]
+            if terms.benchmark is not None:
+                benchmark = (terms.benchmark * payer.share).quantize(PLACES)
+                benchmark_words = None
+            else:
+                assert terms.benchmark_per_capita is not None
+                benchmark = (terms.benchmark_per_capita * persons).quantize(PLACES)
+                benchmark_words = f"benchmark {format_money(terms.benchmark_per_capita)} per head × "
+            rows.append((
+                placed.contract, placed.id, placed.agreement.payee, payer.id, placed.months[-1],
+                benchmark, minimum_savings_percent(terms, Decimal(terms.population) if terms.population else persons), persons.quantize(Decimal("0.01")),
+                share_value(sharing_factor(terms)),
+                share_value(terms.cap_percent / 100) if terms.cap_percent is not None else None,
+                f" × {_factor_words(terms)}" + (f", capped at {terms.cap_percent.normalize():f}% of benchmark" if terms.cap_percent is not None else ""),
+                benchmark_words,
+                losses is not None,
+                losses.minimum_loss_percent if losses is not None else None,
+                share_value(loss_factor(terms)) if losses is not None else None,
+                share_value(losses.cap_percent / 100) if losses is not None and losses.cap_percent is not None else None,
+                (f" × loss rate {_percent(loss_factor(terms))}" + (f", capped at {losses.cap_percent.normalize():f}% of benchmark" if losses.cap_percent is not None else ""))
+                if losses is not None else None,
+            ))
+    spine = context.table(
+        {
+            "contract": pa.string(), "component": pa.string(), "payee": pa.string(), "payer": pa.string(), "month": pa.date32(),
+            "benchmark": pa.decimal128(28, 10), "minimum": pa.decimal128(9, 6), "persons": pa.decimal128(18, 2),
+            "sharing": pa.decimal128(11, 10), "cap": pa.decimal128(11, 10), "earned_words": pa.string(), "benchmark_words": pa.string(),
+            "two_sided": pa.bool_(), "minimum_loss": pa.decimal128(9, 6), "loss_rate": pa.decimal128(11, 10), "loss_cap": pa.decimal128(11, 10), "loss_words": pa.string(),
+        },
+        rows,
     )
     cost = actual_cost(context)
-    spent = cost.group_by(["scenario", "payer"]).aggregate(spent=cost.cost.sum().cast(VALUE_TYPE))
+    spent = cost.group_by(["scenario", "contract", "component", "payer"]).aggregate(spent=cost.cost.sum().cast(VALUE_TYPE))
     table = context.scenarios().cross_join(spine)
-    table = table.left_join(spent, ["scenario", "payer"]).drop("scenario_right", "payer_right")
+    table = table.left_join(spent, ["scenario", "contract", "component", "payer"]).drop("scenario_right", "contract_right", "component_right", "payer_right")
     table = table.mutate(spent=table.spent.fill_null(0).cast(VALUE_TYPE))
     table = table.mutate(savings=(table.benchmark - table.spent).cast(VALUE_TYPE))
 
-    def scale(value: ir.NumericValue, factor: Decimal) -> ir.NumericValue:
-        return times_share(value, factor)
-
     # Rates compare as savings × 100 ≥ percent × benchmark, so no division is needed.
-    hundred = Decimal(100)
-    reached = (table.savings > 0) & (scale(table.savings, Decimal(1)) * ibis.literal(hundred, type="decimal(4, 0)") >= table.benchmark * table.minimum)
-    earned = scale(table.savings, sharing_factor(terms))
-    if terms.cap_percent is not None:
-        earned = ibis.least(earned, scale(table.benchmark, terms.cap_percent / 100)).cast(VALUE_TYPE)
+    hundred = ibis.literal(Decimal(100), type="decimal(4, 0)")
+    reached = (table.savings > 0) & (times_share(table.savings, Decimal(1)) * hundred >= table.benchmark * table.minimum)
+    earned = times_share(table.savings, table.sharing)
+    earned = ibis.cases((table.cap.notnull(), ibis.least(earned, times_share(table.benchmark, table.cap)).cast(VALUE_TYPE)), else_=earned)
     outcome = ibis.cases((reached, earned), else_=ibis.literal(0).cast(VALUE_TYPE))
     words = ibis.cases(
-        (reached, ibis.literal("savings rate reaches the minimum savings rate: ") + money_text(context, table.savings) + f" × {_factor_words(terms)}"
-         + (f", capped at {terms.cap_percent.normalize():f}% of benchmark" if terms.cap_percent is not None else "")),
+        (reached, ibis.literal("savings rate reaches the minimum savings rate: ") + money_text(context, table.savings) + table.earned_words),
         (table.savings > 0, ibis.literal("savings rate below the minimum savings rate: nothing shared")),
         else_=ibis.literal("no savings: nothing shared"),
     )
-    if terms.losses is not None:
-        losses = terms.losses
-        lost = (-table.savings).cast(VALUE_TYPE)
-        past = (table.savings < 0) & (lost * ibis.literal(hundred, type="decimal(4, 0)") >= table.benchmark * ibis.literal(losses.minimum_loss_percent, type="decimal(9, 6)"))
-        owed = scale(lost, loss_factor(terms))
-        if losses.cap_percent is not None:
-            owed = ibis.least(owed, scale(table.benchmark, losses.cap_percent / 100)).cast(VALUE_TYPE)
-        outcome = ibis.cases((past, (-owed).cast(VALUE_TYPE)), else_=outcome)
-        words = ibis.cases(
-            (past, ibis.literal("loss past the minimum loss rate: ") + money_text(context, lost) + f" × loss rate {_percent(loss_factor(terms))}"
-             + (f", capped at {losses.cap_percent.normalize():f}% of benchmark" if losses.cap_percent is not None else "")),
-            (table.savings < 0, ibis.literal("loss within the minimum loss rate: nothing owed")),
-            else_=words,
-        )
-    table = table.mutate(amount=outcome.round(2).cast(AMOUNT_TYPE))
-    per_head = terms.benchmark_per_capita
-    benchmark_words = (
-        ibis.literal("benchmark ") + money_text(context, table.benchmark)
-        if per_head is None
-        else ibis.literal(f"benchmark {format_money(per_head)} per head × ") + context.engine.number(table.persons, 0) + " people = " + money_text(context, table.benchmark)
+    lost = (-table.savings).cast(VALUE_TYPE)
+    past = table.two_sided & (table.savings < 0) & (lost * hundred >= table.benchmark * table.minimum_loss.cast("decimal(9, 6)"))
+    owed = times_share(lost, table.loss_rate.fill_null(Decimal(0)))
+    owed = ibis.cases((table.loss_cap.notnull(), ibis.least(owed, times_share(table.benchmark, table.loss_cap)).cast(VALUE_TYPE)), else_=owed)
+    outcome = ibis.cases((past, (-owed).cast(VALUE_TYPE)), else_=outcome)
+    words = ibis.cases(
+        (past, ibis.literal("loss past the minimum loss rate: ") + money_text(context, lost) + table.loss_words),
+        (table.two_sided & (table.savings < 0), ibis.literal("loss within the minimum loss rate: nothing owed")),
+        else_=words,
     )
-    rate = context.engine.number((table.savings * ibis.literal(hundred, type="decimal(4, 0)") / table.benchmark.nullif(0)).cast("decimal(18, 2)"), 2)
-    return table.mutate(
-        contract=ibis.literal(context.agreement.id),
-        component=ibis.literal(terms.id),
-        payee=ibis.literal(context.agreement.payee),
-        month=ibis.literal(months[-1], type="date"),
+    table = table.mutate(amount=outcome.round(2).cast(AMOUNT_TYPE))
+    benchmark_words = ibis.cases(
+        (table.benchmark_words.isnull(), ibis.literal("benchmark ") + money_text(context, table.benchmark)),
+        else_=table.benchmark_words + context.engine.number(table.persons, 0) + " people = " + money_text(context, table.benchmark),
+    )
+    rate = context.engine.number((table.savings * hundred / table.benchmark.nullif(0)).cast("decimal(18, 2)"), 2)
+    return labelled(table.mutate(
         basis=benchmark_words + " − expenditure " + money_text(context, table.spent) + " = savings " + money_text(context, table.savings)
         + " (" + rate + "% of benchmark; minimum " + context.engine.number(table.minimum, 2) + "%); " + words,
-    )
+    ))
 
 
 def _percent(factor: Decimal) -> str:

@@ -8,53 +8,65 @@ import datetime as dt
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import money_text, payments_of, percent_of, percent_text
-from carecontracts.engine.price import PricingContext
+from carecontracts.engine.mechanisms.shared import fraction_value, labelled, money_text, payments_of, percent_of, percent_text
+from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import WithholdTerms
 from carecontracts.money import AMOUNT_TYPE
 from carecontracts.periods import add_months, month_label, month_start
 
-COLUMNS = ["scenario", "contract", "component", "payer", "payee", "month", "amount", "basis"]
+COLUMNS = ["scenario", "contract", "component", "payer", "payee", "month", "amount", "basis", "origin"]
 
 
 @register("withhold", measures_activity=False, summary="withholds a percent of other components' payments until a breach is remedied")
-def price_withhold(context: PricingContext) -> ir.Table:
-    terms: WithholdTerms = context.component  # type: ignore[assignment]
-    start = month_start(terms.from_)
-    deadline = add_months(start, terms.retain_after_months)
-    remedied = month_start(terms.remedied) if terms.remedied else None
-    # Withheld in every month from the breach until it is remedied (or the year ends).
-    stop = remedied if remedied is not None else dt.date.max
-    withheld_months = [m for m in context.months if start <= m < stop]
-    base = payments_of(context, list(terms.of))
-    reason = f" ({terms.reason})" if terms.reason else ""
-    of = " + ".join(terms.of)
-    withheld = base.filter(base.month.isin(withheld_months) if withheld_months else ibis.literal(False))
-    withheld = withheld.mutate(
-        contract=ibis.literal(context.agreement.id),
-        component=ibis.literal(terms.id),
-        payee=ibis.literal(context.agreement.payee),
-        amount=(-percent_of(withheld.base, terms.percent).round(2)).cast(AMOUNT_TYPE),
-        basis=f"withheld since {month_label(start)}{reason}: {percent_text(terms.percent)} of {of} " + money_text(context, withheld.base),
+def price_withhold(context: KindContext) -> ir.Table:
+    withheld_rows, settled_rows, references = [], [], []
+    for placed in context.placed:
+        terms: WithholdTerms = placed.component  # type: ignore[assignment]
+        start = month_start(terms.from_)
+        deadline = add_months(start, terms.retain_after_months)
+        remedied = month_start(terms.remedied) if terms.remedied else None
+        # Withheld in every month from the breach until it is remedied (or the year ends).
+        stop = remedied if remedied is not None else dt.date.max
+        reason = f" ({terms.reason})" if terms.reason else ""
+        words = f"withheld since {month_label(start)}{reason}: {percent_text(terms.percent)} of {' + '.join(terms.of)} "
+        for month in placed.months:
+            if start <= month < stop:
+                withheld_rows.append((placed.contract, placed.id, placed.agreement.payee, month, fraction_value(terms.percent), words))
+        references += [(placed, name) for name in terms.of]
+        settled_in = remedied if remedied is not None and remedied < deadline else deadline
+        if settled_in in placed.months:
+            repaid = remedied is not None and remedied < deadline
+            words = (
+                f"remedied in {month_label(remedied)}, within {terms.retain_after_months} months: repaid " if repaid and remedied
+                else f"not remedied within {terms.retain_after_months} months of {month_label(start)}: retained "
+            )
+            settled_rows.append((placed.contract, placed.id, settled_in, repaid, words))
+    months = context.table(
+        {"contract": pa.string(), "component": pa.string(), "payee": pa.string(), "month": pa.date32(), "fraction": pa.decimal128(9, 6), "words": pa.string()},
+        withheld_rows,
     )
-    parts = [withheld.select(COLUMNS)]
-    settled_in = remedied if remedied is not None and remedied < deadline else deadline
-    if settled_in in context.months:
-        total = withheld.group_by(["scenario", "payer"]).aggregate(held=(-withheld.amount).sum().cast(AMOUNT_TYPE))
-        if remedied is not None and remedied < deadline:
-            amount, words = total.held, f"remedied in {month_label(remedied)}, within {terms.retain_after_months} months: repaid "
-        else:
-            amount, words = ibis.literal(0).cast(AMOUNT_TYPE), f"not remedied within {terms.retain_after_months} months of {month_label(start)}: retained "
-        parts.append(
-            total.mutate(
-                month=ibis.literal(settled_in, type="date"),
-                contract=ibis.literal(context.agreement.id),
-                component=ibis.literal(f"{terms.id}.settlement"),
-                payee=ibis.literal(context.agreement.payee),
-                amount=amount.cast(AMOUNT_TYPE),
-                basis=ibis.literal(words) + money_text(context, total.held) + " withheld",
-            ).select(COLUMNS)
-        )
-    return ibis.union(*parts, distinct=False)
+    base = payments_of(context, references)
+    withheld = base.join(months, ["contract", "component", "month"])
+    withheld = labelled(withheld.mutate(
+        amount=(-percent_of(withheld.base, withheld.fraction).round(2)).cast(AMOUNT_TYPE),
+        basis=withheld.words + money_text(context, withheld.base),
+    ))
+    if not settled_rows:
+        return withheld.select(COLUMNS)
+    settlements = context.table(
+        {"contract": pa.string(), "component": pa.string(), "settled_in": pa.date32(), "repaid": pa.bool_(), "settled_words": pa.string()}, settled_rows
+    )
+    total = withheld.group_by(["scenario", "contract", "origin", "payer", "payee"]).aggregate(held=(-withheld.amount).sum().cast(AMOUNT_TYPE))
+    total = total.join(settlements, [total.contract == settlements.contract, total.origin == settlements.component])
+    settlement = total.select(
+        "scenario", "payer", "payee",
+        contract=total.contract,
+        component=total.origin,
+        month=total.settled_in,
+        amount=ibis.cases((total.repaid, total.held), else_=ibis.literal(0).cast(AMOUNT_TYPE)).cast(AMOUNT_TYPE),
+        basis=total.settled_words + money_text(context, total.held) + " withheld",
+    )
+    return ibis.union(withheld.select(COLUMNS), labelled(settlement, "settlement").select(COLUMNS), distinct=False)
