@@ -126,8 +126,10 @@ class Engine:
         return lambda: self.con.con.execute(sql).to_arrow_table().cast(schema)
 
     def number(self, value: ir.NumericValue, places: int) -> ir.StringValue:
-        """A decimal as text with thousands separators: 1,050.00."""
-        exact = value.cast(dt.Decimal(38, 8))
+        """A decimal as text with thousands separators, rounded half-up to `places` first
+        (1,050.00): each backend's own formatting rounds its own way (DuckDB through a
+        binary float shows 845.275 as 845.27, Spark as 845.28)."""
+        exact = value.cast(dt.Decimal(38, 8)).round(places).cast(dt.Decimal(38, 8))
         if self.name == "spark":
             return _spark_format_number(exact, places)
         return _duckdb_format("{:,.%df}" % places, exact)

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from carecontracts.engine.price import PricingContext
+    from carecontracts.engine.price import KindContext
 
 
 @dataclass(frozen=True)
 class Mechanism:
     kind: str
-    price: "Callable[[PricingContext], ir.Table]"
+    price: "Callable[[KindContext], ir.Table]"
     measures_activity: bool
     summary: str
     parts: dict[str, str] | None = None

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from carecontracts.language.model import (
     AlignedPaymentTerms,
@@ -16,8 +16,10 @@ from carecontracts.language.model import (
     ContractBody,
     DatedValue,
     OutcomeIncentiveTerms,
+    PerHead,
     QualityIncentiveTerms,
     references,
+    scalar_of,
     uncovered,
 )
 from carecontracts.language.yaml_lines import LocatedDocument, format_path, load_yaml
@@ -115,6 +117,20 @@ def problems_from_validation(document: LocatedDocument, error: ValidationError) 
     return kept
 
 
+def dated_terms(component: object) -> Iterable[tuple[tuple, str, list[DatedValue], object]]:
+    """(path within the component, name, entries, single-value type) of every term the
+    component gives as dated values."""
+    for name, field in type(component).model_fields.items():  # type: ignore[attr-defined]
+        scalar = scalar_of(field.annotation)
+        value = getattr(component, name)
+        if scalar is not None and isinstance(value, list):
+            yield (name,), name, value, scalar
+    if isinstance(component, CapitationTerms):
+        for band, value in component.rates.items():
+            if isinstance(value, list):
+                yield ("rates", band), f"rates.{band}", value, PerHead
+
+
 def shown(value: object) -> str:
     """A value as the user wrote it: 150.5, 2025-04-01, 'blok'."""
     if isinstance(value, (Decimal, int, float, dt.date)):
@@ -149,21 +165,25 @@ def _check_body(
                     f"one of {', '.join(sorted(body.services))}",
                     service,
                 )
-        for name in ("mff",):
-            parameter = getattr(component, name, None)
-            if parameter is None or not isinstance(parameter, list):
-                continue
-            for gap_start, gap_end in uncovered(parameter, term_start, term_end):
+        for path, name, entries, scalar in dated_terms(component):
+            for position, entry in enumerate(entries):
+                try:
+                    TypeAdapter(scalar).validate_python(entry.value)
+                except ValidationError as error:
+                    reason = error.errors()[0]["msg"].replace("Input should be", "should be")
+                    yield problem(("components", index, *path, position, "value"), f"{shown(entry.value)}: {reason}", value=entry.value,
+                                  expected=f"each dated value of '{name}' as a single value would be")
+            for gap_start, gap_end in uncovered(entries, term_start, term_end):
                 yield problem(
-                    ("components", index, name),
+                    ("components", index, *path),
                     f"no value of '{name}' covers {gap_start} to {gap_end}",
                     "dated values covering the whole term",
                 )
-            ordered = sorted(parameter, key=lambda e: e.from_)
+            ordered = sorted(entries, key=lambda e: e.from_)
             for before, after in zip(ordered, ordered[1:]):
                 if before.to is None or before.to >= after.from_:
                     yield problem(
-                        ("components", index, name),
+                        ("components", index, *path),
                         f"dated values of '{name}' overlap from {after.from_}",
                         "each date covered by one value",
                     )

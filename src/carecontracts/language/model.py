@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -42,7 +42,24 @@ class DatedValue(Strict):
         return self
 
 
-Dated = Union[Decimal, Annotated[list[DatedValue], Field(min_length=1)]]
+DatedList = Annotated[list[DatedValue], Field(min_length=1)]
+Dated = Union[Decimal, DatedList]
+# Terms that may change on a date (a contract variation): a single value, or dated values
+# each checked as the single value would be (language.load).
+DatedMoney = Union[Money, DatedList]
+DatedPercent = Union[Percent, DatedList]
+DatedPerHead = Union[PerHead, DatedList]
+
+
+def scalar_of(annotation: object) -> object | None:
+    """The single-value type of a dated term's annotation (Money in `DatedMoney | None`),
+    or None when the annotation is not a dated term."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if len(args) == 1 and get_origin(args[0]) is Union:
+        args = [a for a in get_args(args[0]) if a is not type(None)]
+    if len(args) == 2 and args[1] == DatedList:
+        return args[0]
+    return None
 
 
 def value_on(parameter: Dated, day: dt.date) -> Decimal | None:
@@ -129,7 +146,7 @@ class BlockTerms(ComponentBase):
     """Fixed annual value paid monthly by a profile; independent of activity."""
 
     kind: Literal["block"]
-    annual: Money
+    annual: DatedMoney
     profile: Profile | None = None
 
 
@@ -183,14 +200,14 @@ class CostAndVolumeTerms(ComponentBase):
 
     kind: Literal["cost_and_volume"]
     baseline_volume: Annotated[Decimal, Field(ge=0)]
-    price: Money
+    price: DatedMoney
     tolerance_percent: Percent = Decimal(0)
     above_band_percent: Percent = Field(description="Share of price paid per unit above the band.")
     below_band_percent: Percent = Field(
         default=Decimal(0), description="Share of price still paid per unit short of the band."
     )
-    cap: Money | None = None
-    floor: Money | None = None
+    cap: DatedMoney | None = None
+    floor: DatedMoney | None = None
     readmission: ReadmissionRule | None = None
     unit: str = "units"
 
@@ -199,8 +216,8 @@ class MarginalRateTerms(PricedTerms):
     """MRET-style: value at full price up to a monetary baseline, a marginal rate above."""
 
     kind: Literal["marginal_rate"]
-    baseline_value: Money
-    marginal_percent: Percent
+    baseline_value: DatedMoney
+    marginal_percent: DatedPercent
 
 
 class AlignedPaymentTerms(PricedTerms):
@@ -208,13 +225,13 @@ class AlignedPaymentTerms(PricedTerms):
     difference between actual and planned value of the component's services."""
 
     kind: Literal["aligned_payment"]
-    fixed: Money
+    fixed: DatedMoney
     profile: Profile | None = None
-    variable_percent: Percent
-    downside_percent: Percent | None = Field(
+    variable_percent: DatedPercent
+    downside_percent: DatedPercent | None = Field(
         default=None, description="Rate when below plan; the variable rate if omitted."
     )
-    planned_value: Money | None = Field(
+    planned_value: DatedMoney | None = Field(
         default=None, description="Annual planned value; from the plans data if omitted."
     )
     variable_floor: Annotated[Decimal, Field(le=0)] | None = Field(
@@ -234,7 +251,7 @@ class CapitationTerms(ComponentBase):
     """A rate per head per month by population band, optionally risk weighted."""
 
     kind: Literal["capitation"]
-    rates: Annotated[dict[str, PerHead], Field(min_length=1)]
+    rates: Annotated[dict[str, DatedPerHead], Field(min_length=1)]
     risk_weights: dict[str, Weight] | None = None
     population_bands: StrList | None = Field(
         default=None, description="The population bands the budget covers (e.g. people over 65); every band if omitted."
@@ -370,7 +387,7 @@ class QualityIncentiveTerms(ComponentBase):
 
     kind: Literal["quality_incentive"]
     percent_of: Identifier
-    percent: Percent
+    percent: DatedPercent
     indicators: Annotated[list[Indicator], Field(min_length=1)]
     assessed: dt.date | None = Field(default=None, description="Month of assessment; the last month of the year if omitted.")
 
@@ -382,7 +399,7 @@ class BestPracticeTopupTerms(ComponentBase):
     """An amount per case that met every best-practice criterion (activity `compliant` = 1)."""
 
     kind: Literal["best_practice_topup"]
-    amount: Money
+    amount: DatedMoney
 
 
 class WithholdTerms(ComponentBase):
@@ -423,10 +440,10 @@ class RiskShareTerms(ComponentBase, ActualCost):
     variance, year to date. gain_share shares underspends only (providers bear overspends)."""
 
     kind: Literal["risk_share", "gain_share"]
-    target: Money | None = None
+    target: DatedMoney | None = None
     target_of: Identifier | None = Field(default=None, description="A component whose payments are the target (a pooled budget).")
     bands: Annotated[list[Band], Field(min_length=1)]
-    provider_cap: Money | None = Field(default=None, description="Most the providers gain or lose in a year.")
+    provider_cap: DatedMoney | None = Field(default=None, description="Most the providers gain or lose in a year.")
 
     @model_validator(mode="after")
     def _target(self) -> "RiskShareTerms":

@@ -40,9 +40,9 @@ from pydantic import Field, ValidationError
 from carecontracts.engine.agreements import Agreement, agreements_of
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.measure import ACTUAL, TALLY_KEYS, tallies
-from carecontracts.engine.mechanisms.outcome_incentive import Achieved, achievements, store_earned
+from carecontracts.engine.mechanisms.outcome_incentive import Achieved, Measuring, achievements, store_earned
 from carecontracts.engine.positions import POSITION_COLUMNS, positions, roles
-from carecontracts.engine.price import PricingContext, PricingInputs, Repricing
+from carecontracts.engine.price import PricingInputs, Repricing, placed_components
 from carecontracts.engine.run import RunTables, measure, price_tallies
 from carecontracts.language.load import problems_from_validation
 from carecontracts.language.model import Contract, OutcomeIncentiveTerms, Strict
@@ -353,17 +353,13 @@ def outcome_targets(engine: Engine, agreements: list[Agreement], year: Financial
     inputs = PricingInputs(engine, year, (ACTUAL,), None, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity,
                            repricing=repricing or Repricing())
     found: list[OutcomeTarget] = []
-    for agreement in agreements:
-        for index, component in enumerate(agreement.components):
-            if not isinstance(component, OutcomeIncentiveTerms):
-                continue
-            context = PricingContext(inputs, agreement, component, index)
-            if not context.months:
-                continue
-            for achieved in achievements(context, component, [context.months]):
-                target = _target(agreement.id, achieved)
-                if target is not None:
-                    found.append(target)
+    for placed in placed_components(agreements, year):
+        if not isinstance(placed.component, OutcomeIncentiveTerms) or not placed.months:
+            continue
+        for achieved in achievements(Measuring(inputs, placed), placed.component, [list(placed.months)]):
+            target = _target(placed.contract, achieved)
+            if target is not None:
+                found.append(target)
     return found
 
 
@@ -638,9 +634,8 @@ class RunPricing:
         self.engine = engine
         self.slots = tuple(run_name(n) for n in range(1, size + 1))
         self.stored = StoredTallies(engine, prepared.arranged, "cc_simulation_runs", self.slots)
-        outcomes = [(a.id, c.id) for a in prepared.agreements for c in a.components if isinstance(c, OutcomeIncentiveTerms)]
         # The runs' tally keys are the expected year's, checked against the price lists when it was priced.
-        self.repricing = Repricing(prepared.measured, prices_checked=True, earned_names={key: f"cc_simulation_earned_{n}" for n, key in enumerate(outcomes)})
+        self.repricing = Repricing(prepared.measured, prices_checked=True, earned_name="cc_simulation_earned")
         lines = price_tallies(engine, prepared.agreements, prepared.year, prepared.tables, self.stored.routed, self.slots, None, self.repricing)
         flows = flows_of(lines)
         self.query = engine.compiled(flows)
@@ -670,7 +665,7 @@ class RunPricing:
     def close(self) -> None:
         """Free the stored tables."""
         self.stored.drop()
-        for name in [*self.repricing.earned_names.values(), *self.settling]:
+        for name in [*([self.repricing.earned_name] if self.repricing.earned_name else []), *self.settling]:
             self.engine.drop(name)
 
 

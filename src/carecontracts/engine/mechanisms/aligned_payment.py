@@ -4,14 +4,15 @@ date, with an optional downside rate and floor."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import COMPONENT_KEYS, fixed_schedule, fraction_value, money_text, monthly_value, pro_rata, settle_year_to_date, valued
+from carecontracts.engine.mechanisms.shared import COMPONENT_KEYS, fixed_schedule, fraction_value, in_force, money_text, monthly_value, pro_rata, settle_year_to_date, valued
 from carecontracts.engine.price import KindContext, Placed
 from carecontracts.engine.registry import register
 from carecontracts.language.model import AlignedPaymentTerms
@@ -81,15 +82,16 @@ def price_aligned_payment(context: KindContext) -> ir.Table:
     else:
         monthly = actual
 
-    def parameters(placed: Placed, share: Decimal, k: int) -> dict[str, Any]:
+    def parameters(placed: Placed, share: Decimal, upto: Sequence[dt.date], month: dt.date) -> dict[str, Any]:
         terms: AlignedPaymentTerms = placed.component  # type: ignore[assignment]
-        down = terms.downside_percent if terms.downside_percent is not None else terms.variable_percent
+        up = in_force(placed, terms.variable_percent, month)
+        down = in_force(placed, terms.downside_percent, month) if terms.downside_percent is not None else up
         return {
-            "floor": pro_rata(terms.variable_floor, share, k) if terms.variable_floor is not None else None,
-            "planned": pro_rata(terms.planned_value, share, k) if terms.planned_value is not None else None,
-            "up": fraction_value(terms.variable_percent),
+            "floor": pro_rata(placed, terms.variable_floor, share, upto),
+            "planned": pro_rata(placed, terms.planned_value, share, upto),
+            "up": fraction_value(up),
             "down": fraction_value(down),
-            "up_words": f"{terms.variable_percent.normalize():f}%",
+            "up_words": f"{up.normalize():f}%",
             "down_words": f"{down.normalize():f}%",
         }
 

@@ -8,7 +8,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import labelled, number_text, price_text
+from carecontracts.engine.mechanisms.shared import in_force, labelled, number_text, price_text
 from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import CapitationTerms
@@ -27,12 +27,13 @@ def price_capitation(context: KindContext) -> ir.Table:
         payer = None if placed.agreement.payer_is_activity_commissioner else placed.agreement.payers[0].id
         for band in terms.rates:
             if terms.population_bands is None or band in terms.population_bands:
-                rate_rows.append((placed.contract, placed.id, band, terms.rates[band], weights.get(band, Decimal(1))))
+                for month in placed.months:
+                    rate_rows.append((placed.contract, placed.id, band, month, in_force(placed, terms.rates[band], month), weights.get(band, Decimal(1))))
         for commissioner in placed.agreement.activity_commissioners:
             for month in placed.months:
                 covers.append((placed.contract, placed.id, placed.agreement.payee, payer, commissioner, month, tuple(terms.population_bands or ())))
     rates = context.table(
-        {"contract": pa.string(), "component": pa.string(), "band": pa.string(), "rate": pa.decimal128(18, 6), "weight": pa.decimal128(10, 6)},
+        {"contract": pa.string(), "component": pa.string(), "band": pa.string(), "month": pa.date32(), "rate": pa.decimal128(18, 6), "weight": pa.decimal128(10, 6)},
         rate_rows,
     )
     cover = context.table(
@@ -42,7 +43,7 @@ def price_capitation(context: KindContext) -> ir.Table:
     )
     covered = cover.join(population, ["commissioner", "month"])
     covered = covered.filter((covered.bands.length() == 0) | covered.bands.contains(covered.band))
-    unpriced = covered.anti_join(rates, ["contract", "component", "band"])
+    unpriced = covered.anti_join(rates, ["contract", "component", "band", "month"])
     unknown = context.engine.to_arrow(unpriced.select("contract", "component", "band").distinct().order_by(["contract", "component", "band"]).limit(200)).to_pylist()
     if unknown:
         where = {(p.contract, p.id): p for p in context.placed}
@@ -55,7 +56,7 @@ def price_capitation(context: KindContext) -> ir.Table:
                 f"a rate for every band; rates are given for {', '.join(placed.component.rates)}",  # type: ignore[union-attr]
             ))
         raise context.fail(problems)
-    rows = context.scenarios().cross_join(covered.join(rates, ["contract", "component", "band"]))
+    rows = context.scenarios().cross_join(covered.join(rates, ["contract", "component", "band", "month"]))
     rate = (rows.rate.cast("decimal(18, 6)") * rows.weight).cast(RATE_TYPE)
     weighted = ibis.cases((rows.weight != 1, " × risk weight " + context.engine.number(rows.weight, 4)), else_="")
     return labelled(rows.mutate(

@@ -5,13 +5,14 @@ in what the year to date is worth."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
 
 import ibis
 import ibis.expr.types as ir
 
-from carecontracts.engine.mechanisms.shared import money_text, number_text, price_text, pro_rata, settle_year_to_date
+from carecontracts.engine.mechanisms.shared import in_force, money_text, number_text, price_text, pro_rata, settle_year_to_date
 from carecontracts.engine.price import KindContext, Placed, fraction
 from carecontracts.engine.registry import register
 from carecontracts.language.model import CostAndVolumeTerms
@@ -38,17 +39,18 @@ def band_value(volume: ir.NumericValue, lower: ir.NumericValue, upper: ir.Numeri
 def price_cost_and_volume(context: KindContext) -> ir.Table:
     monthly = context.tallies()
 
-    def parameters(placed: Placed, share: Decimal, k: int) -> dict[str, Any]:
+    def parameters(placed: Placed, share: Decimal, upto: Sequence[dt.date], month: dt.date) -> dict[str, Any]:
         terms: CostAndVolumeTerms = placed.component  # type: ignore[assignment]
         tolerance = fraction(terms.tolerance_percent)
+        price = in_force(placed, terms.price, month)
         return {
-            "lower": pro_rata(terms.baseline_volume * (1 - tolerance), share, k),
-            "upper": pro_rata(terms.baseline_volume * (1 + tolerance), share, k),
-            "cap": pro_rata(terms.cap, share, k) if terms.cap is not None else None,
-            "floor": pro_rata(terms.floor, share, k) if terms.floor is not None else None,
-            "price": terms.price,
-            "above": (terms.price * fraction(terms.above_band_percent)).quantize(Decimal("0.000001")),
-            "below": (terms.price * fraction(terms.below_band_percent)).quantize(Decimal("0.000001")),
+            "lower": pro_rata(placed, terms.baseline_volume * (1 - tolerance), share, upto),
+            "upper": pro_rata(placed, terms.baseline_volume * (1 + tolerance), share, upto),
+            "cap": pro_rata(placed, terms.cap, share, upto),
+            "floor": pro_rata(placed, terms.floor, share, upto),
+            "price": price,
+            "above": (price * fraction(terms.above_band_percent)).quantize(Decimal("0.000001")),
+            "below": (price * fraction(terms.below_band_percent)).quantize(Decimal("0.000001")),
             "unit": f" {terms.unit}",
         }
 

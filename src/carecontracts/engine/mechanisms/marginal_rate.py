@@ -3,13 +3,14 @@ at a marginal rate above it. Settled on the year to date with the baseline pro r
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
 
 import ibis
 import ibis.expr.types as ir
 
-from carecontracts.engine.mechanisms.shared import fraction_value, money_text, monthly_value, pro_rata, settle_year_to_date, valued
+from carecontracts.engine.mechanisms.shared import fraction_value, in_force, money_text, monthly_value, pro_rata, settle_year_to_date, valued
 from carecontracts.engine.price import KindContext, Placed
 from carecontracts.engine.registry import register
 from carecontracts.language.model import MarginalRateTerms
@@ -26,12 +27,13 @@ def marginal_value(value: ir.NumericValue, baseline: ir.NumericValue, rate: ir.N
 def price_marginal_rate(context: KindContext) -> ir.Table:
     rows = monthly_value(valued(context))
 
-    def parameters(placed: Placed, share: Decimal, k: int) -> dict[str, Any]:
+    def parameters(placed: Placed, share: Decimal, upto: Sequence[dt.date], month: dt.date) -> dict[str, Any]:
         terms: MarginalRateTerms = placed.component  # type: ignore[assignment]
+        marginal = in_force(placed, terms.marginal_percent, month)
         return {
-            "baseline": pro_rata(terms.baseline_value, share, k),
-            "marginal": fraction_value(terms.marginal_percent),
-            "marginal_words": f" + {terms.marginal_percent.normalize():f}% × ",
+            "baseline": pro_rata(placed, terms.baseline_value, share, upto),
+            "marginal": fraction_value(marginal),
+            "marginal_words": f" + {marginal.normalize():f}% × ",
         }
 
     def cumulative(table: ir.Table) -> ir.NumericValue:

@@ -212,7 +212,12 @@ def _scores(context: Measuring, terms: OutcomeIncentiveTerms, metric: Metric, pe
     if outcomes is None:
         raise context.problem("no outcomes are loaded", "metrics", "files in data/outcomes/ and `carecontracts load`")
     providers = list(terms.providers or context.agreement.activity_providers)
-    every = episodes(outcomes)
+    measured = context.inputs.repricing.measured
+    if "episodes" not in measured:
+        # Pairing pre and post scores is the heavy part of measuring; every metric of every
+        # outcome component reads the same pairs.
+        measured["episodes"] = context.engine.cache(episodes(outcomes))
+    every = measured["episodes"]
     every = _periods(every, every.post_date, periods)
     ours = every.filter(every.provider.isin(providers)) if "provider" in outcomes.columns else every
     measure = metric.measure

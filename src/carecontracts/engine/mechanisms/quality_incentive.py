@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import fraction_value, labelled, money_text, payments_of, percent_of, percent_text, share_value, times_share
+from carecontracts.engine.mechanisms.shared import fraction_value, in_force, labelled, money_text, payments_of, percent_of, percent_text, share_value, times_share
 from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import QualityIncentiveTerms
@@ -24,7 +24,9 @@ def price_quality_incentive(context: KindContext) -> ir.Table:
     terms_rows, assessed_rows = [], []
     for placed in context.placed:
         terms: QualityIncentiveTerms = placed.component  # type: ignore[assignment]
-        terms_rows.append((placed.contract, placed.id, placed.agreement.payee, fraction_value(terms.percent), f"{percent_text(terms.percent)} of {terms.percent_of} "))
+        for month in placed.months:
+            percent = in_force(placed, terms.percent, month)
+            terms_rows.append((placed.contract, placed.id, month, placed.agreement.payee, fraction_value(percent), f"{percent_text(percent)} of {terms.percent_of} "))
         assessed = month_start(terms.assessed) if terms.assessed else (placed.months[-1] if placed.months else None)
         if any(i.met is None for i in terms.indicators) or assessed not in placed.months:
             continue
@@ -39,10 +41,11 @@ def price_quality_incentive(context: KindContext) -> ir.Table:
             what = f"all {len(terms.indicators)} indicators met"
         assessed_rows.append((placed.contract, placed.id, assessed, share_value(unmet_weight / weights), f"assessed in {month_label(assessed)}: {what}; clawed back from "))
     terms_table = context.table(
-        {"contract": pa.string(), "component": pa.string(), "payee": pa.string(), "fraction": pa.decimal128(9, 6), "words": pa.string()}, terms_rows
+        {"contract": pa.string(), "component": pa.string(), "month": pa.date32(), "payee": pa.string(), "fraction": pa.decimal128(9, 6), "words": pa.string()},
+        terms_rows,
     )
     base = payments_of(context, [(p, p.component.percent_of) for p in context.placed])  # type: ignore[union-attr]
-    base = base.join(terms_table, ["contract", "component"])
+    base = base.join(terms_table, ["contract", "component", "month"])
     advance = labelled(base.mutate(
         amount=percent_of(base.base, base.fraction).round(2).cast(AMOUNT_TYPE),
         basis="paid in advance: " + base.words + money_text(context, base.base),

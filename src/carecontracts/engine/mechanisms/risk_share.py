@@ -9,6 +9,7 @@ can check it (risk_share.split_variance) with the same code."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any, Callable, Sequence
 import ibis
 import ibis.expr.types as ir
 
-from carecontracts.engine.mechanisms.shared import COMPONENT_KEYS, FRACTION_TYPE, actual_cost, fraction_value, money_text, pro_rata, settle_year_to_date
+from carecontracts.engine.mechanisms.shared import COMPONENT_KEYS, FRACTION_TYPE, actual_cost, fraction_value, in_force, money_text, pro_rata, settle_year_to_date
 from carecontracts.engine.price import KindContext, Placed
 from carecontracts.engine.registry import register
 from carecontracts.language.model import Band, RiskShareTerms
@@ -133,12 +134,13 @@ def price_risk_share(context: KindContext) -> ir.Table:
     band_types = {f"band{i}_{name}": "decimal(9, 6)" for i in range(count) for name in ("lower", "width", "provider")}
     band_types |= {f"band{i}_open": "string" for i in range(count)}
 
-    def parameters(placed: Placed, share: Decimal, k: int) -> dict[str, Any]:
+    def parameters(placed: Placed, share: Decimal, upto: Sequence[dt.date], month: dt.date) -> dict[str, Any]:
         terms: RiskShareTerms = placed.component  # type: ignore[assignment]
+        cap = in_force(placed, terms.provider_cap, month) if terms.provider_cap is not None else None
         values: dict[str, Any] = {
-            "target": pro_rata(terms.target, share, k) if terms.target is not None else None,
-            "cap": pro_rata(terms.provider_cap, share, k) if terms.provider_cap is not None else None,
-            "terms_words": f" ({_band_words(terms)}" + (f", capped at {format_money(terms.provider_cap)} a year)" if terms.provider_cap is not None else ")"),
+            "target": pro_rata(placed, terms.target, share, upto),
+            "cap": pro_rata(placed, terms.provider_cap, share, upto),
+            "terms_words": f" ({_band_words(terms)}" + (f", capped at {format_money(cap)} a year)" if cap is not None else ")"),
         }
         bands = band_factors(terms.bands)
         for i in range(count):

@@ -3,6 +3,7 @@ and year-to-date settlement."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any, Callable, Sequence, cast
 
@@ -11,7 +12,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from carecontracts.engine.price import KindContext, Placed
-from carecontracts.language.model import PricedTerms, value_on
+from carecontracts.language.model import Dated, PricedTerms, value_on
 from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, OPERAND_TYPE, QUANTITY_TYPE, RATE_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money, split_exactly, to_pence
 from carecontracts.periods import month_label
 
@@ -36,15 +37,24 @@ def labelled(lines: ir.Table, part: str | None = None) -> ir.Table:
     return lines.mutate(component=lines.component + f".{part}") if part else lines
 
 
+def in_force(placed: Placed, term: Dated, month: dt.date) -> Decimal:
+    """A term's value in force in a payable month (on the first day of the month, or of the
+    agreement's term when it starts later); contracts are checked for gaps when loaded."""
+    value = value_on(term, max(month, placed.agreement.term.start))
+    assert value is not None, f"{placed.contract} {placed.id}: a dated term has a gap in {month}"
+    return value
+
+
 def fixed_schedule(
     context: KindContext,
-    items: Sequence[tuple[Placed, Decimal, Sequence[Decimal] | None, str]],
+    items: Sequence[tuple[Placed, Dated, Sequence[Decimal] | None, str]],
     part: str | None = None,
 ) -> ir.Table:
     """Lines paying fixed annual values by profile (equal twelfths by default), one item
-    (component, annual value, profile, description) each, as one table of terms.
+    (component, annual value, profile, description) each, as one table of terms. An annual
+    value varied from a date pays the value in force in each month.
 
-    Each payer's share of the annual value is split first, then profiled by month; the
+    Each payer's share of the year's value is split first, then profiled by month; the
     last payable month absorbs rounding so every payer's year sums exactly.
     """
     year_months = context.year.months
@@ -52,19 +62,25 @@ def fixed_schedule(
     for placed, annual, profile, describe in items:
         weights = dict(zip(year_months, profile or [Decimal(1)] * 12))
         months = placed.months
-        payable = [weights[m] for m in months]
         all_weight = sum(weights.values(), Decimal(0))
-        total = to_pence(annual * sum(payable, Decimal(0)) / all_weight) if months else Decimal(0)
+        if isinstance(annual, Decimal):
+            values = [annual] * len(months)
+            payable = [weights[m] for m in months]
+            total = to_pence(annual * sum(payable, Decimal(0)) / all_weight) if months else Decimal(0)
+        else:
+            values = [in_force(placed, annual, m) for m in months]
+            payable = [value * weights[m] for m, value in zip(months, values)]
+            total = to_pence(sum(payable, Decimal(0)) / all_weight) if months else Decimal(0)
         payers = placed.agreement.payers
         per_payer = split_exactly(total, [p.share for p in payers]) if months else []
         profile_words = "by profile" if profile else "in equal twelfths"
         for payer, payer_total in zip(payers, per_payer):
             parts = split_exactly(payer_total, payable) if sum(payable) > 0 else [Decimal(0)] * len(months)
             share_words = f", {payer.id}'s share {payer.share.normalize():f}" if len(payers) > 1 else ""
-            for position, (month, amount) in enumerate(zip(months, parts), start=1):
+            for position, (month, amount, value) in enumerate(zip(months, parts, values), start=1):
                 tail = " (absorbs rounding)" if position == len(months) and len(months) > 1 else ""
                 basis = (
-                    f"{describe}: {format_money(annual)} a year{share_words}, paid {profile_words}; "
+                    f"{describe}: {format_money(value)} a year{share_words}, paid {profile_words}; "
                     f"month {year_months.index(month) + 1} of 12{tail}"
                 )
                 rows.append((placed.contract, placed.id, placed.agreement.payee, payer.id, month, amount, basis))
@@ -211,7 +227,7 @@ def settle_year_to_date(
     context: KindContext,
     monthly: ir.Table,
     measures: Sequence[str],
-    parameters: Callable[[Placed, Decimal, int], dict[str, Any]],
+    parameters: Callable[[Placed, Decimal, Sequence[dt.date], dt.date], dict[str, Any]],
     parameter_types: dict[str, str],
     cumulative: Callable[[ir.Table], ir.NumericValue],
     basis: Callable[[ir.Table], ir.StringValue],
@@ -220,20 +236,27 @@ def settle_year_to_date(
     """Settle a mechanism that is defined on the year's totals, month by month, for every
     component of the kind at once.
 
-    For each component, payer and payable month k, `cumulative` gives the amount due for the
-    year to date (with annual parameters pro rata k/12 × the payer's share, from
-    `parameters`, which may also give a component's fixed terms and words as columns); the
-    month's line is that, rounded to pence, less what the previous months' rounded
-    cumulative amounts were. The year's lines therefore sum exactly to the annual rule.
+    For each component, payer and payable month, `cumulative` gives the amount due for the
+    year to date under the terms in force that month: `parameters(placed, share, upto,
+    month)` gives annual terms pro rata over the months `upto` (× the payer's share, see
+    `pro_rata`), rates in force in `month`, and a component's fixed terms and words, as
+    columns. The month's line is that, rounded to pence, less what the year to date before
+    it was worth under the same terms, rounded. Under unchanging terms that is what was due
+    before, so the year's lines sum exactly to the annual rule; a term varied from a month
+    changes what the year to date is worth from that month on, never the months before.
     """
     rows = []
     for placed in context.placed:
+        months = placed.months
         for payer in placed.agreement.payers:
-            for k, month in enumerate(placed.months, start=1):
-                values = parameters(placed, payer.share, k)
-                rows.append((placed.contract, placed.id, placed.agreement.payee, payer.id, month, k, *(values[name] for name in parameter_types)))
+            for k, month in enumerate(months, start=1):
+                now = parameters(placed, payer.share, months[:k], month)
+                before = parameters(placed, payer.share, months[: k - 1], month)
+                rows.append((placed.contract, placed.id, placed.agreement.payee, payer.id, month, k,
+                             *(now[name] for name in parameter_types), *(before[name] for name in parameter_types)))
     types = {"contract": pa.string(), "component": pa.string(), "payee": pa.string(), "payer": pa.string(), "month": pa.date32(), "k": pa.int64()}
     types |= {name: _arrow_type(kind) for name, kind in parameter_types.items()}
+    types |= {f"before_{name}": _arrow_type(kind) for name, kind in parameter_types.items()}
     spine = context.scenarios().cross_join(context.table(types, rows))
     totals = monthly.group_by(COMPONENT_KEYS).aggregate(**{m: monthly[m].sum() for m in measures})
     table = spine.left_join(totals, COMPONENT_KEYS).drop(*(f"{key}_right" for key in COMPONENT_KEYS))
@@ -242,9 +265,19 @@ def settle_year_to_date(
     window = ibis.window(group_by=keys, order_by="month", preceding=None, following=0)
     table = table.mutate(**{f"ytd_{m}": table[m].sum().over(window) for m in measures})
     table = table.mutate(cumulative=cumulative(table).cast(VALUE_TYPE))
-    table = table.mutate(due_to_date=table.cumulative.round(2).cast(AMOUNT_TYPE))
-    previous = ibis.window(group_by=keys, order_by="month")
-    table = table.mutate(paid_before=table.due_to_date.lag().over(previous).fill_null(0).cast(AMOUNT_TYPE))
+    # The year to date before this month, under this month's terms: the same columns, swapped.
+    swapped = [*parameter_types, *(f"ytd_{m}" for m in measures), "k"]
+    table = table.mutate(**{f"kept_{name}": table[name] for name in swapped})
+    table = table.mutate(
+        **{name: table[f"before_{name}"] for name in parameter_types},
+        **{f"ytd_{m}": (table[f"ytd_{m}"] - table[m]).cast(table[f"ytd_{m}"].type()) for m in measures},
+        k=table.k - 1,
+    )
+    table = table.mutate(previous=cumulative(table).cast(VALUE_TYPE))
+    table = table.mutate(**{name: table[f"kept_{name}"] for name in swapped}).drop(
+        *(f"kept_{name}" for name in swapped), *(f"before_{name}" for name in parameter_types)
+    )
+    table = table.mutate(due_to_date=table.cumulative.round(2).cast(AMOUNT_TYPE), paid_before=table.previous.round(2).cast(AMOUNT_TYPE))
     table = table.mutate(amount=(table.due_to_date - table.paid_before).cast(AMOUNT_TYPE))
     return labelled(table.mutate(basis=basis(table)), part)
 
@@ -272,9 +305,16 @@ def number_text(context: KindContext, value: ir.NumericValue, places: int = 2) -
     return ibis.cases((value == value.round(0), whole), else_=precise)
 
 
-def pro_rata(value: Decimal, share: Decimal, k: int, months: int = 12) -> Decimal:
-    """value × share × k/12, to 8 places (only the year's final value needs to be exact)."""
-    return (value * share * k / months).quantize(Decimal("0.00000001"))
+def pro_rata(placed: Placed, term: Dated | None, share: Decimal, upto: Sequence[dt.date]) -> Decimal | None:
+    """An annual term × share over the months `upto`, a twelfth for each at the value in
+    force that month, to 8 places (only the year's final value needs to be exact); None
+    for a term not given."""
+    if term is None:
+        return None
+    if isinstance(term, Decimal):
+        return (term * share * len(upto) / 12).quantize(Decimal("0.00000001"))
+    total = sum((in_force(placed, term, month) for month in upto), Decimal(0))
+    return (total * share / 12).quantize(Decimal("0.00000001"))
 
 
 def payments_of(context: KindContext, references: Sequence[tuple[Placed, str]]) -> ir.Table:

@@ -1,0 +1,114 @@
+"""Dated terms: a contract variation with an effective date is a dated value. Each case is
+worked by hand in its docstring."""
+
+from __future__ import annotations
+
+import pytest
+
+from carecontracts.engine.backend import Engine
+from carecontracts.problems import ProblemsError
+from tests.helpers import D, activity, amounts, contract, month, population, price_list, repeat, run
+
+YEAR_MONTHS = [month(f"{y}-{m:02d}") for y, m in [(2025, m) for m in range(4, 13)] + [(2026, m) for m in range(1, 4)]]
+
+
+def test_a_block_varied_from_october_pays_the_new_value_from_then(engine: Engine) -> None:
+    """£120,000 a year until September, £180,000 from October: April to September pay
+    £10,000 a month, October to March £15,000; the year £150,000."""
+    terms = contract(
+        """
+        id: B
+        commissioner: ICB
+        provider: PROV
+        term: {start: 2025-04-01, end: 2026-03-31}
+        components:
+          - id: core
+            kind: block
+            annual:
+              - {from: 2025-04-01, to: 2025-09-30, value: 120000}
+              - {from: 2025-10-01, value: 180000}
+        """
+    )
+    lines = run(engine, [terms])
+    paid = amounts(lines, component="core")
+    assert paid == [D("10000.00")] * 6 + [D("15000.00")] * 6
+    assert "£180,000.00 a year" in [r["basis"] for r in lines.to_pylist() if r["month"] == month("2025-10")][0]
+
+
+def test_a_capitation_rate_varied_from_october(engine: Engine) -> None:
+    """1,000 people at £10.00 a head a month until September, £12.50 from October:
+    £10,000 then £12,500 a month."""
+    terms = contract(
+        """
+        id: CAP
+        commissioner: ICB
+        provider: GP
+        term: {start: 2025-04-01, end: 2026-03-31}
+        components:
+          - id: heads
+            kind: capitation
+            rates:
+              all:
+                - {from: 2025-04-01, to: 2025-09-30, value: 10}
+                - {from: 2025-10-01, value: 12.5}
+        """
+    )
+    people = population([("ICB", m, "all", 1000) for m in YEAR_MONTHS])
+    lines = run(engine, [terms], population=people)
+    assert amounts(lines, component="heads") == [D("10000.00")] * 6 + [D("12500.00")] * 6
+
+
+def test_a_variable_rate_varied_from_october_changes_only_the_months_from_then(engine: Engine) -> None:
+    """Plan £1.2m a year (£100,000 a month); 1,100 units a month at £100 delivered, £10,000
+    a month over plan. At 50% until September each month pays £5,000. From October at
+    100%: the year to date in October is (£770,000 − £700,000) × 100% = £70,000, and
+    before October under October's rate (£660,000 − £600,000) × 100% = £60,000, so
+    October pays £10,000, as does each month after. The year: 6 × £5,000 + 6 × £10,000
+    = £90,000; the months before October are never restated."""
+    terms = contract(
+        """
+        id: API
+        commissioner: ICB
+        provider: PROV
+        term: {start: 2025-04-01, end: 2026-03-31}
+        services: {elective: {pod: [EL]}}
+        components:
+          - id: api
+            kind: aligned_payment
+            services: [elective]
+            fixed: 0
+            prices: tariff
+            planned_value: 1200000
+            variable_percent:
+              - {from: 2025-04-01, to: 2025-09-30, value: 50}
+              - {from: 2025-10-01, value: 100}
+        """
+    )
+    rows = [row for m in YEAR_MONTHS for row in repeat(1, end_date=m.replace(day=15), quantity=1100, prefix=f"m{m.month}_")]
+    lines = run(engine, [terms], activity(rows), prices=price_list({"HRG1": "100"}))
+    variable = amounts(lines, component="api.variable")
+    assert variable == [D("5000.00")] * 6 + [D("10000.00")] * 6
+    assert sum(variable) == D("90000")
+
+
+def test_a_dated_term_with_a_gap_or_a_bad_value_is_located(engine: Engine) -> None:
+    """A period no value covers is an error naming it; a dated value is checked as the
+    single value would be (an annual value is never negative)."""
+    with pytest.raises(ProblemsError) as raised:
+        contract(
+            """
+            id: B
+            commissioner: ICB
+            provider: PROV
+            term: {start: 2025-04-01, end: 2026-03-31}
+            components:
+              - id: core
+                kind: block
+                annual:
+                  - {from: 2025-04-01, to: 2025-08-31, value: 120000}
+                  - {from: 2025-10-01, value: -5}
+            """
+        )
+    text = str(raised.value)
+    assert "no value of 'annual' covers 2025-09-01 to 2025-09-30" in text
+    assert "components[0].annual[1].value" in text and "-5" in text
