@@ -4,7 +4,8 @@ A case is a contract, the few activity rows (and prices, plans, population, outc
 is paid on, and the statement lines it must produce, each amount worked by hand in the
 case's `why`. Each case runs on DuckDB and (marked `spark`) on Spark through the public
 entry point, `statement_lines`. The schema is read strictly: an unknown key, or a value
-of the wrong form, fails the case naming its file, line and key. See tests/cases/README.md.
+of the wrong form, fails the case naming its file, line and key. The schema is in
+tests/cases/README.md.
 """
 
 from __future__ import annotations
@@ -559,3 +560,10 @@ def test_unknown_keys_fail_naming_the_file_and_key(tmp_path: Path) -> None:
         load_case(path)
     text = str(error.value)
     assert f"{path}:6 expect[0].amout: unknown key 'amout'" in text and f"{path}:6 expect[0]: 'amount' is required" in text
+
+
+def test_every_key_is_documented() -> None:
+    """Each key a case may use is explained in tests/cases/README.md."""
+    readme = (CASES / "README.md").read_text(encoding="utf-8")
+    keys = CASE_KEYS | ACTIVITY_KEYS | PLAN_KEYS | POPULATION_KEYS | OUTCOME_KEYS | EXPECT_KEYS
+    assert sorted(key for key in keys if f"`{key}`" not in readme) == []
