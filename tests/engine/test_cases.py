@@ -43,6 +43,7 @@ ACTIVITY_KEYS = {
     "count", "month", "activity_id", "patient_id", "provider", "commissioner", "service", "currency", "pod",
     "start_date", "end_date", "quantity", "admission_method", "age", "cost", "compliant", "referral_date", "site",
 }
+PRICE_KEYS = {"from", "to", "value"}
 PLAN_KEYS = {"contract", "service", "month", "planned_value", "planned_quantity", "commissioner"}
 POPULATION_KEYS = {"commissioner", "month", "band", "persons"}
 OUTCOME_KEYS = {"count", "provider", "instrument", "pre", "post", "date", "predicted"}
@@ -253,7 +254,7 @@ def load_case(path: Path) -> Case:
             year = FinancialYear.parse(str(top["year"]))
         except ValueError as error:
             read.problem(("year",), str(error))
-    price_lists = read_prices(read, top.get("prices", {}))
+    price_lists = read_prices(read, top.get("prices", {}), year)
     contracts = read_contracts(read, top, set(price_lists))
     defaults = Defaults.of(contracts, year)
     rows = read_activity(read, top.get("activity", []), defaults)
@@ -281,8 +282,9 @@ def load_case(path: Path) -> Case:
     )
 
 
-def read_prices(read: Reader, node: Any) -> dict[str, list[tuple[str, str, str]]]:
-    """Price lists: {list: {currency: unit price}}, each price valid all year."""
+def read_prices(read: Reader, node: Any, year: FinancialYear) -> dict[str, list[tuple[str, str, str]]]:
+    """Price lists: {list: {currency: unit price}}, a price valid all year, or a list of
+    dated prices [{from:, to:, value:}] (whole months; `to` open means to the year's end)."""
     price_lists: dict[str, list[tuple[str, str, str]]] = {}
     for list_name, prices in read.named(node, ("prices",)).items():
         path = ("prices", list_name)
@@ -291,9 +293,15 @@ def read_prices(read: Reader, node: Any) -> dict[str, list[tuple[str, str, str]]
             continue
         price_lists[list_name] = []
         for currency, price in prices.items():
-            value = read.number(price, path + (currency,), places=4)
-            if value is not None:
-                price_lists[list_name].append((str(currency), str(value), ""))
+            dated = price if isinstance(price, list) else [{"value": price}]
+            for index, item in enumerate(dated):
+                where = path + (currency, index) if isinstance(price, list) else path + (currency,)
+                entry = read.mapping(item, where, PRICE_KEYS, ("from", "value")) if isinstance(price, list) else item
+                value = read.number(entry.get("value"), where + (("value",) if isinstance(price, list) else ()), places=4)
+                start = read.date(entry["from"], where + ("from",)) if "from" in entry else year.start
+                end = read.date(entry["to"], where + ("to",)) if "to" in entry else year.end
+                if value is not None and start and end:
+                    price_lists[list_name].append((str(currency), str(value), f"{start}..{end}"))
     return price_lists
 
 
@@ -607,5 +615,5 @@ def test_unknown_keys_fail_naming_the_file_and_key(tmp_path: Path) -> None:
 def test_every_key_is_documented() -> None:
     """Each key a case may use is explained in tests/cases/README.md."""
     readme = (CASES / "README.md").read_text(encoding="utf-8")
-    keys = CASE_KEYS | ACTIVITY_KEYS | PLAN_KEYS | POPULATION_KEYS | OUTCOME_KEYS | EXPECT_KEYS
+    keys = CASE_KEYS | ACTIVITY_KEYS | PRICE_KEYS | PLAN_KEYS | POPULATION_KEYS | OUTCOME_KEYS | EXPECT_KEYS
     assert sorted(key for key in keys if f"`{key}`" not in readme) == []
