@@ -62,7 +62,7 @@ class Repricing:
     components store their earned fractions (Engine.store), so that a query compiled once
     can be run again after they are stored with other achievement changes."""
 
-    measured: dict[tuple, Any] = field(default_factory=dict)
+    measured: dict[tuple | str, Any] = field(default_factory=dict)
     prices_checked: bool = False
     earned_name: str | None = None
     achieved: list[Any] = field(default_factory=list)  # what the stored earned fractions are worked from

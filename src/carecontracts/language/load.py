@@ -98,12 +98,15 @@ def problems_from_validation(document: LocatedDocument, error: ValidationError) 
     # members of `Dated`. When one member's problems go deeper (a typo inside an entry),
     # the other member's "wrong type" at the parent says nothing useful: drop it.
     # A value fitting neither member is said once: "should be a number or a list of dated values".
+    # A single value breaking a limit (a negative annual value) is said as that, not also
+    # as "should be a valid list" against the dated form.
     deeper = {path[:cut] for path, _ in kinds for cut in range(len(path))}
+    limited = {path for path, kind in kinds if not (kind.endswith("_type") or kind.endswith("_parsing"))}
     kept: list[Problem] = []
     mistyped: dict[tuple, Problem] = {}
     for problem, (path, kind) in zip(problems, kinds):
         wrong_type = kind.endswith("_type") or kind.endswith("_parsing")
-        if wrong_type and path in deeper:
+        if wrong_type and (path in deeper or path in limited):
             continue
         if wrong_type and path in mistyped:
             first = mistyped[path]
@@ -168,7 +171,7 @@ def _check_body(
         for path, name, entries, scalar in dated_terms(component):
             for position, entry in enumerate(entries):
                 try:
-                    TypeAdapter(scalar).validate_python(entry.value)
+                    TypeAdapter(scalar).validate_python(entry.value)  # type: ignore[arg-type]
                 except ValidationError as error:
                     reason = error.errors()[0]["msg"].replace("Input should be", "should be")
                     yield problem(("components", index, *path, position, "value"), f"{shown(entry.value)}: {reason}", value=entry.value,

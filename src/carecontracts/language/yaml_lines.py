@@ -3,47 +3,71 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+import yaml
 
 from carecontracts.problems import Problem, ProblemsError
 
 Path_ = tuple[str | int, ...]
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where the wheel has it
 
 
-def _plain(node: Any, path: Path_, lines: dict[Path_, int]) -> Any:
-    """Convert ruamel nodes to plain Python, recording 1-based lines by path.
+# Plain scalars resolved as YAML 1.2's core schema does (as a contract author reads them:
+# `no` and `on` are text, not booleans, unlike YAML 1.1).
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"^[-+]?[0-9][0-9_]*$")
+_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+)$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$")
+_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?$")
 
-    Floats become Decimal through their shortest text so 1.0461 stays 1.0461.
-    """
-    if isinstance(node, CommentedMap):
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    """A scalar's value: quoted text stays text; a plain scalar is resolved by the core
+    schema. Decimals keep their written digits (1.0461 stays 1.0461)."""
+    text = node.value
+    if node.style:  # quoted or block text ('' or None is plain, as libyaml and PyYAML say it)
+        return text
+    if _NULL.match(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.match(text):
+        return int(text.replace("_", ""))
+    if _FLOAT.match(text):
+        return Decimal(str(float(text.replace("_", ""))))
+    if _DATE.match(text):
+        year, month, day = (int(part) for part in text.split("-"))
+        return dt.date(year, month, day)
+    if _DATETIME.match(text):
+        return dt.date.fromisoformat(text[:10]) if _DATE.match(text[:10]) else text
+    return text
+
+
+def _plain(node: yaml.Node, path: Path_, lines: dict[Path_, int], name: str) -> Any:
+    """Convert composed YAML nodes to plain Python, recording 1-based lines by path; a key
+    given twice in a mapping is a located error."""
+    if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
-        for key, value in node.items():
-            key_line, _ = node.lc.key(key)
-            lines[path + (str(key),)] = key_line + 1
-            out[str(key)] = _plain(value, path + (str(key),), lines)
+        for key_node, value_node in node.value:
+            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else key_node.value
+            key = str(key)
+            if key in out:
+                raise ProblemsError([Problem(name, f"YAML syntax error: found duplicate key '{key}'", line=key_node.start_mark.line + 1)])
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _plain(value_node, path + (key,), lines, name)
         return out
-    if isinstance(node, CommentedSeq):
+    if isinstance(node, yaml.SequenceNode):
         items = []
-        for index, value in enumerate(node):
-            item_line, _ = node.lc.item(index)
-            lines[path + (index,)] = item_line + 1
-            items.append(_plain(value, path + (index,), lines))
+        for index, item in enumerate(node.value):
+            lines[path + (index,)] = item.start_mark.line + 1
+            items.append(_plain(item, path + (index,), lines, name))
         return items
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, float):
-        return Decimal(str(node))
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, (dt.date, dt.datetime)):
-        return node if not isinstance(node, dt.datetime) else node.date()
-    return str(node)
+    return _scalar(node)
 
 
 class LocatedDocument:
@@ -68,18 +92,17 @@ def load_yaml(path: Path, source: str | None = None) -> LocatedDocument:
 
 
 def parse_yaml(text: str, name: str) -> LocatedDocument:
-    """Parse YAML text from `name`; syntax errors become a located Problem."""
-    yaml = YAML(typ="rt")
+    """Parse YAML text from `name` with libyaml; syntax errors become a located Problem."""
     try:
-        raw = yaml.load(text)
-    except MarkedYAMLError as error:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
-        raise ProblemsError(
-            [Problem(name, f"YAML syntax error: {error.problem}", line=line)]
-        ) from None
+        raise ProblemsError([Problem(name, f"YAML syntax error: {error.problem}", line=line)]) from None
+    except yaml.YAMLError as error:
+        raise ProblemsError([Problem(name, f"YAML syntax error: {error}")]) from None
     lines: dict[Path_, int] = {}
-    return LocatedDocument(name, _plain(raw, (), lines), lines)
+    return LocatedDocument(name, _plain(root, (), lines, name) if root is not None else None, lines)
 
 
 def format_path(path: Path_) -> str:

@@ -845,7 +845,7 @@ class Prepared:
     arranged: Layout
     stresses: list[Stress]
     stressed: Results
-    measured: dict[tuple, Any]  # outcome achievement, measured once (see Repricing)
+    measured: dict[tuple | str, Any]  # outcome achievement, measured once (see Repricing)
 
 
 def prepare(engine: Engine, contracts: list[Contract], year: FinancialYear, tables: RunTables, model: RiskModel | None = None,

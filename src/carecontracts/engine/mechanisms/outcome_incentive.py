@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -18,7 +19,7 @@ from carecontracts.engine.agreements import Agreement
 from carecontracts.engine.backend import Engine, month_of
 from carecontracts.engine.measure import matches
 from carecontracts.engine.mechanisms.shared import labelled, money_text, payments_of, percent_text, share_value, times_share
-from carecontracts.engine.price import KindContext, Placed, PricingError, PricingInputs, Repricing
+from carecontracts.engine.price import KindContext, Placed, PricingError, PricingInputs, Repricing, table_of
 from carecontracts.engine.registry import register
 from carecontracts.language.model import Metric, OutcomeIncentiveTerms, Schedule
 from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money
@@ -107,30 +108,35 @@ class Achieved:
 
 
 def achievements(context: Measuring, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
-    """Per metric and settlement period: the achievement measured from the outcome data
-    (the same in every scenario; scenarios differ only by `achievement_changes`), measured
-    once per set of inputs."""
-    key = ("achievements", context.agreement.id, terms.id, tuple(tuple(months) for months in periods))
-    measured = context.inputs.repricing.measured
-    if key not in measured:
-        measured[key] = _measure_achievements(context, terms, periods)
-    return measured[key]
+    """Per metric and settlement period: the achievement of one outcome component."""
+    return achievements_of(context.inputs, [(context.placed, periods)])[0]
 
 
-def _measure_achievements(context: Measuring, terms: OutcomeIncentiveTerms, periods: list[list[dt.date]]) -> list[Achieved]:
-    found: list[Achieved] = []
-    for metric in terms.metrics:
-        if metric.measure.statistic == "rate_per_thousand":
-            estimates = _rates(context, metric, periods)
-            shares = False
-        else:
-            estimates = _scores(context, terms, metric, periods)
-            shares = metric.measure.statistic in ("share_improved", "share_reaching")
-        for index, months in enumerate(periods):
-            estimate = estimates.get(index)
-            assert estimate is not None
-            found.append(Achieved(metric, index, months, estimate, shares))
-    return found
+def achievements_of(inputs: PricingInputs, items: Sequence[tuple[Placed, list[list[dt.date]]]]) -> list[list[Achieved]]:
+    """Per component, metric and settlement period: the achievement measured from the
+    outcome data (the same in every scenario; scenarios differ only by
+    `achievement_changes`), measured once per set of inputs, and for every component at
+    once: one query per kind of score measured, however many components."""
+    measured = inputs.repricing.measured
+    keys = [("achievements", p.contract, p.id, tuple(tuple(months) for months in periods)) for p, periods in items]
+    todo = [(key, p, periods) for key, (p, periods) in zip(keys, items) if key not in measured]
+    if todo:
+        wanted = [(p, periods, metric) for _, p, periods in todo for metric in p.component.metrics  # type: ignore[union-attr]
+                  if metric.measure.statistic != "rate_per_thousand"]
+        scores = _scores(inputs, wanted) if wanted else {}
+        for key, p, periods in todo:
+            found: list[Achieved] = []
+            for metric in p.component.metrics:  # type: ignore[union-attr]
+                if metric.measure.statistic == "rate_per_thousand":
+                    estimates = _rates(Measuring(inputs, p), metric, periods)
+                    shares = False
+                else:
+                    estimates = scores[(p.contract, p.id, metric.id)]
+                    shares = metric.measure.statistic in ("share_improved", "share_reaching")
+                for index, months in enumerate(periods):
+                    found.append(Achieved(metric, index, months, estimates[index], shares))
+            measured[key] = found
+    return [measured[key] for key in keys]
 
 
 def _earned(achieved: Achieved, change: Decimal | None) -> dict:
@@ -206,41 +212,61 @@ def _periods(table: ir.Table, day: ir.DateValue, periods: list[list[dt.date]]) -
     return table.filter(table.period.notnull())
 
 
-def _scores(context: Measuring, terms: OutcomeIncentiveTerms, metric: Metric, periods: list[list[dt.date]]) -> dict[int, Estimate | str]:
-    """A score statistic per period from the episodes ending (post score dated) in it."""
-    outcomes = context.inputs.outcomes
+def _scores(inputs: PricingInputs, wanted: Sequence[tuple[Placed, list[list[dt.date]], Metric]]) -> dict[tuple[str, str, str], dict[int, Estimate | str]]:
+    """A score statistic per component, metric and period from the episodes ending (post
+    score dated) in it: one query for every metric measured the same way."""
+    outcomes = inputs.outcomes
     if outcomes is None:
-        raise context.problem("no outcomes are loaded", "metrics", "files in data/outcomes/ and `carecontracts load`")
-    providers = list(terms.providers or context.agreement.activity_providers)
-    measured = context.inputs.repricing.measured
+        raise PricingError([p.problem("no outcomes are loaded", "metrics", "files in data/outcomes/ and `carecontracts load`") for p, _, _ in wanted[:20]])
+    engine = inputs.engine
+    measured = inputs.repricing.measured
     if "episodes" not in measured:
         # Pairing pre and post scores is the heavy part of measuring; every metric of every
         # outcome component reads the same pairs.
-        measured["episodes"] = context.engine.cache(episodes(outcomes))
+        measured["episodes"] = engine.cache(episodes(outcomes))
     every = measured["episodes"]
-    every = _periods(every, every.post_date, periods)
-    ours = every.filter(every.provider.isin(providers)) if "provider" in outcomes.columns else every
-    measure = metric.measure
-    assert measure.instrument is not None
-    statistic = Statistic(measure.statistic)
-    tallies = outcome_tallies(ours, ["period"], measure.instrument, statistic, measure.min_change, measure.threshold)
-    found = {r["period"]: r for r in context.engine.to_arrow(tallies).to_pylist()}
-    references: dict[int, Decimal] = {}
-    if statistic is Statistic.CASEMIX_ADJUSTED_MEAN:
-        everyone = outcome_tallies(every, ["period"], measure.instrument, statistic)
-        for row in context.engine.to_arrow(everyone).to_pylist():
-            if row["episodes"]:
-                references[row["period"]] = mean_predicted(row)
-    result: dict[int, Estimate | str] = {}
-    for index in range(len(periods)):
-        row = found.get(index)
-        try:
-            if row is None:
-                raise NoEpisodesError("no episodes")
-            result[index] = estimate(row, statistic, references.get(index))
-        except NoEpisodesError:
-            unpaired = int(row["unpaired"]) if row else 0
-            result[index] = f"no paired episodes ({unpaired:,} unpaired): nothing earned"
+    every = every.mutate(month=month_of(every.post_date))
+    by_provider = "provider" in outcomes.columns
+    ways: dict[tuple, list[tuple[Placed, list[list[dt.date]], Metric]]] = {}
+    for item in wanted:
+        measure = item[2].measure
+        ways.setdefault((measure.instrument, measure.statistic, measure.min_change, measure.threshold), []).append(item)
+    keys = ["contract", "component", "metric", "period"]
+    result: dict[tuple[str, str, str], dict[int, Estimate | str]] = {}
+    for (instrument, statistic_name, min_change, threshold), items in ways.items():
+        statistic = Statistic(statistic_name)
+        rows = []
+        for placed, periods, metric in items:
+            terms: OutcomeIncentiveTerms = placed.component  # type: ignore[assignment]
+            providers = sorted(set(terms.providers or placed.agreement.activity_providers)) if by_provider else [None]
+            rows += [(placed.contract, placed.id, metric.id, index, month, provider)
+                     for index, months in enumerate(periods) for month in months for provider in providers]
+        table = table_of(engine, {"contract": pa.string(), "component": pa.string(), "metric": pa.string(), "period": pa.int64(),
+                                  "month": pa.date32(), "provider": pa.string()}, rows)
+        on = [every.month == table.month] + ([every.provider == table.provider] if by_provider else [])
+        ours = every.join(table, on).select(*every.columns, *keys)
+        tallies = outcome_tallies(ours, keys, instrument, statistic, min_change, threshold)
+        found = {tuple(r[k] for k in keys): r for r in engine.to_arrow(tallies).to_pylist()}
+        references: dict[tuple, Decimal] = {}
+        if statistic is Statistic.CASEMIX_ADJUSTED_MEAN:
+            periods_table = table.select(*keys, "month").distinct()
+            everyone = every.join(periods_table, every.month == periods_table.month).select(*every.columns, *keys)
+            for row in engine.to_arrow(outcome_tallies(everyone, keys, instrument, statistic)).to_pylist():
+                if row["episodes"]:
+                    references[tuple(row[k] for k in keys)] = mean_predicted(row)
+        for placed, periods, metric in items:
+            mine: dict[int, Estimate | str] = {}
+            for index in range(len(periods)):
+                key = (placed.contract, placed.id, metric.id, index)
+                row = found.get(key)
+                try:
+                    if row is None:
+                        raise NoEpisodesError("no episodes")
+                    mine[index] = estimate(row, statistic, references.get(key))
+                except NoEpisodesError:
+                    unpaired = int(row["unpaired"]) if row else 0
+                    mine[index] = f"no paired episodes ({unpaired:,} unpaired): nothing earned"
+            result[(placed.contract, placed.id, metric.id)] = mine
     return result
 
 
@@ -286,7 +312,8 @@ def _row(metric: Metric, period: int, months: list[dt.date], fraction: Decimal, 
 @register("outcome_incentive", measures_activity=False, summary="pays a pot by the achievement of outcome metrics against their schedules")
 def price_outcome_incentive(context: KindContext) -> ir.Table:
     periods = {(p.contract, p.id): settlement_periods(Measuring(context.inputs, p), p.component.settle) for p in context.placed}  # type: ignore[union-attr]
-    achieved = [(p, achievements(Measuring(context.inputs, p), p.component, periods[(p.contract, p.id)])) for p in context.placed]  # type: ignore[arg-type]
+    found = achievements_of(context.inputs, [(p, periods[(p.contract, p.id)]) for p in context.placed])
+    achieved = list(zip(context.placed, found))
     earned = _earned_table(context, achieved)
     pot = _pot(context, periods)
     table = pot.join(earned, ["scenario", "contract", "component", "period"])
