@@ -176,17 +176,17 @@ class Form:
 FORMS: dict[str, Form] = {
     "acute": Form(0.06, 40, "ACUTE", (("elective", 0.08), ("op-procedure", 0.04), ("op-first", 0.12), ("op-follow-up", 0.26), ("emergency", 0.07),
                                      ("maternity", 0.015), ("hip-fracture", 0.005), ("a-and-e", 0.15))),
-    "independent": Form(0.12, 5, "ISH", (("isp-elective", 0.45), ("op-first", 0.25), ("op-follow-up", 0.30))),
-    "community": Form(0.10, 12, "COMM", (("community", 0.85), ("msk", 0.15))),
+    "independent": Form(0.11, 5, "ISH", (("isp-elective", 0.45), ("op-first", 0.25), ("op-follow-up", 0.30))),
+    "community": Form(0.14, 12, "COMM", (("community", 0.85), ("msk", 0.15))),
     "mental-health": Form(0.05, 10, "MHT", (("mental-health", 0.8), ("talking-therapies", 0.2))),
-    "hospice": Form(0.08, 1, "HOSPICE", (("hospice-inpatient", 0.4), ("hospice-day", 0.6))),
-    "charity": Form(0.17, 0.4, "CHARITY", (("social-prescribing", 0.7), ("talking-therapies", 0.3))),
-    "gp-led": Form(0.14, 2, "GPLED", (("same-day", 0.85), ("minor-surgery", 0.15))),
-    "out-of-area": Form(0.10, 0.3, "ACUTE", (("elective", 0.3), ("emergency", 0.3), ("op-first", 0.2), ("a-and-e", 0.2))),
-    "urgent-care": Form(0.06, 3, "GPLED", (("urgent-care", 1.0),)),
+    "hospice": Form(0.10, 1, "HOSPICE", (("hospice-inpatient", 0.4), ("hospice-day", 0.6))),
+    "charity": Form(0.20, 0.4, "CHARITY", (("social-prescribing", 0.7), ("talking-therapies", 0.3))),
+    "gp-led": Form(0.12, 2, "GPLED", (("same-day", 0.85), ("minor-surgery", 0.15))),
+    "out-of-area": Form(0.07, 0.3, "ACUTE", (("elective", 0.3), ("emergency", 0.3), ("op-first", 0.2), ("a-and-e", 0.2))),
+    "urgent-care": Form(0.05, 3, "GPLED", (("urgent-care", 1.0),)),
     "prime": Form(0.04, 5, "PRIME", ()),
-    "alliance": Form(0.02, 6, "ALLIANCE", ()),
-    "accountable-care": Form(0.02, 12, "ICP", (("community", 0.55), ("emergency", 0.2), ("a-and-e", 0.25))),
+    "alliance": Form(0.03, 6, "ALLIANCE", ()),
+    "accountable-care": Form(0.03, 12, "ICP", (("community", 0.55), ("emergency", 0.2), ("a-and-e", 0.25))),
 }
 
 # The first contracts of every book, so a book of 14 or more holds every component kind;
@@ -287,11 +287,11 @@ def _options(form: str, rng: np.random.Generator) -> frozenset[str]:
     chances = {
         "acute": {"shared": 0.4, "topup": 0.5, "withhold": 0.08, "dated-mff": 0.3, "quality": 0.9},
         "independent": {"readmission": 0.5, "topup": 0.25, "quality": 0.6, "withhold": 0.04},
-        "community": {"quality": 0.85, "withhold": 0.04},
-        "mental-health": {"shared": 0.3, "quality": 0.8},
-        "hospice": {"quarterly": 0.3, "quality": 0.6},
-        "charity": {"referrals": 0.75, "quality": 0.6, "late-start": 0.1, "early-end": 0.05},
-        "gp-led": {"capitation": 0.5, "quality": 0.6},
+        "community": {"quality": 0.95, "withhold": 0.04},
+        "mental-health": {"shared": 0.3, "quality": 0.95},
+        "hospice": {"quarterly": 0.3, "quality": 0.95},
+        "charity": {"referrals": 0.95, "quality": 0.95, "late-start": 0.1, "early-end": 0.05},
+        "gp-led": {"capitation": 0.25, "quality": 0.95},
         "out-of-area": {},
         "urgent-care": {"generous": 0.5},
         "prime": {"quality-of-life": 0.7},
@@ -814,21 +814,24 @@ class Writer:
         """A mental health trust: a block, community contacts on cost and volume, a CQUIN."""
         d = self.delivered
         contacts = d.of(plan.id, "mental-health")
-        annual = _thousands(contacts.value.sum() * rng.uniform(0.6, 1.2) + d.of(plan.id, "talking-therapies").value.sum(), 100_000)
+        therapies = d.of(plan.id, "talking-therapies").value.sum()
+        annual = _thousands(contacts.value.sum() * rng.uniform(0.6, 1.2), 100_000)
         baseline = _pounds(contacts.quantity.sum() / rng.uniform(0.93, 1.1), 100)
         price = self.currencies.list_price("MHCC")
         below = "0" if rng.random() < 0.7 else "25"
         services = {"mental-health": "service: [mental-health], pod: [MH]", "talking-therapies": "service: [talking-therapies]"}
         body = self._parties(plan, "Mental health services, block and cost and volume", services) + "components:\n"
         body += self._block("core", annual, "Inpatient and crisis services, block")
+        body += self._activity("therapies", ["talking-therapies"], LOCAL_LIST, "1", "sessions")
         body += (f"  - id: contacts\n    title: Community mental health contacts, cost and volume\n    kind: cost_and_volume\n    services: [mental-health]\n"
                  f"    baseline_volume: {_yaml_number(baseline)}\n    price: {price}\n    tolerance_percent: 5\n    above_band_percent: 50\n"
                  f"    below_band_percent: {below}\n    unit: contacts\n")
         if "quality" in plan.options:
             body += self._quality("core", "1.25", rng)
-        header = (f"{plan.provider}: a mental health trust ({plan.id}): a block of {_money(annual)} a year, and community contacts on cost and volume "
-                  f"(baseline {baseline:,} at £{price}, ±5% band, 50% above it, {below}% for a shortfall below it), settled year to date.")
-        return Written(header, body, annual + baseline * float(price))
+        header = (f"{plan.provider}: a mental health trust ({plan.id}): a block of {_money(annual)} a year, talking therapy sessions paid "
+                  f"per case at local prices, and community contacts on cost and volume (baseline {baseline:,} at £{price}, ±5% band, "
+                  f"50% above it, {below}% for a shortfall below it), settled year to date.")
+        return Written(header, body, annual + therapies + baseline * float(price))
 
     def _hospice(self, plan: Plan, rng: np.random.Generator) -> Written:
         """A hospice: a grant block for day care (sometimes paid quarterly) and bed days per case."""
