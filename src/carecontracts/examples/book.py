@@ -65,6 +65,7 @@ from carecontracts.examples.generate import (
     allocate,
     chunk_sizes,
     spread_plan,
+    write_settings,
 )
 from carecontracts.examples.national_costs import shipped_costs
 
@@ -725,6 +726,18 @@ class Writer:
             text += f"    profile: [{', '.join(str(w) for w in profile)}]\n"
         return text
 
+    def _optional(self, plan: Plan, base: str, rng: np.random.Generator, topup: str = "") -> str:
+        """The optional components the plan carries: a CQUIN on `base`, a best-practice
+        top-up (`topup`, its YAML), a withhold of `base`."""
+        text = self._quality(base, "1.25", rng) if "quality" in plan.options else ""
+        text += topup if "topup" in plan.options else ""
+        return text + (self._withhold(base, rng) if "withhold" in plan.options else "")
+
+    @staticmethod
+    def _topup(identifier: str, title: str, service: str, amount: int) -> str:
+        """A best-practice top-up: an amount per compliant case of one service."""
+        return f"  - id: {identifier}\n    title: {title}\n    kind: best_practice_topup\n    services: [{service}]\n    amount: {amount}\n"
+
     @staticmethod
     def _activity(identifier: str, services: list[str], prices: str, mff: str, unit: str, extra: str = "") -> str:
         """A cost-per-case component."""
@@ -757,12 +770,7 @@ class Writer:
         body = self._parties(plan, "Acute hospital services, aligned payment and incentive", services) + "components:\n"
         body += (f"  - id: api\n    title: Aligned payment and incentive\n    kind: aligned_payment\n    services: [elective, outpatient-procedures]\n"
                  f"    fixed: {_yaml_number(fixed)}\n    prices: {PRICE_LIST}\n    mff: {mff}\n    variable_percent: {variable}\n    unit: cases\n")
-        if "quality" in plan.options:
-            body += self._quality("api", "1.25", rng)
-        if "topup" in plan.options:
-            body += "  - id: hip-fracture-bpt\n    title: Best practice tariff, hip fracture\n    kind: best_practice_topup\n    services: [hip-fracture]\n    amount: 1335\n"
-        if "withhold" in plan.options:
-            body += self._withhold("api", rng)
+        body += self._optional(plan, "api", rng, self._topup("hip-fracture-bpt", "Best practice tariff, hip fracture", "hip-fracture", 1335))
         factor = rng.uniform(0.94, 1.03)
         rows: list[tuple[str, str, str, int, str]] = []
         planned = 0.0
@@ -784,12 +792,7 @@ class Writer:
         extra = "    readmission: {within_days: 30, avoidable_percent: 25}\n" if "readmission" in plan.options else ""
         body = self._parties(plan, "Elective orthopaedics and ophthalmology, cost per case", services) + "components:\n"
         body += self._activity("cases", ["elective", "outpatients"], PRICE_LIST, mff, "cases", extra)
-        if "quality" in plan.options:
-            body += self._quality("cases", "1.25", rng)
-        if "topup" in plan.options:
-            body += "  - id: enhanced-recovery\n    title: Best practice top-up, enhanced recovery\n    kind: best_practice_topup\n    services: [elective]\n    amount: 250\n"
-        if "withhold" in plan.options:
-            body += self._withhold("cases", rng)
+        body += self._optional(plan, "cases", rng, self._topup("enhanced-recovery", "Best practice top-up, enhanced recovery", "elective", 250))
         value = d.of(plan.id, "isp-elective", "op-first", "op-follow-up").value.sum() * float(mff)
         header = (f"{plan.provider}: an independent-sector hospital ({plan.id}) paid per case at prices/{PRICE_LIST}.csv"
                   + (f" × MFF {mff}" if mff != "1" else "") + (", avoidable emergency readmissions within 30 days unpaid" if extra else "") + ".")
@@ -802,10 +805,7 @@ class Writer:
         body = self._parties(plan, "Community health services, block and cost per case", {"community": "service: [community]", "msk": "service: [msk]"}) + "components:\n"
         body += self._block("core", annual, "Block")
         body += self._activity("msk", ["msk"], LOCAL_LIST, "1", "contacts")
-        if "quality" in plan.options:
-            body += self._quality("core", "1.25", rng)
-        if "withhold" in plan.options:
-            body += self._withhold("core", rng)
+        body += self._optional(plan, "core", rng)
         header = (f"{plan.provider}: community health services ({plan.id}) on a block of {_money(annual)} a year in twelfths, "
                   f"with musculoskeletal contacts paid per case at local prices (prices/{LOCAL_LIST}.csv).")
         return Written(header, body, annual + d.of(plan.id, "msk").value.sum())
@@ -1179,21 +1179,10 @@ def write_book(
 
     forms = dict(Counter(p.form for p in plans))
     kinds = _kinds(texts)
-    budget_lines = "\n".join(f"{icb} = {_yaml_number(_thousands(budgets[icb], 0))}" for icb in icbs)
-    config = root / "carecontracts.toml"
-    config.write_text(
-        f"# A contract book (seed {seed}, {contracts:,} contracts, {rows:,} activity rows).\n"
-        f'name = "Contract book of {contracts:,}"\nfinancial_year = "2025-26"\nfinancial_year_start_month = 4\n'
-        'currency = "GBP"\nbackend = "duckdb"\n\n'
-        "# Each commissioner's budget for these contracts in the year (forecast compares outturn with it).\n"
-        f"[budgets]\n{budget_lines}\n",
-        encoding="utf-8",
+    written += write_settings(
+        root, f"A contract book (seed {seed}, {contracts:,} contracts, {rows:,} activity rows).", f"Contract book of {contracts:,}",
+        {icb: _thousands(budgets[icb], 0) for icb in icbs}, _readme(contracts, rows, seed, icbs, forms, kinds),
     )
-    gitignore = root / ".gitignore"
-    gitignore.write_text(".carecontracts/\n", encoding="utf-8")
-    readme = root / "README.md"
-    readme.write_text(_readme(contracts, rows, seed, icbs, forms, kinds), encoding="utf-8")
-    written += [config, gitignore, readme]
     return BookSummary(
         root=root,
         contracts=[p.id for p in plans],

@@ -918,6 +918,25 @@ def _prices(currencies: Currencies) -> list[tuple[str, str, str, str]]:
     return [(code, f"{price:.2f}", TERM[0], TERM[1]) for code, price in zip(currencies.codes, currencies.price)]
 
 
+def write_settings(root: Path, comment: str, name: str, budgets: dict[str, int], readme: str) -> list[Path]:
+    """Write a generated workspace's carecontracts.toml (the 2025-26 year on DuckDB, each
+    commissioner's budget), .gitignore and README.md; return their paths."""
+    config = root / "carecontracts.toml"
+    config.write_text(
+        f"# {comment}\n"
+        f'name = "{name}"\nfinancial_year = "2025-26"\nfinancial_year_start_month = 4\n'
+        'currency = "GBP"\nbackend = "duckdb"\n\n'
+        "# Each commissioner's budget for these contracts in the year (forecast compares outturn with it).\n"
+        "[budgets]\n" + "".join(f"{commissioner} = {_yaml_number(amount)}\n" for commissioner, amount in budgets.items()),
+        encoding="utf-8",
+    )
+    gitignore = root / ".gitignore"
+    gitignore.write_text(".carecontracts/\n", encoding="utf-8")
+    readme_path = root / "README.md"
+    readme_path.write_text(readme, encoding="utf-8")
+    return [config, gitignore, readme_path]
+
+
 def write_example(
     root: Path,
     rows: int = 1_000_000,
@@ -955,20 +974,10 @@ def write_example(
     written.append(_csv(root / "data" / "population" / "population.csv", ("commissioner", "month", "band", "persons"), _population(seed)))
     written.append(_csv(root / "data" / "reported" / "waits.csv", ("provider", "month", "measure", "percent"), _reported_waits(activity_files)))
 
-    config = root / "carecontracts.toml"
-    config.write_text(
-        f'# The carecontracts example workspace (seed {seed}, {rows:,} activity rows).\n'
-        f'name = "{ICB_NAME} example"\nfinancial_year = "2025-26"\nfinancial_year_start_month = 4\n'
-        'currency = "GBP"\nbackend = "duckdb"\n\n'
-        "# Each commissioner's budget for these contracts in the year (forecast compares outturn with it).\n"
-        f"[budgets]\n{ICB} = 490_000_000\n{ASSOCIATE} = 84_000_000\n",
-        encoding="utf-8",
+    written += write_settings(
+        root, f"The carecontracts example workspace (seed {seed}, {rows:,} activity rows).", f"{ICB_NAME} example",
+        {ICB: 490_000_000, ASSOCIATE: 84_000_000}, _readme(),
     )
-    gitignore = root / ".gitignore"
-    gitignore.write_text(".carecontracts/\n", encoding="utf-8")
-    readme = root / "README.md"
-    readme.write_text(_readme(), encoding="utf-8")
-    written += [config, gitignore, readme]
     return ExampleSummary(
         root=root,
         activity_rows=rows,
