@@ -205,6 +205,7 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> BookSummary:
 
 
 def test_same_seed_gives_identical_files_and_another_seed_another_book(book: BookSummary, tmp_path: Path) -> None:
+    """A book is reproducible from its seed and sizes, byte for byte."""
     again = write_book(tmp_path / "again", SMALL, rows=SMALL_ROWS)
     assert digests(again.root) == digests(book.root)
     assert again.files == book.files
@@ -215,6 +216,7 @@ def test_same_seed_gives_identical_files_and_another_seed_another_book(book: Boo
 
 
 def test_every_component_kind_appears(book: BookSummary) -> None:
+    """Every kind of the contract language, primes, alliances and shared contracts appear in a book of 20."""
     contracts = contract_texts(book.root)
     kinds = Counter(c["kind"] for contract in contracts for a in agreements(contract) for c in a["components"])
     assert set(kinds) == KINDS
@@ -227,6 +229,7 @@ def test_every_component_kind_appears(book: BookSummary) -> None:
 
 
 def test_activity_rows_belong_to_one_contract_each(book: BookSummary) -> None:
+    """The rows asked for, each provider–commissioner pair in one contract only, so nothing is priced twice."""
     owners: dict[tuple[str, str], str] = {}
     for contract in contract_texts(book.root):
         for agreement in agreements(contract)[:1]:
@@ -243,6 +246,7 @@ def test_activity_rows_belong_to_one_contract_each(book: BookSummary) -> None:
 
 
 def test_check_passes_and_the_files_load(book: BookSummary) -> None:
+    """`carecontracts check` accepts the book, and every contract has a plain-words header."""
     result = CliRunner().invoke(app, ["check", "-w", str(book.root)])
     assert result.exit_code == 0, result.output
     workspace = Workspace.open(book.root)
@@ -253,6 +257,7 @@ def test_check_passes_and_the_files_load(book: BookSummary) -> None:
 
 
 def test_most_contracts_are_block_cost_per_case_and_quality(tmp_path: Path) -> None:
+    """Realistic proportions at 300 contracts, every sort of provider, one ICB per ~200 contracts."""
     summary = write_book(tmp_path / "proportions", 300, rows=0)
     contracts = contract_texts(summary.root)
     assert len(contracts) == 300 and len(summary.icbs) == 2
@@ -267,6 +272,7 @@ def test_most_contracts_are_block_cost_per_case_and_quality(tmp_path: Path) -> N
 
 
 def test_bad_sizes_exit_2_and_write_nothing(tmp_path: Path) -> None:
+    """Fewer than one contract or negative rows: a clear error, exit 2, no folder; the help teaches."""
     runner = CliRunner()
     for arguments, words in ((["--contracts", "0"], "at least 1 contract"), (["--contracts", "5", "--rows", "-1"], "cannot be negative")):
         target = tmp_path / "never"
@@ -278,6 +284,7 @@ def test_bad_sizes_exit_2_and_write_nothing(tmp_path: Path) -> None:
 
 
 def test_init_writes_a_book_with_the_rows_asked_for(tmp_path: Path) -> None:
+    """The CLI writes a book, even with no activity at all."""
     result = CliRunner().invoke(app, ["init", str(tmp_path / "cli"), "--contracts", "3", "--rows", "0", "--seed", "5"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "3 contracts across 2 ICBs, 0 activity rows" in result.output
@@ -286,6 +293,7 @@ def test_init_writes_a_book_with_the_rows_asked_for(tmp_path: Path) -> None:
 # Slow while the pricing engine loops over contracts: minutes at 300 contracts. Run it at
 # 20 with CARECONTRACTS_BOOK_CONTRACTS=20 until the engine prices a kind in one expression.
 def test_block_and_cost_per_case_lines_to_the_penny(tmp_path: Path) -> None:
+    """The engine's block and cost-per-case lines equal the ones worked out here from the files."""
     summary = write_book(tmp_path / "priced", BOOK_CONTRACTS, rows=BOOK_CONTRACTS * BOOK_ROWS_PER_CONTRACT)
     workspace = Workspace.open(summary.root)
     load_workspace(workspace)

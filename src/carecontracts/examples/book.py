@@ -343,21 +343,21 @@ def plan_book(contracts: int, seed: int, icbs: list[str]) -> tuple[list[Plan], l
             for icb, share in commissioners:
                 streams.append(Stream(agreement, line, who, icb, weight * float(share), term, compliant))
 
-        for line, share in spec.lines:
+        for line, part in spec.lines:
             compliant = 0.0
             if "topup" in options and (line == "hip-fracture" or (form == "independent" and line == "isp-elective")):
                 compliant = 0.7 if line == "hip-fracture" else 0.55
-            add(plan.id, line, provider, size * share, compliant)
+            add(plan.id, line, provider, size * part, compliant)
         if form == "prime":
-            for role, kind, line, share in PRIME_SUBS:
+            for role, kind, line, part in PRIME_SUBS:
                 sub = providers.pick(kind, ids)
                 plan.subcontracts.append((f"{plan.id}-{role}", role, sub))
-                add(f"{plan.id}-{role}", line, sub, size * share)
+                add(f"{plan.id}-{role}", line, sub, size * part)
         if form == "alliance":
-            for kind, share in ALLIANCE_MEMBERS:
+            for kind, member_share in ALLIANCE_MEMBERS:
                 member = providers.pick(kind, ids)
-                plan.members.append((member, share))
-                add(plan.id, "intermediate-care", member, size * float(share))
+                plan.members.append((member, member_share))
+                add(plan.id, "intermediate-care", member, size * float(member_share))
     return plans, streams
 
 
@@ -455,7 +455,7 @@ class Drawn:
     @classmethod
     def empty(cls, streams: int, commissioners: int) -> "Drawn":
         """Nothing drawn yet."""
-        return cls(*(np.zeros((streams, 12)) for _ in range(4)), np.zeros(commissioners))
+        return cls(np.zeros((streams, 12)), np.zeros((streams, 12)), np.zeros((streams, 12)), np.zeros((streams, 12)), np.zeros(commissioners))
 
 
 class Codes:
