@@ -193,7 +193,7 @@ FORMS: dict[str, Form] = {
 # The first contracts of every book, so a book of 14 or more holds every component kind;
 # after them, forms are drawn by their weights. (form, options forced on)
 STARTERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("acute", frozenset({"shared", "topup", "withhold"})),
+    ("acute", frozenset({"shared", "topup", "withhold", "dated-mff"})),
     ("community", frozenset()),
     ("independent", frozenset({"readmission", "topup", "quality"})),
     ("mental-health", frozenset()),
@@ -205,7 +205,7 @@ STARTERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("alliance", frozenset({"gain"})),
     ("accountable-care", frozenset({"losses"})),
     ("hospice", frozenset({"quarterly"})),
-    ("charity", frozenset({"referrals", "quality"})),
+    ("charity", frozenset({"referrals", "quality", "late-start"})),
     ("gp-led", frozenset()),
 )
 
