@@ -269,8 +269,13 @@ def machine() -> dict:
     import duckdb
     import ibis
     import pandas
-    import pyspark
 
+    try:
+        import pyspark
+
+        spark_version = pyspark.__version__
+    except ImportError:  # the spark extra is optional: a DuckDB-only run still describes its machine
+        spark_version = "not installed"
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -279,7 +284,7 @@ def machine() -> dict:
         "duckdb": duckdb.__version__,
         "ibis": ibis.__version__,
         "pandas": pandas.__version__,
-        "pyspark": pyspark.__version__,
+        "pyspark": spark_version,
     }
 
 

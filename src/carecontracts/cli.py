@@ -86,15 +86,50 @@ def main(
     """carecontracts: what each party owes, per contract, component and month, to the penny, and why."""
 
 
+EXAMPLE_ROWS = 1_000_000
+EXAMPLE_MIN_ROWS = 1000
+
+
 @app.command()
 def init(
-    folder: Annotated[Path, typer.Argument(help="Folder to create the example workspace in (must be empty or new).")],
-    rows: Annotated[int, typer.Option(help="Activity rows to generate (1M by default; 10M or 100M for benchmarks).", min=1000)] = 1_000_000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same workspace.")] = 20250401,
+    folder: Annotated[Path, typer.Argument(help="Folder to create the workspace in (must be empty or new).")],
+    contracts: Annotated[
+        Optional[int],
+        typer.Option(
+            "--contracts",
+            help="Write a contract book of this many contracts (at least 1) instead of the example: spread over one ICB per "
+            "~200 contracts (at least 2) and providers of every sort, using every component kind.",
+        ),
+    ] = None,
+    rows: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Activity rows to generate in all. The example: 1M by default (at least 1,000; 10M or 100M for benchmarks). "
+            "A book: 500 per contract by default (0 or more), shared among the contracts by their size.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed (and sizes) gives byte-identical files.")] = 20250401,
 ) -> None:
-    """Write the example workspace: one ICB, six providers, a year of patient-level activity."""
+    """Write a workspace to start from: the example, or with --contracts N a whole contract book.
+
+    [bold]carecontracts init DIR[/bold] writes the example: one ICB, six providers, an MSK prime contractor and an older people's alliance, eight contracts and a year of patient-level activity.
+
+    [bold]carecontracts init DIR --contracts N [--rows R][/bold] writes a [italic]contract book[/italic]: every contract a set of commissioners holds, as an ICB's contracting team sees it (100–400 contracts) or nationally (over 10,000). [bold]N[/bold] is the number of contracts (a prime's sub-contracts sit in its file and are not counted). They are spread over one ICB per ~200 contracts (at least two) and held by acute, community and mental health trusts, independent-sector hospitals, hospices, charities, GP-led services, prime contractors with sub-contractors, alliances with members and integrated care providers. Most are a block with cost per case and a quality incentive; a few are shared by two ICBs; every component kind appears once N is 14 or more.
+
+    [bold]R[/bold] is the number of activity rows in the whole book, not per contract (500 per contract by default): they are drawn for the contracts' providers, commissioners and services in proportion to each contract's size, and every money term is set from the activity drawn, so the book is consistent at any R. Prices, plans, population and outcomes are written as the contracts need them.
+    """
+    if contracts is None:
+        _init_example(folder, EXAMPLE_ROWS if rows is None else rows, seed)
+    else:
+        _init_book(folder, contracts, rows, seed)
+
+
+def _init_example(folder: Path, rows: int, seed: int) -> None:
+    """Write the example workspace (exit 2 on a bad size or a folder in use)."""
     from carecontracts.examples.generate import write_example
 
+    if rows < EXAMPLE_MIN_ROWS:
+        raise typer.BadParameter(f"{rows:,} is too few for the example workspace: give at least {EXAMPLE_MIN_ROWS:,}.", param_hint="'--rows'")
     try:
         with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as progress:
             task = progress.add_task("generating", total=None)
@@ -104,6 +139,30 @@ def init(
         raise typer.Exit(PROBLEM_EXIT) from None
     out.print(f"Wrote the example workspace to [bold]{folder}[/bold]: {len(summary.contracts)} contracts, {summary.activity_rows:,} activity rows.")
     out.print(f"Next: carecontracts load -w {folder} && carecontracts pay 2025-11 -w {folder}")
+
+
+def _init_book(folder: Path, contracts: int, rows: int | None, seed: int) -> None:
+    """Write a contract book (exit 2 on a bad size or a folder in use, writing nothing)."""
+    from carecontracts.examples.book import write_book
+
+    if contracts < 1:
+        raise typer.BadParameter(f"a book needs at least 1 contract, not {contracts:,}.", param_hint="'--contracts'")
+    if rows is not None and rows < 0:
+        raise typer.BadParameter(f"the number of activity rows cannot be negative ({rows:,}); give 0 or more.", param_hint="'--rows'")
+    try:
+        with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as progress:
+            task = progress.add_task("generating", total=None)
+            summary = write_book(folder, contracts, rows=rows, seed=seed, progress=lambda text: progress.update(task, description=text))
+    except FileExistsError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(PROBLEM_EXIT) from None
+    kinds = ", ".join(f"{name} {count:,}" for name, count in summary.kinds.items())
+    out.print(
+        f"Wrote a contract book to [bold]{folder}[/bold]: {len(summary.contracts):,} contracts across {len(summary.icbs)} ICBs, "
+        f"{summary.activity_rows:,} activity rows."
+    )
+    out.print(f"Components by kind: {kinds}.")
+    out.print(f"Next: carecontracts load -w {folder} && carecontracts pay year -w {folder}")
 
 
 @app.command()

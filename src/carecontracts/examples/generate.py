@@ -127,6 +127,7 @@ AGES: dict[str, tuple[tuple[int, int, float], ...]] = {
     "maternity": ((16, 19, 0.03), (20, 29, 0.37), (30, 39, 0.52), (40, 47, 0.08)),
     "community": ((0, 17, 0.14), (18, 64, 0.26), (65, 84, 0.38), (85, 104, 0.22)),
     "mental-health": ((14, 17, 0.06), (18, 34, 0.33), (35, 64, 0.45), (65, 94, 0.16)),
+    "older-people": ((65, 74, 0.30), (75, 84, 0.42), (85, 101, 0.28)),
 }
 
 ELECTIVE_POD = "EL|DC"  # drawn per spell: ordinary elective or day case, by the HRG's national split
@@ -616,11 +617,12 @@ def _yaml_number(value: int) -> str:
     return f"{value:_d}"
 
 
-def _header(text: str) -> str:
-    """A plain-words comment block for the top of a contract file."""
+def _header(text: str, break_on_hyphens: bool = True) -> str:
+    """A plain-words comment block for the top of a contract file (identifiers with hyphens
+    kept whole on one line when `break_on_hyphens` is false)."""
     lines = []
     for paragraph in textwrap.dedent(text).strip().split("\n\n"):
-        lines += textwrap.wrap(" ".join(paragraph.split()), 88) + [""]
+        lines += textwrap.wrap(" ".join(paragraph.split()), 88, break_on_hyphens=break_on_hyphens) + [""]
     return "\n".join(f"# {line}".rstrip() for line in lines[:-1]) + "\n"
 
 
@@ -841,10 +843,8 @@ def _plans(delivered: Delivered, terms: DerivedTerms) -> list[tuple[str, str, st
     rows: list[tuple[str, str, str, int, str]] = []
 
     def spread(contract: str, service: str, season: str, quantity: float, value: float) -> None:
-        """Spread an annual plan over the months by the season's profile, whole units and pounds."""
-        profile = SEASONS[season].monthly()
-        for month, weight in zip(MONTHS, profile):
-            rows.append((contract, service, month, int(round(quantity * weight)), f"{round(value * weight)}.00"))
+        """Add an annual plan spread over the months by the season's profile."""
+        rows.extend(spread_plan(contract, service, season, quantity, value))
 
     mff = float(ACUTE_MFF)
     for service in ("elective", "outpatient-procedures"):
@@ -859,11 +859,18 @@ def _plans(delivered: Delivered, terms: DerivedTerms) -> list[tuple[str, str, st
     return rows
 
 
-def _population(seed: int) -> list[tuple[str, str, str, int]]:
+def spread_plan(contract: str, service: str, season: str, quantity: float, value: float) -> list[tuple[str, str, str, int, str]]:
+    """An annual plan as monthly plan rows spread by the season's profile, whole units and
+    pounds: (contract, service, month, planned_quantity, planned_value)."""
+    profile = SEASONS[season].monthly()
+    return [(contract, service, month, int(round(quantity * weight)), f"{round(value * weight)}.00") for month, weight in zip(MONTHS, profile)]
+
+
+def _population(seed: int, registered: dict[str, int] = REGISTERED) -> list[tuple[str, str, str, int]]:
     """Registered persons by commissioner, month and age band, growing slowly over the year."""
     rng = np.random.default_rng([seed, 2])
     rows: list[tuple[str, str, str, int]] = []
-    for commissioner, persons in REGISTERED.items():
+    for commissioner, persons in registered.items():
         for band, share in BAND_SHARES.items():
             base = persons * share
             drift = np.cumprod(1 + LIST_GROWTH_PER_MONTH + rng.normal(0, 0.0002, 12))
@@ -911,6 +918,25 @@ def _prices(currencies: Currencies) -> list[tuple[str, str, str, str]]:
     return [(code, f"{price:.2f}", TERM[0], TERM[1]) for code, price in zip(currencies.codes, currencies.price)]
 
 
+def write_settings(root: Path, comment: str, name: str, budgets: dict[str, int], readme: str) -> list[Path]:
+    """Write a generated workspace's carecontracts.toml (the 2025-26 year on DuckDB, each
+    commissioner's budget), .gitignore and README.md; return their paths."""
+    config = root / "carecontracts.toml"
+    config.write_text(
+        f"# {comment}\n"
+        f'name = "{name}"\nfinancial_year = "2025-26"\nfinancial_year_start_month = 4\n'
+        'currency = "GBP"\nbackend = "duckdb"\n\n'
+        "# Each commissioner's budget for these contracts in the year (forecast compares outturn with it).\n"
+        "[budgets]\n" + "".join(f"{commissioner} = {_yaml_number(amount)}\n" for commissioner, amount in budgets.items()),
+        encoding="utf-8",
+    )
+    gitignore = root / ".gitignore"
+    gitignore.write_text(".carecontracts/\n", encoding="utf-8")
+    readme_path = root / "README.md"
+    readme_path.write_text(readme, encoding="utf-8")
+    return [config, gitignore, readme_path]
+
+
 def write_example(
     root: Path,
     rows: int = 1_000_000,
@@ -948,20 +974,10 @@ def write_example(
     written.append(_csv(root / "data" / "population" / "population.csv", ("commissioner", "month", "band", "persons"), _population(seed)))
     written.append(_csv(root / "data" / "reported" / "waits.csv", ("provider", "month", "measure", "percent"), _reported_waits(activity_files)))
 
-    config = root / "carecontracts.toml"
-    config.write_text(
-        f'# The carecontracts example workspace (seed {seed}, {rows:,} activity rows).\n'
-        f'name = "{ICB_NAME} example"\nfinancial_year = "2025-26"\nfinancial_year_start_month = 4\n'
-        'currency = "GBP"\nbackend = "duckdb"\n\n'
-        "# Each commissioner's budget for these contracts in the year (forecast compares outturn with it).\n"
-        f"[budgets]\n{ICB} = 490_000_000\n{ASSOCIATE} = 84_000_000\n",
-        encoding="utf-8",
+    written += write_settings(
+        root, f"The carecontracts example workspace (seed {seed}, {rows:,} activity rows).", f"{ICB_NAME} example",
+        {ICB: 490_000_000, ASSOCIATE: 84_000_000}, _readme(),
     )
-    gitignore = root / ".gitignore"
-    gitignore.write_text(".carecontracts/\n", encoding="utf-8")
-    readme = root / "README.md"
-    readme.write_text(_readme(), encoding="utf-8")
-    written += [config, gitignore, readme]
     return ExampleSummary(
         root=root,
         activity_rows=rows,
