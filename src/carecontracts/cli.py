@@ -9,7 +9,7 @@ from collections import defaultdict
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Table
 
 from carecontracts import __version__
 from carecontracts.problems import Problem, ProblemsError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 app = typer.Typer(
     name="carecontracts",
@@ -249,7 +252,7 @@ SHOWN_PARTIES = 15  # payers or payees listed by name in a big book's summary; t
 SHOWN_CONTRACTS = 10
 
 
-def print_book_summary(lines, title: str) -> Decimal:
+def print_book_summary(lines: "pa.Table", title: str) -> Decimal:
     """A big book: totals by payer and by payee (the largest named, the rest in one row, so
     each table adds up to the total), the largest contracts and the grand total."""
     from carecontracts.report.book import head_and_rest, summarise
@@ -338,7 +341,7 @@ def pay(
         out.print(f"Wrote {path}")
 
 
-def print_positions(positions, title: str, shown: int | None = None) -> None:
+def print_positions(positions: "pa.Table", title: str, shown: int | None = None) -> None:
     """Each party's income, payments, costs and margin, and the check that money is conserved;
     with `shown`, only the parties with the largest income or payments are listed."""
     rows = positions.to_pylist()

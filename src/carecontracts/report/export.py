@@ -11,7 +11,7 @@ import tempfile
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,7 +22,7 @@ from openpyxl.styles import Font
 from carecontracts.money import format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.report.xlsx import (
-    MAX_ROWS, MONEY_CODE, Cell, Column, Formula, SharedStrings, Sheet, Style, cell_ref, column_letter, sheet_ref, small_rows,
+    MAX_ROWS, MONEY_CODE, Cell, Column, Formula, SharedStrings, Sheet, Style, Value, cell_ref, column_letter, sheet_ref, small_rows,
     table_rows, write_xlsx,
 )
 
@@ -194,8 +194,8 @@ def summary_sheet(lines: pa.Table, strings: SharedStrings, year: FinancialYear |
             for index, month in enumerate(months):
                 sums[index] += by_month.get(month, Decimal(0))
 
-    heading_cells = [Cell(h, Style.HEADING if i < NAME_COLUMNS else Style.HEADING_NUMBER) for i, h in enumerate(headings)]
-    rows: list[list] = [[Cell(title, Style.BOLD)], heading_cells, [Cell("By payer", Style.BOLD)]]
+    heading_cells: list[Cell | Value] = [Cell(h, Style.HEADING if i < NAME_COLUMNS else Style.HEADING_NUMBER) for i, h in enumerate(headings)]
+    rows: list[list[Cell | Value]] = [[Cell(title, Style.BOLD)], heading_cells, [Cell("By payer", Style.BOLD)]]
     for side, names, top in ((0, payers, payer_first), (1, payees, payee_first)):
         for offset, name in enumerate(names):
             row, sums = top + offset, by_party[side][name]
@@ -209,8 +209,8 @@ def summary_sheet(lines: pa.Table, strings: SharedStrings, year: FinancialYear |
         values = [by_month.get(m, Decimal(0)) for m in months]
         rows.append([*key, *[Cell(v, Style.MONEY) for v in values], row_total(first + offset, sum(values, Decimal(0)))])
     rows.append([Cell("total", Style.BOLD), None, None, *column_totals(first, last)])
-    label, value = lines_sum
-    rows.append([Cell(label, Style.BOLD), None, None, *[None] * len(months), Cell(value, Style.MONEY_TOTAL)])
+    check_label, check_value = lines_sum
+    rows.append([Cell(check_label, Style.BOLD), None, None, *[None] * len(months), Cell(check_value, Style.MONEY_TOTAL)])
 
     widths = [text_width(payers, headings[0]), text_width(payees, headings[1]), text_width([k[2] for k, _ in totals.rows], headings[2])]
     widths[0] = max(widths[0], len("By contract") + 2)
@@ -240,7 +240,7 @@ def lines_sheets(lines: pa.Table, strings: SharedStrings) -> list[Sheet]:
     return sheets
 
 
-def _chain(*parts):
+def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:
     """The pieces of several iterables in turn (rows produced lazily, as the sheet is written)."""
     for part in parts:
         yield from part
@@ -271,7 +271,8 @@ def positions_sheet(positions: pa.Table, strings: SharedStrings) -> Sheet:
         rows.append([Cell(record[n], Style.MONEY if is_money else Style.TEXT) for n, is_money in zip(names, money_columns)])
     widths = [money_width([r[n] for r in records if r[n] is not None], n) if is_money else text_width([r[n] for r in records], n)
               for n, is_money in zip(names, money_columns)]
-    return Sheet("Positions", small_rows(rows, 1, strings), widths, len(rows), freeze="B2", autofilter=f"A1:{column_letter(len(names))}{len(rows)}")
+    return Sheet("Positions", small_rows(rows, 1, strings), widths, len(rows), freeze="B2",
+                 autofilter=f"A1:{column_letter(len(names))}{len(rows)}", fit_width=True)
 
 
 def write_workbook(lines: pa.Table, path: Path, positions: pa.Table | None = None, year: FinancialYear | None = None,
