@@ -134,8 +134,9 @@ def month_heading(month: dt.date, year: FinancialYear | None) -> str:
 
 
 def money_width(values: Sequence[Decimal], heading: str = "") -> float:
-    """A column width (in characters) that shows every amount in £ format and the heading."""
-    longest = max([len(format_money(v)) for v in values] + [0])
+    """A column width (in characters) that shows every amount in £ format and the heading:
+    the widest text is the largest amount's or the most negative one's."""
+    longest = max(len(format_money(max(values))), len(format_money(min(values)))) if values else 0
     return max(longest * 1.1 + 2, len(heading) + 2, 10)
 
 

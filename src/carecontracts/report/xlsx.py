@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import zipfile
 from decimal import Decimal
 from enum import IntEnum
@@ -83,6 +84,7 @@ STYLES_XML = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def column_letter(index: int) -> str:
     """1 → A, 27 → AA."""
     letters = ""
@@ -163,7 +165,10 @@ class SharedStrings:
 
 
 def escaped(texts: pa.Array) -> pa.Array:
-    """Strings made safe as XML text: &, < and > escaped, characters XML forbids dropped."""
+    """Strings made safe as XML text: &, < and > escaped, characters XML forbids dropped
+    (one scan when there are none, the usual case)."""
+    if not pc.any(pc.match_substring_regex(texts, "[&<>]|" + CONTROL)).as_py():
+        return texts
     texts = pc.replace_substring(texts, "&", "&amp;")
     texts = pc.replace_substring(texts, "<", "&lt;")
     texts = pc.replace_substring(texts, ">", "&gt;")
@@ -206,8 +211,12 @@ def cells_of(values: pa.Array, letter: str, rows: pa.Array, style: Style, string
     """The `<c>` elements of one column for a chunk of rows (empty where a value is null)."""
     reference = pc.binary_join_element_wise(f'<c r="{letter}', rows, "")
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) or pa.types.is_dictionary(values.type):
-        index = number_text(strings.add_column(pc.cast(values, pa.string())))
-        kind, text = '" t="s"', index
+        texts = pc.cast(values, pa.string())
+        if len(pc.unique(texts)) * 2 > len(texts) > 1:
+            # Mostly distinct (a line's basis): a table of strings would save nothing, so
+            # the text goes in the cell itself.
+            return pc.binary_join_element_wise(reference, '" t="inlineStr"><is><t xml:space="preserve">', escaped(texts), "</t></is></c>", "")
+        kind, text = '" t="s"', number_text(strings.add_column(texts))
     elif pa.types.is_date(values.type) or pa.types.is_timestamp(values.type):
         kind, text = f'" s="{int(style)}"', serial_text(values)
     else:
