@@ -130,11 +130,13 @@ def main() -> None:
     results = []
     for count in arguments.lines:
         for output in arguments.outputs:
+            load = os.getloadavg()[0]
             done = subprocess.run([sys.executable, __file__, "--stage", str(count), output], check=True, capture_output=True, text=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
+            result["load_before"] = round(load, 2)  # the machine is shared: the 1-minute load average
             results.append(result)
             print(f"{count:>9,} lines  {output:<13} write {result['write_s']:>6.2f} s  peak {result['peak_mb']:>6,} MB "
-                  f"(before writing {result['peak_before_write_mb']:,})  {result['files_mb']}", flush=True)
+                  f"(before writing {result['peak_before_write_mb']:,})  load {load:.1f}  {result['files_mb']}", flush=True)
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"python": platform.python_version(), "cores": os.cpu_count(), "platform": platform.platform()}
     arguments.out.write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine, "results": results}, indent=2))

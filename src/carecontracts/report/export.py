@@ -101,28 +101,23 @@ def write_statements(lines: pa.Table, path: Path, positions: pa.Table | None = N
     return written
 
 
-@dataclasses.dataclass(frozen=True)
-class MonthlyTotals:
-    """Exact totals per (payer, payee, contract) and month: the Summary's contract rows."""
-
-    months: list[dt.date]
-    rows: list[tuple[tuple[str, str, str], dict[dt.date, Decimal]]]
-
-    def column(self, month: dt.date) -> list[Decimal]:
-        """Each row's amount in a month (zero where it has none)."""
-        return [by_month.get(month, Decimal(0)) for _, by_month in self.rows]
+KEYS = ["payer", "payee", "contract"]  # a Summary contract row: who pays whom under which contract
 
 
-def monthly_totals(lines: pa.Table) -> MonthlyTotals:
-    """Totals per (payer, payee, contract) and month, summed by Arrow in exact decimals,
-    rows sorted by contract, then payer and payee."""
-    grouped = lines.group_by(["contract", "payer", "payee", "month"]).aggregate([("amount", "sum")])
-    totals: dict[tuple[str, str, str], dict[dt.date, Decimal]] = defaultdict(dict)
-    columns = [grouped.column(c).to_pylist() for c in ("payer", "payee", "contract", "month", "amount_sum")]
-    for payer, payee, contract, month, amount in zip(*columns):
-        totals[(payer, payee, contract)][month] = amount
-    months = sorted(set(columns[3]))
-    return MonthlyTotals(months, sorted(totals.items(), key=lambda item: (item[0][2], item[0][0], item[0][1])))
+def monthly_totals(lines: pa.Table) -> tuple[list[dt.date], pa.Table]:
+    """The months present, and one row per (payer, payee, contract) with its amount in each
+    of them (m0, m1, ...; zero where it has none) and its total, summed by Arrow in exact
+    decimals, rows sorted by contract, then payer and payee."""
+    grouped = lines.group_by([*KEYS, "month"]).aggregate([("amount", "sum")])
+    months = sorted(pc.unique(grouped.column("month")).to_pylist())
+    table = grouped.group_by(KEYS).aggregate([("amount_sum", "sum")]).rename_columns([*KEYS, "total"])
+    zero = pa.scalar(Decimal(0), grouped.schema.field("amount_sum").type)
+    for index, month in enumerate(months):
+        part = grouped.filter(pc.equal(grouped.column("month"), pa.scalar(month, grouped.schema.field("month").type)))
+        table = table.join(part.select([*KEYS, "amount_sum"]).rename_columns([*KEYS, f"m{index}"]), KEYS, join_type="left outer")
+    table = table.select([*KEYS, *[f"m{i}" for i in range(len(months))], "total"])
+    table = pa.table({n: table.column(n).fill_null(zero) if n.startswith("m") else table.column(n) for n in table.column_names})
+    return months, table.sort_by([("contract", "ascending"), ("payer", "ascending"), ("payee", "ascending")])
 
 
 def month_heading(month: dt.date, year: FinancialYear | None) -> str:
@@ -146,80 +141,93 @@ def text_width(values: Sequence[str | None], heading: str = "", cap: int = 60) -
     return min(max(longest, len(heading)) + 2, cap + 2)
 
 
+def extremes(values: pa.ChunkedArray | pa.Array) -> list[Decimal]:
+    """The smallest and largest of a column of amounts (nothing if it is empty)."""
+    low, high = pc.min_max(values).values()
+    return [v.as_py() for v in (low, high) if v.is_valid]
+
+
+def party_totals(lines: pa.Table, side: str, months: list[dt.date]) -> dict[str, list[Decimal]]:
+    """Each payer's (or payee's) exact total in each month, for the Summary's column widths."""
+    grouped = lines.group_by([side, "month"]).aggregate([("amount", "sum")])
+    totals: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * len(months))
+    position = {m: i for i, m in enumerate(months)}
+    for name, month, amount in zip(*(grouped.column(c).to_pylist() for c in (side, "month", "amount_sum"))):
+        totals[name][position[month]] = amount
+    return dict(sorted(totals.items()))
+
+
 def summary_sheet(lines: pa.Table, strings: SharedStrings, year: FinancialYear | None, title: str,
                   lines_sum: tuple[str, Formula | Decimal]) -> Sheet:
     """The Summary sheet: by payer and by payee (SUMIF over the contract rows), then by
     contract (amounts, with SUM totals); a row that sums every line beside the total."""
-    totals = monthly_totals(lines)
-    months = totals.months
+    months, contracts = monthly_totals(lines)
     width = NAME_COLUMNS + len(months) + 1
     month_columns = range(NAME_COLUMNS + 1, NAME_COLUMNS + len(months) + 1)
     total_column = width
-    headings = ["payer", "payee", "contract", *[month_heading(m, year) for m in months], "total"]
-    payers = sorted({key[0] for key, _ in totals.rows})
-    payees = sorted({key[1] for key, _ in totals.rows})
-    # Rows: 1 title, 2 headings, 3 "by payer", payers, total, blank, "by payee", payees, total,
-    # blank, "by contract", headings, contracts, total, every line.
+    headings = [*KEYS, *[month_heading(m, year) for m in months], "total"]
+    by_payer, by_payee = party_totals(lines, "payer", months), party_totals(lines, "payee", months)
+    # Rows: 1 title, 2 headings, 3 "By payer", payers, total, blank, "By payee", payees, total,
+    # blank, "By contract", headings, contracts, total, every line.
     payer_first = 4
-    payer_total = payer_first + len(payers)
+    payer_total = payer_first + len(by_payer)
     payee_first = payer_total + 3
-    payee_total = payee_first + len(payees)
+    payee_total = payee_first + len(by_payee)
     contract_heading = payee_total + 3
-    first, last = contract_heading + 1, contract_heading + len(totals.rows)
-    contract_total = last + 1
-    column_sums = [sum(totals.column(m), Decimal(0)) for m in months]
+    first, last = contract_heading + 1, contract_heading + contracts.num_rows
+    column_sums = [pc.sum(contracts.column(f"m{i}")).as_py() or Decimal(0) for i in range(len(months))]
     grand = sum(column_sums, Decimal(0))
 
-    def sumif(name_column: int, row: int, column: int, value: Decimal) -> Cell:
+    def sumif(name_column: int, row: int, column: int) -> Cell:
         """A party's month: SUMIF over the contract rows' party column."""
-        names, amounts = (f"{cell_ref(name_column, first, True)}:{cell_ref(name_column, max(last, first), True)}",
-                          f"{column_letter(column)}${first}:{column_letter(column)}${max(last, first)}")
-        return Cell(Formula(f"SUMIF({names},${column_letter(name_column)}{row},{amounts})", value), Style.MONEY)
+        names, amounts = (f"{cell_ref(name_column, first, True)}:{cell_ref(name_column, last, True)}",
+                          f"{column_letter(column)}${first}:{column_letter(column)}${last}")
+        return Cell(Formula(f"SUMIF({names},${column_letter(name_column)}{row},{amounts})"), Style.MONEY)
 
-    def row_total(row: int, value: Decimal, style: Style = Style.MONEY) -> Cell:
-        """The row's months added up."""
-        return Cell(Formula(f"SUM({cell_ref(month_columns[0], row)}:{cell_ref(month_columns[-1], row)})", value) if months else value, style)
+    def row_sum(row: int) -> str:
+        """The formula adding up a row's months."""
+        return f"SUM({cell_ref(month_columns[0], row)}:{cell_ref(month_columns[-1], row)})" if months else "0"
 
-    def column_totals(top: int, bottom: int) -> list[Cell]:
+    def column_totals(top: int, bottom: int) -> list[Cell | Value]:
         """A block's total row: SUM of each month and of the total column above it."""
         if bottom < top:  # an empty block: nothing to add up
             return [Cell(Decimal(0), Style.MONEY_TOTAL) for _ in range(len(months) + 1)]
-        cells = [Cell(Formula(f"SUM({cell_ref(c, top)}:{cell_ref(c, bottom)})", v), Style.MONEY_TOTAL)
-                 for c, v in zip(month_columns, column_sums)]
-        return [*cells, Cell(Formula(f"SUM({cell_ref(total_column, top)}:{cell_ref(total_column, bottom)})", grand), Style.MONEY_TOTAL)]
-
-    by_party: dict[int, dict[str, list[Decimal]]] = {0: defaultdict(lambda: [Decimal(0)] * len(months)), 1: defaultdict(lambda: [Decimal(0)] * len(months))}
-    for key, by_month in totals.rows:
-        for side in (0, 1):
-            sums = by_party[side][key[side]]
-            for index, month in enumerate(months):
-                sums[index] += by_month.get(month, Decimal(0))
+        return [Cell(Formula(f"SUM({cell_ref(c, top)}:{cell_ref(c, bottom)})"), Style.MONEY_TOTAL) for c in [*month_columns, total_column]]
 
     heading_cells: list[Cell | Value] = [Cell(h, Style.HEADING if i < NAME_COLUMNS else Style.HEADING_NUMBER) for i, h in enumerate(headings)]
-    rows: list[list[Cell | Value]] = [[Cell(title, Style.BOLD)], heading_cells, [Cell("By payer", Style.BOLD)]]
-    for side, names, top in ((0, payers, payer_first), (1, payees, payee_first)):
-        for offset, name in enumerate(names):
-            row, sums = top + offset, by_party[side][name]
-            label = [name, None, None] if side == 0 else [None, name, None]
-            rows.append([*label, *[sumif(side + 1, row, c, v) for c, v in zip(month_columns, sums)], row_total(row, sum(sums, Decimal(0)))])
-        rows.append([Cell("total", Style.BOLD), None, None, *column_totals(top, top + len(names) - 1)])
-        rows.append([])
-        rows.append([Cell("By payee" if side == 0 else "By contract", Style.BOLD)])
-    rows.append(heading_cells)
-    for offset, (key, by_month) in enumerate(totals.rows):
-        values = [by_month.get(m, Decimal(0)) for m in months]
-        rows.append([*key, *[Cell(v, Style.MONEY) for v in values], row_total(first + offset, sum(values, Decimal(0)))])
-    rows.append([Cell("total", Style.BOLD), None, None, *column_totals(first, last)])
-    check_label, check_value = lines_sum
-    rows.append([Cell(check_label, Style.BOLD), None, None, *[None] * len(months), Cell(check_value, Style.MONEY_TOTAL)])
+    above: list[list[Cell | Value]] = [[Cell(title, Style.BOLD)], heading_cells, [Cell("By payer", Style.BOLD)]]
+    for side, parties, top in ((0, by_payer, payer_first), (1, by_payee, payee_first)):
+        for offset, name in enumerate(parties):
+            row = top + offset
+            label: list[Cell | Value] = [name, None, None] if side == 0 else [None, name, None]
+            above.append([*label, *[sumif(side + 1, row, c) for c in month_columns], Cell(Formula(row_sum(row)), Style.MONEY)])
+        above.append([Cell("total", Style.BOLD), None, None, *column_totals(top, top + len(parties) - 1)])
+        above.append([])
+        above.append([Cell("By payee" if side == 0 else "By contract", Style.BOLD)])
+    above.append(heading_cells)
 
-    widths = [text_width(payers, headings[0]), text_width(payees, headings[1]), text_width([k[2] for k, _ in totals.rows], headings[2])]
+    # The contract rows, built from Arrow columns: names, amounts, and each row's SUM.
+    numbers = pc.cast(pa.array(range(first, last + 1), pa.int64()), pa.string())
+    left, right = column_letter(month_columns[0]) if months else "", column_letter(month_columns[-1]) if months else ""
+    sums = pc.binary_join_element_wise(f"SUM({left}", numbers, f":{right}", numbers, ")", "") if months else pa.array(["0"] * contracts.num_rows, pa.string())
+    block = contracts.drop_columns(["total"]).append_column("total", sums)
+    columns = [*[Column(k, Style.TEXT, 0) for k in KEYS], *[Column(f"m{i}", Style.MONEY, 0) for i in range(len(months))],
+               Column("total", Style.MONEY, 0, formula=True)]
+    below: list[list[Cell | Value]] = [[Cell("total", Style.BOLD), None, None, *column_totals(first, last)]]
+    check_label, check_value = lines_sum
+    below.append([Cell(check_label, Style.BOLD), None, None, *[None] * len(months), Cell(check_value, Style.MONEY_TOTAL)])
+    rows = _chain(small_rows(above, 1, strings), table_rows(block, columns, first, strings), small_rows(below, last + 1, strings))
+
+    names = {k: pc.unique(contracts.column(k)).to_pylist() for k in KEYS}
+    widths = [text_width(names[k], k) for k in KEYS]
     widths[0] = max(widths[0], len("By contract") + 2)
-    everything = [*[v for _, by_month in totals.rows for v in by_month.values()], *column_sums, grand]
-    for index, month in enumerate(months):
-        widths.append(money_width([*totals.column(month), column_sums[index], *[s[index] for p in by_party.values() for s in p.values()]], headings[NAME_COLUMNS + index]))
-    widths.append(money_width(everything, "total"))
-    return Sheet("Summary", small_rows(rows, 1, strings), widths, len(rows), freeze=cell_ref(NAME_COLUMNS + 1, 3),
+    for index in range(len(months)):
+        of_parties = [p[index] for p in (*by_payer.values(), *by_payee.values())]
+        values = [*extremes(contracts.column(f"m{index}")), *of_parties, column_sums[index]]
+        widths.append(money_width(values, headings[NAME_COLUMNS + index]))
+    totals = [*extremes(contracts.column("total")), *[sum(p, Decimal(0)) for p in (*by_payer.values(), *by_payee.values())], grand]
+    widths.append(money_width(totals, "total"))
+    return Sheet("Summary", rows, widths, last + 2, freeze=cell_ref(NAME_COLUMNS + 1, 3),
                  autofilter=f"A{contract_heading}:{column_letter(width)}{max(last, contract_heading)}", fit_width=True)
 
 

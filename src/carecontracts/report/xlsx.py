@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 MAX_ROWS = 1_048_576  # rows in one Excel worksheet, the heading included
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 0 in the 1900 date system (dates after Feb 1900)
+LARGE_SHEET = 500_000  # rows (or strings) past which a part is written with ZIP64 sizes
 CHUNK = 50_000  # rows whose XML is built at once: memory grows with it, not with the table
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -205,11 +206,14 @@ class Column:
     name: str
     style: Style
     width: float
+    formula: bool = False  # the values are formulas' text (SUM(D5:O5)), computed where opened
 
 
-def cells_of(values: pa.Array, letter: str, rows: pa.Array, style: Style, strings: SharedStrings) -> pa.Array:
+def cells_of(values: pa.Array, letter: str, rows: pa.Array, style: Style, strings: SharedStrings, formula: bool = False) -> pa.Array:
     """The `<c>` elements of one column for a chunk of rows (empty where a value is null)."""
     reference = pc.binary_join_element_wise(f'<c r="{letter}', rows, "")
+    if formula:
+        return pc.binary_join_element_wise(reference, f'" s="{int(style)}"><f>', escaped(pc.cast(values, pa.string())), "</f></c>", "")
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) or pa.types.is_dictionary(values.type):
         texts = pc.cast(values, pa.string())
         if len(pc.unique(texts)) * 2 > len(texts) > 1:
@@ -230,7 +234,7 @@ def table_rows(table: pa.Table, columns: Sequence[Column], first_row: int, strin
     for start in range(0, table.num_rows, CHUNK):
         chunk = table.slice(start, CHUNK)
         numbers = pc.cast(pa.array(np.arange(first_row + start, first_row + start + chunk.num_rows, dtype=np.int64)), pa.string())
-        cells = [cells_of(chunk.column(i).combine_chunks(), letters[i], numbers, column.style, strings).fill_null("")
+        cells = [cells_of(chunk.column(i).combine_chunks(), letters[i], numbers, column.style, strings, column.formula).fill_null("")
                  for i, column in enumerate(columns)]
         yield joined(pc.binary_join_element_wise('<row r="', numbers, '">', *cells, "</row>", ""))
 
@@ -356,10 +360,11 @@ def write_xlsx(path: Path, sheets: Sequence[Sheet], strings: SharedStrings, appl
         package.writestr("xl/_rels/workbook.xml.rels", workbook_rels)
         package.writestr("xl/styles.xml", STYLES_XML)
         for number, sheet in enumerate(sheets, start=1):
-            with package.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=True) as part:
+            # ZIP64 sizes only where a part may pass 2 GiB; smaller parts keep the plain headers every reader knows.
+            with package.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=sheet.last_row > LARGE_SHEET) as part:
                 for piece in sheet.xml(selected=number == 1):
                     part.write(piece)
-        with package.open("xl/sharedStrings.xml", "w", force_zip64=True) as part:
+        with package.open("xl/sharedStrings.xml", "w", force_zip64=len(strings.index) > LARGE_SHEET) as part:
             for piece in strings.xml():
                 part.write(piece)
 
