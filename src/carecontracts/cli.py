@@ -223,9 +223,9 @@ def period_label(months: list[dt.date], year) -> str:
 def print_summary(lines, months: list[dt.date], title: str) -> Decimal:
     """Totals by contract and component with a grand total; for a book of more than
     BIG_BOOK contracts, totals by payer and payee and the largest contracts instead."""
-    from carecontracts.report.book import BIG_BOOK
+    from carecontracts.report.book import BIG_BOOK, contract_count
 
-    if len(set(lines.column("contract").to_pylist())) > BIG_BOOK:
+    if contract_count(lines) > BIG_BOOK:
         return print_book_summary(lines, title)
     totals: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
     counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
@@ -271,7 +271,7 @@ def print_book_summary(lines: "pa.Table", title: str) -> Decimal:
         if rest is not None:
             table.add_row(f"{rest.name} {side}s", f"{rest.contracts:,}", f"{rest.lines:,}", money(rest.amount), style="dim")
         table.add_section()
-        table.add_row("total", "", f"{book.lines:,}", money(book.total), style="bold")
+        table.add_row("total", f"{book.contracts:,}", f"{book.lines:,}", money(book.total), style="bold")
         out.print(table)
     table = Table(title=f"The {len(book.largest)} largest contracts of {book.contracts:,}", title_justify="left")
     for name in ("contract", "payer", "payee", "lines", "amount"):
@@ -309,7 +309,7 @@ def pay(
     parquet: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as Parquet.")] = None,
 ) -> None:
     """Run the payments: statements of what each commissioner owes each provider, with the basis of every line."""
-    from carecontracts.report.book import BIG_BOOK, select_contracts
+    from carecontracts.report.book import BIG_BOOK, contract_count, select_contracts
     from carecontracts.report.export import export_lines, write_statements
 
     space = open_workspace(workspace)
@@ -322,14 +322,14 @@ def pay(
             chosen = select_contracts(result.lines, contract, known)
         except ProblemsError as error:
             raise fail(error) from None
-    title = f"Statements {label} ({space.settings.name})" + (f", {len(set(chosen.column('contract').to_pylist())):,} contracts chosen" if contract else "")
+    title = f"Statements {label} ({space.settings.name})" + (f", {contract_count(chosen):,} contracts chosen" if contract else "")
     print_summary(chosen, months, title)
     for provider, commissioner, events in result.uncovered:
         err.print(f"[yellow]Note:[/yellow] {events:,} activity rows in {space.year.label} from provider {provider} for commissioner {commissioner} are in no contract, so on no statement.")
     if contract:
         out.print("Positions are of the whole book, not of the contracts chosen: see `carecontracts positions`.")
     else:
-        big = len(set(result.lines.column("contract").to_pylist())) > BIG_BOOK
+        big = contract_count(result.lines) > BIG_BOOK
         print_positions(result.positions, f"Positions {label}", SHOWN_PARTIES if big else None)
     target = xlsx or space.state_dir / "out" / f"statements-{label.replace('..', '_to_')}.xlsx"
     with err.status(f"writing {len(chosen):,} lines..."):
