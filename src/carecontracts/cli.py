@@ -309,7 +309,7 @@ def pay(
     parquet: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as Parquet.")] = None,
 ) -> None:
     """Run the payments: statements of what each commissioner owes each provider, with the basis of every line."""
-    from carecontracts.report.book import BIG_BOOK, contract_count, select_contracts
+    from carecontracts.report.book import BIG_BOOK, contract_count, contract_ids, select_contracts
     from carecontracts.report.export import export_lines, write_statements
 
     space = open_workspace(workspace)
@@ -317,7 +317,7 @@ def pay(
     label = period_label(months, space.year)
     chosen = result.lines
     if contract:
-        known = set(result.year_lines.column("contract").to_pylist()) | {c.id for c in result.contracts}
+        known = set(contract_ids(result.year_lines)) | {c.id for c in result.contracts}
         try:
             chosen = select_contracts(result.lines, contract, known)
         except ProblemsError as error:

@@ -41,6 +41,11 @@ class BookSummary:
     total: Decimal
 
 
+def contract_ids(lines: pa.Table) -> list[str]:
+    """The contracts that have lines, each once."""
+    return pc.unique(lines.column("contract")).to_pylist()
+
+
 def contract_count(lines: pa.Table) -> int:
     """How many contracts have lines."""
     return int(pc.count_distinct(lines.column("contract")).as_py())
