@@ -300,10 +300,10 @@ def pay(
     xlsx: Annotated[Optional[Path], typer.Option(help="Write the statements here as XLSX (default: .carecontracts/out/statements-PERIOD.xlsx).")] = None,
     lines: Annotated[LinesFormat, typer.Option(
         "--lines", help="Where every statement line goes: xlsx (a Lines sheet in the workbook), or parquet or csv "
-        "(a file beside it, STATEMENTS-lines.parquet, and the workbook holds the summary and positions only: "
-        "quicker to write and open for a book of 100,000+ lines).")] = LinesFormat.xlsx,
+        "(a file beside the workbook, e.g. statements-2025-26-lines.parquet, and the workbook holds the summary and "
+        "positions only: quicker to write and open for a book of 100,000+ lines).")] = LinesFormat.xlsx,
     contract: Annotated[Optional[list[str]], typer.Option(
-        "--contract", help="Only this contract in the summary and outputs; repeat it for more, or end it with * for every "
+        "--contract", metavar="ID", help="Only this contract in the summary and outputs; repeat it for more, or end it with * for every "
         "contract starting so ('ACUTE-*'). An unknown id is an error that names the near matches.")] = None,
     csv: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as CSV.")] = None,
     parquet: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as Parquet.")] = None,
