@@ -337,3 +337,25 @@ def test_summarise_matches_independent_sums() -> None:
     assert book.contracts == len({r["contract"] for r in records})
     for total in book.by_payee:
         assert total.contracts == len({r["contract"] for r in records if r["payee"] == total.name})
+
+
+def test_big_book_positions_list_the_largest_and_total_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big book's positions name the parties with the most money in or out, and the total
+    row and the conservation check still cover every party."""
+    rng = random.Random(4)
+    payments = [Decimal(rng.randrange(1, 10**9)).scaleb(-2) for _ in range(30)]
+    rows = [{"party": f"ICB-{i:02d}", "role": "commissioner", "income": Decimal("0.00"), "payments": p, "net": -p, "costs": None, "margin": None}
+            for i, p in enumerate(payments)]
+    rows.append({"party": "PROV", "role": "provider", "income": sum(payments, Decimal(0)), "payments": Decimal("0.00"),
+                 "net": sum(payments, Decimal(0)), "costs": None, "margin": None})
+    money = pa.decimal128(18, 2)
+    table = pa.Table.from_pylist(rows, schema=pa.schema([("party", pa.string()), ("role", pa.string()), ("income", money), ("payments", money),
+                                                          ("net", money), ("costs", money), ("margin", money)]))
+    buffer = captured(monkeypatch)
+    cli.print_positions(table, "Positions", shown=5)
+    text = buffer.getvalue()
+    listed = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│ ") and "total" not in line]
+    ranked = sorted(payments, reverse=True)
+    assert listed == ["PROV", *[f"ICB-{payments.index(p):02d}" for p in ranked[:4]]]
+    assert "the 5 largest parties of 31" in text
+    assert f"Money is conserved: every party's payments ({format_money(sum(payments, Decimal(0)))})" in text
