@@ -7,8 +7,9 @@ import datetime as dt
 import os
 from collections import defaultdict
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.table import Table
 
 from carecontracts import __version__
 from carecontracts.problems import Problem, ProblemsError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 app = typer.Typer(
     name="carecontracts",
@@ -276,7 +280,12 @@ def period_label(months: list[dt.date], year) -> str:
 
 
 def print_summary(lines, months: list[dt.date], title: str) -> Decimal:
-    """Totals by contract and component for the months, with a grand total."""
+    """Totals by contract and component with a grand total; for a book of more than
+    BIG_BOOK contracts, totals by payer and payee and the largest contracts instead."""
+    from carecontracts.report.book import BIG_BOOK, contract_count
+
+    if contract_count(lines) > BIG_BOOK:
+        return print_book_summary(lines, title)
     totals: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
     counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
     columns = [lines.column(c).to_pylist() for c in ("contract", "component", "payer", "payee", "amount")]
@@ -298,43 +307,110 @@ def print_summary(lines, months: list[dt.date], title: str) -> Decimal:
     return grand
 
 
+SHOWN_PARTIES = 15  # payers or payees listed by name in a big book's summary; the rest in one row
+SHOWN_CONTRACTS = 10
+
+
+def print_book_summary(lines: "pa.Table", title: str) -> Decimal:
+    """A big book: totals by payer and by payee (the largest named, the rest in one row, so
+    each table adds up to the total), the largest contracts and the grand total."""
+    from carecontracts.report.book import head_and_rest, summarise
+
+    book = summarise(lines, SHOWN_CONTRACTS)
+    out.print(f"[bold]{title}[/bold]: {book.lines:,} lines, {book.contracts:,} contracts, "
+              f"{len(book.by_payer):,} payers, {len(book.by_payee):,} payees.")
+    for side, totals in (("payer", book.by_payer), ("payee", book.by_payee)):
+        shown, rest = head_and_rest(totals, SHOWN_PARTIES)
+        table = Table(title=f"By {side}" + (f" (the {len(shown)} largest of {len(totals):,})" if rest else ""), title_justify="left")
+        table.add_column(side)
+        for name in ("contracts", "lines", "amount"):
+            table.add_column(name, justify="right", no_wrap=True, min_width=16 if name == "amount" else None)
+        for item in shown:
+            table.add_row(item.name, f"{item.contracts:,}", f"{item.lines:,}", money(item.amount))
+        if rest is not None:
+            table.add_row(f"{rest.name} {side}s", f"{rest.contracts:,}", f"{rest.lines:,}", money(rest.amount), style="dim")
+        table.add_section()
+        table.add_row("total", f"{book.contracts:,}", f"{book.lines:,}", money(book.total), style="bold")
+        out.print(table)
+    table = Table(title=f"The {len(book.largest)} largest contracts of {book.contracts:,}", title_justify="left")
+    for name in ("contract", "payer", "payee", "lines", "amount"):
+        table.add_column(name, justify="right" if name in ("lines", "amount") else "left", no_wrap=name == "amount")
+    for item in book.largest:
+        table.add_row(item.name, item.payers, item.payees, f"{item.lines:,}", money(item.amount))
+    out.print(table)
+    out.print(f"[bold]Total {money(book.total)}[/bold]: the sum of all {book.lines:,} lines. "
+              "--contract ID (or a pattern such as 'ACUTE-*') shows only those contracts.")
+    return book.total
+
+
+class LinesFormat(str, Enum):
+    """Where the statement lines of `pay` go."""
+
+    xlsx = "xlsx"
+    parquet = "parquet"
+    csv = "csv"
+
+
 @app.command()
 def pay(
     period: Annotated[str, typer.Argument(help="A month (2025-11), a range (2025-04..2025-11), or 'year' for the whole financial year.")],
     workspace: WorkspaceOption = Path("."),
     backend: BackendOption = None,
     xlsx: Annotated[Optional[Path], typer.Option(help="Write the statements here as XLSX (default: .carecontracts/out/statements-PERIOD.xlsx).")] = None,
+    lines: Annotated[LinesFormat, typer.Option(
+        "--lines", help="Where every statement line goes: xlsx (a Lines sheet in the workbook), or parquet or csv "
+        "(a file beside the workbook, e.g. statements-2025-26-lines.parquet, and the workbook holds the summary and "
+        "positions only: quicker to write and open for a book of 100,000+ lines).")] = LinesFormat.xlsx,
+    contract: Annotated[Optional[list[str]], typer.Option(
+        "--contract", metavar="ID", help="Only this contract in the summary and outputs; repeat it for more, or end it with * for every "
+        "contract starting so ('ACUTE-*'). An unknown id is an error that names the near matches.")] = None,
     csv: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as CSV.")] = None,
     parquet: Annotated[Optional[Path], typer.Option(help="Also write the statement lines as Parquet.")] = None,
 ) -> None:
     """Run the payments: statements of what each commissioner owes each provider, with the basis of every line."""
-    from carecontracts.report.export import export_lines
+    from carecontracts.report.book import BIG_BOOK, contract_count, contract_ids, select_contracts
+    from carecontracts.report.export import export_lines, write_statements
 
     space = open_workspace(workspace)
     months, result = priced_run(space, period, backend)
     label = period_label(months, space.year)
-    print_summary(result.lines, months, f"Statements {label} ({space.settings.name})")
+    chosen = result.lines
+    if contract:
+        known = set(contract_ids(result.year_lines)) | {c.id for c in result.contracts}
+        try:
+            chosen = select_contracts(result.lines, contract, known)
+        except ProblemsError as error:
+            raise fail(error) from None
+    title = f"Statements {label} ({space.settings.name})" + (f", {contract_count(chosen):,} contracts chosen" if contract else "")
+    print_summary(chosen, months, title)
     for provider, commissioner, events in result.uncovered:
         err.print(f"[yellow]Note:[/yellow] {events:,} activity rows in {space.year.label} from provider {provider} for commissioner {commissioner} are in no contract, so on no statement.")
-    print_positions(result.positions, f"Positions {label}")
+    if contract:
+        out.print("Positions are of the whole book, not of the contracts chosen: see `carecontracts positions`.")
+    else:
+        big = contract_count(result.lines) > BIG_BOOK
+        print_positions(result.positions, f"Positions {label}", SHOWN_PARTIES if big else None)
     target = xlsx or space.state_dir / "out" / f"statements-{label.replace('..', '_to_')}.xlsx"
-    written = [export_lines(result.lines, target, result.positions)]
-    for path in (csv, parquet):
-        if path is not None:
-            written.append(export_lines(result.lines, path))
+    with err.status(f"writing {len(chosen):,} lines..."):
+        written = write_statements(chosen, target, None if contract else result.positions, lines.value, space.year, title)
+        for path in (csv, parquet):
+            if path is not None:
+                written.append(export_lines(chosen, path))
     for path in written:
         out.print(f"Wrote {path}")
 
 
-def print_positions(positions, title: str) -> None:
-    """Each party's income, payments, costs and margin, and the check that money is conserved."""
-    table = Table(title=title, title_justify="left")
+def print_positions(positions: "pa.Table", title: str, shown: int | None = None) -> None:
+    """Each party's income, payments, costs and margin, and the check that money is conserved;
+    with `shown`, only the parties with the largest income or payments are listed."""
+    rows = positions.to_pylist()
+    listed = rows if shown is None or len(rows) <= shown else sorted(rows, key=lambda r: -max(r["income"], r["payments"]))[:shown]
+    table = Table(title=title if len(listed) == len(rows) else f"{title}: the {len(listed)} largest parties of {len(rows):,}", title_justify="left")
     for name in ("party", "role", "income", "payments", "net", "costs", "margin"):
         table.add_column(name, justify="left" if name in ("party", "role") else "right", no_wrap=True)
-    income = payments = Decimal(0)
-    for row in positions.to_pylist():
-        income += row["income"]
-        payments += row["payments"]
+    income = sum((r["income"] for r in rows), Decimal(0))
+    payments = sum((r["payments"] for r in rows), Decimal(0))
+    for row in listed:
         table.add_row(
             row["party"], row["role"], money(row["income"]), money(row["payments"]), money(row["net"]),
             "" if row["costs"] is None else money(row["costs"]), "" if row["margin"] is None else money(row["margin"]),
@@ -995,7 +1071,7 @@ def export(
     if lines is None:
         err.print("[red]No statements yet: run `carecontracts pay` first.[/red]")
         raise typer.Exit(PROBLEM_EXIT)
-    export_lines(lines, path)
+    export_lines(lines, path, year=space.year)
     out.print(f"Wrote {len(lines):,} lines to {path}")
 
 

@@ -16,8 +16,14 @@ from typer.testing import CliRunner
 os.environ["COLUMNS"] = "250"  # wide enough that rich does not wrap the lines we look for
 
 from carecontracts.cli import app  # noqa: E402
+from tests.report.workbook import evaluate  # noqa: E402
 
 runner = CliRunner()
+
+
+def money(value: Decimal) -> str:
+    """£1,234.56: how the CLI prints an amount."""
+    return f"{'-' if value < 0 else ''}£{abs(value):,.2f}"
 
 BLOCK = """\
 id: COMM-2025
@@ -97,7 +103,9 @@ def test_check_load_pay_explain_export(workspace: Path, tmp_path: Path) -> None:
     assert "£113,440.53" in paid.output  # 100,000 + 12,600 + 840.525 → 840.53
     book = load_workbook(tmp_path / "nov.xlsx")
     summary = list(book["Summary"].values)
-    assert summary[-1][0] == "total" and Decimal(str(summary[-1][-1])) == Decimal("113440.53")
+    # The last rows: the contracts' total, then the sum of every line of the Lines sheet.
+    assert summary[-2][0] == "total" and summary[-1][0] == "every line (sheet Lines)"
+    assert evaluate(book, "Summary", summary[-2][-1]) == evaluate(book, "Summary", summary[-1][-1]) == Decimal("113440.53")
     assert "nov.xlsx" in paid.output
 
     explained = invoke("explain", "COMM-2025", "core", "2025-11", "-w", workspace)
@@ -375,3 +383,63 @@ def test_simulate_runs_stress_tests_and_reports(workspace: Path, tmp_path: Path)
     with_risk = invoke("report", "-w", workspace, "--as-of", "2025-11", "--simulate", "20", "--html", page, "--xlsx", tmp_path / "report.xlsx")
     assert with_risk.exit_code == 0, with_risk.output
     assert "Risk: 20 simulated runs" in page.read_text()
+
+
+def big_book(root: Path, contracts: int = 24) -> dict[str, Decimal]:
+    """`contracts` block contracts (BLK-00 ...), paid by ICB-A or ICB-B to their own
+    providers: annual £12,000 × (n + 1), a twelfth a month. Returns each one's annual."""
+    for path in (root / "contracts").glob("*.yaml"):
+        path.unlink()
+    annual = {}
+    for n in range(contracts):
+        ident = f"BLK-{n:02d}"
+        annual[ident] = Decimal(12_000 * (n + 1))
+        (root / "contracts" / f"blk{n:02d}.yaml").write_text(
+            f"id: {ident}\ncommissioner: ICB-{'AB'[n % 2]}\nprovider: PROV-{n:02d}\nterm: {{start: 2025-04-01, end: 2026-03-31}}\n"
+            f"components:\n  - {{id: core, kind: block, annual: {12_000 * (n + 1)}}}\n")
+    (root / "data" / "activity" / "nov.csv").write_text(ACTIVITY.replace("ACUTE", "PROV-00"))
+    return annual
+
+
+def test_big_book_summary_contract_filter_and_lines_beside(workspace: Path, tmp_path: Path) -> None:
+    """Over 20 contracts the summary gives totals by payer and payee, the largest contracts
+    and a grand total to the penny; --contract narrows the summary and the workbook;
+    --lines parquet writes the lines beside the workbook; an unknown contract is exit 2."""
+    import pyarrow.parquet as pq
+
+    annual = big_book(workspace)
+    assert invoke("load", "-w", workspace).exit_code == 0
+    paid = invoke("pay", "year", "-w", workspace, "--xlsx", tmp_path / "year.xlsx", "--lines", "parquet")
+    assert paid.exit_code == 0, paid.output
+    grand = sum(annual.values(), Decimal(0))
+    assert f"Total {money(grand)}: the sum of all {12 * len(annual)} lines" in paid.output
+    icb_a = sum((v for k, v in annual.items() if int(k[-2:]) % 2 == 0), Decimal(0))
+    assert money(icb_a) in next(line for line in paid.output.splitlines() if line.startswith("│ ICB-A "))
+    largest = [line.split("│")[1].strip() for line in paid.output.split("largest contracts")[1].splitlines() if line.startswith("│ BLK-")]
+    assert largest == [f"BLK-{n:02d}" for n in range(23, 13, -1)]
+    assert "│ BLK-00 " not in paid.output  # not every contract
+    lines = pq.read_table(tmp_path / "year-lines.parquet")
+    assert lines.num_rows == 12 * len(annual) and sum(lines.column("amount").to_pylist(), Decimal(0)) == grand
+    assert load_workbook(tmp_path / "year.xlsx").sheetnames == ["Summary", "Positions"]
+
+    chosen = invoke("pay", "year", "-w", workspace, "--xlsx", tmp_path / "some.xlsx", "--contract", "BLK-1*", "--contract", "BLK-03")
+    assert chosen.exit_code == 0, chosen.output
+    wanted = ["BLK-03", *[f"BLK-{n}" for n in range(10, 20)]]
+    shown = [line.split("│")[1].strip() for line in chosen.output.splitlines() if line.startswith("│ BLK-")]
+    assert sorted(set(shown)) == wanted
+    assert money(sum((annual[c] for c in wanted), Decimal(0))) in chosen.output
+    book = load_workbook(tmp_path / "some.xlsx")
+    assert book.sheetnames == ["Summary", "Lines"]
+    assert sorted({row[1] for row in book["Lines"].iter_rows(min_row=2, values_only=True)}) == wanted
+
+    unknown = invoke("pay", "year", "-w", workspace, "--contract", "BLK-3", "--contract", "BLK-0*")
+    assert unknown.exit_code == 2
+    assert "no contract 'BLK-3'" in unknown.output and "did you mean" in unknown.output and "BLK-03" in unknown.output
+    assert not (workspace / ".carecontracts" / "out" / "statements-2025-26.xlsx").exists()
+
+
+def test_pay_help_teaches_the_outputs() -> None:
+    """`pay --help` says where the lines go and how to choose contracts."""
+    shown = invoke("pay", "--help")
+    assert shown.exit_code == 0
+    assert "--lines" in shown.output and "parquet" in shown.output and "--contract" in shown.output

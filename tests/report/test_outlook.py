@@ -148,7 +148,7 @@ def test_xlsx_has_the_same_tables(outlook: Outlook, tmp_path: Path) -> None:
     assert outturn[-1][0] == "total" and D(str(outturn[-1][3])) == D("1340160.81")
     acute = next(r for r in outturn if r[0] == "ACUTE-2025")
     assert [D(str(v)) for v in acute[1:8]] == [D("13440.53"), D("6720.28"), D("20160.81"), D("20160.81"), D("31361.21"), D("75600"), D("-55439.19")]
-    assert book["Outturn"]["D2"].number_format.startswith("#,##0.00")
+    assert book["Outturn"]["D2"].number_format.startswith('"£"#,##0.00')  # money in pounds
     monthly = list(book["Monthly"].values)
     assert monthly[0][1:3] == ("series", "Apr 2025")
     plan_row = next(r for r in monthly if r[:2] == ("ACUTE-2025", "plan"))
