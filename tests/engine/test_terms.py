@@ -11,7 +11,8 @@ import pytest
 
 from carecontracts.engine.agreements import agreements_of
 from carecontracts.engine.backend import Engine
-from carecontracts.engine.run import RunTables, measure_and_price
+from carecontracts.engine.price import Repricing
+from carecontracts.engine.run import RunTables, measure, measure_and_price, price_tallies
 from tests.helpers import D, YEAR, activity, contract, price_list, repeat
 
 
@@ -39,7 +40,11 @@ def _sql(engine: Engine, count: int) -> str:
     contracts = _book(count)
     rows = [row for n in range(count) for row in repeat(2, provider=f"P{n}", commissioner="ICB", prefix=f"c{n}_")]
     tables = RunTables(activity=engine.put(activity(rows)), prices=engine.put(price_list({"HRG1": "100"})))
-    return ibis.to_sql(measure_and_price(engine, contracts, YEAR, tables).lines, dialect="duckdb")
+    agreements = agreements_of(contracts)
+    _, routed = measure(engine, agreements, tables.activity)
+    # As one query, the way a simulation compiles it once for all its runs.
+    lines = price_tallies(engine, agreements, YEAR, tables, routed, repricing=Repricing(keep_passes=False))
+    return ibis.to_sql(lines, dialect="duckdb")
 
 
 def test_the_price_stage_is_the_same_size_for_3_contracts_as_for_40(duck: Engine) -> None:

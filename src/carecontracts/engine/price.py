@@ -66,6 +66,10 @@ class Repricing:
     prices_checked: bool = False
     earned_name: str | None = None
     achieved: list[Any] = field(default_factory=list)  # what the stored earned fractions are worked from
+    # Whether each kind's lines may be computed once and kept for the passes after it, so
+    # that their query is compiled once rather than within every kind that reads them. Off
+    # where one query is compiled to be run again over new tallies (a simulation's chunks).
+    keep_passes: bool = True
 
 
 @dataclass(frozen=True)
@@ -260,7 +264,8 @@ def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
     if not inputs.repricing.prices_checked:
         check_prices(inputs, placed)
     earlier: ir.Table | None = None
-    for group in passes(placed):
+    grouped = passes(placed)
+    for group in grouped:
         kinds: dict[str, list[Placed]] = {}
         for p in group:
             kinds.setdefault(p.component.kind, []).append(p)
@@ -268,6 +273,10 @@ def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
             conform(MECHANISMS[kind].price(KindContext(inputs, kind, tuple(members), earlier)), keep_origin=True)
             for kind, members in kinds.items()
         ]
+        if inputs.repricing.keep_passes:
+            # Compiling one query per kind costs less than compiling their union, and the
+            # kinds that read these lines then read a table rather than recompile them.
+            parts = [inputs.engine.cache(part) for part in parts]
         if earlier is not None:
             parts.insert(0, earlier)
         earlier = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]

@@ -635,7 +635,7 @@ class RunPricing:
         self.slots = tuple(run_name(n) for n in range(1, size + 1))
         self.stored = StoredTallies(engine, prepared.arranged, "cc_simulation_runs", self.slots)
         # The runs' tally keys are the expected year's, checked against the price lists when it was priced.
-        self.repricing = Repricing(prepared.measured, prices_checked=True, earned_name="cc_simulation_earned")
+        self.repricing = Repricing(prepared.measured, prices_checked=True, earned_name="cc_simulation_earned", keep_passes=False)
         lines = price_tallies(engine, prepared.agreements, prepared.year, prepared.tables, self.stored.routed, self.slots, None, self.repricing)
         flows = flows_of(lines)
         self.query = engine.compiled(flows)
