@@ -28,10 +28,8 @@ from carecontracts.workspace import Workspace
 SMALL = 20  # contracts: enough for every kind (the first 14 of a book cover them all)
 SMALL_ROWS = 3_000
 
-# The book priced in test_block_and_cost_per_case_lines_to_the_penny. Pricing 300 contracts
-# takes many minutes with the pricing engine as it is (being rewritten to price every contract
-# of a kind in one expression); until then run that test at 20 with
-# CARECONTRACTS_BOOK_CONTRACTS=20.
+# The book priced in test_block_and_cost_per_case_lines_to_the_penny (another size with
+# CARECONTRACTS_BOOK_CONTRACTS=N).
 BOOK_CONTRACTS = int(os.environ.get("CARECONTRACTS_BOOK_CONTRACTS", "300"))
 BOOK_ROWS_PER_CONTRACT = 200
 
@@ -290,8 +288,6 @@ def test_init_writes_a_book_with_the_rows_asked_for(tmp_path: Path) -> None:
     assert "3 contracts across 2 ICBs, 0 activity rows" in result.output
 
 
-# Slow while the pricing engine loops over contracts: minutes at 300 contracts. Run it at
-# 20 with CARECONTRACTS_BOOK_CONTRACTS=20 until the engine prices a kind in one expression.
 def test_block_and_cost_per_case_lines_to_the_penny(tmp_path: Path) -> None:
     """The engine's block and cost-per-case lines equal the ones worked out here from the files."""
     summary = write_book(tmp_path / "priced", BOOK_CONTRACTS, rows=BOOK_CONTRACTS * BOOK_ROWS_PER_CONTRACT)
