@@ -37,6 +37,10 @@ class Agreement:
         """The services a component measures, in the contract's order."""
         return list(component.services) if component.services else list(self.services)
 
+    def component_kind(self, component: str) -> str:
+        """The kind of one of this agreement's components, by id."""
+        return next(c.kind for c in self.components if c.id == component)
+
     def component_path(self, index: int) -> tuple[str | int, ...]:
         return self.path + ("components", index)
 

@@ -56,6 +56,7 @@ class Engine:
             SparkSession.builder.master(master)
             .appName("carecontracts")
             .config("spark.ui.enabled", "false")
+            .config("spark.driver.memory", "2g")
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")

@@ -136,7 +136,7 @@ class KindContext:
     inputs: PricingInputs
     kind: str
     placed: tuple[Placed, ...]
-    earlier: ir.Table | None = None  # lines of the passes before, with `origin`
+    earlier: dict[str, ir.Table] = field(default_factory=dict)  # lines of the passes before by kind, with `origin`
 
     @property
     def engine(self) -> Engine:
@@ -178,12 +178,17 @@ class KindContext:
         """Lines of the passes before that the given components refer to (a component's
         parts, `<id>.fixed` and `<id>.variable`, included), in the referring component's
         payable months, keyed by the referring component as `contract`, `component`."""
-        assert self.earlier is not None, "a component that refers to others is priced in a later pass"
+        pairs = list(references)
+        kinds = {p.agreement.component_kind(name) for p, name in pairs}
+        assert kinds <= set(self.earlier), "a component that refers to others is priced in a later pass"
         refs = self.table(
             {"contract": pa.string(), "component": pa.string(), "ref": pa.string()},
-            ((p.contract, p.id, name) for p, name in references),
+            ((p.contract, p.id, name) for p, name in pairs),
         )
-        lines = self.earlier
+        # Only the kinds referred to: a query that reads every earlier line would repeat the
+        # whole of the passes before within each kind that refers back.
+        parts = [self.earlier[kind] for kind in sorted(kinds)]
+        lines = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
         joined = lines.join(refs, [lines.contract == refs.contract, lines.origin == refs.ref])
         joined = joined.select(
             "scenario", "payer", "month", "amount", contract=refs.contract, component=refs.component,
@@ -263,26 +268,25 @@ def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
         raise PricingError([Problem("contracts", "no components to price")])
     if not inputs.repricing.prices_checked:
         check_prices(inputs, placed)
-    earlier: ir.Table | None = None
-    grouped = passes(placed)
-    for group in grouped:
+    earlier: dict[str, ir.Table] = {}
+    for group in passes(placed):
         kinds: dict[str, list[Placed]] = {}
         for p in group:
             kinds.setdefault(p.component.kind, []).append(p)
-        parts = [
-            conform(MECHANISMS[kind].price(KindContext(inputs, kind, tuple(members), earlier)), keep_origin=True)
+        priced = {
+            kind: conform(MECHANISMS[kind].price(KindContext(inputs, kind, tuple(members), dict(earlier))), keep_origin=True)
             for kind, members in kinds.items()
-        ]
+        }
         if inputs.repricing.keep_passes:
             # Compiling one query per kind costs less than compiling their union, and the
             # kinds that read these lines then read a table rather than recompile them.
-            parts = [inputs.engine.cache(part) for part in parts]
-        if earlier is not None:
-            parts.insert(0, earlier)
-        earlier = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    assert earlier is not None
+            priced = {kind: inputs.engine.cache(lines) for kind, lines in priced.items()}
+        for kind, lines in priced.items():
+            earlier[kind] = ibis.union(earlier[kind], lines, distinct=False) if kind in earlier else lines
+    parts = list(earlier.values())
+    union = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
     alliances = [a for a in agreements if a.members]
-    lines = conform(earlier)
+    lines = conform(union)
     if not alliances:
         return lines
     names = [a.id for a in alliances]
