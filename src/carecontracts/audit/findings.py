@@ -8,15 +8,18 @@ from enum import Enum
 
 class Severity(str, Enum):
     """How much a finding matters: `error` data are wrong; `warning` figures should not be
-    believed without an explanation; `info` a check ran and found nothing to doubt."""
+    believed without an explanation; `cannot test` a check could not be made on these data
+    (the reason is given; it is not evidence either way); `info` a check ran and found
+    nothing to doubt."""
 
     ERROR = "error"
     WARNING = "warning"
+    UNTESTED = "cannot test"
     INFO = "info"
 
     @property
     def rank(self) -> int:
-        return {"error": 0, "warning": 1, "info": 2}[self.value]
+        return {"error": 0, "warning": 1, "cannot test": 2, "info": 3}[self.value]
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Finding:
     @property
     def doubtful(self) -> bool:
         """An error or warning: the figures need explaining before they are believed."""
-        return self.severity is not Severity.INFO
+        return self.severity in (Severity.ERROR, Severity.WARNING)
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
