@@ -42,3 +42,21 @@ class Finding:
 def ordered(findings: list[Finding]) -> list[Finding]:
     """Most serious first, then by subject and check."""
     return sorted(findings, key=lambda f: (f.severity.rank, f.subject, f.check))
+
+
+def grouped(findings: list[Finding]) -> list[tuple[Finding, list[str]]]:
+    """Findings that say the same thing about several subjects, once with the subjects listed
+    (120 providers each 'too few to test' read as one line, not 120)."""
+    groups: dict[tuple[Severity, str, str, str], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.severity, finding.check, finding.title, finding.sentence), []).append(finding)
+    return [(items[0], [f.subject for f in items]) for items in groups.values()]
+
+
+def subjects_text(subjects: list[str], shown: int = 12) -> str:
+    """`Z01, Z02 and Z03`, or the first few and how many more."""
+    if len(subjects) == 1:
+        return subjects[0]
+    if len(subjects) <= shown:
+        return ", ".join(subjects[:-1]) + " and " + subjects[-1]
+    return ", ".join(subjects[:shown]) + f" and {len(subjects) - shown} more ({len(subjects)} in all)"
