@@ -294,3 +294,16 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(",".join(cell(v) for v in row) for row in rows) + "\n", encoding="utf-8")
     return path
+
+
+RTT_EXAMPLE = "rtt-full-2026-03.csv"
+AE_EXAMPLE = "ae-monthly-2024-04-to-2026-03.csv"
+
+
+def write_example_files(folder: Path, seed: int = 20250401) -> list[Path]:
+    """The published-layout files shipped with the example workspace: one month of RTT waits
+    (March 2026, 12 providers; Z01 stops clocks on admitted pathways) and two years of
+    monthly A&E figures (120 providers; 12 nudge months just short of 95% over it)."""
+    rtt, _ = rtt_rows(period=dt.date(2026, 3, 1), seed=seed)
+    ae, _ = ae_rows(first=dt.date(2024, 4, 1), months=24, seed=seed)
+    return [write_csv(folder / RTT_EXAMPLE, rtt), write_csv(folder / AE_EXAMPLE, ae)]
