@@ -365,6 +365,54 @@ def _design(z: np.ndarray, degree: int) -> np.ndarray:
     return np.stack([z**power for power in range(degree + 1)], axis=-1)
 
 
+def _fit_degrees(
+    yy: np.ndarray, zz: np.ndarray, ww: np.ndarray, use: np.ndarray, observed: np.ndarray, offset: np.ndarray, max_degree: int,
+    out_by_degree: dict[int, np.ndarray], out_aic: dict[int, np.ndarray], index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every degree for these rows; the best by AIC, with its counterfactual, α and the
+    variance of the window's excess. Each degree's excess and AIC are recorded as well."""
+    rows, n = yy.shape
+    free = use.sum(axis=1)
+    best = np.full(rows, np.inf)
+    mu_best = np.full((rows, n), np.nan)
+    alpha_best = np.zeros(rows)
+    degree_best = np.zeros(rows, dtype=int)
+    var_best = np.full(rows, np.nan)
+    previous: np.ndarray | None = None  # each degree starts from the one below it, with a zero for the new term
+    for degree in range(1, max_degree + 1):
+        here = free >= degree + 1 + MIN_FIT_BINS
+        if not here.any():
+            break
+        X = _design(zz[here], degree)
+        start = None
+        if previous is not None and np.all(np.isfinite(previous[here])):
+            start = np.hstack([previous[here], np.zeros((int(here.sum()), 1))])
+        fit = fit_counts(X, yy[here], use[here], offset, start=start)
+        previous = np.full((rows, degree + 1), np.nan)
+        previous[here] = fit.beta
+        ok = fit.converged & np.all(np.isfinite(fit.mu), axis=1)
+        rows_here = np.flatnonzero(here)
+        aic = np.full(rows, np.inf)
+        aic[rows_here[ok]] = fit.aic[ok]
+        mu = np.full((rows, n), np.nan)
+        mu[here] = fit.mu
+        # Variance of the window's excess: the window's own noise plus the counterfactual's.
+        w = ww[here]
+        gradient = np.matmul(np.where(w, fit.mu, 0.0)[:, None, :], X)[:, 0, :]
+        var = (np.where(w, fit.mu * (1 + fit.alpha[:, None] * fit.mu), 0.0).sum(axis=1)
+               + np.matmul(np.matmul(gradient[:, None, :], fit.cov), gradient[:, :, None])[:, 0, 0])
+        excess = observed - np.where(ww, np.nan_to_num(mu), 0.0).sum(axis=1)
+        out_by_degree[degree][index] = np.where(np.isfinite(aic), excess, np.nan)
+        out_aic[degree][index] = aic
+        better = aic < best
+        best = np.where(better, aic, best)
+        mu_best[better] = mu[better]
+        degree_best[better] = degree
+        alpha_best[rows_here[better[here]]] = fit.alpha[better[here]]
+        var_best[rows_here[better[here]]] = var[better[here]]
+    return best, mu_best, alpha_best, degree_best, var_best
+
+
 def evaluate(layouts: list[Layout], y: np.ndarray, widths: np.ndarray, max_degree: int) -> Grid:
     """Fit every candidate degree for each row, missing range by missing range, and apply the
     selection rules. `layouts[i]` describes row i of `y` (rows × bins).
@@ -394,51 +442,15 @@ def evaluate(layouts: list[Layout], y: np.ndarray, widths: np.ndarray, max_degre
 
     active = np.ones(rows, dtype=bool)
     for k in range(int(k_max.max()) + 1):
-        active &= k <= k_max
+        active = active & (k_max >= k)
         if not active.any():
             break
         index = np.flatnonzero(active)
         use = np.stack([layouts[i].fit(k)[columns] for i in index])
         missing = np.stack([layouts[i].missing(k)[columns] for i in index])
-        yy, zz, ww = y[index], Z[index], window[index]
-        free = use.sum(axis=1)
-        best = np.full(len(index), np.inf)
-        mu_best = np.full((len(index), n), np.nan)
-        alpha_best = np.zeros(len(index))
-        degree_best = np.zeros(len(index), dtype=int)
-        var_best = np.full(len(index), np.nan)
-        previous = None  # each degree starts from the one below it, with a zero for the new term
-        for degree in range(1, max_degree + 1):
-            here = free >= degree + 1 + MIN_FIT_BINS
-            if not here.any():
-                break
-            X = _design(zz[here], degree)
-            start = None
-            if previous is not None and np.all(np.isfinite(previous[here])):
-                start = np.hstack([previous[here], np.zeros((int(here.sum()), 1))])
-            fit = fit_counts(X, yy[here], use[here], offset, start=start)
-            previous = np.full((len(index), degree + 1), np.nan)
-            previous[here] = fit.beta
-            ok = fit.converged & np.all(np.isfinite(fit.mu), axis=1)
-            rows_here = np.flatnonzero(here)
-            aic = np.full(len(index), np.inf)
-            aic[rows_here[ok]] = fit.aic[ok]
-            mu = np.full((len(index), n), np.nan)
-            mu[here] = fit.mu
-            # Variance of the window's excess: the window's own noise plus the counterfactual's.
-            w = ww[here]
-            gradient = np.matmul(np.where(w, fit.mu, 0.0)[:, None, :], X)[:, 0, :]
-            var = (np.where(w, fit.mu * (1 + fit.alpha[:, None] * fit.mu), 0.0).sum(axis=1)
-                   + np.matmul(np.matmul(gradient[:, None, :], fit.cov), gradient[:, :, None])[:, 0, 0])
-            excess = observed[index] - np.where(ww, np.nan_to_num(mu), 0.0).sum(axis=1)
-            out_by_degree[degree][index] = np.where(np.isfinite(aic), excess, np.nan)
-            out_aic[degree][index] = aic
-            better = aic < best
-            best = np.where(better, aic, best)
-            mu_best[better] = mu[better]
-            degree_best[better] = degree
-            alpha_best[rows_here[better[here]]] = fit.alpha[better[here]]
-            var_best[rows_here[better[here]]] = var[better[here]]
+        yy, ww = y[index], window[index]
+        best, mu_best, alpha_best, degree_best, var_best = _fit_degrees(yy, Z[index], ww, use, observed[index], offset, max_degree,
+                                                                        out_by_degree, out_aic, index)
         valid = np.isfinite(best)
         expected = np.where(ww, mu_best, 0.0).sum(axis=1)
         excess = observed[index] - expected

@@ -132,16 +132,16 @@ def parse_month(text: str | None) -> dt.date | None:
     value = str(text).strip()
     match = re.fullmatch(r"(\d{4})-(\d{1,2})(?:-(\d{1,2}))?", value)
     if match:
-        year, month = int(match.group(1)), int(match.group(2))
-        return dt.date(year, month, 1) if 1 <= month <= 12 else None
+        year, number = int(match.group(1)), int(match.group(2))
+        return dt.date(year, number, 1) if 1 <= number <= 12 else None
     words = re.findall(r"[A-Za-z]+|\d+", value)
-    month = next((_MONTHS[w.lower()] for w in words if w.lower() in _MONTHS), None)
+    named = next((_MONTHS[w.lower()] for w in words if w.lower() in _MONTHS), None)
     years = [int(w) for w in words if w.isdigit()]
-    if month is None or not years:
+    if named is None or not years:
         return None
     year = years[-1]
     year = year + 2000 if year < 100 else year
-    return dt.date(year, month, 1)
+    return dt.date(year, named, 1)
 
 
 def period_label(text: str | None) -> str:
@@ -181,7 +181,7 @@ def open_file(path: Path, filters: Sequence[RowFilter] = ()) -> tuple[Any, list[
         raise ProblemsError(problems)
     where = " AND ".join(f.sql() for f in filters) or "true"
     con.execute(f"CREATE TABLE raw AS SELECT * FROM everything WHERE {where}")
-    kept = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+    kept = (con.execute("SELECT count(*) FROM raw").fetchone() or (0,))[0]
     if kept == 0 and filters:
         shown = []
         for f in filters:
@@ -314,7 +314,7 @@ def read_rtt(con: Any, header: list[str], name: str, group: str | None, filters:
     upper = np.array([hi for _, _, hi in bands], dtype=np.float64)
     counts = {(str(r[0]), period_label(r[1])): np.array(r[2:], dtype=np.float64) for r in rows}
     names: dict[str, str] = {}
-    if name_column:
+    if name_column and group_column:
         names = {str(c): str(n) for c, n in con.execute(f'SELECT DISTINCT trim("{_ident(group_column)}"), trim("{_ident(name_column)}") FROM raw').fetchall()}
     data = Binned(lower, upper, counts)
     # Rows whose bands do not add up to their Total: found, not fatal.
@@ -402,7 +402,7 @@ def read_ae(con: Any, header: list[str], name: str, group: str | None, types: Se
     values = Values(np.array([str(r[0]) for r in rows], dtype=object), np.array([period_label(r[1]) for r in rows], dtype=object),
                     100 * numerator / denominator, numerator, denominator)
     names: dict[str, str] = {}
-    if name_column:
+    if name_column and group_column:
         names = {str(c): str(n) for c, n in con.execute(f'SELECT DISTINCT trim("{_ident(group_column)}"), trim("{_ident(name_column)}") FROM raw').fetchall()}
     types_used = ", ".join(a.replace("A&E attendances ", "") for a, _ in chosen)
     notes.append(f"% within 4 hours = 100 × (1 − attendances over 4 hours ÷ attendances) over {types_used}.")

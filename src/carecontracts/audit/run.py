@@ -171,7 +171,7 @@ def bunching_numbers(b: Bunching, records: int) -> dict[str, float | int | str]:
 
 
 def _cannot(subject: str, check: str, why: str, numbers: dict[str, float | int | str] | None = None) -> Finding:
-    return Finding(Severity.UNTESTED, subject, check, f"cannot test: {why}", f"Cannot test: {why}.", numbers or {})
+    return Finding(Severity.UNTESTED, subject, check, "cannot test", why[0].upper() + why[1:] + ".", numbers or {})
 
 
 def _excluded_mask(histogram: Histogram, ranges: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -273,7 +273,7 @@ def _density(result: SubjectAudit, found: list[Finding], data: SubjectData, bins
     target_z = toward * test.z
     placebo = Placebo(np.array(thresholds[: len(placebo_z)]), np.array(placebo_z), np.zeros(len(placebo_z)), target_z, options.settings().placebos_needed)
     result.density_placebo = (placebo.rank, placebo.count, placebo.p)
-    numbers = {"theta": round(test.theta, 4), "se": round(test.se, 4), "z": round(test.z, 2), "p_value": test.p_value, "bandwidth": round(test.bandwidth, 3),
+    numbers: dict[str, float | int | str] = {"theta": round(test.theta, 4), "se": round(test.se, 4), "z": round(test.z, 2), "p_value": test.p_value, "bandwidth": round(test.bandwidth, 3),
                "placebo_rank": placebo.rank, "placebo_count": placebo.count, "placebo_p": round(placebo.p, 4)}
     how = "" if placebo.ranked else ", set against the placebos' spread as there are too few to rank"
     ranked = f"rank {placebo.rank} of {placebo.count + 1} among placebo thresholds (placebo p = {placebo.p:.3f}{how})"
@@ -294,7 +294,8 @@ def _chart(result: SubjectAudit, found: list[Finding], data: SubjectData, option
     if dropped:
         result.notes.append(f"{dropped} period(s) with fewer than {options.min_per_period:,} behind the figure are left off the chart (--min-per-period)")
     if len(kept) < options.min_periods:
-        why = f"{len(kept)} periods, too few for an XmR chart (at least {options.min_periods}; --min-periods)"
+        why = (f"{len(kept)} periods with at least {options.min_per_period:,} behind the figure, too few for an XmR chart "
+               f"(at least {options.min_periods}; --min-periods, --min-per-period)")
         found.append(_cannot(subject, "spc", why, {"periods": len(kept)}))
         result.notes.append(why)
         return

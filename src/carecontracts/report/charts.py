@@ -118,12 +118,12 @@ def xmr_chart(chart: XmR, title: str, unit: str = "") -> str:
                      f"<text x='{width - right}' y='{y(chart.target) - 3:.1f}' font-size='9' text-anchor='end' fill='#007f3b'>target {chart.target:g}{unit}</text>")
     points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
     parts.append(f"<polyline points='{points}' fill='none' stroke='{MDC_COMMON}' stroke-width='1.4'/>")
-    colour = [MDC_COMMON] * n
+    shades = [MDC_COMMON] * n
     for meaning, shade in ((Meaning.NEITHER, MDC_NEITHER), (Meaning.CONCERN, MDC_CONCERN), (Meaning.IMPROVEMENT, MDC_IMPROVEMENT)):
         for point in chart.flagged(meaning):
-            colour[point] = shade
+            shades[point] = shade
     for i, v in enumerate(values):
-        parts.append(f"<circle cx='{x(i):.1f}' cy='{y(v):.1f}' r='3.2' fill='{colour[i]}'><title>{html.escape(chart.labels[i])}: {v:.2f}{unit}</title></circle>")
+        parts.append(f"<circle cx='{x(i):.1f}' cy='{y(v):.1f}' r='3.2' fill='{shades[i]}'><title>{html.escape(chart.labels[i])}: {v:.2f}{unit}</title></circle>")
     step = max(1, int(np.ceil(n / 24)))
     for i in range(0, n, step):
         parts.append(f"<text transform='translate({x(i):.1f},{height - bottom + 10}) rotate(45)' font-size='8.5' fill='#425563'>{html.escape(chart.labels[i])}</text>")
