@@ -961,39 +961,33 @@ def _ranges(texts: list[str], option: str) -> tuple[tuple[float, float], ...]:
     return tuple(found)
 
 
-AUDIT_HELP = """Can the reported figures be believed? Looks for figures bunched just inside a target (clocks stopped so waits sit
-just under 18 weeks, months nudged just over 95%), charts each provider's own share over time, and runs logical checks.
-
-[bold]What to audit[/bold]: the workspace's activity (by provider, waits from referral to treatment), or --file: patient-level
-values (--value), counts already binned (--value lower edge, --upper, --count), figures (a share per provider and month), or
-NHS England's published layouts, recognised by their columns: the RTT full CSV (wide weekly bands "Gt 17 To 18 Weeks SUM 1"
-… "Gt 52 Weeks SUM 1"; Total treatment function rows; one RTT part at a time, chosen with --where) and monthly A&E
-attendances (the share within 4 hours is worked out from attendances and attendances over 4 hours).
-
-[bold]Bunching[/bold]: counts in bins of a sensible width (a week, half a percentage point) are fitted by a negative binomial
-regression on a polynomial, leaving out the window next to the threshold (--window bins), the bins beyond it that the excess
-came from (as many as its shortfall needs), other targets' spikes (--other-target), the Christmas referral trough (RTT files;
---no-calendar) and any --exclude range. The degree is the one with the smallest AIC, up to --max-degree. The interval is a
-parametric bootstrap that chooses degree and window again in every replicate. The same estimator runs at every bin edge where
-no target is (placebo thresholds); bunching is reported only when the interval is above zero AND the threshold's excess ranks in
-the top --alpha of the placebos' (so at least 19 placebos for 5%).
-
-[bold]Per group[/bold] (--group provider / commissioner / any column): each group on its own, and all together. A group that
-cannot be tested (too few records: --min-records; a range that does not reach the threshold) is listed as "cannot test" with
-the reason, and the others go on. The XmR chart of a group's own share by period (--min-periods periods, --min-per-period
-behind each) uses the Making Data Count rules, limits clipped to 0-100, a --baseline of the first N points, and --phase
-starts; a sudden improvement is a finding to explain.
-
-[bold]Examples[/bold]
-
-  carecontracts audit -w example --html audit.html
-
-  carecontracts audit --file rtt.csv --where "RTT Part Type=Part_1A" --group provider --threshold 18
-
-  carecontracts audit --file ae.csv --threshold 95 --above --group provider --format csv --output findings.csv
-
-Exit status: 0 when the audit ran (whatever it found), 2 when the input cannot be read (each problem with its file, row,
-column and what was expected; nothing is written)."""
+AUDIT_HELP = "\n\n".join([
+    "Can the reported figures be believed? Looks for figures bunched just inside a target (clocks stopped so waits sit just under 18 "
+    "weeks, months nudged just over 95%), charts each group's own share over time, and runs logical checks.",
+    "[bold]What to audit[/bold]: the workspace's activity (by provider, waits from referral to treatment), or --file: patient-level "
+    "values (--value), counts already binned (--value lower edge, --upper, --count), figures (a share per provider and month), or "
+    "NHS England's published layouts, recognised by their columns: the RTT full CSV (wide weekly bands 'Gt 17 To 18 Weeks SUM 1' … "
+    "'Gt 52 Weeks SUM 1'; Total treatment function rows; one RTT part at a time, chosen with --where) and monthly A&E attendances "
+    "(the share within 4 hours is worked out from attendances and attendances over 4 hours).",
+    "[bold]Bunching[/bold]: counts in bins of a sensible width (a week, half a percentage point) are fitted by a negative binomial "
+    "regression on a polynomial, leaving out the window next to the threshold (--window bins), the bins beyond it that the excess "
+    "came from (as many as its shortfall needs), other targets' spikes (--other-target), the Christmas referral trough (RTT files; "
+    "--no-calendar) and any --exclude range. The degree is the one with the smallest AIC, up to --max-degree. The interval is a "
+    "parametric bootstrap that chooses degree and missing range again in every replicate.",
+    "[bold]Placebos[/bold]: the same estimator runs at every bin edge where no target is. Bunching is reported only when the interval "
+    "is above zero AND the threshold's excess ranks in the top --alpha of the placebos' (19 placebos or more for 5%; with fewer, "
+    "against their spread). Every finding says how it ranks.",
+    "[bold]Groups[/bold] (--group provider / commissioner / any column): each group on its own, and all together. A group that cannot "
+    "be tested (too few records: --min-records; a range that does not reach the threshold; too few bins) is listed as 'cannot test' "
+    "with the reason, and the others go on. Each group's own share by period is charted (XmR, Making Data Count rules and icons; "
+    "--min-periods, --min-per-period, --baseline, --phase; limits clipped to 0-100); chart signals are information, not findings.",
+    "[bold]Examples[/bold]",
+    "  carecontracts audit -w example --html audit.html",
+    "  carecontracts audit --file rtt.csv --where \"RTT Part Type=Part_1A\" --group provider --threshold 18",
+    "  carecontracts audit --file ae.csv --threshold 95 --above --group provider --format csv --output findings.csv",
+    "Exit status: 0 when the audit ran (whatever it found), 2 when the input cannot be read (each problem with its file, row, "
+    "column and what was expected; nothing is written).",
+])
 
 
 @app.command(help=AUDIT_HELP)
@@ -1062,10 +1056,18 @@ def audit(
             phases=tuple(phase or ()), chart_target=chart_target, seasonal=seasonal, pooled=pooled, layout=Layout(layout), filters=filters,
             ae_types=tuple(t.strip() for t in ae_types.split(",") if t.strip()),
         )
-        if file is not None:
-            result = audit_file(file, FileSpec(value, count, upper, group, period, id_column, unit), options)
-        else:
-            result = audit_workspace(open_workspace(workspace), options)
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("auditing", total=None)
+
+            def progress(done: int, of: int, subject: str) -> None:
+                bar.update(task, completed=done, total=of, description=f"auditing {subject}")
+
+            options = dataclasses.replace(options, progress=progress)
+            if file is not None:
+                result = audit_file(file, FileSpec(value, count, upper, group, period, id_column, unit), options)
+            else:
+                result = audit_workspace(open_workspace(workspace), options)
     except ProblemsError as error:
         raise fail(error) from None
     # The audit ran: now write, each file whole.

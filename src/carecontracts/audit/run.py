@@ -15,7 +15,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import duckdb
 import numpy as np
@@ -76,6 +76,7 @@ class AuditOptions:
     layout: Layout = Layout.AUTO
     filters: tuple[RowFilter, ...] = ()
     ae_types: tuple[str, ...] = tuple(AE_TYPES)
+    progress: Callable[[int, int, str], None] | None = field(default=None, compare=False)  # (done, of, subject) as each subject starts
 
     def settings(self) -> Settings:
         return Settings(window=self.window, max_degree=self.max_degree, span=self.span, replicates=self.replicates, alpha=self.alpha, seed=self.seed)
@@ -380,7 +381,9 @@ def audit_workspace(workspace: Workspace, options: AuditOptions = AuditOptions()
     by_provider: dict[str, list[tuple[int, dt.date, int]]] = {}
     for provider, wait, month, count in tallies:
         by_provider.setdefault(provider, []).append((int(wait), month, int(count)))
-    for provider, rows in sorted(by_provider.items()):
+    for done, (provider, rows) in enumerate(sorted(by_provider.items())):
+        if options.progress:
+            options.progress(done, len(by_provider), provider)
         waits = np.array([w for w, _, _ in rows], dtype=np.float64) / 7
         counts = np.array([c for _, _, c in rows], dtype=np.float64)
         months: dict[dt.date, list[int]] = {}
@@ -488,7 +491,10 @@ def _audit_binned(read: Read, path: Path, spec: FileSpec, options: AuditOptions)
     else:
         findings.append(Finding(Severity.INFO, path.name, "band-total", "bands add up to Total", "every row's weekly bands add up to its Total column.", {"bad": 0}))
     meets = data.upper <= options.threshold + 1e-9 if options.side is Side.BELOW else data.lower >= options.threshold - 1e-9
-    for subject, periods in _subjects_binned(read, options):
+    subjects = _subjects_binned(read, options)
+    for done, (subject, periods) in enumerate(subjects):
+        if options.progress:
+            options.progress(done, len(subjects), subject)
         total = sum(periods.values())
         histogram = Histogram(data.lower, data.upper, np.asarray(total, dtype=np.float64), options.side)
         excluded = sorted({r for period in periods for r in data.excluded.get(period, [])})
@@ -534,7 +540,9 @@ def _audit_values(read: Read, path: Path, options: AuditOptions, checks: list[Ch
     if grouped and options.pooled and len(subjects) > 1:
         order.insert(0, (POOLED, np.ones(len(values.value), dtype=bool)))
     meets_words = f"within {scale.amount(options.threshold)}" if options.side is Side.BELOW else f"at or over {scale.amount(options.threshold)}"
-    for subject, rows in order:
+    for done, (subject, rows) in enumerate(order):
+        if options.progress:
+            options.progress(done, len(order), subject)
         value = values.value[rows]
         periods: list[tuple[str, float, float]] = []
         period = values.period[rows]

@@ -96,7 +96,10 @@ def _referral_intensity(days: np.ndarray, rng: np.random.Generator, national_noi
     month = (dates.astype("datetime64[M]").astype(np.int64) % 12) + 1
     day = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
     weekday = (days + 3) % 7
-    seasonal = np.array([0, 1.02, 1.03, 1.05, 0.97, 1.0, 1.03, 0.93, 0.9, 1.02, 1.04, 1.05, 0.92])[month]
+    # Seasons change smoothly through the year (a step at each month's edge would itself read as bunching).
+    day_of_year = (dates - dates.astype("datetime64[Y]")).astype(np.int64)
+    middles = np.array([15, 45, 74, 105, 135, 166, 196, 227, 258, 288, 319, 349])
+    seasonal = np.interp(day_of_year, middles, [1.02, 1.03, 1.05, 0.97, 1.0, 1.03, 0.93, 0.9, 1.02, 1.04, 1.05, 0.92], period=365)
     rate = seasonal * np.where(weekday >= 5, 0.08, 1.0)
     (m1, d1), (m2, d2) = CHRISTMAS
     xmas = ((month == m1) & (day >= d1)) | ((month == m2) & (day <= d2))
