@@ -1075,55 +1075,170 @@ def export(
     out.print(f"Wrote {len(lines):,} lines to {path}")
 
 
-@app.command()
+def _ranges(texts: list[str], option: str) -> tuple[tuple[float, float], ...]:
+    """`12-14`, `12:14`, `12 to 14` or a single value `100`."""
+    import re
+
+    found, problems = [], []
+    for text in texts:
+        match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(?:(?:-|:|to)\s*(-?\d+(?:\.\d+)?))?\s*", text)
+        if not match:
+            problems.append(Problem(option, f"'{text}' is not a range", value=text, expected="LOW-HIGH (e.g. 12-14) or one value"))
+            continue
+        low = float(match.group(1))
+        high = float(match.group(2)) if match.group(2) is not None else low
+        if high < low:
+            problems.append(Problem(option, f"'{text}' runs backwards", value=text, expected=f"the lower value first ({high:g}-{low:g})"))
+            continue
+        found.append((low, high))
+    if problems:
+        raise ProblemsError(problems)
+    return tuple(found)
+
+
+AUDIT_HELP = "\n\n".join([
+    "Can the reported figures be believed? Looks for figures bunched just inside a target (clocks stopped so waits sit just under 18 "
+    "weeks, months nudged just over 95%), charts each group's own share over time, and runs logical checks.",
+    "[bold]What to audit[/bold]: the workspace's activity (by provider, waits from referral to treatment), or --file: patient-level "
+    "values (--value), counts already binned (--value lower edge, --upper, --count), figures (a share per provider and month), or "
+    "NHS England's published layouts, recognised by their columns: the RTT full CSV (wide weekly bands 'Gt 17 To 18 Weeks SUM 1' … "
+    "'Gt 52 Weeks SUM 1'; Total treatment function rows; one RTT part at a time, chosen with --where) and monthly A&E attendances "
+    "(the share within 4 hours is worked out from attendances and attendances over 4 hours).",
+    "[bold]Bunching[/bold]: counts in bins of a sensible width (a week, half a percentage point) are fitted by a negative binomial "
+    "regression on a polynomial, leaving out the window next to the threshold (--window bins), the bins beyond it that the excess "
+    "came from (as many as its shortfall needs), other targets' spikes (--other-target), the Christmas referral trough (RTT files; "
+    "--no-calendar) and any --exclude range. The degree is the one with the smallest AIC, up to --max-degree. The interval is a "
+    "parametric bootstrap that chooses degree and missing range again in every replicate.",
+    "[bold]Placebos[/bold]: the same estimator runs at every bin edge where no target is. Bunching is reported only when the interval "
+    "is above zero AND the threshold's excess ranks in the top --alpha of the placebos' (19 placebos or more for 5%; with fewer, "
+    "against their spread). Every finding says how it ranks.",
+    "[bold]Groups[/bold] (--group provider / commissioner / any column): each group on its own, and all together. A group that cannot "
+    "be tested (too few records: --min-records; a range that does not reach the threshold; too few bins) is listed as 'cannot test' "
+    "with the reason, and the others go on. Each group's own share by period is charted (XmR, Making Data Count rules and icons; "
+    "--min-periods, --min-per-period, --baseline, --phase; limits clipped to 0-100); chart signals are information, not findings.",
+    "[bold]Examples[/bold]",
+    "  carecontracts audit -w example --html audit.html",
+    "  carecontracts audit --file rtt.csv --where \"RTT Part Type=Part_1A\" --group provider --threshold 18",
+    "  carecontracts audit --file ae.csv --threshold 95 --above --group provider --format csv --output findings.csv",
+    "Exit status: 0 when the audit ran (whatever it found), 2 when the input cannot be read (each problem with its file, row, "
+    "column and what was expected; nothing is written).",
+])
+
+
+@app.command(help=AUDIT_HELP)
 def audit(
     workspace: WorkspaceOption = Path("."),
-    file: Annotated[Optional[Path], typer.Option("--file", help="Audit this CSV or Parquet file instead of the workspace's activity.")] = None,
-    value: Annotated[Optional[str], typer.Option(help="With --file: the column of values (waits, percentages), or of lower bin edges with --count.")] = None,
-    threshold: Annotated[float, typer.Option(help="The target threshold: 18 (weeks), 240 (minutes), 95 (%).")] = 18.0,
-    below: Annotated[bool, typer.Option("--below/--above", help="The target is met at or below the threshold (waits) or at or above it (% seen within 4 hours).")] = True,
-    count: Annotated[Optional[str], typer.Option(help="With --file: the file is binned; this column holds each bin's count.")] = None,
-    upper: Annotated[Optional[str], typer.Option(help="With --count: the column of upper bin edges (default: the next bin's lower edge; blank on an open last bin).")] = None,
-    group: Annotated[Optional[str], typer.Option(help="With --file: audit each value of this column (e.g. provider) separately.")] = None,
-    period: Annotated[Optional[str], typer.Option(help="With --file: chart the share meeting the target by this column (e.g. month).")] = None,
-    id_column: Annotated[Optional[str], typer.Option("--id", help="With --file: a column of identifiers to check for duplicates.")] = None,
-    unit: Annotated[Optional[str], typer.Option(help="With --file: the unit of the values (weeks, days, minutes, %); guessed from the column name.")] = None,
-    bin_width: Annotated[Optional[float], typer.Option(help="Bin width for patient-level values (default: 1 week for the workspace; Freedman–Diaconis for a file).")] = None,
-    degree: Annotated[int, typer.Option(help="Degree of the counterfactual polynomial.", min=1, max=12)] = 7,
-    window: Annotated[int, typer.Option(help="Bins next to the threshold where excess is measured.", min=1)] = 1,
-    replicates: Annotated[int, typer.Option(help="Bootstrap resamples.", min=50)] = 400,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap: the same seed gives the same intervals.")] = 20250401,
-    html: Annotated[Optional[Path], typer.Option(help="Write the findings and charts to this self-contained HTML file.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Audit this CSV or Parquet file instead of the workspace's activity.", rich_help_panel="Input")] = None,
+    layout: Annotated[str, typer.Option(help="The file's layout: auto (recognise RTT and A&E by their columns), long, rtt or ae.", rich_help_panel="Input")] = "auto",
+    value: Annotated[Optional[str], typer.Option(help="Long files: the column of values (waits, percentages), or of lower bin edges with --count.", rich_help_panel="Input")] = None,
+    count: Annotated[Optional[str], typer.Option(help="Long files: the file is binned; this column holds each bin's count.", rich_help_panel="Input")] = None,
+    upper: Annotated[Optional[str], typer.Option(help="With --count: the column of upper bin edges (default: the next bin's lower edge; blank on an open last bin).", rich_help_panel="Input")] = None,
+    group: Annotated[Optional[str], typer.Option(help="Audit each value of this column separately, and all together (RTT: provider, commissioner; A&E: provider, region; or a column name).", rich_help_panel="Input")] = None,
+    period: Annotated[Optional[str], typer.Option(help="Long files: chart the share by this column (e.g. month). RTT and A&E files use their Period column.", rich_help_panel="Input")] = None,
+    id_column: Annotated[Optional[str], typer.Option("--id", help="Long files: a column of identifiers to check for duplicates.", rich_help_panel="Input")] = None,
+    unit: Annotated[Optional[str], typer.Option(help="Long files: the unit of the values (weeks, days, minutes, %); guessed from the column name.", rich_help_panel="Input")] = None,
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="Keep rows where COLUMN=VALUE (several values: A,B; drop them: COLUMN!=VALUE). Repeatable.", rich_help_panel="Input")] = None,
+    ae_types: Annotated[str, typer.Option(help="A&E: department types counted: 1, 2, other, booked1, booked2, bookedother (comma-separated).", rich_help_panel="Input")] = ",".join(["1", "2", "other", "booked1", "booked2", "bookedother"]),
+    threshold: Annotated[float, typer.Option(help="The target threshold: 18 (weeks), 95 (%).", rich_help_panel="Target")] = 18.0,
+    below: Annotated[bool, typer.Option("--below/--above", help="The target is met at or below the threshold (waits) or at or above it (% within 4 hours).", rich_help_panel="Target")] = True,
+    other_target: Annotated[Optional[list[float]], typer.Option("--other-target", help="Another threshold with a target of its own (e.g. 52 weeks): its spike is kept out of the fits and it is not a placebo. Repeatable.", rich_help_panel="Target")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="A range of values kept out of the fits, LOW-HIGH (e.g. 12-14 for a known dip). Repeatable.", rich_help_panel="Bunching")] = None,
+    calendar: Annotated[bool, typer.Option("--calendar/--no-calendar", help="RTT files: keep the waits of patients referred over Christmas out of the fits.", rich_help_panel="Bunching")] = True,
+    bin_width: Annotated[Optional[float], typer.Option(help="Bin width for values (default: 1 week, 7 days, 0.5 percentage points; otherwise Freedman-Diaconis).", rich_help_panel="Bunching")] = None,
+    max_degree: Annotated[int, typer.Option(help="Highest degree of the counterfactual polynomial; the AIC chooses up to it.", min=1, max=10, rich_help_panel="Bunching")] = 6,
+    window: Annotated[int, typer.Option(help="Bins next to the threshold where the excess is measured.", min=1, rich_help_panel="Bunching")] = 1,
+    span: Annotated[int, typer.Option(help="Bins each side of the threshold that are fitted.", min=5, rich_help_panel="Bunching")] = 15,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates for the interval.", min=50, rich_help_panel="Bunching")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap: the same seed gives the same intervals.", rich_help_panel="Bunching")] = 20250401,
+    alpha: Annotated[float, typer.Option(help="False-alarm rate: intervals at 1 - alpha, and the placebo rank needed.", min=0.001, max=0.5, rich_help_panel="Bunching")] = 0.05,
+    min_records: Annotated[int, typer.Option(help="Fewer values (patients, provider-months) than this: bunching is not tested for that group.", min=1, rich_help_panel="Groups and charts")] = 500,
+    min_per_period: Annotated[int, typer.Option(help="Fewer records (or attendances) behind a period's figure: the period is left off the chart.", min=0, rich_help_panel="Groups and charts")] = 20,
+    min_periods: Annotated[int, typer.Option(help="Fewer periods than this: no chart.", min=3, rich_help_panel="Groups and charts")] = 12,
+    baseline: Annotated[Optional[int], typer.Option(help="Chart limits from the first N points of each phase (default: all of them).", min=2, rich_help_panel="Groups and charts")] = None,
+    phase: Annotated[Optional[list[str]], typer.Option("--phase", help="A period where a new phase of the chart starts (e.g. 2025-04), with limits of its own. Repeatable.", rich_help_panel="Groups and charts")] = None,
+    chart_target: Annotated[Optional[float], typer.Option(help="The target line for the charts' assurance icon (default: the threshold, for shares).", rich_help_panel="Groups and charts")] = None,
+    seasonal: Annotated[Optional[bool], typer.Option("--seasonal/--no-seasonal", help="Chart figures less the average group's seasonal pattern (default: with 10 or more groups and 24 or more months).", rich_help_panel="Groups and charts", show_default=False)] = None,
+    pooled: Annotated[bool, typer.Option("--pooled/--no-pooled", help="With --group, also audit all groups together.", rich_help_panel="Groups and charts")] = True,
+    output_format: Annotated[str, typer.Option("--format", help="What is printed (or written to --output): text, json or csv.", rich_help_panel="Output")] = "text",
+    output: Annotated[Optional[Path], typer.Option(help="Write the findings here (in --format; .json or .csv guess it) instead of printing them.", rich_help_panel="Output")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write the findings and charts to this self-contained HTML file.", rich_help_panel="Output")] = None,
 ) -> None:
-    """Can the reported figures be believed? Bunching at the threshold, a density test, SPC charts, logical checks, reported against recomputed."""
+    from carecontracts.audit.export import to_csv, to_json, write_whole
+    from carecontracts.audit.findings import grouped, subjects_text
     from carecontracts.audit.histogram import Side
+    from carecontracts.audit.readers import Layout, RowFilter
     from carecontracts.audit.run import AuditOptions, FileSpec, audit_file, audit_workspace
-    from carecontracts.report.audit_html import write_audit_html
+    from carecontracts.report.audit_html import render
 
-    options = AuditOptions(threshold=threshold, side=Side.BELOW if below else Side.ABOVE, bin_width=bin_width, degree=degree,
-                           window=window, replicates=replicates, seed=seed)
     try:
-        if file is not None:
-            if not value:
-                raise ProblemsError([Problem("--value", "missing", expected="the column of values to audit, e.g. --value waits_weeks")])
-            result = audit_file(file, FileSpec(value, count, upper, group, period, id_column, unit), options)
-        else:
-            result = audit_workspace(open_workspace(workspace), options)
+        problems: list[Problem] = []
+        fmt = output_format.lower()
+        if output is not None and fmt == "text" and output.suffix.lower() in (".json", ".csv"):
+            fmt = output.suffix.lower()[1:]
+        if fmt not in ("text", "json", "csv"):
+            problems.append(Problem("--format", f"'{output_format}' is not a format", value=output_format, expected="text, json or csv"))
+        if layout not in {m.value for m in Layout}:
+            problems.append(Problem("--layout", f"'{layout}' is not a layout", value=layout, expected="auto, long, rtt or ae"))
+        if file is None and (where or layout != "auto"):
+            problems.append(Problem("--where" if where else "--layout", "only applies to --file", expected="--file PATH"))
+        if problems:
+            raise ProblemsError(problems)
+        filters = tuple(RowFilter.parse(w) for w in (where or []))
+        options = AuditOptions(
+            threshold=threshold, side=Side.BELOW if below else Side.ABOVE, bin_width=bin_width, max_degree=max_degree, window=window, span=span,
+            replicates=replicates, seed=seed, alpha=alpha, min_records=min_records, min_per_period=min_per_period, min_periods=min_periods,
+            other_targets=tuple(other_target or ()), exclude=_ranges(exclude or [], "--exclude"), calendar=calendar, baseline=baseline,
+            phases=tuple(phase or ()), chart_target=chart_target, seasonal=seasonal, pooled=pooled, layout=Layout(layout), filters=filters,
+            ae_types=tuple(t.strip() for t in ae_types.split(",") if t.strip()),
+        )
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("auditing", total=None)
+
+            def progress(done: int, of: int, subject: str) -> None:
+                bar.update(task, completed=done, total=of, description=f"auditing {subject}")
+
+            options = dataclasses.replace(options, progress=progress)
+            if file is not None:
+                result = audit_file(file, FileSpec(value, count, upper, group, period, id_column, unit), options)
+            else:
+                result = audit_workspace(open_workspace(workspace), options)
     except ProblemsError as error:
         raise fail(error) from None
-    styles = {"error": "bold red", "warning": "yellow", "info": "green"}
+    # The audit ran: now write, each file whole.
+    page = render(result) if html is not None else None
+    text = to_json(result) if fmt == "json" else to_csv(result) if fmt == "csv" else None
+    if output is not None and text is not None:
+        write_whole(output, text)
+    if page is not None and html is not None:
+        write_whole(html, page)
+    if text is not None and output is None:
+        typer.echo(text, nl=False)
+        return
+    styles = {"error": "bold red", "warning": "yellow", "cannot test": "magenta", "info": "green"}
     table = Table(title=result.title, title_justify="left", show_lines=True)
     table.add_column("severity")
     table.add_column("subject")
     table.add_column("check")
     table.add_column("finding")
-    for finding in result.findings:
-        table.add_row(f"[{styles[finding.severity.value]}]{finding.severity.value}[/]", finding.subject, finding.check, f"[bold]{finding.title}[/bold]\n{finding.sentence}")
-    out.print(table)
+    from rich.markup import escape
+
+    for finding, subjects in grouped(result.findings):
+        table.add_row(f"[{styles[finding.severity.value]}]{finding.severity.value}[/]", escape(subjects_text(subjects)), finding.check,
+                      f"[bold]{escape(finding.title)}[/bold]\n{escape(finding.sentence)}")
+    if output is None:
+        for note in result.notes:
+            out.print(escape(note))
+        out.print(table)
     doubtful = result.doubtful
-    out.print(f"{len(doubtful)} finding{'s' if len(doubtful) != 1 else ''} to explain" + (f" ({', '.join(sorted({f.subject for f in doubtful}))})." if doubtful else "."))
+    untested = len(result.untested)
+    summary = f"{len(doubtful)} finding{'s' if len(doubtful) != 1 else ''} to explain" + (f" ({', '.join(sorted({f.subject for f in doubtful}))})" if doubtful else "")
+    summary += f"; {untested} could not be tested (reasons above)." if untested else "."
+    out.print(escape(summary))
+    if output is not None:
+        out.print(f"Wrote {output}")
     if html is not None:
-        out.print(f"Wrote {write_audit_html(result, html)}")
+        out.print(f"Wrote {html}")
 
 
 if __name__ == "__main__":

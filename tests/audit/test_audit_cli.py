@@ -1,9 +1,16 @@
 """`carecontracts audit` end to end: the example's planted clock-stopping is found at its
-provider and nowhere else; standalone files, binned or not; bad input gives located errors."""
+provider and nowhere else; the published layouts shipped with the example are read, grouped,
+and the planted truth found; groups that cannot be tested are skipped with a reason; bad input
+gives located errors, exit 2 and no files; every README audit command runs."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +22,12 @@ os.environ["COLUMNS"] = "250"
 from carecontracts.audit.run import audit_workspace  # noqa: E402
 from carecontracts.cli import app  # noqa: E402
 from carecontracts.examples.generate import CLOCK_STOPPER  # noqa: E402
+from carecontracts.examples.published import AE_EXAMPLE, RTT_EXAMPLE, ae_rows, rtt_rows, write_csv  # noqa: E402
 from carecontracts.workspace import Workspace  # noqa: E402
 
 runner = CliRunner()
 EXAMPLE_ROWS = 200_000
+README = Path(__file__).parents[2] / "README.md"
 
 
 def invoke(*args: object):
@@ -40,6 +49,7 @@ def test_example_audit_finds_the_clock_stopper_and_nothing_elsewhere(example: Pa
     assert {f.check for f in audit.doubtful} >= {"bunching", "discontinuity"}
     stopper = next(s for s in audit.subjects if s.subject == CLOCK_STOPPER)
     assert stopper.bunching is not None and stopper.bunching.significant and stopper.bunching.ratio > 1.5
+    assert stopper.bunching.placebo is not None and stopper.bunching.placebo.rank == 1
     others = [s for s in audit.subjects if s.subject != CLOCK_STOPPER and s.bunching is not None]
     assert others and not any(s.bunching.significant for s in others if s.bunching)
     assert all(c.within_tolerance for c in audit.comparisons)  # the figures published reconcile with the records
@@ -52,6 +62,84 @@ def test_example_audit_finds_the_clock_stopper_and_nothing_elsewhere(example: Pa
     assert text.count("<svg") >= 4 and "http" not in text.split("<svg", 1)[0].replace("http-equiv", "")
 
 
+def test_published_rtt_file_shipped_with_the_example_finds_the_planted_provider(example: Path, tmp_path: Path) -> None:
+    path = example / "data" / "published" / RTT_EXAMPLE
+    _, truth = rtt_rows(seed=20250401)  # the example's own seed: the truth planted in the file
+    moved = truth.moved[(truth.clock_stopper, "Part_1A")]
+    out = tmp_path / "findings.json"
+    result = invoke("audit", "--file", path, "--where", "RTT Part Type=Part_1A", "--group", "provider", "--output", out)
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    found = [f for f in document["findings"] if f["check"] == "bunching" and f["severity"] == "warning"]
+    assert truth.clock_stopper in {f["subject"] for f in found}
+    assert {f["subject"] for f in found} <= {truth.clock_stopper, "all"}  # no other provider
+    mine = next(f for f in found if f["subject"] == truth.clock_stopper)
+    assert mine["excess_low"] <= moved <= mine["excess_high"] and mine["placebo_rank"] == 1
+    subject = next(s for s in document["subjects"] if s["subject"] == truth.clock_stopper)
+    assert subject["bunching"]["window"] == [17.0, 18.0] and subject["bunching"]["interval"][0] > 0
+    assert any("Christmas" in n for n in document["notes"])
+
+
+def test_several_parts_without_a_filter_is_a_located_error_and_nothing_is_written(example: Path, tmp_path: Path) -> None:
+    page, out = tmp_path / "a.html", tmp_path / "a.csv"
+    result = invoke("audit", "--file", example / "data" / "published" / RTT_EXAMPLE, "--html", page, "--output", out)
+    assert result.exit_code == 2
+    assert "RTT Part Type" in result.output and "Part_1A" in result.output and "--where" in result.output
+    assert not page.exists() and not out.exists()
+
+
+def test_groups_that_cannot_be_tested_are_skipped_with_the_reason_and_the_rest_go_on(tmp_path: Path) -> None:
+    rows, truth = ae_rows(seed=95, providers=120, months=24, nudgers=12)
+    path = write_csv(tmp_path / "ae.csv", rows)
+    # Two providers whose every month is far below 95%: their range never reaches the threshold.
+    header = rows[0]
+    attend, over = header.index("A&E attendances Type 1"), header.index("Attendances over 4hrs Type 1")
+    for row in rows[1:]:
+        if row[1] in ("Z01", "Z02"):
+            row[over] = str(int(int(row[attend]) * 0.4))
+    write_csv(path, rows)
+    result = invoke("audit", "--file", path, "--threshold", 95, "--above", "--group", "provider", "--min-records", 20,
+                    "--format", "csv", "--replicates", 60)
+    assert result.exit_code == 0, result.output
+    findings = list(csv.DictReader(io.StringIO(result.output)))
+    by = {(f["subject"], f["check"]): f for f in findings}
+    assert by[("Z01", "bunching")]["severity"] == "cannot test" and "outside the data's range" in by[("Z01", "bunching")]["title"] + by[("Z01", "bunching")]["sentence"]
+    # Every provider has its bunching result or its own reason (24 months is too few for most).
+    providers = {row[1] for row in rows[1:] if row[1] != "TOTAL"}
+    assert len(providers) == 120
+    assert {f["subject"] for f in findings if f["check"] == "bunching"} == providers | {"all"}
+    reasons = {f["sentence"] for f in findings if f["check"] == "bunching" and f["severity"] == "cannot test"}
+    assert reasons and all("nan" not in r and "inf" not in r for r in reasons)
+    assert by[("all", "bunching")]["severity"] == "warning"  # the pooled provider-months bunch over 95%
+    assert float(by[("all", "bunching")]["excess_low"]) > 0
+    # Every provider has its own XmR chart of its monthly share.
+    assert {f["subject"] for f in findings if f["check"] == "spc"} == providers | {"all"}
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("waits_weeks\nsoon\nlater\n", ("--value", "waits_weeks"), "'soon' is not a number"),
+        ("waits_weeks\n\n\n", ("--value", "waits_weeks"), "no numeric values"),
+        ("waits\n1\n", ("--value", "wait_weeks"), "no column 'wait_weeks'"),
+        ("waits\n1\n", ("--value", "waits", "--where", "ward=A"), "no column 'ward'"),
+        ("waits,ward\n1,A\n", ("--value", "waits", "--where", "ward=B"), "no rows left after the filters"),
+        ("waits\n1\n", ("--value", "waits", "--format", "xml"), "'xml' is not a format"),
+        ("waits\n1\n", ("--value", "waits", "--exclude", "14-12"), "runs backwards"),
+        ("lower,upper,n\n0,1,5\n2,3,5\n1,2,5\n", ("--value", "lower", "--upper", "upper", "--count", "n", "--threshold", 2), "bins out of order"),
+        ("lower,upper,n\n0,1,5\n1,2,-4\n2,3,5\n", ("--value", "lower", "--upper", "upper", "--count", "n", "--threshold", 2), "negative count"),
+    ],
+)
+def test_bad_input_gives_located_errors_exit_2_and_no_files(tmp_path: Path, content: str, args: tuple[object, ...], message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    page, out = tmp_path / "out.html", tmp_path / "out.json"
+    result = invoke("audit", "--file", path, *args, "--html", page, "--output", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not page.exists() and not out.exists()
+
+
 def waits_file(path: Path, seed: int, planted: bool) -> Path:
     rng = np.random.default_rng(seed)
     weeks = np.floor((7 + rng.gamma(2.0, 40.0, 4_000)) / 7) + 1  # completed weeks, 1 to …
@@ -62,42 +150,42 @@ def waits_file(path: Path, seed: int, planted: bool) -> Path:
     return path
 
 
-def test_standalone_file_with_bunching(tmp_path: Path) -> None:
-    result = invoke("audit", "--file", waits_file(tmp_path / "waits.csv", 1, True), "--value", "waits_weeks", "--threshold", 18, "--id", "patient")
+def test_patient_level_file_with_and_without_bunching(tmp_path: Path) -> None:
+    result = invoke("audit", "--file", waits_file(tmp_path / "waits.csv", 1, True), "--value", "waits_weeks", "--threshold", 18, "--id", "patient",
+                    "--replicates", 100)
     assert result.exit_code == 0, result.output
     assert "times as many patients waited 17–18 weeks as 18–19 weeks" in result.output
     assert "bunching just under 18 weeks" in result.output
-    smooth = invoke("audit", "--file", waits_file(tmp_path / "smooth.csv", 2, False), "--value", "waits_weeks", "--threshold", 18)
+    smooth = invoke("audit", "--file", waits_file(tmp_path / "smooth.csv", 2, False), "--value", "waits_weeks", "--threshold", 18, "--replicates", 100)
     assert smooth.exit_code == 0 and "0 findings to explain" in smooth.output
 
 
-def test_standalone_binned_file(tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    counts = np.bincount(np.minimum(np.floor(rng.gamma(2.0, 6.0, 20_000)).astype(int), 52), minlength=53)
-    counts[17] += 400  # waits of 17–18 weeks
-    lines = [f"{w},{w + 1 if w < 52 else ''},{c}" for w, c in enumerate(counts)]
-    path = tmp_path / "binned.csv"
-    path.write_text("weeks_from,weeks_to,patients\n" + "\n".join(lines) + "\n")
-    result = invoke("audit", "--file", path, "--value", "weeks_from", "--upper", "weeks_to", "--count", "patients", "--threshold", 18)
+def test_a_threshold_beyond_the_data_is_not_tested_and_says_why(tmp_path: Path) -> None:
+    result = invoke("audit", "--file", waits_file(tmp_path / "waits.csv", 3, False), "--value", "waits_weeks", "--threshold", 180)
     assert result.exit_code == 0, result.output
-    assert "bunching just under 18 weeks" in result.output
+    assert "cannot test" in result.output and "outside the data's range" in result.output
 
 
-@pytest.mark.parametrize(
-    ("content", "args", "message"),
-    [
-        ("waits_weeks\nsoon\nlater\n", ("--value", "waits_weeks"), "'soon' is not a number"),
-        ("waits_weeks\n\n\n", ("--value", "waits_weeks"), "no numeric values"),
-        ("waits_weeks\n1\n2\n3\n", ("--value", "waits_weeks", "--threshold", 18), "outside the data's range"),
-        ("waits\n1\n", ("--value", "wait_weeks"), "no column 'wait_weeks'"),
-        ("lower,upper,n\n0,1,5\n2,3,5\n1,2,5\n", ("--value", "lower", "--upper", "upper", "--count", "n", "--threshold", 2), "bins out of order"),
-        ("lower,upper,n\n0,1,5\n0.5,2,5\n2,3,5\n", ("--value", "lower", "--upper", "upper", "--count", "n", "--threshold", 2), "overlaps the previous bin"),
-        ("lower,upper,n\n0,1,5\n1,2,-4\n2,3,5\n", ("--value", "lower", "--upper", "upper", "--count", "n", "--threshold", 2), "negative count"),
-    ],
-)
-def test_bad_files_give_located_errors(tmp_path: Path, content: str, args: tuple[object, ...], message: str) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text(content)
-    result = invoke("audit", "--file", path, *args)
-    assert result.exit_code == 2
-    assert message in result.output
+def test_help_teaches_the_rules_and_the_options() -> None:
+    result = invoke("audit", "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for words in ("placebo", "negative binomial", "--where", "--min-records", "--baseline", "--phase", "--format", "Christmas", "cannot test", "Examples"):
+        assert words in text, words
+
+
+def readme_commands() -> list[str]:
+    section = README.read_text().split("## Audit", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.startswith("carecontracts audit")]
+
+
+def test_every_readme_audit_command_runs_on_the_example(example: Path, tmp_path: Path) -> None:
+    commands = readme_commands()
+    assert len(commands) >= 4
+    for command in commands:
+        args = shlex.split(command)[1:]
+        args = [a.replace("example/", f"{example}/") if a.startswith("example/") else (str(example) if a == "example" else a) for a in args]
+        args = [str(tmp_path / a) if a.endswith((".html", ".csv", ".json")) and not a.startswith(str(example)) else a for a in args]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, f"{command}\n{result.output}"

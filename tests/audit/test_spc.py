@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from carecontracts.audit.spc import Improvement, Meaning, Rule, xmr
+from carecontracts.audit.spc import Assurance, Improvement, Meaning, Rule, Variation, xmr
 from carecontracts.problems import ProblemsError
 
 
@@ -45,3 +45,45 @@ def test_too_few_points_or_a_gap_is_refused() -> None:
         xmr([1.0, 2.0])
     with pytest.raises(ProblemsError, match="not a number"):
         xmr([1.0, float("nan"), 2.0])
+
+
+def test_limits_of_a_share_are_clipped_to_100() -> None:
+    # mean 99.5, mean moving range 1: limits 99.5 ± 2.66 = 96.84 to 102.16, the upper clipped to 100.
+    chart = xmr([99, 100, 99, 100, 99, 100], improvement=Improvement.HIGHER, bounds=(0, 100), target=95)
+    assert (round(chart.lower, 2), chart.upper) == (96.84, 100.0)
+    assert chart.signals == []  # a point at 100 is on the clipped limit, not beyond it
+    assert chart.assurance is Assurance.PASS  # the lower limit 96.84 is over the target 95
+    assert xmr([99, 100, 99, 100, 99, 100], improvement=Improvement.HIGHER, bounds=(0, 100), target=99.6).assurance is Assurance.HIT_AND_MISS
+    assert xmr([80, 81, 80, 81, 80, 81], improvement=Improvement.HIGHER, bounds=(0, 100), target=95).assurance is Assurance.FAIL
+
+
+def test_phases_have_their_own_limits_so_a_known_change_is_not_a_signal() -> None:
+    values = [49, 51] * 4 + [59, 61] * 4
+    together = xmr(values, improvement=Improvement.HIGHER)
+    assert {s.rule for s in together.signals} >= {Rule.SHIFT}  # one phase: the second half reads as a shift up
+    split = xmr(values, improvement=Improvement.HIGHER, phases=[8])
+    assert split.signals == []
+    first, second = split.phases
+    # Phase 1: mean 50, moving range 2, limits 50 ± 5.32; phase 2: mean 60, limits 60 ± 5.32.
+    assert (first.mean, round(first.lower, 2), round(first.upper, 2)) == (50, 44.68, 55.32)
+    assert (second.mean, round(second.lower, 2), round(second.upper, 2)) == (60, 54.68, 65.32)
+
+
+def test_baseline_is_counted_within_each_phase_and_the_icon_reads_the_latest_point() -> None:
+    values = [10, 12, 10, 12, 11, 11, 20, 30, 32, 30, 32, 31]
+    chart = xmr(values, improvement=Improvement.HIGHER, baseline=4, phases=[7])
+    first, second = chart.phases
+    assert (first.baseline, first.mean, first.moving_range) == (4, 11, 2)  # 10, 12, 10, 12
+    assert (second.baseline, second.mean, second.moving_range) == (4, 31, 2)  # 30, 32, 30, 32
+    assert [(s.rule, s.points) for s in chart.signals] == [(Rule.OUTSIDE_LIMITS, (6,))]  # 20 > 11 + 5.32
+    assert chart.variation is Variation.COMMON  # the latest point, 31, is in no signal
+    rising = xmr([1, 2, 3, 4, 5, 6], improvement=Improvement.HIGHER)
+    assert rising.variation is Variation.IMPROVEMENT_HIGH
+    assert xmr([6, 5, 4, 3, 2, 1], improvement=Improvement.HIGHER).variation is Variation.CONCERN_LOW
+
+
+def test_phases_and_baselines_that_cannot_be_charted_are_refused() -> None:
+    with pytest.raises(ProblemsError, match="at least 3 points in each phase"):
+        xmr([1, 2, 3, 4, 5], phases=[4])
+    with pytest.raises(ProblemsError, match="at least 2 points"):
+        xmr([1, 2, 3, 4, 5], baseline=1)

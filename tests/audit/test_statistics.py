@@ -1,129 +1,238 @@
-"""Bunching, the density test and the histogram checks on synthetic data whose answer is known."""
+"""The bunching estimator and the density test on data whose answer is known.
+
+Waits are drawn as weekly bands shaped like a month of completed RTT pathways: a gamma-shaped
+wait, week-to-week noise on top of Poisson counts, and the Christmas referral trough 8–14
+weeks back (a March file), kept out of the fits by the calendar rule. Clock-stopping moves a
+share of the waits of 18–24 weeks to 17–18 weeks, so the truth is the number moved."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
+from scipy import stats
 
-from carecontracts.audit.bunching import estimate_bunching
+from carecontracts.audit.bunching import CannotTest, Settings, estimate_bunching
+from carecontracts.audit.calendar import christmas_waits
 from carecontracts.audit.discontinuity import density_test
-from carecontracts.audit.histogram import Scale, Side, from_counts, from_values
+from carecontracts.audit.histogram import Histogram, Scale, Side, from_counts, from_values
+from carecontracts.examples.published import ae_rows
 from carecontracts.problems import ProblemsError
 
 WEEKS = Scale("weeks", "patients", "waited")
-TRIALS = 200
-PATIENTS = 5_000
+SHARES = Scale("%", "provider-months", "reported")
+TROUGH = slice(8, 15)  # weeks 8–14: referrals over Christmas, completed in March
 
 
-def smooth_waits(seed: int, size: int = PATIENTS) -> np.ndarray:
-    """Whole-day waits from referral to treatment, smooth through 18 weeks, in weeks."""
-    rng = np.random.default_rng([seed, 1])
-    return (7 + np.round(rng.gamma(2.0, 40.0, size))) / 7
+def bands(seed: int, patients: int = 4_000, stop_share: float = 0.0) -> tuple[Histogram, np.ndarray, int]:
+    """Weekly bands 0–1 … 51–52 and 52+, the trough mask, and how many waits were moved."""
+    rng = np.random.default_rng([seed, 18])
+    weeks = np.arange(53)
+    shape, mean = 2.4, 15.0
+    expected = np.diff(stats.gamma.cdf(np.append(weeks, 1e9), shape, scale=mean / shape)) * patients
+    expected[TROUGH] *= [0.9, 0.75, 0.6, 0.55, 0.6, 0.75, 0.9]
+    counts = rng.poisson(expected * np.exp(rng.normal(0, 0.03, 53))).astype(float)
+    moved = 0
+    if stop_share:
+        taken = rng.binomial(counts[18:24].astype(int), stop_share)
+        counts[18:24] -= taken
+        counts[17] += taken.sum()
+        moved = int(taken.sum())
+    trough = np.zeros(53, dtype=bool)
+    trough[TROUGH] = True
+    upper = np.append(weeks[1:].astype(float), np.inf)  # the last band is 52+
+    return Histogram(weeks.astype(float), upper, counts, Side.BELOW), trough, moved
 
 
-def clock_stopped(seed: int, share: float = 0.3) -> tuple[np.ndarray, int]:
-    """Smooth waits with `share` of those at 18–24 weeks recorded as 17–18 weeks; the number moved."""
-    rng = np.random.default_rng([seed, 2])
-    days = 7 + np.round(rng.gamma(2.0, 40.0, PATIENTS))
-    moved = (days > 126) & (days <= 168) & (rng.random(PATIENTS) < share)
-    days[moved] = rng.integers(120, 126, int(moved.sum()))
-    return days / 7, int(moved.sum())
+def test_christmas_trough_in_a_march_file_is_8_to_14_weeks_for_completed_and_12_to_14_for_the_list() -> None:
+    # Completed in March 2026, referred 22 Dec 2025 – 2 Jan 2026: shortest 1 Mar − 2 Jan = 58 days,
+    # longest 31 Mar − 22 Dec = 99 days (up to the end of the 99th day: 100/7 weeks).
+    completed = christmas_waits(dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+    assert completed[0] == pytest.approx((58 / 7, 100 / 7))
+    waiting = christmas_waits(dt.date(2026, 3, 31), dt.date(2026, 3, 31))
+    assert waiting[0] == pytest.approx((88 / 7, 100 / 7))
+    assert all(lo > 52 for lo, _ in completed[1:])  # earlier Christmases are beyond a year
 
 
-def test_planted_bunching_is_recovered_within_its_interval() -> None:
-    waits, moved = clock_stopped(11)
-    estimate = estimate_bunching(from_values(waits, 18, 1, Side.BELOW), 18, WEEKS, replicates=300, seed=1)
-    assert estimate.significant
-    assert estimate.interval[0] <= moved <= estimate.interval[1]
-    assert abs(estimate.excess - moved) < 0.25 * moved
-    assert estimate.missing.sum() >= 3  # the shortfall 18–24 weeks was found and left out of the fit
+def test_exact_log_linear_counts_give_the_moved_mass_and_the_missing_range() -> None:
+    # 2000·e^(−0.1·centre) is a straight line in logs: the degree-1 fit is exact. 240 waits appear
+    # at 17–18 weeks; 18–19, 19–20 and 20–21 lose 100, 80 and 70 (10 more than arrived).
+    centres = np.arange(40) + 0.5
+    counts = 2000 * np.exp(-0.1 * centres)
+    counts[17] += 240
+    counts[18:21] -= [100, 80, 70]
+    histogram = from_counts(list(range(40)), list(range(1, 41)), list(counts), Side.BELOW)
+    estimate = estimate_bunching(histogram, 18, WEEKS, Settings(replicates=100, seed=1))
+    assert estimate.excess == pytest.approx(240, abs=1e-4)
+    assert estimate.expected == pytest.approx(2000 * np.exp(-1.75), rel=1e-6)
+    # The integration rule: 100 and 180 do not cover 240; three bins (250) do.
+    assert list(np.flatnonzero(estimate.missing) + estimate.histogram.lower[0]) == [18, 19, 20]
+    assert estimate.missing_mass == pytest.approx(250, abs=1e-4)
+    assert estimate.ratio == pytest.approx(1 + 240 / (2000 * np.exp(-1.75)), rel=1e-6)
+    assert estimate.interval[0] < 240 < estimate.interval[1] and estimate.significant
 
 
-def test_planted_bunching_interval_covers_the_truth_in_most_trials() -> None:
-    covered = 0
-    for seed in range(40):
-        waits, moved = clock_stopped(seed)
-        estimate = estimate_bunching(from_values(waits, 18, 1, Side.BELOW), 18, WEEKS, replicates=200, seed=seed)
+def test_smooth_waits_with_a_christmas_dip_and_no_target_give_no_finding() -> None:
+    flagged = []
+    for seed in range(6):
+        histogram, trough, _ = bands(seed)
+        if estimate_bunching(histogram, 18, WEEKS, Settings(replicates=100, seed=seed), trough).significant:
+            flagged.append(seed)
+    assert flagged == []
+
+
+def test_bunching_of_known_size_is_found_and_its_interval_covers_the_truth() -> None:
+    covered = found = 0
+    trials = 20
+    for seed in range(trials):
+        histogram, trough, moved = bands(seed, stop_share=0.3)
+        estimate = estimate_bunching(histogram, 18, WEEKS, Settings(replicates=100, seed=seed), trough)
         covered += estimate.interval[0] <= moved <= estimate.interval[1]
-    assert covered >= 34  # 95% intervals: 38 expected; 34 leaves room for Monte Carlo error (P(<34) ≈ 1%)
+        found += estimate.significant
+    assert covered >= 0.9 * trials, f"the interval covered the number moved in {covered} of {trials}"
+    assert found >= 0.9 * trials, f"found in {found} of {trials}"
 
 
-def test_added_mass_of_known_size_is_recovered() -> None:
-    rng = np.random.default_rng(5)
-    waits = np.concatenate([smooth_waits(5), rng.integers(120, 127, 250) / 7])  # 250 extra waits of 17–18 weeks
-    estimate = estimate_bunching(from_values(waits, 18, 1, Side.BELOW), 18, WEEKS, missing=0, replicates=300, seed=2)
-    assert estimate.interval[0] <= 250 <= estimate.interval[1]
+def test_at_thresholds_with_no_target_the_false_alarm_rate_is_at_most_nominal() -> None:
+    """Null data (no clock-stopping), many thresholds and seeds: the full rule (interval above
+    zero and top 5% of placebos) and the interval alone each flag at most 5%."""
+    full = alone = tested = 0
+    for seed in range(6):
+        histogram, trough, _ = bands(100 + seed)
+        for threshold in (5, 17, 22, 27, 33, 40):
+            try:
+                estimate = estimate_bunching(histogram, threshold, WEEKS, Settings(replicates=100, seed=seed), trough)
+            except CannotTest:
+                continue
+            tested += 1
+            full += estimate.significant
+            alone += estimate.above_zero
+    assert tested >= 30
+    assert full <= 0.05 * tested, f"{full} of {tested}"
+    assert alone <= 0.05 * tested, f"{alone} of {tested}"
 
 
-def test_smooth_data_reports_no_bunching_in_at_least_95_percent_of_trials() -> None:
-    flagged = sum(
-        estimate_bunching(from_values(smooth_waits(seed), 18, 1, Side.BELOW), 18, WEEKS, replicates=200, seed=seed).significant
-        for seed in range(TRIALS)
-    )
-    assert flagged <= 0.05 * TRIALS, f"{flagged} of {TRIALS} smooth samples flagged"
+def test_placebo_thresholds_on_bunched_data_are_not_flagged() -> None:
+    """Clock-stopping at 18 weeks, the audit run at thresholds where there is no target, 18
+    named as another target: found in at most 5%."""
+    flagged = tested = 0
+    for seed in range(6):
+        histogram, trough, _ = bands(200 + seed, stop_share=0.4)
+        for threshold in (5, 6, 27, 33, 37, 40):
+            try:
+                estimate = estimate_bunching(histogram, threshold, WEEKS, Settings(replicates=100, seed=seed), trough, other_targets=(18.0,))
+            except CannotTest:
+                continue
+            tested += 1
+            flagged += estimate.significant
+    assert tested >= 20 and flagged <= 0.05 * tested, f"{flagged} of {tested}"
 
 
-def test_density_test_has_its_nominal_size_on_smooth_data() -> None:
-    """Two-sided 5% test over 200 seeded trials: at most 18 rejections (5% + 4 points of slack,
-    about 2.6 binomial standard errors)."""
-    rejected = sum(density_test(smooth_waits(seed), 18, Side.BELOW).p_value < 0.05 for seed in range(TRIALS))
-    assert rejected <= 18, f"{rejected} of {TRIALS}"
+def _ae_shares(seed: int, nudgers: int) -> tuple[np.ndarray, int]:
+    rows, truth = ae_rows(seed=seed, nudgers=nudgers, months=24, providers=120)
+    header, body = rows[0], [r for r in rows[1:] if r[1] != "TOTAL"]
+    attend = [header.index(c) for c in header if c.startswith("A&E attendances")]
+    over = [header.index(c) for c in header if c.startswith("Attendances over 4hrs")]
+    shares = np.array([100 * (1 - sum(int(r[i]) for i in over) / sum(int(r[i]) for i in attend)) for r in body])
+    return shares, len(truth.nudged)
 
 
-def test_density_test_finds_clock_stopping() -> None:
-    waits, _ = clock_stopped(3)
-    test = density_test(waits, 18, Side.BELOW, WEEKS)
-    assert test.significant() and test.theta < -0.5
-    assert "just under 18 weeks" in test.sentence()
+def test_shares_bunching_just_over_95_percent_among_provider_months_is_found() -> None:
+    shares, nudged = _ae_shares(95, nudgers=12)
+    histogram = from_values(shares, 95, 0.5, Side.ABOVE)
+    estimate = estimate_bunching(histogram, 95, SHARES, Settings(replicates=150, seed=1))
+    assert estimate.significant
+    assert estimate.interval[0] <= nudged <= estimate.interval[1]
+    assert estimate.sentence().startswith(f"{estimate.histogram.counts[estimate.nearest[0]] / estimate.histogram.counts[estimate.nearest[1]]:.1f} times as many provider-months reported 95–95.5% as 94.5–95%")
+    # The same shares at thresholds with no target (95 named as one): not found. A threshold whose
+    # window falls in 95's own hole (92–95) cannot be tested, and says so.
+    with pytest.raises(CannotTest, match="92%"):
+        estimate_bunching(histogram_at(shares, 92.0), 92.0, SHARES, Settings(replicates=100, seed=2), other_targets=(95.0,))
+    for placebo in (87.5, 89.0, 90.0, 98.0):
+        assert not estimate_bunching(histogram_at(shares, placebo), placebo, SHARES, Settings(replicates=100, seed=2), other_targets=(95.0,)).significant
 
 
-def test_binned_counts_give_the_same_estimate_as_the_values() -> None:
-    waits, _ = clock_stopped(4)
-    from_patients = from_values(waits, 18, 1, Side.BELOW)
-    counts = from_counts(from_patients.lower, from_patients.upper, from_patients.counts, Side.BELOW)
-    a = estimate_bunching(from_patients, 18, WEEKS, replicates=100, seed=3)
-    b = estimate_bunching(counts, 18, WEEKS, replicates=100, seed=3)
-    assert a.excess == pytest.approx(b.excess) and a.interval == pytest.approx(b.interval)
+def histogram_at(shares: np.ndarray, threshold: float) -> Histogram:
+    return from_values(shares, threshold, 0.5, Side.ABOVE)
 
 
-def test_open_ended_last_bin_is_left_out_of_the_fit() -> None:
-    waits = smooth_waits(8)
-    bins = from_values(np.minimum(waits, 52), 18, 1, Side.BELOW)
-    assert bins.upper[-1] == 52
-    histogram = from_counts(list(bins.lower), list(bins.upper[:-1]) + [None], list(bins.counts), Side.BELOW)  # the last bin is 51+
-    assert np.isinf(histogram.upper[-1])
-    estimate = estimate_bunching(histogram, 18, WEEKS, replicates=100)
-    assert np.all(np.isfinite(estimate.histogram.upper)) and not estimate.significant
+def test_no_nudging_no_finding_at_95() -> None:
+    shares, nudged = _ae_shares(96, nudgers=0)
+    assert nudged == 0
+    assert not estimate_bunching(from_values(shares, 95, 0.5, Side.ABOVE), 95, SHARES, Settings(replicates=100, seed=3)).significant
 
 
-def test_shares_bunching_just_over_a_percentage_target() -> None:
-    """Providers' monthly % seen within 4 hours, with some just under 95% nudged over it."""
-    rng = np.random.default_rng(21)
-    shares = rng.normal(92, 3.5, 6_000)
-    shares = shares[shares <= 100]
-    nudged = (shares >= 93.5) & (shares < 95) & (rng.random(len(shares)) < 0.5)
-    shares[nudged] = rng.uniform(95, 95.5, int(nudged.sum()))
-    scale = Scale("%", "provider-months", "reported")
-    estimate = estimate_bunching(from_values(shares, 95, 0.5, Side.ABOVE), 95, scale, replicates=300)
-    assert estimate.significant and estimate.interval[0] <= nudged.sum() <= estimate.interval[1]
-    sentence = estimate.sentence()
-    assert sentence.startswith(f"{estimate.neighbour_ratio:.1f} times as many provider-months reported 95–95.5% as 94.5–95%")
-    assert density_test(shares, 95, Side.ABOVE, scale).significant()
-    smooth = rng.normal(92, 3.5, 6_000)
-    smooth = smooth[smooth <= 100]
-    assert not estimate_bunching(from_values(smooth, 95, 0.5, Side.ABOVE), 95, scale, replicates=200).significant
+def chetty(counts: np.ndarray, centres: np.ndarray, threshold: float, excluded: np.ndarray, degree: int = 7) -> np.ndarray:
+    """Chetty, Friedman, Olsen and Pistaferri (2011), eq. (1): counts regressed by OLS on a
+    polynomial of order q in the bin plus a dummy for each excluded bin; the counterfactual is
+    the polynomial part (eq. 2 then sums count − counterfactual over the bunching bins)."""
+    z = (centres - threshold) / np.max(np.abs(centres - threshold))
+    design = np.hstack([np.vander(z, degree + 1, increasing=True), np.eye(len(z))[:, excluded]])
+    coefficients, *_ = np.linalg.lstsq(design, counts, rcond=None)
+    return design[:, : degree + 1] @ coefficients[: degree + 1]
 
 
-def test_finding_states_the_effect_in_numbers_and_words() -> None:
-    counts = [400.0 - 10 * k for k in range(36)]
-    counts[16] += 300  # 16–17 weeks... the bin just under 18 is index 17
-    counts[17] += 800
-    histogram = from_counts(list(range(36)), list(range(1, 37)), counts, Side.BELOW)
-    estimate = estimate_bunching(histogram, 18, WEEKS, degree=1, missing=0, replicates=100)
-    ratio = counts[17] / counts[18]
-    assert estimate.sentence().startswith(f"{ratio:.1f} times as many patients waited 17–18 weeks as 18–19 weeks; 17–18 weeks held about")
-    assert estimate.counterfactual[17] == pytest.approx(400 - 170, rel=0.05)  # the straight line through the rest
-    assert estimate.ratio == pytest.approx(counts[17] / estimate.counterfactual[17])
+def test_agrees_with_the_chetty_et_al_estimator_where_counts_are_large_and_stays_positive_where_they_are_not() -> None:
+    """The worked setting of Kleven (2016, Annu. Rev. Econ., section 2): a smooth density with
+    bunchers at the threshold drawn from just beyond it. With large counts the published OLS
+    estimator and this one recover the same excess; with sparse bins OLS gives a negative
+    expected count, which this one cannot."""
+    rng = np.random.default_rng(2011)
+    centres = np.arange(36) + 0.5
+    expected = 30_000 * stats.lognorm.pdf(centres, 0.6, scale=14)
+    counts = rng.poisson(expected).astype(float)
+    counts[17] += 600
+    counts[18:21] -= rng.multinomial(600, [0.5, 0.3, 0.2])
+    excluded = np.zeros(36, dtype=bool)
+    excluded[17:21] = True  # the bunching bin and the three it drew from, left out by dummies
+    ols_excess = float(counts[17] - chetty(counts, centres, 18, excluded)[17])
+    histogram = from_counts(list(range(36)), list(range(1, 37)), list(counts), Side.BELOW)
+    estimate = estimate_bunching(histogram, 18, WEEKS, Settings(replicates=100, seed=4))
+    # Both near the 600 moved (OLS in levels bends more over a skewed peak), and near each other.
+    assert abs(estimate.excess - 600) < 0.1 * 600 and estimate.interval[0] <= 600 <= estimate.interval[1]
+    assert abs(ols_excess - 600) < 0.2 * 600
+    assert estimate.excess == pytest.approx(ols_excess, rel=0.2)
+    # Sparse: a small provider's tail. OLS dips below zero; the negative binomial cannot.
+    sparse = rng.poisson(expected / 400).astype(float)
+    ols_curve = chetty(sparse, centres, 18, excluded)
+    assert ols_curve.min() < 0
+    small = from_counts(list(range(36)), list(range(1, 37)), list(sparse), Side.BELOW)
+    try:
+        result = estimate_bunching(small, 18, WEEKS, Settings(replicates=100, seed=5))
+    except CannotTest as error:
+        assert "expected" in error.why or "bins" in error.why
+    else:
+        assert np.all(result.counterfactual > 0) and np.all(np.isfinite(result.interval)) and np.isfinite(result.ratio)
+
+
+def test_impossible_findings_are_never_numbers_but_reasons() -> None:
+    few = from_counts(list(range(30)), list(range(1, 31)), [1.0 if i % 7 == 0 else 0.0 for i in range(30)], Side.BELOW)
+    with pytest.raises(CannotTest, match="expected"):
+        estimate_bunching(few, 18, WEEKS, Settings(replicates=60))
+    edge = from_counts(list(range(20)), list(range(1, 21)), [100.0] * 20, Side.BELOW)
+    with pytest.raises(CannotTest, match="bins to fit"):
+        estimate_bunching(edge, 18, WEEKS, Settings(replicates=60))
+    # Nobody just beyond the threshold: said in words, never "inf times".
+    counts = [400.0 * np.exp(-0.05 * i) for i in range(40)]
+    counts[18] = 0.0
+    estimate = estimate_bunching(from_counts(list(range(40)), list(range(1, 41)), counts, Side.BELOW), 18, WEEKS, Settings(replicates=60))
+    text = estimate.sentence()
+    assert "none 18–19 weeks" in text
+    assert "inf" not in text and "nan" not in text
+    assert all(np.isfinite(v) for v in (*estimate.interval, *estimate.ratio_interval, estimate.ratio, estimate.z))
+
+
+def test_threshold_outside_the_data_or_inside_a_bin_cannot_be_tested() -> None:
+    histogram = from_counts([0, 1, 2, 3], [1, 2, 3, 4], [5, 5, 5, 5], Side.BELOW)
+    with pytest.raises(CannotTest, match="outside the data's range"):
+        estimate_bunching(histogram, 18)
+    with pytest.raises(CannotTest, match="inside a bin"):
+        estimate_bunching(histogram, 1.5)
+    with pytest.raises(ProblemsError, match="outside the data's range"):
+        from_values([1.0, 2.0, 3.0], 18, 1, Side.BELOW)
+    with pytest.raises(ProblemsError, match="no numeric values"):
+        from_values([float("nan")], 18, 1, Side.BELOW)
 
 
 @pytest.mark.parametrize(
@@ -142,13 +251,23 @@ def test_bad_bins_are_refused_with_their_row(lower: list[float], upper: list[flo
     assert message in problem.message and problem.source == "waits.csv" and problem.row in (3, 4)
 
 
-def test_threshold_outside_the_data_or_inside_a_bin_is_refused() -> None:
-    histogram = from_counts([0, 1, 2, 3], [1, 2, 3, 4], [5, 5, 5, 5], Side.BELOW)
-    with pytest.raises(ProblemsError, match="outside the data's range 0 to 4"):
-        estimate_bunching(histogram, 18)
-    with pytest.raises(ProblemsError, match="falls inside the bin 1–2"):
-        estimate_bunching(histogram, 1.5)
-    with pytest.raises(ProblemsError, match="outside the data's range"):
-        from_values([1.0, 2.0, 3.0], 18, 1, Side.BELOW)
-    with pytest.raises(ProblemsError, match="no numeric values"):
-        from_values([float("nan")], 18, 1, Side.BELOW)
+def smooth_waits(seed: int, size: int = 5_000) -> np.ndarray:
+    rng = np.random.default_rng([seed, 1])
+    return (7 + np.round(rng.gamma(2.0, 40.0, size))) / 7
+
+
+def test_density_test_has_its_nominal_size_on_smooth_data() -> None:
+    """Two-sided 5% test over 200 seeded trials: at most 18 rejections (5% + 4 points of slack,
+    about 2.6 binomial standard errors)."""
+    rejected = sum(density_test(smooth_waits(seed), 18, Side.BELOW).p_value < 0.05 for seed in range(200))
+    assert rejected <= 18, f"{rejected} of 200"
+
+
+def test_density_test_finds_clock_stopping() -> None:
+    rng = np.random.default_rng([3, 2])
+    days = 7 + np.round(rng.gamma(2.0, 40.0, 5_000))
+    moved = (days > 126) & (days <= 168) & (rng.random(5_000) < 0.3)
+    days[moved] = rng.integers(120, 126, int(moved.sum()))
+    test = density_test(days / 7, 18, Side.BELOW, WEEKS)
+    assert test.significant() and test.theta < -0.5
+    assert "just under 18 weeks" in test.sentence()

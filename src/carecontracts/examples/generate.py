@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from carecontracts.data.schemas import ACTIVITY
-from carecontracts.examples import partnerships
+from carecontracts.examples import partnerships, published
 from carecontracts.examples.national_costs import (
     COMMUNITY,
     CONSULTANT_LED,
@@ -910,6 +910,8 @@ def _readme() -> str:
             carecontracts explain {CONTRACT_OF[MH]} mh 2025-11          # the terms and tallies behind a line
             carecontracts export statements.xlsx             # the last run's lines as .xlsx, .csv or .parquet
             carecontracts audit --html audit.html            # can the waiting times be believed? (data/reported holds the published figures)
+            carecontracts audit --file data/published/{published.RTT_EXAMPLE} --where "RTT Part Type=Part_1A" --group provider
+            carecontracts audit --file data/published/{published.AE_EXAMPLE} --threshold 95 --above --group provider
         """)
 
 
@@ -973,6 +975,7 @@ def write_example(
     written.append(_csv(root / "data" / "plans" / "plans.csv", ("contract", "service", "month", "planned_quantity", "planned_value"), _plans(delivered, terms)))
     written.append(_csv(root / "data" / "population" / "population.csv", ("commissioner", "month", "band", "persons"), _population(seed)))
     written.append(_csv(root / "data" / "reported" / "waits.csv", ("provider", "month", "measure", "percent"), _reported_waits(activity_files)))
+    written += published.write_example_files(root / "data" / "published", seed)
 
     written += write_settings(
         root, f"The carecontracts example workspace (seed {seed}, {rows:,} activity rows).", f"{ICB_NAME} example",

@@ -3,6 +3,7 @@ HTML stays one self-contained file that works offline."""
 
 from __future__ import annotations
 
+import html
 import io
 
 import matplotlib
@@ -22,51 +23,111 @@ COMMON, IMPROVEMENT, CONCERN = "#7f7f7f", "#361475", "#fab428"  # Making Data Co
 def _svg(figure: Figure) -> str:
     """The figure as an SVG element (no XML prolog), then closed."""
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg"):]
 
 
 def bunching_chart(estimate: Bunching, title: str) -> str:
-    """Bars of the observed counts, the counterfactual curve over them, the excess window and
-    the missing-mass bins shaded, and the threshold marked."""
+    """Above: bars of the observed counts coloured by their part in the fit (the window, the
+    missing range, bins kept out for another reason, bins fitted), the counterfactual with its
+    bootstrap band, and the threshold. Below: the same estimator's z at every placebo threshold,
+    with the target's marked, so the reader sees how it ranks."""
     bins = estimate.histogram
-    figure, axis = plt.subplots(figsize=(7.5, 3.4))
-    colours = np.where(estimate.window, ORANGE, np.where(estimate.missing, "#bcd9f0", GREY))
-    axis.bar(bins.lower, bins.counts, width=bins.widths, align="edge", color=colours, edgecolor="white", linewidth=0.5, label="observed")
-    axis.plot(bins.centres, estimate.counterfactual, color=INK, linewidth=1.8, label=f"counterfactual (degree {estimate.degree})")
-    excluded = estimate.window | estimate.missing
-    if excluded.any():
-        axis.axvspan(float(bins.lower[excluded].min()), float(bins.upper[excluded].max()), color=BLUE, alpha=0.08, label="excluded from the fit")
+    placebo = estimate.placebo
+    rows = 2 if placebo is not None and placebo.count else 1
+    figure, axes = plt.subplots(rows, 1, figsize=(7.5, 3.4 + 1.5 * (rows - 1)), gridspec_kw={"height_ratios": [3, 1.2][:rows]}, squeeze=False)
+    axis = axes[0, 0]
+    roles = ((estimate.window, ORANGE, "window (excess measured here)"), (estimate.missing, "#9ccbee", "missing range (excess came from here)"),
+             (estimate.excluded, "#d8dde0", "kept out (calendar, another target, a heap)"))
+    fitted = ~(estimate.window | estimate.missing | estimate.excluded)
+    axis.bar(bins.lower[fitted], bins.counts[fitted], width=bins.widths[fitted], align="edge", color=GREY, edgecolor="white", linewidth=0.5, label="fitted")
+    for mask, colour, label in roles:
+        if mask.any():
+            axis.bar(bins.lower[mask], bins.counts[mask], width=bins.widths[mask], align="edge", color=colour, edgecolor="white", linewidth=0.5, label=label)
+    low, high = estimate.counterfactual_band
+    axis.fill_between(bins.centres, low, high, color=INK, alpha=0.12, linewidth=0, label=f"{estimate.level:.0%} band (bootstrap)")
+    axis.plot(bins.centres, estimate.counterfactual, color=INK, linewidth=1.6, label=f"counterfactual (NB, degree {estimate.degree})")
     axis.axvline(estimate.threshold, color="#d5281b", linestyle="--", linewidth=1.2, label=f"threshold {estimate.scale.amount(estimate.threshold)}")
-    axis.set_xlabel(estimate.scale.unit or "value")
-    axis.set_ylabel(estimate.scale.counted)
+    axis.set_xlabel(estimate.scale.unit or "value", fontsize=8)
+    axis.set_ylabel(estimate.scale.counted, fontsize=8)
+    axis.set_ylim(bottom=0)
     axis.set_title(title, fontsize=10, loc="left")
-    axis.legend(fontsize=7, frameon=False, loc="upper right")
+    axis.legend(fontsize=6.5, frameon=False, loc="best")
+    axis.tick_params(labelsize=7)
     axis.spines[["top", "right"]].set_visible(False)
+    if rows == 2 and placebo is not None:
+        strip = axes[1, 0]
+        strip.axhline(0, color=GREY, linewidth=0.8)
+        strip.scatter(placebo.thresholds, placebo.z, s=14, color=GREY, label=f"{placebo.count} placebo thresholds")
+        colour = "#d5281b" if estimate.significant else INK
+        strip.scatter([estimate.threshold], [estimate.z], s=36, color=colour, marker="D",
+                      label=f"target: z {estimate.z:.1f}, rank {placebo.rank} of {placebo.count + 1}")
+        strip.set_xlim(axis.get_xlim())
+        strip.set_ylabel("z of excess", fontsize=8)
+        strip.tick_params(labelsize=7)
+        strip.legend(fontsize=6.5, frameon=False, loc="best")
+        strip.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
     return _svg(figure)
+
+
+MDC_IMPROVEMENT, MDC_CONCERN, MDC_NEITHER, MDC_COMMON = "#289de0", "#fab428", "#361475", "#a6a6a6"  # Making Data Count colours
 
 
 def xmr_chart(chart: XmR, title: str, unit: str = "") -> str:
-    """The XmR chart: values, mean, process limits, and points of special cause coloured by
-    meaning (improvement, concern) as Making Data Count draws them."""
-    figure, axis = plt.subplots(figsize=(7.5, 3.0))
-    x = np.arange(len(chart.values))
-    axis.plot(x, chart.values, color=COMMON, linewidth=1.2, zorder=1)
-    colour = [COMMON] * len(x)
-    for meaning, shade in ((Meaning.NEITHER, BLUE), (Meaning.CONCERN, CONCERN), (Meaning.IMPROVEMENT, IMPROVEMENT)):
+    """The XmR chart as a small hand-made SVG: each phase's mean and process limits (clipped to
+    the scale), the two-sigma lines, the target, and the points of special cause coloured as
+    Making Data Count draws them (blue improvement, orange concern, purple neither)."""
+    width, height, left, right, top, bottom = 720, 250, 46, 12, 26, 52
+    values = chart.values
+    n = len(values)
+    levels = [v for p in chart.phases for v in (p.lower, p.upper)] + list(values) + ([chart.target] if chart.target is not None else [])
+    low, high = min(levels), max(levels)
+    pad = (high - low) * 0.08 or 1.0
+    low, high = low - pad, high + pad
+
+    def x(i: float) -> float:
+        return left + (width - left - right) * (i / max(n - 1, 1))
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (1 - (v - low) / (high - low))
+
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
+             f"aria-label='{html.escape(title)}' font-family='Arial, sans-serif'>",
+             f"<text x='{left}' y='16' font-size='12' fill='{INK}'>{html.escape(title)}</text>"]
+    for tick in np.linspace(low + pad, high - pad, 5):
+        parts.append(f"<text x='{left - 6}' y='{y(tick) + 3:.1f}' font-size='9' text-anchor='end' fill='#425563'>{tick:.1f}</text>"
+                     f"<line x1='{left}' x2='{width - right}' y1='{y(tick):.1f}' y2='{y(tick):.1f}' stroke='#eef0f1'/>")
+    for phase in chart.phases:
+        x0, x1 = x(phase.start - 0.5 if phase.start else 0), x(phase.stop - 0.5 if phase.stop < n else n - 1)
+        lo2, hi2 = phase.two_sigma
+        for level, colour, dash, w in ((phase.mean, INK, "", 1.2), (phase.upper, "#d5281b", "5,3", 1), (phase.lower, "#d5281b", "5,3", 1),
+                                       (lo2, MDC_COMMON, "2,3", 0.8), (hi2, MDC_COMMON, "2,3", 0.8)):
+            parts.append(f"<line x1='{x0:.1f}' x2='{x1:.1f}' y1='{y(level):.1f}' y2='{y(level):.1f}' stroke='{colour}' stroke-width='{w}'"
+                         + (f" stroke-dasharray='{dash}'" if dash else "") + "/>")
+        if phase.baseline < phase.stop - phase.start:
+            edge = x(phase.start + phase.baseline - 0.5)
+            parts.append(f"<line x1='{edge:.1f}' x2='{edge:.1f}' y1='{top}' y2='{height - bottom}' stroke='{MDC_COMMON}' stroke-dasharray='1,2'/>"
+                         f"<text x='{edge + 3:.1f}' y='{top + 9}' font-size='8' fill='#425563'>baseline ends</text>")
+        if phase.start:
+            parts.append(f"<line x1='{x0:.1f}' x2='{x0:.1f}' y1='{top}' y2='{height - bottom}' stroke='{INK}' stroke-width='0.8'/>")
+    if chart.target is not None:
+        parts.append(f"<line x1='{left}' x2='{width - right}' y1='{y(chart.target):.1f}' y2='{y(chart.target):.1f}' stroke='#007f3b' stroke-width='1.2' stroke-dasharray='8,3'/>"
+                     f"<text x='{width - right}' y='{y(chart.target) - 3:.1f}' font-size='9' text-anchor='end' fill='#007f3b'>target {chart.target:g}{unit}</text>")
+    points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+    parts.append(f"<polyline points='{points}' fill='none' stroke='{MDC_COMMON}' stroke-width='1.4'/>")
+    shades = [MDC_COMMON] * n
+    for meaning, shade in ((Meaning.NEITHER, MDC_NEITHER), (Meaning.CONCERN, MDC_CONCERN), (Meaning.IMPROVEMENT, MDC_IMPROVEMENT)):
         for point in chart.flagged(meaning):
-            colour[point] = shade
-    axis.scatter(x, chart.values, c=colour, s=28, zorder=2)
-    axis.axhline(chart.mean, color=INK, linewidth=1, label=f"mean {chart.mean:.1f}")
-    axis.axhline(chart.upper, color="#d5281b", linestyle="--", linewidth=1, label=f"process limits {chart.lower:.1f}–{chart.upper:.1f}")
-    axis.axhline(chart.lower, color="#d5281b", linestyle="--", linewidth=1)
-    for level in (chart.mean + 2 * chart.sigma, chart.mean - 2 * chart.sigma):
-        axis.axhline(level, color=GREY, linestyle=":", linewidth=0.8)
-    axis.set_xticks(x, chart.labels, rotation=45, ha="right", fontsize=7)
-    axis.set_ylabel(unit)
-    axis.set_title(title, fontsize=10, loc="left")
-    axis.legend(fontsize=7, frameon=False, loc="best")
-    axis.spines[["top", "right"]].set_visible(False)
-    return _svg(figure)
+            shades[point] = shade
+    for i, v in enumerate(values):
+        parts.append(f"<circle cx='{x(i):.1f}' cy='{y(v):.1f}' r='3.2' fill='{shades[i]}'><title>{html.escape(chart.labels[i])}: {v:.2f}{unit}</title></circle>")
+    step = max(1, int(np.ceil(n / 24)))
+    for i in range(0, n, step):
+        parts.append(f"<text transform='translate({x(i):.1f},{height - bottom + 10}) rotate(45)' font-size='8.5' fill='#425563'>{html.escape(chart.labels[i])}</text>")
+    last = chart.last
+    parts.append(f"<text x='{width - right}' y='{height - 4}' font-size='9' text-anchor='end' fill='#425563'>mean {last.mean:.1f}, "
+                 f"process limits {last.lower:.1f} to {last.upper:.1f}{unit}</text></svg>")
+    return "".join(parts)
