@@ -280,7 +280,8 @@ def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
         if inputs.repricing.keep_passes:
             # Compiling one query per kind costs less than compiling their union, and the
             # kinds that read these lines then read a table rather than recompile them.
-            priced = {kind: inputs.engine.cache(lines) for kind, lines in priced.items()}
+            # (Conformed again: a column Spark computed wider than Ibis typed it is cast back.)
+            priced = {kind: conform(inputs.engine.cache(lines), keep_origin=True) for kind, lines in priced.items()}
         for kind, lines in priced.items():
             earlier[kind] = ibis.union(earlier[kind], lines, distinct=False) if kind in earlier else lines
     parts = list(earlier.values())
