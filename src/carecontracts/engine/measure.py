@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from carecontracts.engine.agreements import Agreement, readmission_rules
 from carecontracts.engine.backend import Engine, month_of
+from carecontracts.engine.price import table_of
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.language.model import ReadmissionRule, ServiceFilter
 from carecontracts.money import QUANTITY_TYPE
@@ -181,11 +182,7 @@ def routes(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement]) -> i
         "contract": pa.string(), "component": pa.string(), "payer": pa.string(), "service_name": pa.string(),
         "month_from": pa.date32(), "month_to": pa.date32(), "rule": pa.int64(), "avoidable": pa.decimal128(9, 6),
     }
-    columns: list[list] = [[] for _ in types]
-    for row in rows:
-        for column, value in zip(columns, row):
-            column.append(value)
-    return engine.put(pa.table({name: pa.array(values, kind) for (name, kind), values in zip(types.items(), columns)}))
+    return table_of(engine, types, rows)
 
 
 def tallies(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement], keep: Sequence[str] = ()) -> ir.Table | None:

@@ -94,12 +94,6 @@ class Placed:
     def path(self) -> tuple[str | int, ...]:
         return self.agreement.component_path(self.index)
 
-    def source(self, field: str | None = None) -> str:
-        """file:line of the component (or one of its fields) in its YAML file."""
-        path = self.path + ((field,) if field else ())
-        line = self.agreement.contract.line_of(path)
-        return f"{self.agreement.contract.source}:{line}" if line else self.agreement.contract.source
-
     def problem(self, message: str, field: str | None = None, expected: str | None = None) -> Problem:
         """A problem located at this component (or one of its fields) in its YAML file."""
         path = self.path + ((field,) if field else ())
