@@ -151,14 +151,14 @@ def routes(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement]) -> i
 
     Routing is worked out once over the distinct combinations (a few thousand, however many
     rows), so routing the tallies is one join whatever the number of contracts."""
+    if not any(MECHANISMS[c.kind].measures_activity for a in agreements for c in a.components):
+        return None
     dimensions = [c for c in ("provider", "commissioner", *FILTER_COLUMNS) if c in fine.columns]
     keys = engine.to_arrow(fine.select(*dimensions).distinct()).to_pylist()
     by_pair: dict[tuple[str, str], list[dict]] = {}
     for key in keys:
         by_pair.setdefault((key["provider"], key["commissioner"]), []).append(key)
     rules = readmission_rules(list(agreements))
-    if not any(MECHANISMS[c.kind].measures_activity for a in agreements for c in a.components):
-        return None
     rows: list[tuple] = []
     for agreement in agreements:
         measuring = [c for c in agreement.components if MECHANISMS[c.kind].measures_activity]
