@@ -13,7 +13,7 @@ from carecontracts.engine.agreements import agreements_of
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.price import Repricing
 from carecontracts.engine.run import RunTables, measure, measure_and_price, price_tallies
-from tests.helpers import D, YEAR, activity, contract, price_list, repeat
+from tests.helpers import D, YEAR, activity, contract, month, price_list, repeat, run
 
 
 def _book(count: int) -> list:
@@ -82,3 +82,25 @@ def test_numbers_in_a_basis_round_half_up_on_every_backend(engine: Engine, value
     now show the half-up rounding, as money is rounded."""
     table = engine.put(pa.table({"x": pa.array([Decimal(value)], pa.decimal128(18, 4))}))
     assert engine.to_arrow(table.select(text=engine.number(table.x, 2))).column("text").to_pylist() == [shown]
+
+
+def test_a_basis_adds_up_when_a_band_edge_is_a_half_penny(engine: Engine) -> None:
+    """A baseline of 1,200.06 units with no tolerance puts April's band edge at 100.005 units.
+    110 units: 100.005 × £100 + 9.995 × £50 = £10,500.25. The basis shows the edge half-up,
+    100.01, and the units above it as 110 − 100.01 = 9.99, so what it shows adds up to the 110
+    delivered (9.995 shown half-up, 10.00, would make 110.01)."""
+    terms = contract(
+        """
+        id: CV
+        commissioner: ICB
+        provider: PROV
+        term: {start: 2025-04-01, end: 2026-03-31}
+        components:
+          - {id: cv, kind: cost_and_volume, baseline_volume: 1200.06, price: 100, above_band_percent: 50}
+        """
+    )
+    lines = run(engine, [terms], activity(repeat(1, quantity=110)))
+    (april,) = [r for r in lines.to_pylist() if r["month"] == month("2025-04")]
+    assert april["amount"] == D("10500.25")
+    assert "110 units, band 100.01–100.01" in april["basis"]
+    assert "100.01 × £100.00 + 9.99 × £50.00 above band" in april["basis"]

@@ -63,13 +63,16 @@ def price_cost_and_volume(context: KindContext) -> ir.Table:
     def basis(table: ir.Table) -> ir.StringValue:
         volume = table.ytd_chargeable
         full = price_text(context, table.price.cast("decimal(18, 2)"))
+        # The band's edges as shown (to 2 places), and the units beyond them worked from the
+        # edges shown, so that what the basis shows adds up to the volume.
+        upper, lower = table.upper.round(2), table.lower.round(2)
         regime = ibis.cases(
-            (volume > table.upper, number_text(context, table.upper, 2) + " × " + full + " + " + number_text(context, volume - table.upper, 2) + " × " + price_text(context, table.above.cast("decimal(18, 6)")) + " above band"),
-            (volume < table.lower, number_text(context, volume, 2) + " × " + full + " + " + number_text(context, table.lower - volume, 2) + " short of band × " + price_text(context, table.below.cast("decimal(18, 6)"))),
+            (volume > table.upper, number_text(context, upper, 2) + " × " + full + " + " + number_text(context, volume - upper, 2) + " × " + price_text(context, table.above.cast("decimal(18, 6)")) + " above band"),
+            (volume < table.lower, number_text(context, volume, 2) + " × " + full + " + " + number_text(context, lower - volume, 2) + " short of band × " + price_text(context, table.below.cast("decimal(18, 6)"))),
             else_=number_text(context, volume, 2) + " × " + full + " within band",
         )
         return (
-            "year to date " + number_text(context, volume, 2) + table.unit + ", band " + number_text(context, table.lower, 2) + "–" + number_text(context, table.upper, 2)
+            "year to date " + number_text(context, volume, 2) + table.unit + ", band " + number_text(context, lower, 2) + "–" + number_text(context, upper, 2)
             + " (" + table.k.cast("string") + "/12 of the year): " + regime + " = " + money_text(context, table.due_to_date)
             + ", less " + money_text(context, table.paid_before) + " due before"
         )
