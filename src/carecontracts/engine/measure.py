@@ -143,6 +143,11 @@ def selects(service: ServiceFilter, key: dict[str, str | None]) -> bool:
     return True
 
 
+def route_dimensions(fine: ir.Table) -> list[str]:
+    """The columns activity is routed on: provider, commissioner and those a filter reads."""
+    return [c for c in ("provider", "commissioner", *FILTER_COLUMNS) if c in fine.columns]
+
+
 def routes(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement]) -> ir.Table | None:  # None: nothing measures activity
     """The routing of activity to components as a table: for each distinct combination of
     provider, commissioner and filtered columns in the fine tallies, every activity-measuring
@@ -153,7 +158,7 @@ def routes(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement]) -> i
     rows), so routing the tallies is one join whatever the number of contracts."""
     if not any(MECHANISMS[c.kind].measures_activity for a in agreements for c in a.components):
         return None
-    dimensions = [c for c in ("provider", "commissioner", *FILTER_COLUMNS) if c in fine.columns]
+    dimensions = route_dimensions(fine)
     keys = engine.to_arrow(fine.select(*dimensions).distinct()).to_pylist()
     by_pair: dict[tuple[str, str], list[dict]] = {}
     for key in keys:
@@ -196,7 +201,7 @@ def tallies(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement], kee
     if table is None:
         return None
     rules = readmission_rules(list(agreements))
-    dimensions = [c for c in ("provider", "commissioner", *FILTER_COLUMNS) if c in fine.columns]
+    dimensions = route_dimensions(fine)
     rows = fine.join(table, [fine[c].fill_null("") == table[c].fill_null("") for c in dimensions])
     rows = rows.filter(rows.month >= rows.month_from, rows.month <= rows.month_to)
     zero = ibis.literal(0).cast(QUANTITY_TYPE)

@@ -18,7 +18,7 @@ import pyarrow as pa
 from carecontracts.engine.agreements import Agreement
 from carecontracts.engine.backend import Engine, month_of
 from carecontracts.engine.measure import matches
-from carecontracts.engine.mechanisms.shared import labelled, money_text, payments_of, percent_text, share_value, times_share
+from carecontracts.engine.mechanisms.shared import money_text, payments_of, percent_text, share_value, times_share
 from carecontracts.engine.price import KindContext, Placed, PricingError, PricingInputs, Repricing, table_of
 from carecontracts.engine.registry import register
 from carecontracts.language.model import Metric, OutcomeIncentiveTerms, Schedule

@@ -39,11 +39,11 @@ def price_withhold(context: KindContext) -> ir.Table:
         settled_in = remedied if remedied is not None and remedied < deadline else deadline
         if settled_in in placed.months:
             repaid = remedied is not None and remedied < deadline
-            words = (
+            settled_words = (
                 f"remedied in {month_label(remedied)}, within {terms.retain_after_months} months: repaid " if repaid and remedied
                 else f"not remedied within {terms.retain_after_months} months of {month_label(start)}: retained "
             )
-            settled_rows.append((placed.contract, placed.id, settled_in, repaid, words))
+            settled_rows.append((placed.contract, placed.id, settled_in, repaid, settled_words))
     months = context.table(
         {"contract": pa.string(), "component": pa.string(), "payee": pa.string(), "month": pa.date32(), "fraction": pa.decimal128(9, 6), "words": pa.string()},
         withheld_rows,
