@@ -193,16 +193,27 @@ def check(workspace: WorkspaceOption = Path(".")) -> None:
 @app.command()
 def load(
     workspace: WorkspaceOption = Path("."),
-    month: Annotated[Optional[str], typer.Option(help="Load one month's activity (e.g. 2025-11), replacing only that month's rows.")] = None,
+    month: Annotated[Optional[str], typer.Option(help="Load one month's activity (e.g. 2025-11) as the submission of the providers in its files: "
+                                                      "their rows for that month are replaced, and no other provider's or month's.")] = None,
+    provider: Annotated[Optional[list[str]], typer.Option(
+        "--provider", metavar="ID", help="With --month: the provider whose month this is (repeat for more). Required for a nil return, "
+        "a file with no rows, which records that the provider had no activity that month.")] = None,
     files: Annotated[Optional[list[Path]], typer.Argument(help="With --month: the month's activity files (default: files in data/activity named with the month).")] = None,
 ) -> None:
-    """Check and load data/ and prices/ into the warehouse; on any problem nothing is written."""
-    from carecontracts.data.load import load_month, load_workspace
+    """Check and load data/ and prices/ into the warehouse; on any problem nothing is written.
+
+    Each provider-month of activity that a load changes is recorded as a submission (who,
+    when, which files, rows, totals and a hash of the content): see `carecontracts submissions`.
+    An activity_id loaded already, in any file or month, is refused.
+    """
+    from carecontracts.cycle.submissions import load_all, submit_month
     from carecontracts.periods import parse_month
 
     space = open_workspace(workspace)
     if files and month is None:
         raise fail(ProblemsError([Problem("load", "files are given without --month", expected="--month 2025-11 with that month's files, or no files to load data/ whole")]))
+    if provider and month is None:
+        raise fail(ProblemsError([Problem("--provider", "is given without --month", expected="--month 2025-11 --provider ID")]))
     try:
         when = parse_month(month) if month is not None else None
     except ValueError as error:
@@ -215,10 +226,11 @@ def load(
             def step(name: str, done: int, total: int) -> None:
                 progress.update(task, description=f"loading {name}" if name else "committing", completed=done, total=total)
 
-            report = load_workspace(space, progress=step) if when is None else load_month(space, when, files or None, progress=step)
+            recorded = load_all(space, progress=step) if when is None else submit_month(space, when, files or None, provider or None, progress=step)
     except ProblemsError as error:
         err.print("[red]Nothing was loaded.[/red]")
         raise fail(error) from None
+    report = recorded.report
     table = Table(title="Loaded", title_justify="left")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -226,9 +238,27 @@ def load(
     for name, count in report.rows.items():
         table.add_row(name, f"{count:,}", str(len(report.files[name])))
     out.print(table)
+    if report.replaced:
+        out.print(f"{report.replaced:,} rows replaced are kept in the warehouse's activity_replaced table.")
+    print_submissions(recorded.submissions)
     if report.rows.get("outcomes"):
         print_pairing(space)
     out.print(f"Warehouse: {space.warehouse_path}")
+
+
+def print_submissions(submissions: list, shown: int = 24) -> None:
+    """The submissions a load recorded: a line each, or a count past `shown`."""
+    if not submissions:
+        out.print("No provider's activity changed: no submission recorded.")
+        return
+    table = Table(title=f"Submissions recorded ({len(submissions):,})", title_justify="left")
+    for name in ("provider", "month", "version", "rows", "quantity"):
+        table.add_column(name, justify="right" if name in ("version", "rows", "quantity") else "left")
+    for s in submissions[:shown]:
+        table.add_row(s.provider, f"{s.month:%Y-%m}", str(s.version), "nil return" if s.nil_return else f"{s.rows:,}", f"{s.quantity:,}")
+    if len(submissions) > shown:
+        table.add_row(f"and {len(submissions) - shown:,} more", "", "", "", "")
+    out.print(table)
 
 
 def print_pairing(space) -> None:
@@ -383,6 +413,7 @@ def pay(
             raise fail(error) from None
     title = f"Statements {label} ({space.settings.name})" + (f", {contract_count(chosen):,} contracts chosen" if contract else "")
     print_summary(chosen, months, title)
+    print_cycle(result, space.year)
     for provider, commissioner, events in result.uncovered:
         err.print(f"[yellow]Note:[/yellow] {events:,} activity rows in {space.year.label} from provider {provider} for commissioner {commissioner} are in no contract, so on no statement.")
     if contract:
@@ -398,6 +429,21 @@ def pay(
                 written.append(export_lines(chosen, path))
     for path in written:
         out.print(f"Wrote {path}")
+
+
+def print_cycle(result, year) -> None:
+    """Which months are closed (shown as issued) and where their adjustments are paid."""
+    from carecontracts.cycle.close import first_open
+    from carecontracts.periods import month_label
+
+    if not result.closed:
+        return
+    closed = f"{month_label(result.closed[0])}..{month_label(result.closed[-1])}" if len(result.closed) > 1 else month_label(result.closed[0])
+    opening = first_open(year.months, result.closed)
+    out.print(f"Closed {closed}: shown as issued. {result.adjustments:,} prior-period adjustment lines"
+              + (f" in {month_label(opening)}." if opening else "."))
+    if result.waiting:
+        err.print(f"[yellow]Note:[/yellow] {result.waiting:,} differences to closed months wait for an open month: every month of {year.label} is closed.")
 
 
 def print_positions(positions: "pa.Table", title: str, shown: int | None = None) -> None:
@@ -996,6 +1042,7 @@ def explain(
     component: Annotated[str, typer.Argument(help="Component id as on the statement, e.g. core or api.variable.")],
     month: Annotated[str, typer.Argument(help="Month of the line, e.g. 2025-11.")],
     workspace: WorkspaceOption = Path("."),
+    repriced: Annotated[bool, typer.Option("--repriced", help="Explain what re-pricing gives today instead of the line as issued.")] = False,
 ) -> None:
     """Explain statement lines: the contract terms behind them (file:line) and the tallies they price."""
     from carecontracts.engine.explain import explain as explain_lines
@@ -1008,7 +1055,7 @@ def explain(
     except ValueError as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(PROBLEM_EXIT) from None
-    lines = stored(space, "statements", "WHERE contract = ? AND month = ?", [contract, when])
+    lines = stored(space, "repriced" if repriced else "statements", "WHERE contract = ? AND month = ?", [contract, when])
     if lines is None:
         err.print("[red]No statements yet: run `carecontracts pay` first.[/red]")
         raise typer.Exit(PROBLEM_EXIT)
@@ -1049,8 +1096,11 @@ def export(
     path: Annotated[Path, typer.Argument(help="File to write: .csv, .parquet or .xlsx.")],
     workspace: WorkspaceOption = Path("."),
     period: Annotated[Optional[str], typer.Option(help="Only these months (2025-11, 2025-04..2025-11); all stored months if omitted.")] = None,
+    repriced: Annotated[bool, typer.Option("--repriced", help="What re-pricing gives today, closed months included, instead of the statement "
+                                           "(which shows a closed month as issued).")] = False,
 ) -> None:
-    """Export the statements of the last payment run."""
+    """Export the statements of the last payment run: closed months as issued, with the
+    prior-period adjustments paid in the first open month (column `adjusts`)."""
     from carecontracts.payments import parse_period, stored
     from carecontracts.report.export import export_lines, format_of
 
@@ -1067,7 +1117,7 @@ def export(
         except ProblemsError as error:
             raise fail(error) from None
         where, parameters = "WHERE month BETWEEN ? AND ?", [months[0], months[-1]]
-    lines = stored(space, "statements", where + " ORDER BY scenario, contract, component, payer, payee, month, service, currency", parameters)
+    lines = stored(space, "repriced" if repriced else "statements", where + " ORDER BY scenario, contract, component, payer, payee, month, service, currency, adjusts", parameters)
     if lines is None:
         err.print("[red]No statements yet: run `carecontracts pay` first.[/red]")
         raise typer.Exit(PROBLEM_EXIT)
@@ -1240,6 +1290,8 @@ def audit(
     if html is not None:
         out.print(f"Wrote {html}")
 
+
+from carecontracts import cli_cycle  # noqa: E402,F401  (registers the cycle's commands on `app`)
 
 if __name__ == "__main__":
     app()

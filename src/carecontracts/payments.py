@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -102,7 +102,8 @@ def spark_copy(workspace: Workspace) -> Path:
 
 @dataclass
 class PaymentRun:
-    """Statement lines of the whole year (stored) and of the months asked for."""
+    """Statement lines of the whole year (stored) and of the months asked for: closed months
+    as issued, open months re-priced, and prior-period adjustments in the first open month."""
 
     year_lines: pa.Table
     lines: pa.Table
@@ -111,30 +112,58 @@ class PaymentRun:
     contracts: list[Contract]
     uncovered: list[tuple[str, str, int]]
     positions: pa.Table
+    closed: list[dt.date] = field(default_factory=list)
+    adjustments: int = 0
+    waiting: int = 0
+
+
+def loaded_stamp(workspace: Workspace) -> str:
+    """Changes whenever a load changes the warehouse's data."""
+    marker = workspace.state_dir / "LOADED"
+    return marker.read_text(encoding="utf-8") if marker.is_file() else ""
 
 
 def run_payments(workspace: Workspace, months: list[dt.date], backend: str | None = None) -> PaymentRun:
-    """Price the year, store its statements and tallies in the warehouse, return the months asked for."""
+    """Price the year, settle it against the months closed, store statements, re-priced lines
+    and tallies in the warehouse, and return the months asked for."""
+    from carecontracts.cycle.challenges import challenged_lines, excluded_activity
+    from carecontracts.cycle.close import Reasons, current_closes, issued_lines, priced_stamp, settle, with_adjusts
+    from carecontracts.cycle.submissions import open_records
+
     contracts = workspace_contracts(workspace)
+    records = open_records(workspace)
+    with records.session() as session:
+        closes = current_closes(session)
+        excluded = excluded_activity(session)
     engine, tables = open_engine(workspace, backend)
     try:
+        if excluded and tables.activity is not None:
+            removed = engine.put(pa.table({"activity_id": pa.array(sorted(excluded), pa.string())}))
+            tables = replace(tables, activity=tables.activity.anti_join(removed, "activity_id"))
         priced = measure_and_price(engine, contracts, workspace.year, tables, (ACTUAL,))
-        year_lines = engine.to_arrow(priced.lines.order_by(ORDER))
+        repriced = engine.to_arrow(priced.lines.order_by(ORDER))
         tallies = engine.to_arrow(priced.tallies.order_by(["contract", "component", "month", "payer", "service", "currency"])) if priced.tallies is not None else None
         uncovered = uncovered_activity(engine, priced, workspace.year)
-        # From the lines just fetched: positions over the priced expression would compile
+        with records.session() as session:
+            repriced = pa.concat_tables([with_adjusts(repriced), challenged_lines(session, with_adjusts(repriced).schema)])
+            issued = issued_lines(session, closes.values(), repriced.schema)
+            settled = settle(repriced, issued, set(closes), workspace.year.months, Reasons(session, workspace, contracts, closes))
+        year_lines = settled.lines
+        # From the lines just settled: positions over the priced expression would compile
         # and run the whole price stage again.
-        party_positions = engine.to_arrow(positions(engine.put(year_lines), priced.fine, priced.agreements, months))
+        party_positions = engine.to_arrow(positions(engine.put(year_lines.drop_columns(["adjusts"])), priced.fine, priced.agreements, months))
     finally:
         engine.close()
-    store(workspace.warehouse_path, year_lines, tallies)
+    store(workspace.warehouse_path, year_lines, tallies, repriced, priced_stamp(workspace, closes, excluded, loaded_stamp(workspace)))
     wanted = set(months)
     mask = pa.array([m in wanted for m in year_lines.column("month").to_pylist()])
-    return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts, uncovered, party_positions)
+    return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts, uncovered, party_positions, sorted(closes),
+                      settled.adjustments, settled.waiting)
 
 
-def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None) -> None:
-    """Replace the stored statements and tallies in one transaction."""
+def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None, repriced: pa.Table | None = None, priced_from: dict[str, str] | None = None) -> None:
+    """Replace the stored statements, re-priced lines, tallies and what they were priced
+    from in one transaction."""
     with duckdb.connect(str(warehouse)) as con:
         con.execute("BEGIN TRANSACTION")
         con.register("new_lines", lines)
@@ -144,7 +173,19 @@ def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None) -> None:
             con.execute("CREATE OR REPLACE TABLE tallies AS SELECT * FROM new_tallies")
         else:
             con.execute("DROP TABLE IF EXISTS tallies")
+        if repriced is not None:
+            con.register("new_repriced", repriced)
+            con.execute("CREATE OR REPLACE TABLE repriced AS SELECT * FROM new_repriced")
+        if priced_from is not None:
+            con.register("new_stamp", pa.table({"name": list(priced_from), "value": list(priced_from.values())}))
+            con.execute("CREATE OR REPLACE TABLE priced_from AS SELECT * FROM new_stamp")
         con.execute("COMMIT")
+
+
+def priced_from(workspace: Workspace) -> dict[str, str]:
+    """What the stored statements were priced from (empty before the first payment run)."""
+    table = stored(workspace, "priced_from")
+    return {} if table is None else dict(zip(table.column("name").to_pylist(), table.column("value").to_pylist()))
 
 
 def stored(workspace: Workspace, table: str = "statements", where: str = "", parameters: list | None = None) -> pa.Table | None:

@@ -27,6 +27,9 @@ class Settings(BaseModel):
     currency: str = "GBP"
     backend: str = Field(default="duckdb", pattern="^(duckdb|spark)$")
     spark_master: str = Field(default="local[*]", description="Where Spark runs: local[*], or a cluster's master URL (spark://host:7077, yarn).")
+    records: str | None = Field(
+        default=None, description="Where the records (submissions, closes, invoices, challenges, events) are kept: a SQLAlchemy URL; "
+        "by default .carecontracts/records.sqlite.")
     budgets: dict[str, Annotated[Decimal, Field(ge=0, decimal_places=2)]] = Field(
         default_factory=dict, description="Each commissioner's budget for the year's contracts: [budgets] ICB-NCL = 495_000_000."
     )

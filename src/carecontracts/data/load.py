@@ -10,6 +10,7 @@ import datetime as dt
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,12 +25,29 @@ MAX_REPORTED_ROWS = 20
 Progress = Callable[[str, int, int], None]
 
 
+@dataclass(frozen=True)
+class ProviderMonth:
+    """A provider's activity for one month as the warehouse now holds it: what a submission
+    records. The fingerprint changes when any row does, whatever their order."""
+
+    provider: str
+    month: dt.date
+    rows: int
+    quantity: Decimal
+    cost: Decimal | None
+    fingerprint: str
+    files: tuple[str, ...]
+
+
 @dataclass
 class LoadReport:
-    """What a load wrote: rows per table and the files they came from."""
+    """What a load wrote: rows per table, the files they came from, and each provider-month
+    of activity it put in place (with `replaced` rows moved to `activity_replaced`)."""
 
     rows: dict[str, int] = field(default_factory=dict)
     files: dict[str, list[str]] = field(default_factory=dict)
+    provider_months: list[ProviderMonth] = field(default_factory=list)
+    replaced: int = 0
 
 
 def _quote(name: str) -> str:
@@ -256,6 +274,61 @@ class _Stager:
         self.con.execute(f"ALTER TABLE {self.table} RENAME TO {self.dataset.name}")
 
 
+DUPLICATE_EXPECTED = "an activity_id that is not loaded already: a corrected row is sent in its provider's whole month again, which replaces that month"
+
+
+def _place(source: str, row: int) -> tuple[int | None, int | None, str]:
+    """Line (CSV, counting the header) or row (Parquet) of a staged row, and how to say it."""
+    if source.lower().endswith(".parquet"):
+        return None, row, f"{source} row {row}"
+    return row + 1, None, f"{source}:{row + 1}"
+
+
+def duplicate_ids(con: duckdb.DuckDBPyConnection, staged: str, kept: str | None, kept_where: str = "true", parameters: list | None = None) -> list[Problem]:
+    """An activity_id twice among the staged rows, or already in `kept` rows (those a load
+    leaves in place), would be paid twice: each is refused naming both places."""
+    found: list[Problem] = []
+    twice = con.execute(
+        f"""SELECT activity_id, source_file, source_row, first_file, first_row FROM (
+              SELECT activity_id, source_file, source_row,
+                     first_value(source_file) OVER w AS first_file, first_value(source_row) OVER w AS first_row,
+                     row_number() OVER w AS n
+              FROM {staged} WHERE NOT _bad AND activity_id IN (
+                  SELECT activity_id FROM {staged} WHERE NOT _bad GROUP BY activity_id HAVING count(*) > 1)
+              WINDOW w AS (PARTITION BY activity_id ORDER BY source_file, source_row))
+            WHERE n > 1 ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}"""
+    ).fetchall()
+    for activity_id, source, row, first_file, first_row in twice:
+        line, numbered, _ = _place(source, row)
+        found.append(Problem(source, f"activity_id {activity_id} is also at {_place(first_file, first_row)[2]}", line=line, row=numbered,
+                             field="activity_id", value=activity_id, expected=DUPLICATE_EXPECTED))
+    if kept is not None:
+        already = con.execute(
+            f"""SELECT s.activity_id, s.source_file, s.source_row, k.source_file, k.source_row, k.provider, strftime(k.end_date, '%Y-%m')
+                FROM {staged} s JOIN (SELECT * FROM {kept} WHERE {kept_where}) k USING (activity_id)
+                WHERE NOT s._bad ORDER BY s.source_file, s.source_row LIMIT {MAX_REPORTED_ROWS}""",
+            parameters or [],
+        ).fetchall()
+        for activity_id, source, row, kept_file, kept_row, provider, month in already:
+            line, numbered, _ = _place(source, row)
+            found.append(Problem(source, f"activity_id {activity_id} is already loaded from {_place(kept_file or '?', kept_row or 0)[2]} ({provider}, {month})",
+                                 line=line, row=numbered, field="activity_id", value=activity_id, expected=DUPLICATE_EXPECTED))
+    return found
+
+
+def provider_months(con: duckdb.DuckDBPyConnection, where: str = "true", parameters: list | None = None) -> list[ProviderMonth]:
+    """Each provider-month of the warehouse's activity (within `where`): rows, totals, files
+    and a fingerprint of every value of every row."""
+    values = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
+    rows = con.execute(
+        f"""SELECT provider, date_trunc('month', end_date)::DATE AS month, count(*), sum(quantity), sum(cost),
+                   printf('%016x', bit_xor(hash({values}))), list(DISTINCT source_file ORDER BY source_file)
+            FROM activity WHERE {where} GROUP BY ALL ORDER BY provider, month""",
+        parameters or [],
+    ).fetchall()
+    return [ProviderMonth(p, m, n, Decimal(q or 0), c, f, tuple(files)) for p, m, n, q, c, f, files in rows]
+
+
 def _stage_all(
     con: duckdb.DuckDBPyConnection, workspace: Workspace, plan: list[tuple[Dataset, list[Path]]], report: LoadReport, progress: Progress | None
 ) -> list[_Stager]:
@@ -289,11 +362,14 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
         con.execute("BEGIN TRANSACTION")
         stagers = _stage_all(con, workspace, [(d, data_files(workspace, d)) for d in datasets], report, progress)
         problems = [p for stager in stagers for p in stager.problems]
+        problems += [p for stager in stagers if stager.dataset is ACTIVITY for p in duplicate_ids(con, stager.table, None)]
         if problems:
             con.execute("ROLLBACK")
             raise ProblemsError(problems)
         for stager in stagers:
             stager.finish()
+        if ACTIVITY in datasets:
+            report.provider_months = provider_months(con)
         con.execute("COMMIT")
     finally:
         con.close()
@@ -317,11 +393,14 @@ def load_month(
     month: dt.date,
     files: list[Path] | None = None,
     progress: Progress | None = None,
+    providers: list[str] | None = None,
 ) -> LoadReport:
-    """Load one month's activity: its rows (by end date) replace that month's rows in the
-    warehouse and no other month's, so loading it again gives the same result. The small
-    reference data (prices, plans, population, outcomes) is reloaded whole. One transaction:
-    a problem, or a load killed part-way, leaves the warehouse as it was."""
+    """Load one month's activity as the submission of the providers it names (or of
+    `providers`): their rows for that month are replaced, and no other provider's or month's.
+    The rows replaced are kept in `activity_replaced`. A file with no rows is refused unless
+    `providers` says whose nil return it is; an activity_id loaded already is refused. The
+    small reference data (prices, plans, population, outcomes) is reloaded whole. One
+    transaction: a problem, or a load killed part-way, leaves the warehouse as it was."""
     chosen = files if files is not None else month_files(workspace, month)
     if not chosen:
         raise ProblemsError([Problem(ACTIVITY.folder, f"no activity files for {month:%Y-%m}",
@@ -335,33 +414,72 @@ def load_month(
         plan = [(ACTIVITY, chosen)] + [(d, data_files(workspace, d)) for d in DATASETS if d is not ACTIVITY]
         activity, *stagers = _stage_all(con, workspace, plan, report, progress)
         problems = [p for stager in (activity, *stagers) for p in stager.problems]
-        outside = con.execute(
-            f"""SELECT source_file, source_row, end_date FROM {activity.table}
-                WHERE NOT _bad AND (end_date < ? OR end_date >= ?) ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}""",
-            [month, following],
-        ).fetchall()
-        for source, row, ended in outside:
-            csv = not source.lower().endswith(".parquet")
-            problems.append(Problem(source, f"ends {ended}, outside {month:%Y-%m}, the month being loaded", line=row + 1 if csv else None,
-                                    row=None if csv else row, field="end_date", value=str(ended), expected=f"an end_date in {month:%Y-%m}"))
+        problems += _outside_month(con, activity.table, month, following)
+        named = [r[0] for r in con.execute(f"SELECT DISTINCT provider FROM {activity.table} WHERE NOT _bad ORDER BY 1").fetchall()]
+        if not problems and report.rows.get(ACTIVITY.name, 0) == 0 and not providers:
+            names = ", ".join(workspace.relative(f) for f in chosen)
+            problems.append(Problem(names, f"has no activity rows for {month:%Y-%m}",
+                                    expected=f"the month's rows, or --provider X to record that provider X had no activity in {month:%Y-%m}"))
+        if providers:
+            problems += _other_providers(con, activity.table, providers)
+        scope = sorted(providers or named)
+        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        in_scope = "end_date >= ? AND end_date < ? AND list_contains(?, provider)"
+        arguments = [month, following, scope]
+        if ACTIVITY.name in present:
+            problems += duplicate_ids(con, activity.table, ACTIVITY.name, f"NOT ({in_scope})", arguments)
+        else:
+            problems += duplicate_ids(con, activity.table, None)
         if problems:
             con.execute("ROLLBACK")
             raise ProblemsError(problems)
-        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if ACTIVITY.name in present:
-            con.execute(f"DELETE FROM {ACTIVITY.name} WHERE end_date >= ? AND end_date < ?", [month, following])
             columns = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
+            con.execute(f"CREATE TABLE IF NOT EXISTS activity_replaced AS SELECT *, CAST(NULL AS TIMESTAMPTZ) AS replaced_at FROM {ACTIVITY.name} LIMIT 0")
+            report.replaced = con.execute(
+                f"INSERT INTO activity_replaced SELECT *, now() FROM {ACTIVITY.name} WHERE {in_scope}", arguments).fetchone()[0]
+            con.execute(f"DELETE FROM {ACTIVITY.name} WHERE {in_scope}", arguments)
             con.execute(f"INSERT INTO {ACTIVITY.name} ({columns}, source_file, source_row) SELECT {columns}, source_file, source_row FROM {activity.table}")
             con.execute(f"DROP TABLE {activity.table}")
         else:
             activity.finish()
         for stager in stagers:
             stager.finish()
+        found = {pm.provider: pm for pm in provider_months(con, in_scope, arguments)}
+        report.provider_months = [found.get(p) or ProviderMonth(p, month, 0, Decimal(0), None, "0" * 16, ()) for p in scope]
         con.execute("COMMIT")
     finally:
         con.close()
     mark_loaded(workspace)
     return report
+
+
+def _outside_month(con: duckdb.DuckDBPyConnection, staged: str, month: dt.date, following: dt.date) -> list[Problem]:
+    """Rows that end outside the month being loaded."""
+    outside = con.execute(
+        f"""SELECT source_file, source_row, end_date FROM {staged}
+            WHERE NOT _bad AND (end_date < ? OR end_date >= ?) ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}""",
+        [month, following],
+    ).fetchall()
+    problems = []
+    for source, row, ended in outside:
+        line, numbered, _ = _place(source, row)
+        problems.append(Problem(source, f"ends {ended}, outside {month:%Y-%m}, the month being loaded", line=line, row=numbered,
+                                field="end_date", value=str(ended), expected=f"an end_date in {month:%Y-%m}"))
+    return problems
+
+
+def _other_providers(con: duckdb.DuckDBPyConnection, staged: str, providers: list[str]) -> list[Problem]:
+    """Rows of a provider not named by --provider: a load states whose month it replaces."""
+    rows = con.execute(
+        f"SELECT source_file, source_row, provider FROM {staged} WHERE NOT _bad AND NOT list_contains(?, provider) "
+        f"ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}", [providers]).fetchall()
+    problems = []
+    for source, row, provider in rows:
+        line, numbered, _ = _place(source, row)
+        problems.append(Problem(source, f"a row of {provider}, which --provider does not name", line=line, row=numbered, field="provider",
+                                value=provider, expected=f"rows of {', '.join(providers)} only"))
+    return problems
 
 
 def check_files(workspace: Workspace) -> list[Problem]:

@@ -30,7 +30,7 @@ FORMATS = ("csv", "parquet", "xlsx")
 LINE_FORMATS = ("xlsx", "parquet", "csv")  # where a workbook's lines go: in it, or beside it
 MONEY_FORMAT = MONEY_CODE  # the £ format of every workbook the project writes
 BOLD = Font(bold=True)
-LINE_STYLES = {"month": Style.MONTH, "quantity": Style.QUANTITY, "rate": Style.RATE, "amount": Style.MONEY}
+LINE_STYLES = {"month": Style.MONTH, "adjusts": Style.MONTH, "quantity": Style.QUANTITY, "rate": Style.RATE, "amount": Style.MONEY}
 NAME_COLUMNS = 3  # payer, payee, contract: the Summary's columns before the months
 
 

@@ -1,0 +1,112 @@
+"""Submissions: each load of activity is recorded per provider and month (who, when, which
+files, rows, totals, a hash of the content); the earlier version stays on record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from carecontracts.data.load import LoadReport, Progress, ProviderMonth, load_month, load_workspace
+from carecontracts.records import Records, actor, record_event
+from carecontracts.records.schema import Submission
+from carecontracts.records.store import digest, now
+from carecontracts.workspace import Workspace
+
+
+def open_records(workspace: Workspace) -> Records:
+    """The workspace's records store (created and migrated on first use)."""
+    return Records.at(workspace.state_dir, workspace.settings.records)
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    hashed = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            hashed.update(block)
+    return hashed.hexdigest()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A load and the submissions it recorded (a provider-month whose activity did not change
+    records none)."""
+
+    report: LoadReport
+    submissions: list[Submission]
+
+
+def submit_month(workspace: Workspace, month: dt.date, files: list[Path] | None = None, providers: list[str] | None = None,
+                 progress: Progress | None = None) -> Recorded:
+    """Load a month's files as the named providers' submission and record it."""
+    report = load_month(workspace, month, files, progress, providers)
+    return Recorded(report, _record(workspace, report, report.provider_months, "submission"))
+
+
+def load_all(workspace: Workspace, progress: Progress | None = None) -> Recorded:
+    """Load data/ whole; each provider-month whose activity changed is recorded as submitted,
+    and one that no longer has any as a nil return."""
+    report = load_workspace(workspace, progress)
+    with open_records(workspace).session() as session:
+        latest = _latest(session)
+    now_held = {(pm.provider, pm.month): pm for pm in report.provider_months}
+    gone = [ProviderMonth(p, m, 0, Decimal(0), None, "0" * 16, ()) for (p, m), s in latest.items() if s.rows and (p, m) not in now_held]
+    changed = [pm for pm in report.provider_months if (pm.provider, pm.month) not in latest or latest[(pm.provider, pm.month)].fingerprint != pm.fingerprint]
+    return Recorded(report, _record(workspace, report, changed + gone, "load"))
+
+
+def _latest(session) -> dict[tuple[str, dt.date], Submission]:
+    """The latest submission of each provider-month."""
+    newest = sa.select(Submission.provider, Submission.month, sa.func.max(Submission.version).label("version")).group_by(Submission.provider, Submission.month).subquery()
+    rows = session.scalars(sa.select(Submission).join(newest, sa.and_(Submission.provider == newest.c.provider, Submission.month == newest.c.month,
+                                                                     Submission.version == newest.c.version)))
+    return {(s.provider, s.month): s for s in rows}
+
+
+def _record(workspace: Workspace, report: LoadReport, months: list[ProviderMonth], how: str) -> list[Submission]:
+    """One submission and one event per provider-month, in one transaction."""
+    hashes: dict[str, str] = {}
+
+    def hash_of(name: str) -> str:
+        if name not in hashes:
+            path = workspace.root / name
+            hashes[name] = file_hash(path) if path.is_file() else digest(name)
+        return hashes[name]
+
+    who = actor()
+    recorded = []
+    with open_records(workspace).session() as session:
+        latest = _latest(session)
+        for pm in months:
+            previous = latest.get((pm.provider, pm.month))
+            content = digest(*(f"{name}:{hash_of(name)}" for name in pm.files)) if pm.files else digest("")
+            submission = Submission(
+                provider=pm.provider, month=pm.month, version=(previous.version + 1) if previous else 1, files=", ".join(pm.files),
+                rows=pm.rows, quantity=pm.quantity, cost=pm.cost, content_hash=content, fingerprint=pm.fingerprint,
+                nil_return=pm.rows == 0, submitted_at=now(), submitted_by=who,
+            )
+            session.add(submission)
+            session.flush()
+            record_event(session, "submission", f"{pm.provider} {pm.month:%Y-%m}", {
+                "submission": submission.id, "provider": pm.provider, "month": f"{pm.month:%Y-%m}", "version": submission.version, "how": how,
+                "files": list(pm.files), "rows": pm.rows, "quantity": str(pm.quantity), "cost": None if pm.cost is None else str(pm.cost),
+                "replaces": previous.id if previous else None, "nil_return": pm.rows == 0,
+            }, content, who)
+            recorded.append(submission)
+    return recorded
+
+
+def submissions(workspace: Workspace, month: dt.date | None = None, provider: str | None = None) -> list[Submission]:
+    """Every submission on record, newest version last, optionally for one month or provider."""
+    query = sa.select(Submission).order_by(Submission.month, Submission.provider, Submission.version)
+    if month is not None:
+        query = query.where(Submission.month == month)
+    if provider is not None:
+        query = query.where(Submission.provider == provider)
+    with open_records(workspace).session() as session:
+        return list(session.scalars(query))
