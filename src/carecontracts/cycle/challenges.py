@@ -75,7 +75,8 @@ def raise_challenge(workspace: Workspace, contracts: list[Contract], contract_id
     contract, providers = _contract(contracts, contract_id)
     payee = None
     if activity_ids:
-        _check_activity(workspace, activity_ids, providers, month)
+        payers = _check_activity(workspace, activity_ids, providers, month)
+        payer = payers[0] if len(payers) == 1 else None
     else:
         lines = _lines(workspace, contract_id, component or "", month, payer)
         if not lines:
@@ -106,8 +107,9 @@ def _details(challenge: Challenge) -> dict:
             "answer": challenge.answer, "settled_month": month_label(challenge.settled_month) if challenge.settled_month else None}
 
 
-def _check_activity(workspace: Workspace, ids: list[str], providers: set[str], month: dt.date) -> None:
-    """Each id must be loaded activity of the contract's providers ending in the month."""
+def _check_activity(workspace: Workspace, ids: list[str], providers: set[str], month: dt.date) -> list[str]:
+    """Each id must be loaded activity of the contract's providers ending in the month; the
+    commissioners whose activity it is."""
     doubled = sorted({i for i in ids if ids.count(i) > 1})
     if doubled:
         raise ProblemsError([Problem("--activity", f"{i} is named twice", value=i, expected="each activity_id once") for i in doubled])
@@ -116,7 +118,7 @@ def _check_activity(workspace: Workspace, ids: list[str], providers: set[str], m
     with duckdb.connect(str(workspace.warehouse_path), read_only=True) as con:
         con.register("wanted", pa.table({"activity_id": ids}))
         found = {r[0]: r[1:] for r in con.execute(
-            "SELECT activity_id, provider, date_trunc('month', end_date)::DATE FROM activity JOIN wanted USING (activity_id)").fetchall()}
+            "SELECT activity_id, provider, date_trunc('month', end_date)::DATE, commissioner FROM activity JOIN wanted USING (activity_id)").fetchall()}
     problems = []
     for i in ids:
         if i not in found:
@@ -126,6 +128,7 @@ def _check_activity(workspace: Workspace, ids: list[str], providers: set[str], m
                                     expected=f"activity of {', '.join(sorted(providers))} in {month_label(month)}"))
     if problems:
         raise ProblemsError(problems)
+    return sorted({found[i][2] for i in ids})
 
 
 def _lines(workspace: Workspace, contract: str, component: str, month: dt.date, payer: str | None) -> list[dict]:

@@ -81,7 +81,7 @@ class Settled:
     waiting: int
 
 
-Why = Callable[[str, dt.date], str]
+Why = Callable[[str, dt.date, str], str]
 
 
 def settle(repriced: pa.Table, issued: pa.Table, closed: set[dt.date], months: list[dt.date], why: Why) -> Settled:
@@ -116,7 +116,7 @@ def settle(repriced: pa.Table, issued: pa.Table, closed: set[dt.date], months: l
     if opening is not None:
         for scenario, contract, component, payer, payee, service, currency, adjusts, difference, due, paid, moved in differences:
             basis = (f"Adjusts {month_label(adjusts)}: re-priced {_pounds(due)} less {_pounds(paid)} issued ({_signed(difference)}); "
-                     f"{why(contract, adjusts)}")
+                     f"{why(contract, adjusts, payer)}")
             row = {"scenario": scenario, "contract": contract, "component": component, "payer": payer, "payee": payee, "month": opening,
                    "quantity": moved, "rate": None, "amount": difference, "basis": basis, "service": service, "currency": currency,
                    "adjusts": adjusts}
@@ -158,14 +158,14 @@ class Reasons:
                 self.providers[body.id] = parties
                 self.files[body.id] = contract.source
                 self.prices[body.id] = {str(getattr(c, "prices")) for c in body.components if getattr(c, "prices", None)}
-        self._said: dict[tuple[str, dt.date], str] = {}
+        self._said: dict[tuple[str, dt.date, str], str] = {}
 
-    def __call__(self, contract: str, month: dt.date) -> str:
-        if (contract, month) not in self._said:
-            self._said[(contract, month)] = self._why(contract, month)
-        return self._said[(contract, month)]
+    def __call__(self, contract: str, month: dt.date, payer: str) -> str:
+        if (contract, month, payer) not in self._said:
+            self._said[(contract, month, payer)] = self._why(contract, month, payer)
+        return self._said[(contract, month, payer)]
 
-    def _why(self, contract: str, month: dt.date) -> str:
+    def _why(self, contract: str, month: dt.date, payer: str) -> str:
         close = self.closes[month]
         then = json.loads(close.sources)
         reasons = []
@@ -186,7 +186,7 @@ class Reasons:
             reasons.append(f"{'re-issued' if path.startswith('prices/') else 'changed'} {path}")
         upheld = self.session.scalars(sa.select(Challenge).where(
             Challenge.contract == contract, Challenge.month == month, Challenge.state == "upheld",
-            Challenge.decided_at > close.closed_at).order_by(Challenge.id))
+            Challenge.decided_at > close.closed_at, sa.or_(Challenge.payer.is_(None), Challenge.payer == payer)).order_by(Challenge.id))
         reasons += [f"challenge {c.reference} upheld ({c.reason})" for c in upheld]
         return "because of " + "; ".join(reasons) if reasons else "re-pricing differs from the lines issued"
 
