@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up carecontracts from nothing but Python 3.11, then runs the example or the tests.
-#   bash scripts/dev.sh example   # install, build the example workspace, run the year's payments
+#   bash scripts/dev.sh example   # install, build the example workspace, run the year's payments and a month's cycle
 #   bash scripts/dev.sh test      # install (with Spark and Java), run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +44,8 @@ case "${1:-}" in
         .venv/bin/carecontracts init example
         .venv/bin/carecontracts load --workspace example
         .venv/bin/carecontracts pay year --workspace example --xlsx example/statements-2025-26.xlsx
+        # The month's cycle: April to June closed, a resubmission, a challenge upheld, an invoice that differs.
+        .venv/bin/python scripts/cycle_example.py example --xlsx example/statements-2025-26.xlsx
         ;;
     test)
         ensure_java

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from carecontracts.data.schemas import ACTIVITY
 from carecontracts.examples import partnerships, published
+from carecontracts.examples.cycle import write_cycle_files
 from carecontracts.examples.national_costs import (
     COMMUNITY,
     CONSULTANT_LED,
@@ -912,6 +913,17 @@ def _readme() -> str:
             carecontracts audit --html audit.html            # can the waiting times be believed? (data/reported holds the published figures)
             carecontracts audit --file data/published/{published.RTT_EXAMPLE} --where "RTT Part Type=Part_1A" --group provider
             carecontracts audit --file data/published/{published.AE_EXAMPLE} --threshold 95 --above --group provider
+
+        The month's cycle (data/cycle holds a resubmission and challenged activity):
+
+            carecontracts close 2025-06                      # April to June kept as issued
+            carecontracts load --month 2025-05 data/cycle/isp-healthcare-2025-05-resubmission.csv
+            carecontracts challenge raise ACUTE-2025 2025-06 --reason duplicate --activity-file data/cycle/acute-rfh-2025-06-challenged.csv
+            carecontracts challenge uphold CH-0001
+            carecontracts pay year                           # the differences are adjustments in July
+            carecontracts invoice record ISP-2025 2025-06 1234567.89
+            carecontracts invoice list                       # each invoice beside the statement
+            carecontracts history                            # every submission, close, invoice and challenge
         """)
 
 
@@ -958,6 +970,7 @@ def write_example(
 
     activity_files, tally = write_activity(root / "data" / "activity", model, rows, seed, progress)
     written += activity_files
+    written += write_cycle_files(root)
     delivered = Delivered(tally, model.segments)
 
     if progress:
