@@ -8,13 +8,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
+import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.data.load import LoadReport
+from carecontracts.data.load import DATASETS, LoadReport, data_files, staged_files
+from carecontracts.data.schemas import ACTIVITY
+from carecontracts.engine.agreements import agreements_of
 from carecontracts.engine.backend import Engine
+from carecontracts.engine.double_payment import activity_keys, double_payment_problems, double_payments
 from carecontracts.engine.measure import ACTUAL
 from carecontracts.engine.positions import positions
-from carecontracts.engine.run import RunTables, measure_and_price, uncovered_activity
+from carecontracts.engine.run import Priced, RunTables, measure_and_price, uncovered_activity
 from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract, load_contracts
 from carecontracts.periods import FinancialYear, month_label, parse_month
@@ -101,6 +105,56 @@ def spark_copy(workspace: Workspace) -> Path:
 
 
 @dataclass
+class Checked:
+    """What `check` found: every problem, what was read, and how many activity rows of the
+    financial year the double-payment check read (None when it could not run: no contracts
+    or activity files, or the activity files have problems of their own)."""
+
+    problems: list[Problem]
+    contracts: list[Contract]
+    files: int
+    activity_rows: int | None
+
+
+def check_workspace(workspace: Workspace) -> Checked:
+    """Check contracts and data files without loading anything, then check the activity in
+    the files for rows two contracts would both pay for (as `pay` would after a load)."""
+    problems: list[Problem] = []
+    contracts: list[Contract] = []
+    try:
+        contracts = workspace_contracts(workspace)
+    except ProblemsError as error:
+        problems += error.problems
+    rows = None
+    with staged_files(workspace) as (con, found):
+        problems += [p for dataset in found.values() for p in dataset]
+        has_activity = bool(data_files(workspace, ACTIVITY))
+        if contracts and has_activity and not found[ACTIVITY.name]:
+            engine = Engine.over_duckdb(con)
+            try:
+                activity = engine.table(f"_stage_{ACTIVITY.name}").drop("_bad")
+                agreements = agreements_of(contracts)
+                keys = engine.cache(activity_keys(activity, agreements))
+                problems += double_payment_problems(double_payments(engine, keys, agreements, workspace.year.months, activity), workspace.year.label)
+                in_year = keys.filter(keys.month.isin(workspace.year.months))
+                rows = int(engine.to_arrow(in_year.aggregate(rows=in_year.events.sum())).column("rows")[0].as_py() or 0)
+            finally:
+                engine.close()
+    files = sum(len(data_files(workspace, d)) for d in DATASETS)
+    return Checked(problems, contracts, files, rows)
+
+
+def refuse_double_payment(engine: Engine, priced: Priced, activity: ir.Table | None, year: FinancialYear) -> None:
+    """Raise, naming both contracts, if one payer would pay twice for any activity row in
+    the year: paying it silently twice is what the check exists to stop."""
+    if priced.fine is None:
+        return
+    found = double_payments(engine, priced.fine, priced.agreements, year.months, activity, table=priced.routes)
+    if found:
+        raise ProblemsError(double_payment_problems(found, year.label))
+
+
+@dataclass
 class PaymentRun:
     """Statement lines of the whole year (stored) and of the months asked for: closed months
     as issued, open months re-priced, and prior-period adjustments in the first open month."""
@@ -141,6 +195,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
             removed = engine.put(pa.table({"activity_id": pa.array(sorted(excluded), pa.string())}))
             tables = replace(tables, activity=tables.activity.anti_join(removed, "activity_id"))
         priced = measure_and_price(engine, contracts, workspace.year, tables, (ACTUAL,))
+        refuse_double_payment(engine, priced, tables.activity, workspace.year)
         repriced = engine.to_arrow(priced.lines.order_by(ORDER))
         tallies = engine.to_arrow(priced.tallies.order_by(["contract", "component", "month", "payer", "service", "currency"])) if priced.tallies is not None else None
         uncovered = uncovered_activity(engine, priced, workspace.year)
@@ -199,4 +254,4 @@ def stored(workspace: Workspace, table: str = "statements", where: str = "", par
         return con.execute(f"SELECT * FROM {table} {where}", parameters or []).to_arrow_table()
 
 
-__all__ = ["LoadReport", "PaymentRun", "parse_period", "run_payments", "stored", "workspace_contracts"]
+__all__ = ["Checked", "LoadReport", "PaymentRun", "check_workspace", "parse_period", "run_payments", "stored", "workspace_contracts"]

@@ -23,6 +23,7 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.run import RunTables, statement_lines
 from carecontracts.examples.book import BookSummary, write_book
 from carecontracts.language import load_contracts
+from carecontracts.payments import check_workspace
 from carecontracts.workspace import Workspace
 
 SMALL = 20  # contracts: enough for every kind (the first 14 of a book cover them all)
@@ -243,9 +244,11 @@ def test_activity_rows_belong_to_one_contract_each(book: BookSummary) -> None:
 
 
 def test_check_passes_and_the_files_load(book: BookSummary) -> None:
-    """`carecontracts check` accepts the book, and every contract has a plain-words header."""
-    result = CliRunner().invoke(app, ["check", "-w", str(book.root)])
+    """`carecontracts check` accepts the book, with no activity row paid twice, and every
+    contract has a plain-words header."""
+    result = CliRunner().invoke(app, ["check", "-w", str(book.root)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
+    assert f"No activity row in 2025-26 is paid twice by one payer ({SMALL_ROWS:,} rows checked)" in result.output
     workspace = Workspace.open(book.root)
     assert check_files(workspace) == []
     assert len(load_contracts(workspace.contracts_dir, workspace.price_lists(), workspace.root)) == SMALL
@@ -291,6 +294,8 @@ def test_block_and_cost_per_case_lines_to_the_penny(tmp_path: Path) -> None:
     """The engine's block and cost-per-case lines equal the ones worked out here from the files."""
     summary = write_book(tmp_path / "priced", BOOK_CONTRACTS, rows=BOOK_CONTRACTS * BOOK_ROWS_PER_CONTRACT)
     workspace = Workspace.open(summary.root)
+    checked = check_workspace(workspace)
+    assert checked.problems == [] and checked.activity_rows  # no activity row paid twice
     load_workspace(workspace)
     engine = Engine.duckdb(workspace.warehouse_path)
     try:

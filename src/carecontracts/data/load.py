@@ -482,17 +482,26 @@ def _other_providers(con: duckdb.DuckDBPyConnection, staged: str, providers: lis
     return problems
 
 
-def check_files(workspace: Workspace) -> list[Problem]:
-    """Check every data file without writing anything (for `carecontracts check`)."""
+@contextmanager
+def staged_files(workspace: Workspace) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, list[Problem]]]]:
+    """Every data file checked and staged into an in-memory database, kept open for checks
+    that read the data as a load would write it (`_stage_activity`, ... with `source_file`,
+    `source_row` and `_bad`), with the problems found in each dataset by name."""
     con = duckdb.connect()
-    problems: list[Problem] = []
+    problems: dict[str, list[Problem]] = {}
     try:
         for dataset in DATASETS:
             stager = _Stager(con, workspace, dataset)
             for path in data_files(workspace, dataset):
                 stager.stage(path)
             stager.check_overlaps()
-            problems += stager.problems
+            problems[dataset.name] = stager.problems
+        yield con, problems
     finally:
         con.close()
-    return problems
+
+
+def check_files(workspace: Workspace) -> list[Problem]:
+    """Check every data file without writing anything (for `carecontracts check`)."""
+    with staged_files(workspace) as (_, problems):
+        return [p for found in problems.values() for p in found]

@@ -48,6 +48,12 @@ class Engine:
         return cls(ibis.duckdb.connect(str(path), read_only=read_only), "duckdb")
 
     @classmethod
+    def over_duckdb(cls, con: Any) -> "Engine":
+        """An engine over an open DuckDB connection (the files staged by a check); closing
+        the engine closes the connection."""
+        return cls(ibis.duckdb.from_connection(con), "duckdb")
+
+    @classmethod
     def spark(cls, master: str = "local[2]") -> "Engine":
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         from pyspark.sql import SparkSession

@@ -190,14 +190,17 @@ def routes(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement]) -> i
     return table_of(engine, types, rows)
 
 
-def tallies(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement], keep: Sequence[str] = ()) -> ir.Table | None:
+def tallies(
+    engine: Engine, fine: ir.Table, agreements: Sequence[Agreement], keep: Sequence[str] = (), table: ir.Table | None = None
+) -> ir.Table | None:
     """Route fine tallies to each activity-measuring component, labelled with its service.
 
     A row matching several of a component's services counts once, for the first listed.
     `keep` names fine columns to carry along as `unit_<column>` (a simulation draws volume
-    per provider and activity service, then sums them away).
+    per provider and activity service, then sums them away). `table` is the routing table
+    (`routes`) when the caller has built it already.
     """
-    table = routes(engine, fine, agreements)
+    table = table if table is not None else routes(engine, fine, agreements)
     if table is None:
         return None
     rules = readmission_rules(list(agreements))

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from carecontracts.engine.agreements import Agreement, agreements_of
 from carecontracts.engine.backend import Engine
-from carecontracts.engine.measure import ACTUAL, fine_tallies, tallies
+from carecontracts.engine.measure import ACTUAL, fine_tallies, routes, tallies
 from carecontracts.engine.price import PricingInputs, Repricing, price
 from carecontracts.engine.statement import ORDER
 from carecontracts.language.model import Contract
@@ -45,16 +45,34 @@ class Priced:
     tallies: ir.Table | None
     fine: ir.Table | None
     agreements: list[Agreement]
+    routes: ir.Table | None = None  # the routing table the tallies were routed by
+
+
+@dataclass
+class Measured:
+    """Fine tallies of the events, the routing table, and the tallies routed by it to each
+    activity-measuring component (each None without activity or such components)."""
+
+    fine: ir.Table | None = None
+    routes: ir.Table | None = None
+    routed: ir.Table | None = None
+
+
+def measured(engine: Engine, agreements: list[Agreement], activity: ir.Table | None) -> Measured:
+    """The one heavy scan, keeping the routing table for checks over it (double payment)."""
+    if activity is None:
+        return Measured()
+    fine = engine.cache(fine_tallies(activity, agreements))
+    table = routes(engine, fine, agreements)
+    routed = tallies(engine, fine, agreements, table=table) if table is not None else None
+    return Measured(fine, table, engine.cache(routed) if routed is not None else None)
 
 
 def measure(engine: Engine, agreements: list[Agreement], activity: ir.Table | None) -> tuple[ir.Table | None, ir.Table | None]:
     """The one heavy scan: fine tallies of the events, and the tallies routed from them to
     each activity-measuring component (both cached; None without activity)."""
-    if activity is None:
-        return None, None
-    fine = engine.cache(fine_tallies(activity, agreements))
-    routed = tallies(engine, fine, agreements)
-    return fine, engine.cache(routed) if routed is not None else None
+    result = measured(engine, agreements, activity)
+    return result.fine, result.routed
 
 
 def price_tallies(
@@ -86,8 +104,8 @@ def measure_and_price(
 ) -> Priced:
     """Measure the events once, then price every component of every agreement."""
     agreements = agreements_of(contracts)
-    fine, routed = measure(engine, agreements, tables.activity)
-    return Priced(price_tallies(engine, agreements, year, tables, routed, scenarios), routed, fine, agreements)
+    result = measured(engine, agreements, tables.activity)
+    return Priced(price_tallies(engine, agreements, year, tables, result.routed, scenarios), result.routed, result.fine, agreements, result.routes)
 
 
 def uncovered_activity(engine: Engine, priced: Priced, year: FinancialYear) -> list[tuple[str, str, int]]:

@@ -25,7 +25,7 @@ def write_cycle_files(root: Path) -> list[Path]:
     with duckdb.connect() as con:
         columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
         picked = ", ".join(columns)
-        late = ", ".join(f"'LATE-' || lpad(CAST(n AS VARCHAR), 4, '0') AS activity_id" if c == "activity_id" else c for c in columns)
+        late = ", ".join("'LATE-' || lpad(CAST(n AS VARCHAR), 4, '0') AS activity_id" if c == "activity_id" else c for c in columns)
         con.execute(
             f"""COPY (
                   SELECT {picked} FROM {source} WHERE provider = '{provider}' AND strftime(end_date, '%Y-%m') = '{month}'
