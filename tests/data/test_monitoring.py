@@ -1,0 +1,147 @@
+"""The national contract-monitoring files: files made from the specification load, are
+checked as a receiving office would, reconcile (a deliberate £0.01 difference is found and
+located), round-trip, and a payment run's statements are written as an ACM to the penny.
+Expected values are worked by hand in tests/data/monitoring/README.md and below."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+from carecontracts.data.monitoring import SPECIFICATION, FileKind, financial_period, month_of, read_monitoring
+from carecontracts.data.monitoring.read import nhs_number_valid
+from carecontracts.periods import FinancialYear
+
+FILES = Path(__file__).parent / "monitoring"
+YEAR = FinancialYear.parse("2025-26")
+PRICE = "CONTRACT MONITORING ACTUAL PRICE"
+
+
+def read(name: str, **options):
+    return read_monitoring(FILES / name, source=name, **options)
+
+
+def located(problems) -> set[tuple[int | None, str | None]]:
+    return {(p.line, p.field) for p in problems}
+
+
+def test_the_specification_version_is_named() -> None:
+    assert "DCB2050" in SPECIFICATION and "v2.0" in SPECIFICATION and "DCB3003" in SPECIFICATION
+    assert "2025/26" in SPECIFICATION
+
+
+def test_clean_acm_loads_with_exact_money() -> None:
+    acm = read("acm-clean.csv", year=YEAR)
+    assert acm.kind is FileKind.ACM and acm.ok and not acm.warnings
+    assert acm.rows == len(acm.records) == 7
+    # 17,280.20 + 3,138.30 + 682.04 + 2,000,000.00 + 25,000.00 + 4,512.37 + 8,640.10
+    assert acm.total == Decimal("2059253.01")
+    first = acm.records[0]
+    assert first.line == 2
+    assert first.get("FINANCIAL MONTH") == 7 and first.get("FINANCIAL YEAR") == "202526"
+    assert first.get(PRICE) == Decimal("17280.20") and isinstance(first.get(PRICE), Decimal)
+    assert first.get("CONTRACT MONITORING ACTUAL MARKET FORCES FACTOR") == Decimal("1.0461")
+    assert first.get("DATE AND TIME DATA SET CREATED") == dt.datetime(2025, 11, 5, 9, 30)
+    assert acm.records[3].get("ACTIVITY TREATMENT FUNCTION CODE") is None  # the BLOCK row leaves it blank
+
+
+def test_clean_plcm_with_underscored_headers_loads() -> None:
+    plcm = read("plcm-clean.csv", year=YEAR)
+    assert plcm.kind is FileKind.PLCM and plcm.ok and not plcm.warnings
+    assert plcm.rows == 12
+    # 3 × 8,640.10 + 3 × 1,046.10 + 4 × 170.51 + 2,000,000.00 + 25,000.00
+    assert plcm.total == Decimal("2054740.64")
+    assert plcm.column("ORGANISATION IDENTIFIER (CODE OF PROVIDER)") == "ORGANISATION_IDENTIFIER_(CODE_OF_PROVIDER)"
+    assert plcm.records[0].get("ACTIVITY START DATE (CONTRACT MONITORING)") == dt.date(2025, 10, 2)
+
+
+def test_iap_loads() -> None:
+    iap = read("iap-clean.csv", year=YEAR)
+    assert iap.kind is FileKind.IAP and iap.ok and not iap.warnings
+    assert iap.total == Decimal("17280.20") + Decimal("25920.30") + Decimal("2000000.00")
+
+
+def test_bad_fields_are_refused_or_warned_each_located() -> None:
+    acm = read("acm-bad-fields.csv", year=YEAR)
+    assert not acm.ok
+    assert located(acm.errors) == {
+        (1, "COMMENTS"),
+        (2, "FINANCIAL YEAR"),
+        (3, "FINANCIAL MONTH"),
+        (4, "ORGANISATION IDENTIFIER (CODE OF PROVIDER)"),
+        (5, PRICE),
+        (6, PRICE),
+        (7, "ORGANISATION IDENTIFIER (CODE OF COMMISSIONER)"),
+        (8, "ACTIVITY TREATMENT FUNCTION CODE"),
+    }
+    assert located(acm.warnings) == {
+        (9, "POINT OF DELIVERY CODE"),
+        (9, "CONTRACT MONITORING ACTUAL MARKET FORCES FACTOR"),
+        (10, "CONTRACT MONITORING ACTUAL ACTIVITY"),
+    }
+    by_line = {p.line: p for p in acm.errors}
+    assert by_line[2].value == "2025/26" and "202526" in (by_line[2].expected or "")
+    assert by_line[5].value == "17,280.20" and "commas" in (by_line[5].expected or "")
+    assert "2 decimal places" in (by_line[6].expected or "")
+    assert "unknown column 'COMMENTS'" in str(by_line[1])
+    # The good rows are kept: the two warned rows on lines 9 and 10.
+    assert [r.line for r in acm.records] == [9, 10]
+
+
+def test_a_missing_mandatory_column_stops_the_file(tmp_path: Path) -> None:
+    text = (FILES / "acm-clean.csv").read_text().replace("CONTRACT MONITORING ACTUAL PRICE", "ACTUAL PRICE")
+    path = tmp_path / "acm.csv"
+    path.write_text(text)
+    acm = read_monitoring(path, FileKind.ACM, source="acm.csv")
+    assert acm.records == []
+    messages = [str(p) for p in acm.errors]
+    assert any("unknown column 'ACTUAL PRICE'" in m and "did you mean CONTRACT MONITORING ACTUAL PRICE" in m for m in messages)
+    assert any("missing mandatory column CONTRACT MONITORING ACTUAL PRICE" in m for m in messages)
+
+
+def test_doubtful_rows_are_accepted_with_warnings(tmp_path: Path) -> None:
+    lines = (FILES / "acm-clean.csv").read_text().splitlines()
+    lines[3] = lines[3].replace(",5,852.55,1.0461,4,682.04,", ",5,852.55,1.0461,,682.04,")  # OPFA money, no activity
+    lines[1] = lines[1].replace("2025-11-05T09:30:00", "05/11/2025 09:30")  # not ISO
+    lines.append(lines[2].replace(",3,3138.30,1.0461,3,3138.30,", ",0,0.00,1.0461,-1,-1046.10,"))  # line 9: a day case taken back
+    lines.append(lines[7])  # line 10 repeats line 8, QRV's spell
+    path = tmp_path / "acm.csv"
+    path.write_text("\n".join(lines) + "\n")
+    acm = read_monitoring(path, year=YEAR, source="acm.csv")
+    assert acm.ok and len(acm.records) == 9
+    assert located(acm.warnings) == {
+        (2, "DATE AND TIME DATA SET CREATED"),
+        (4, "CONTRACT MONITORING ACTUAL ACTIVITY"),
+        (9, "CONTRACT MONITORING ACTUAL ACTIVITY"),
+        (9, None),  # and it is at the same place as line 3
+        (10, None),
+    }
+    repeats = sorted((p.line, p.message) for p in acm.warnings if p.field is None)
+    assert repeats == [(9, "repeats the row on line 3"), (10, "repeats the row on line 8")]
+    assert acm.total == Decimal("2059253.01") - Decimal("1046.10") + Decimal("8640.10")
+
+
+def test_rows_of_another_year_are_refused() -> None:
+    acm = read("acm-clean.csv", year=FinancialYear.parse("2024-25"))
+    assert len(acm.errors) == 7
+    assert all(p.field == "FINANCIAL YEAR" and p.value == "202526" and "202425" in p.message for p in acm.errors)
+
+
+def test_nhs_numbers_are_checked(tmp_path: Path) -> None:
+    assert nhs_number_valid("9434765919")
+    assert not nhs_number_valid("9434765918")  # wrong check digit
+    assert not nhs_number_valid("943 476 5919")
+    text = (FILES / "plcm-clean.csv").read_text().replace("9434765838", "9434765839", 1)
+    path = tmp_path / "plcm.csv"
+    path.write_text(text)
+    plcm = read_monitoring(path, source="plcm.csv")
+    assert located(plcm.errors) == {(4, "NHS_NUMBER")}
+    assert plcm.errors[0].value == "9434765839"
+
+
+def test_financial_months_and_years() -> None:
+    assert financial_period(dt.date(2025, 4, 1)) == ("202526", 1)
+    assert financial_period(dt.date(2025, 10, 1)) == ("202526", 7)
+    assert financial_period(dt.date(2026, 3, 1)) == ("202526", 12)
+    assert month_of("202526", 10) == dt.date(2026, 1, 1)
