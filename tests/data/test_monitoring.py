@@ -9,9 +9,23 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-from carecontracts.data.monitoring import SPECIFICATION, FileKind, financial_period, month_of, read_monitoring
+import pytest
+
+from carecontracts.data.monitoring import (
+    SPECIFICATION,
+    FileKind,
+    Tallies,
+    financial_period,
+    invoice_total,
+    month_of,
+    read_invoices,
+    read_monitoring,
+    reconcile_invoices,
+    reconcile_plcm,
+)
 from carecontracts.data.monitoring.read import nhs_number_valid
 from carecontracts.periods import FinancialYear
+from carecontracts.problems import ProblemsError
 
 FILES = Path(__file__).parent / "monitoring"
 YEAR = FinancialYear.parse("2025-26")
@@ -145,3 +159,84 @@ def test_financial_months_and_years() -> None:
     assert financial_period(dt.date(2025, 10, 1)) == ("202526", 7)
     assert financial_period(dt.date(2026, 3, 1)) == ("202526", 12)
     assert month_of("202526", 10) == dt.date(2026, 1, 1)
+
+
+def test_plcm_reconciles_to_the_acm_exactly() -> None:
+    result = reconcile_plcm(read("acm-clean.csv"), read("plcm-clean.csv"))
+    assert result.differences == []
+    assert result.places == 6  # EL QMJ, DC, OPFA, BLOCK, CQUIN, EL QRV
+    assert result.acm_total == result.other_total == Decimal("2054740.64")
+    assert result.separate == {"DRUG": Decimal("4512.37")}
+
+
+def test_a_penny_difference_is_found_and_located() -> None:
+    result = reconcile_plcm(read("acm-clean.csv"), read("plcm-penny.csv"))
+    assert len(result.differences) == 1
+    difference = result.differences[0]
+    assert difference.acm.lines == (3,) and difference.acm.amount == Decimal("3138.30")
+    assert difference.other.rows == 3 and difference.other.lines == (3, 6, 9)
+    assert difference.other.amount == Decimal("3138.29")  # 1,046.10 + 1,046.10 + 1,046.09
+    assert difference.amount == Decimal("0.01") and difference.activity == 0
+    assert dict(difference.place)["POINT OF DELIVERY CODE"] == "DC"
+    text = str(difference)
+    assert "acm-clean.csv:3" in text and "plcm-penny.csv (3 rows: lines 3, 6, 9)" in text
+    assert "the ACM claims £0.01 more" in text
+
+
+def test_tallies_of_a_streamed_file_match() -> None:
+    streamed = Tallies(FileKind.PLCM)
+    plcm = read("plcm-penny.csv", keep=False, on_record=streamed.add)
+    assert plcm.records == []
+    kept = Tallies.of(read("plcm-penny.csv"))
+    assert streamed.by_place == kept.by_place
+    result = reconcile_plcm(read("acm-clean.csv"), plcm, streamed)
+    assert [d.amount for d in result.differences] == [Decimal("0.01")]
+
+
+def test_activity_differences_and_rows_on_one_side(tmp_path: Path) -> None:
+    lines = (FILES / "plcm-clean.csv").read_text().splitlines()
+    # Line 3 (a day case) counted twice, money unchanged; a row for a place the ACM lacks.
+    lines[2] = lines[2].replace(",1,1046.1000,", ",2,1046.1000,")
+    lines.append(lines[1].replace(",EL,ELECTIVE,", ",NEL,EMERGENCY,"))
+    path = tmp_path / "plcm.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = reconcile_plcm(read("acm-clean.csv"), read_monitoring(path, source="plcm.csv"))
+    by_pod = {dict(d.place)["POINT OF DELIVERY CODE"]: d for d in result.differences}
+    assert set(by_pod) == {"DC", "NEL"}
+    assert by_pod["DC"].amount == 0 and by_pod["DC"].activity == -1  # ACM 3, PLCM 4
+    assert by_pod["NEL"].acm.rows == 0 and by_pod["NEL"].other.lines == (14,)
+    assert by_pod["NEL"].amount == Decimal("-8640.10")
+    assert "acm-clean.csv (no rows)" in str(by_pod["NEL"])
+
+
+def test_acm_to_invoices() -> None:
+    acm = read("acm-clean.csv")
+    result = reconcile_invoices(acm, read_invoices(FILES / "invoices.csv", "invoices.csv"))
+    assert result.places == 2
+    assert len(result.differences) == 1
+    difference = result.differences[0]
+    assert dict(difference.place)["ORGANISATION IDENTIFIER (CODE OF COMMISSIONER)"] == "QRV"
+    assert difference.acm.lines == (8,) and difference.other.lines == (3,)
+    assert difference.amount == Decimal("-0.01")
+    assert "acm-clean.csv:8 and invoices.csv:3" in str(difference) and "£0.01 less" in str(difference)
+
+
+def test_one_invoiced_total(tmp_path: Path) -> None:
+    lines = (FILES / "acm-clean.csv").read_text().splitlines()
+    path = tmp_path / "acm.csv"
+    path.write_text("\n".join(lines[:-1]) + "\n")  # QMJ only
+    acm = read_monitoring(path, source="acm.csv")
+    assert reconcile_invoices(acm, invoice_total(acm, Decimal("2050612.91"))).differences == []
+    off = reconcile_invoices(acm, invoice_total(acm, Decimal("2050612.90"))).differences
+    assert [d.amount for d in off] == [Decimal("0.01")]
+    assert off[0].acm.rows == 6 and off[0].other.where() == "--invoice-total"
+    with pytest.raises(ProblemsError, match="one total given for 2 provider, commissioner and month groups"):
+        invoice_total(read("acm-clean.csv"), Decimal("1"))
+
+
+def test_bad_invoice_rows_are_located(tmp_path: Path) -> None:
+    path = tmp_path / "invoices.csv"
+    path.write_text("provider,commissioner,month,amount\nRAL,QMJ,2025-13,10.00\nRAL,QMJ,2025-10,10.001\n")
+    with pytest.raises(ProblemsError) as raised:
+        read_invoices(path, "invoices.csv")
+    assert located(raised.value.problems) == {(2, "month"), (3, "amount")}

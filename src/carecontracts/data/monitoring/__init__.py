@@ -34,6 +34,16 @@ them. In particular:
 """
 
 from carecontracts.data.monitoring.read import MonitoringFile, Record, financial_period, month_of, read_monitoring, year_code
+from carecontracts.data.monitoring.reconcile import (
+    Difference,
+    Invoice,
+    Reconciliation,
+    Tallies,
+    invoice_total,
+    read_invoices,
+    reconcile_invoices,
+    reconcile_plcm,
+)
 from carecontracts.data.monitoring.spec import ELEMENTS, GRAIN, NON_ACTIVITY_PODS, FileKind
 
 SPECIFICATION = (
@@ -43,6 +53,7 @@ SPECIFICATION = (
 )
 
 __all__ = [
-    "ELEMENTS", "GRAIN", "NON_ACTIVITY_PODS", "SPECIFICATION", "FileKind", "MonitoringFile", "Record",
-    "financial_period", "month_of", "read_monitoring", "year_code",
+    "ELEMENTS", "GRAIN", "NON_ACTIVITY_PODS", "SPECIFICATION", "Difference", "FileKind", "Invoice", "MonitoringFile",
+    "Reconciliation", "Record", "Tallies", "financial_period", "invoice_total", "month_of", "read_invoices",
+    "read_monitoring", "reconcile_invoices", "reconcile_plcm", "year_code",
 ]
