@@ -9,21 +9,27 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from carecontracts.data.monitoring import (
     SPECIFICATION,
     FileKind,
+    Placement,
     Tallies,
     financial_period,
     invoice_total,
     month_of,
+    placements,
+    priced_view,
     read_invoices,
     read_monitoring,
     reconcile_invoices,
     reconcile_plcm,
+    write_monitoring,
 )
 from carecontracts.data.monitoring.read import nhs_number_valid
+from carecontracts.language import load_contracts
 from carecontracts.periods import FinancialYear
 from carecontracts.problems import ProblemsError
 
@@ -240,3 +246,93 @@ def test_bad_invoice_rows_are_located(tmp_path: Path) -> None:
     with pytest.raises(ProblemsError) as raised:
         read_invoices(path, "invoices.csv")
     assert located(raised.value.problems) == {(2, "month"), (3, "amount")}
+
+
+@pytest.mark.parametrize("name", ["acm-clean.csv", "plcm-clean.csv", "iap-clean.csv"])
+def test_files_round_trip(name: str, tmp_path: Path) -> None:
+    first = read(name, year=YEAR)
+    written = tmp_path / "once.csv"
+    assert write_monitoring(written, first.kind, first.records) == len(first.records)
+    second = read_monitoring(written, year=YEAR)
+    assert second.kind is first.kind and second.ok and not second.warnings
+    assert [r.values for r in second.records] == [r.values for r in first.records]
+    assert second.total == first.total
+    again = tmp_path / "twice.csv"
+    write_monitoring(again, second.kind, second.records)
+    assert again.read_bytes() == written.read_bytes()
+
+
+def statement(contract: str, component: str, payer: str, payee: str, month: dt.date, amount: str,
+              quantity: str | None = None, service: str | None = None, currency: str | None = None) -> dict:
+    return {
+        "scenario": "actual", "contract": contract, "component": component, "payer": payer, "payee": payee, "month": month,
+        "quantity": None if quantity is None else Decimal(quantity), "rate": None, "amount": Decimal(amount),
+        "basis": f"{component} basis", "service": service, "currency": currency,
+    }
+
+
+NOV, JAN = dt.date(2025, 11, 1), dt.date(2026, 1, 1)
+LINES = pa.Table.from_pylist([
+    statement("ACUTE-2025", "api.fixed", "ICB-A", "ACUTE-FT", NOV, "1000000.00"),
+    statement("ACUTE-2025", "api.variable", "ICB-A", "ACUTE-FT", NOV, "-1234.56", "3"),
+    statement("ACUTE-2025", "cquin", "ICB-A", "ACUTE-FT", NOV, "12500.00"),
+    statement("ISP-2025", "cases", "ICB-A", "ISP", NOV, "17280.20", "2", "elective", "HN12F"),
+    statement("ISP-2025", "cases", "ICB-A", "ISP", NOV, "341.03", "2", "outpatients", "WF01B"),
+    statement("ISP-2025", "cases", "ICB-A", "ISP", JAN, "0.01", "1", "elective", "HN12F"),
+    {**statement("ISP-2025", "cases", "ICB-A", "ISP", NOV, "999.99", "1", "elective", "HN12F"), "scenario": "whatif"},
+])
+WHERE = {
+    ("ACUTE-2025", "api"): Placement("aligned_payment"),
+    ("ACUTE-2025", "cquin"): Placement("quality_incentive"),
+    ("ISP-2025", "cases"): Placement("activity", {"elective": "EL"}, Decimal("1.0461")),
+}
+CODES = {"ICB-A": "QMJ", "ACUTE-FT": "RAL", "ISP": "NT4"}
+
+
+def test_the_priced_view_is_an_acm_to_the_penny(tmp_path: Path) -> None:
+    records = priced_view(LINES, WHERE, CODES, dt.datetime(2026, 2, 5, 9, 0))
+    path = tmp_path / "view.csv"
+    write_monitoring(path, FileKind.ACM, records)
+    acm = read_monitoring(path, year=YEAR)
+    assert acm.ok and not acm.warnings
+    # The actual lines: 1,000,000.00 − 1,234.56 + 12,500.00 + 17,280.20 + 341.03 + 0.01 (the what-if line left out)
+    assert acm.total == Decimal("1028886.68")
+    rows = [(r.get("POINT OF DELIVERY CODE"), r.get("FINANCIAL MONTH"), r.get("CONTRACT MONITORING ACTUAL ACTIVITY"), r.get(PRICE)) for r in acm.records]
+    assert rows == [
+        ("BLOCK", 8, Decimal(0), Decimal("1000000.00")),
+        ("ADJUSTMENT", 8, Decimal(0), Decimal("-1234.56")),
+        ("CQUIN", 8, Decimal(0), Decimal("12500.00")),
+        ("EL", 8, Decimal(2), Decimal("17280.20")),
+        ("OTHER", 8, Decimal(2), Decimal("341.03")),  # outpatients names no single point of delivery
+        ("EL", 10, Decimal(1), Decimal("0.01")),  # January is month 10
+    ]
+    isp = acm.records[3]
+    assert isp.get("ORGANISATION IDENTIFIER (CODE OF PROVIDER)") == "NT4" and isp.get("ORGANISATION IDENTIFIER (CODE OF COMMISSIONER)") == "QMJ"
+    assert isp.get("LOCAL CONTRACT CODE") == "ISP-2025" and isp.get("LOCAL CONTRACT MONITORING CODE") == "cases"
+    assert isp.get("TARIFF CODE") == "HN12F" and isp.get("LOCAL POINT OF DELIVERY CODE") == "elective"
+    assert isp.get("CONTRACT MONITORING ACTUAL MARKET FORCES FACTOR") == Decimal("1.0461")
+    assert acm.records[0].get("CONTRACT MONITORING ACTUAL MARKET FORCES FACTOR") is None
+    only_january = priced_view(LINES, WHERE, CODES, months=[JAN])
+    assert [r.get(PRICE) for r in only_january] == [Decimal("0.01")]
+
+
+def test_the_priced_view_needs_codes_and_known_components() -> None:
+    with pytest.raises(ProblemsError) as raised:
+        priced_view(LINES, {k: v for k, v in WHERE.items() if k[0] == "ISP-2025"}, {"ICB-A": "QMJ"})
+    messages = [str(p) for p in raised.value.problems]
+    assert any("component api.fixed of contract ACUTE-2025 is not in the contracts" in m for m in messages)
+    assert not any("party ISP " in m for m in messages)  # ISP is written as it is: it is an ODS-like code already
+    with pytest.raises(ProblemsError, match="party ISP has no ODS code"):
+        priced_view(LINES.filter(pa.compute.equal(LINES["contract"], "ISP-2025")), WHERE, {"ICB-A": "QMJ"} | {"ISP": "ISP-LTD"})
+
+
+def test_placements_come_from_the_contracts(tmp_path: Path) -> None:
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "acute.yaml").write_text(
+        "id: ACUTE-2025\ncommissioner: ICB-A\nprovider: ACUTE\nterm: {start: 2025-04-01, end: 2026-03-31}\n"
+        "services:\n  elective: {pod: [EL]}\n  outpatients: {pod: [OPFA, OPFUP]}\n"
+        "components:\n  - {id: tariff, kind: activity, prices: national, mff: 1.05}\n  - {id: core, kind: block, annual: 1_200_000}\n"
+    )
+    found = placements(load_contracts(tmp_path / "contracts", {"national"}, tmp_path))
+    assert found[("ACUTE-2025", "tariff")] == Placement("activity", {"elective": "EL"}, Decimal("1.05"))
+    assert found[("ACUTE-2025", "core")].kind == "block"

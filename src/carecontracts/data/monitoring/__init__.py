@@ -45,6 +45,7 @@ from carecontracts.data.monitoring.reconcile import (
     reconcile_plcm,
 )
 from carecontracts.data.monitoring.spec import ELEMENTS, GRAIN, NON_ACTIVITY_PODS, FileKind
+from carecontracts.data.monitoring.write import Placement, placements, priced_view, write_monitoring
 
 SPECIFICATION = (
     "NHS England Contract Monitoring information standards for 2025/26 activity: DCB2050 Aggregate Contract "
@@ -53,7 +54,8 @@ SPECIFICATION = (
 )
 
 __all__ = [
-    "ELEMENTS", "GRAIN", "NON_ACTIVITY_PODS", "SPECIFICATION", "Difference", "FileKind", "Invoice", "MonitoringFile",
-    "Reconciliation", "Record", "Tallies", "financial_period", "invoice_total", "month_of", "read_invoices",
-    "read_monitoring", "reconcile_invoices", "reconcile_plcm", "year_code",
+    "ELEMENTS", "GRAIN", "NON_ACTIVITY_PODS", "SPECIFICATION",
+    "Difference", "FileKind", "Invoice", "MonitoringFile", "Placement", "Reconciliation", "Record", "Tallies",
+    "financial_period", "invoice_total", "month_of", "placements", "priced_view", "read_invoices", "read_monitoring",
+    "reconcile_invoices", "reconcile_plcm", "write_monitoring", "year_code",
 ]
