@@ -1241,5 +1241,11 @@ def audit(
         out.print(f"Wrote {html}")
 
 
+# The national contract-monitoring files (ACM, PLCM, IAP): check, reconcile, write-acm.
+from carecontracts.cli_monitoring import monitoring_app  # noqa: E402
+
+app.add_typer(monitoring_app, name="monitoring")
+
+
 if __name__ == "__main__":
     app()

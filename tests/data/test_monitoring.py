@@ -6,13 +6,19 @@ Expected values are worked by hand in tests/data/monitoring/README.md and below.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
-from carecontracts.data.monitoring import (
+os.environ["COLUMNS"] = "250"  # wide enough that rich does not wrap the lines looked for
+
+from carecontracts.cli import app  # noqa: E402
+from carecontracts.data.monitoring import (  # noqa: E402
     SPECIFICATION,
     FileKind,
     Placement,
@@ -28,14 +34,15 @@ from carecontracts.data.monitoring import (
     reconcile_plcm,
     write_monitoring,
 )
-from carecontracts.data.monitoring.read import nhs_number_valid
-from carecontracts.language import load_contracts
-from carecontracts.periods import FinancialYear
-from carecontracts.problems import ProblemsError
+from carecontracts.data.monitoring.read import nhs_number_valid  # noqa: E402
+from carecontracts.language import load_contracts  # noqa: E402
+from carecontracts.periods import FinancialYear  # noqa: E402
+from carecontracts.problems import ProblemsError  # noqa: E402
 
 FILES = Path(__file__).parent / "monitoring"
 YEAR = FinancialYear.parse("2025-26")
 PRICE = "CONTRACT MONITORING ACTUAL PRICE"
+runner = CliRunner()
 
 
 def read(name: str, **options):
@@ -336,3 +343,63 @@ def test_placements_come_from_the_contracts(tmp_path: Path) -> None:
     found = placements(load_contracts(tmp_path / "contracts", {"national"}, tmp_path))
     assert found[("ACUTE-2025", "tariff")] == Placement("activity", {"elective": "EL"}, Decimal("1.05"))
     assert found[("ACUTE-2025", "core")].kind == "block"
+
+
+def invoke(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_cli_check_and_reconcile_exit_codes(tmp_path: Path) -> None:
+    clean = invoke("monitoring", "check", FILES / "acm-clean.csv", FILES / "plcm-clean.csv", "--year", "2025-26", "-w", tmp_path)
+    assert clean.exit_code == 0, clean.output
+    assert "£2,059,253.01" in clean.output and "accepted" in clean.output
+    bad = invoke("monitoring", "check", FILES / "acm-bad-fields.csv", "--year", "2025-26", "-w", tmp_path)
+    assert bad.exit_code == 2
+    assert "acm-bad-fields.csv:6" in bad.output and "'17280.205' has 3 decimal places" in bad.output
+
+    agreed = invoke("monitoring", "reconcile", "--acm", FILES / "acm-clean.csv", "--plcm", FILES / "plcm-clean.csv", "-w", tmp_path)
+    assert agreed.exit_code == 0, agreed.output
+    assert "6 places compared, 6 agree" in agreed.output
+
+    penny = invoke("monitoring", "reconcile", "--acm", FILES / "acm-clean.csv", "--plcm", FILES / "plcm-penny.csv",
+                   "--invoice", FILES / "invoices.csv", "-w", tmp_path)
+    assert penny.exit_code == 1, penny.output
+    assert "acm-clean.csv:3" in penny.output and "(3 rows: lines 3, 6, 9)" in penny.output and "£0.01" in penny.output
+    assert "invoices.csv:3" in penny.output and "the ACM claims £0.01 less" in penny.output
+
+    refused = invoke("monitoring", "reconcile", "--acm", FILES / "acm-bad-fields.csv", "--plcm", FILES / "plcm-clean.csv", "-w", tmp_path)
+    assert refused.exit_code == 2 and "not reconciled" in refused.output
+
+
+def test_cli_write_acm_from_a_payment_run(tmp_path: Path) -> None:
+    from tests.cli.test_cli import ACTIVITY, ACUTE, BLOCK, PRICES
+
+    root = tmp_path / "ws"
+    for folder in ("contracts", "data/activity", "prices"):
+        (root / folder).mkdir(parents=True)
+    (root / "carecontracts.toml").write_text('name = "Tiny ICB"\nfinancial_year = "2025-26"\n')
+    (root / "contracts" / "community.yaml").write_text(BLOCK.replace("provider: COMM", "provider: COMM-CT"))
+    (root / "contracts" / "acute.yaml").write_text(ACUTE)
+    (root / "data" / "activity" / "nov.csv").write_text(ACTIVITY)
+    (root / "prices" / "national.csv").write_text(PRICES)
+    assert invoke("load", "-w", root).exit_code == 0
+    assert invoke("pay", "2025-11", "-w", root, "--xlsx", tmp_path / "nov.xlsx").exit_code == 0
+
+    out = tmp_path / "acm-view.csv"
+    missing = invoke("monitoring", "write-acm", out, "--period", "2025-11", "-w", root, "--code", "ICB-A=QMJ")
+    assert missing.exit_code == 2 and "party COMM-CT has no ODS code" in missing.output
+
+    (tmp_path / "codes.csv").write_text("party,ods_code\nICB-A,QMJ\nCOMM-CT,RYX\n")
+    written = invoke("monitoring", "write-acm", out, "--period", "2025-11", "-w", root, "--codes", tmp_path / "codes.csv",
+                     "--code", "ACUTE=RAL", "--created", "2025-12-05T10:00:00")
+    assert written.exit_code == 0, written.output
+    # November: block £100,000.00; activity 2 × £6,000 × 1.05 = £12,600.00 and £800.50 × 1.05 = £840.525 → £840.53
+    assert "£113,440.53, the statements' total of £113,440.53" in written.output
+    acm = read_monitoring(out, year=YEAR)
+    assert acm.ok and acm.total == Decimal("113440.53")
+    assert sorted((r.get("POINT OF DELIVERY CODE"), r.get("ORGANISATION IDENTIFIER (CODE OF PROVIDER)")) for r in acm.records) == [
+        ("BLOCK", "RYX"), ("EL", "RAL"), ("EL", "RAL")]
+    copy = tmp_path / "copy.csv"
+    shutil.copy(out, copy)
+    checked = invoke("monitoring", "check", copy, "-w", root)
+    assert checked.exit_code == 0, checked.output
