@@ -144,6 +144,7 @@ def test_doubtful_rows_are_accepted_with_warnings(tmp_path: Path) -> None:
         (9, None),  # and it is at the same place as line 3
         (10, None),
     }
+    assert "£682.04 with no activity at point of delivery OPFA" in {(p.line, p.field): p for p in acm.warnings}[(4, "CONTRACT MONITORING ACTUAL ACTIVITY")].message
     repeats = sorted((p.line, p.message) for p in acm.warnings if p.field is None)
     assert repeats == [(9, "repeats the row on line 3"), (10, "repeats the row on line 8")]
     assert acm.total == Decimal("2059253.01") - Decimal("1046.10") + Decimal("8640.10")

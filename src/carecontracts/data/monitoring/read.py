@@ -38,6 +38,7 @@ from carecontracts.data.monitoring.spec import (
     header_key,
     lookup,
 )
+from carecontracts.money import format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.problems import Problem
 
@@ -334,7 +335,7 @@ class _Reader:
             self.warn(f"{quantity} units of activity at point of delivery {pod}", line=record.line, column=self.result.column(quantity_name),
                       value=str(quantity), expected=f"0 or blank: {pod} rows carry money, not activity")
         if kind is not FileKind.PLCM and pod and pod not in NON_ACTIVITY_PODS and amount != 0 and not quantity:
-            self.warn(f"£{amount} with no activity at point of delivery {pod}", line=record.line, column=self.result.column(quantity_name),
+            self.warn(f"{format_money(amount)} with no activity at point of delivery {pod}", line=record.line, column=self.result.column(quantity_name),
                       value=None if quantity is None else str(quantity), expected="the activity the money pays for, or a non-activity point of delivery (BLOCK, CQUIN, ADJUSTMENT)")
         start, end = record.get(ACTIVITY_START), record.get(ACTIVITY_END)
         if isinstance(start, dt.date) and isinstance(end, dt.date) and end < start:
