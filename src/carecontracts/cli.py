@@ -1291,6 +1291,8 @@ def audit(
 
 
 import_module("carecontracts.cli_cycle")  # registers the cycle's commands on `app`
+# The national contract-monitoring files (ACM, PLCM, IAP): check, reconcile, write-acm.
+app.add_typer(import_module("carecontracts.cli_monitoring").monitoring_app, name="monitoring")
 
 if __name__ == "__main__":
     app()
