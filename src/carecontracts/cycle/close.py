@@ -60,9 +60,11 @@ def current_closes(session: Session) -> dict[dt.date, Close]:
 def issued_lines(session: Session, closes: Iterable[Close], schema: pa.Schema) -> pa.Table:
     """The lines issued by these closes, typed like the statements."""
     ids = [c.id for c in closes]
-    rows = list(session.scalars(sa.select(IssuedLine).where(IssuedLine.close_id.in_(ids)).order_by(IssuedLine.id))) if ids else []
     names = [f.name for f in schema]
-    return pa.table({name: pa.array([getattr(r, name) for r in rows], type=schema.field(name).type) for name in names}, schema=schema)
+    table = IssuedLine.__table__
+    rows = session.execute(sa.select(*(table.c[n] for n in names)).where(table.c.close_id.in_(ids)).order_by(table.c.id)).all() if ids else []
+    columns = list(zip(*rows)) if rows else [() for _ in names]
+    return pa.table({name: pa.array(list(values), type=schema.field(name).type) for name, values in zip(names, columns)}, schema=schema)
 
 
 def first_open(months: list[dt.date], closed: Iterable[dt.date]) -> dt.date | None:
