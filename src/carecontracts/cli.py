@@ -432,6 +432,8 @@ def pay(
 
 def print_cycle(result, year) -> None:
     """Which months are closed (shown as issued) and where their adjustments are paid."""
+    import pyarrow.compute as pc
+
     from carecontracts.cycle.close import first_open
     from carecontracts.periods import month_label
 
@@ -439,8 +441,11 @@ def print_cycle(result, year) -> None:
         return
     closed = f"{month_label(result.closed[0])}..{month_label(result.closed[-1])}" if len(result.closed) > 1 else month_label(result.closed[0])
     opening = first_open(year.months, result.closed)
+    shown = result.lines.filter(pc.is_valid(result.lines.column("adjusts")))
+    total = sum(shown.column("amount").to_pylist(), Decimal(0))
     out.print(f"Closed {closed}: shown as issued. {result.adjustments:,} prior-period adjustment lines"
-              + (f" in {month_label(opening)}." if opening else "."))
+              + (f" in {month_label(opening)}" if opening else "")
+              + (f"; {len(shown):,} of them in the months shown, totalling {money(total)}." if len(shown) else "."))
     if result.waiting:
         err.print(f"[yellow]Note:[/yellow] {result.waiting:,} differences to closed months wait for an open month: every month of {year.label} is closed.")
 
