@@ -102,11 +102,11 @@ def submissions(
 @app.command()
 def history(
     workspace: WorkspaceOption = Path("."),
-    kind: Annotated[Optional[str], typer.Option(help="Only events of this kind: submission, close, reopen, invoice, challenge (any state).")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="Only events of this kind: submission, close, reopen, variation, invoice, challenge (any state).")] = None,
     last: Annotated[int, typer.Option(help="Show the latest N events (0 for all).")] = 50,
     verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain: exit 2 if any event was changed or removed.")] = False,
 ) -> None:
-    """The event log: every submission, close, reopening, invoice and challenge, with who,
+    """The event log: every submission, close, reopening, variation, invoice and challenge, with who,
     when and a hash of the content, each chained to the one before."""
     import sqlalchemy as sa
 

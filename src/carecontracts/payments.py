@@ -183,6 +183,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
     from carecontracts.cycle.challenges import challenged_lines, excluded_activity
     from carecontracts.cycle.close import Reasons, current_closes, issued_lines, priced_stamp, settle, with_adjusts
     from carecontracts.cycle.submissions import open_records
+    from carecontracts.cycle.variations import record_variations
 
     contracts = workspace_contracts(workspace)
     records = open_records(workspace)
@@ -203,6 +204,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
             repriced = pa.concat_tables([with_adjusts(repriced), challenged_lines(session, with_adjusts(repriced).schema)])
             issued = issued_lines(session, closes.values(), repriced.schema)
             settled = settle(repriced, issued, set(closes), workspace.year.months, Reasons(session, workspace, contracts, closes))
+            record_variations(session, workspace, contracts)
         year_lines = settled.lines
         # From the lines just settled: positions over the priced expression would compile
         # and run the whole price stage again.

@@ -139,6 +139,12 @@ def test_a_variation_after_close_is_paid_as_adjustments_and_the_closed_month_sta
     # November's own activity is priced under the new terms: 3 × £105.
     assert amounts(lines(root, "2025-11"), contract="ACUTE-2025", component="cases", adjusts="") == [Decimal("315.00")]
     assert not [r for r in lines(root, "2025-11") if r["contract"] == "COMM-2025" and r["adjusts"]]
+    with sqlite3.connect(root / ".carecontracts" / "records.sqlite") as con:
+        (variation,) = [json.loads(d) for (d,) in con.execute("SELECT details FROM events WHERE kind = 'variation'")]
+    assert (variation["file"], variation["contracts"], variation["lines"], variation["since_close"]) == ("contracts/acute.yaml", ["ACUTE-2025"], "12-14", "2025-10")
+    run("pay", "2025-11", "-w", root)  # the same variation is recorded once
+    with sqlite3.connect(root / ".carecontracts" / "records.sqlite") as con:
+        assert con.execute("SELECT count(*) FROM events WHERE kind = 'variation'").fetchone() == (1,)
 
 
 def test_an_adjustment_issued_in_a_closed_month_counts_towards_the_next(tmp_path: Path) -> None:
