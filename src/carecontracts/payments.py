@@ -11,7 +11,7 @@ import duckdb
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.data.load import DATASETS, LoadReport, data_files, staged_files
+from carecontracts.data.load import DATASETS, LoadReport, data_files, duplicate_ids, staged_files
 from carecontracts.data.schemas import ACTIVITY
 from carecontracts.engine.agreements import agreements_of
 from carecontracts.engine.backend import Engine
@@ -129,6 +129,8 @@ def check_workspace(workspace: Workspace) -> Checked:
     with staged_files(workspace) as (con, found):
         problems += [p for dataset in found.values() for p in dataset]
         has_activity = bool(data_files(workspace, ACTIVITY))
+        if has_activity:
+            problems += duplicate_ids(con, f"_stage_{ACTIVITY.name}", None)
         if contracts and has_activity and not found[ACTIVITY.name]:
             engine = Engine.over_duckdb(con)
             try:

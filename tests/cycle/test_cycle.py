@@ -290,3 +290,12 @@ def test_the_migrations_build_exactly_the_records_tables(tmp_path: Path) -> None
     with records.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
         assert set(sa.inspect(connection).get_table_names()) >= {t for t in Base.metadata.tables}
+
+
+def test_check_and_load_refuse_an_activity_id_in_two_files(tmp_path: Path) -> None:
+    root = workspace(tmp_path / "ws")
+    write(root / "data" / "activity" / "more.csv", ["NA2,P9,ACUTE,ICB-A,general,HRG1,EL,2025-12-01,2025-12-01,1"])
+    for command in ("check", "load"):
+        shown = run(command, "-w", root, code=2).output
+        assert "NA2" in shown and "data/activity/more.csv:2" in shown
+    assert not (root / ".carecontracts" / "warehouse.duckdb").exists() or not activity(root, "SELECT * FROM information_schema.tables WHERE table_name = 'activity'")
