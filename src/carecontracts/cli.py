@@ -523,6 +523,62 @@ def print_party(lines, party: str, title: str) -> None:
     out.print(table)
 
 
+def signed_money(value: Decimal) -> str:
+    """+£200.00, -£200.00 or £0.00: a variance."""
+    return ("+" if value > 0 else "") + money(value)
+
+
+@app.command("plan-vs-actual")
+def plan_vs_actual(
+    period: Annotated[str, typer.Argument(help="A month (2025-11), a range (2025-04..2025-11), or 'year'.")],
+    workspace: WorkspaceOption = Path("."),
+    contract: Annotated[Optional[list[str]], typer.Option(
+        "--contract", metavar="ID", help="Only this contract (repeat it for more, or end it with * for every contract starting so); "
+        "a contract with no payment plan is then shown with its payments and no plan.")] = None,
+) -> None:
+    """Plan versus actual payments per contract and component: the payment plans in data/plans (rows naming a component, such as core or api.fixed) against the stored statements of the last payment run, with the variance.
+
+    Actual counts every line paid in the period, prior-period adjustments in the month they are paid. Exit 2 when nothing is priced yet (`carecontracts pay` first), when no payment plan is loaded, or when a plan names a contract or component the contracts do not have.
+    """
+    from carecontracts.payments import parse_period, plan_versus_actual
+
+    space = open_workspace(workspace)
+    try:
+        months = parse_period(period, space.year)
+        result = plan_versus_actual(space, months, contract)
+    except ProblemsError as error:
+        raise fail(error) from None
+    label = period_label(months, space.year)
+    adjusted = any(line.adjustments for line in result.lines)
+    table = Table(title=f"Plan versus actual payments, {label} ({space.settings.name})", title_justify="left")
+    headings = ["contract", "component", "planned", "actual", "variance", "variance %"] + (["of which adjustments"] if adjusted else [])
+    for name in headings:
+        table.add_column(name, justify="left" if name in ("contract", "component") else "right", no_wrap=True)
+
+    def row(line, style: str | None = None) -> None:
+        percent = line.variance_percent
+        cells = [line.contract, line.component, "—" if line.planned is None else money(line.planned), money(line.actual),
+                 "—" if line.variance is None else signed_money(line.variance),
+                 "—" if percent is None else f"{'+' if percent > 0 else ''}{percent}%"]
+        table.add_row(*cells, *([money(line.adjustments)] if adjusted else []), style=style)
+
+    for line in result.lines:
+        row(line)
+    table.add_section()
+    row(result.total, "bold")
+    out.print(table)
+    out.print("Variance = actual − planned: positive when more was paid than planned. Actual is the statements of the last payment run "
+              "(`carecontracts pay`), prior-period adjustments counted in the month they are paid; the total is of the lines with a plan.")
+    unplanned = [line for line in result.lines if line.planned is None]
+    if unplanned:
+        out.print(f"No payment plan for {', '.join(f'{line.contract} {line.component}' for line in unplanned)} "
+                  f"({money(sum((line.actual for line in unplanned), Decimal(0)))} paid): shown without a plan, and not in the total.")
+    if result.unplanned and not contract:
+        listed = ", ".join(f"{name} ({money(amount)})" for name, amount in result.unplanned.items())
+        out.print(f"Contracts with no payment plan, and what each was paid in {label}: {listed}. "
+                  "A row of data/plans naming a component plans its payments.")
+
+
 @app.command()
 def outcomes(
     instrument: Annotated[str, typer.Option(help="oxford_hip, oxford_knee, eq5d_index, eq_vas or barthel.")] = "oxford_hip",

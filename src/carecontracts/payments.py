@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from carecontracts.data.load import DATASETS, LoadReport, data_files, duplicate_ids, staged_files
-from carecontracts.data.schemas import ACTIVITY
+from carecontracts.data.schemas import ACTIVITY, PLANS
 from carecontracts.engine.agreements import agreements_of
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.double_payment import activity_keys, double_payment_problems, double_payments
@@ -23,6 +23,7 @@ from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract, load_contracts
 from carecontracts.periods import FinancialYear, month_label, parse_month
 from carecontracts.problems import Problem, ProblemsError
+from carecontracts.report.plans import PAYMENT_PLAN_COLUMNS, PlanVersusActual, payment_plan_problems
 from carecontracts.workspace import Workspace
 
 WAREHOUSE_TABLES = ("activity", "prices", "plans", "population", "outcomes")
@@ -73,7 +74,7 @@ def open_engine(workspace: Workspace, backend: str | None = None) -> tuple[Engin
         path = folder / f"{name}.parquet"
         return engine.con.read_parquet(str(path), table_name=f"cc_{name}") if path.exists() else None
 
-    return engine, RunTables(read("activity"), read("prices"), read("plans"), read("population"), read("outcomes"))
+    return engine, RunTables.of(read("activity"), read("prices"), read("plans"), read("population"), read("outcomes"))
 
 
 def spark_copy(workspace: Workspace) -> Path:
@@ -128,6 +129,9 @@ def check_workspace(workspace: Workspace) -> Checked:
     rows = None
     with staged_files(workspace) as (con, found):
         problems += [p for dataset in found.values() for p in dataset]
+        if contracts:
+            problems += payment_plan_problems(
+                con.execute(f"SELECT * FROM _stage_{PLANS.name} WHERE NOT _bad AND component IS NOT NULL").to_arrow_table(), contracts)
         has_activity = bool(data_files(workspace, ACTIVITY))
         if has_activity:
             problems += duplicate_ids(con, f"_stage_{ACTIVITY.name}", None)
@@ -258,4 +262,43 @@ def stored(workspace: Workspace, table: str = "statements", where: str = "", par
         return con.execute(f"SELECT * FROM {table} {where}", parameters or []).to_arrow_table()
 
 
-__all__ = ["Checked", "LoadReport", "PaymentRun", "check_workspace", "parse_period", "run_payments", "stored", "workspace_contracts"]
+def stored_payment_plans(workspace: Workspace) -> pa.Table | None:
+    """The payment plans loaded (plan rows naming a component), with the file and row each
+    came from; None when there are none, or the plans were loaded before payment plans
+    existed."""
+    if not workspace.warehouse_path.exists():
+        return None
+    with duckdb.connect(str(workspace.warehouse_path), read_only=True) as con:
+        columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'plans'").fetchall()}
+        if "component" not in columns:
+            return None
+        plans = con.execute("SELECT * FROM plans WHERE component IS NOT NULL ORDER BY source_file, source_row").to_arrow_table()
+    return plans if plans.num_rows else None
+
+
+def plan_versus_actual(workspace: Workspace, months: list[dt.date], contracts: list[str] | None = None) -> PlanVersusActual:
+    """The payment plans against the stored statements (the last payment run: closed months as
+    issued, adjustments in the month they are paid), per contract and component over the
+    months; `contracts` (ids or patterns such as 'ACUTE-*') narrows it to those. Raises when
+    nothing is priced yet, no payment plan is loaded, or a plan names what no contract has."""
+    from carecontracts.report.book import chosen_contracts, contract_ids
+    from carecontracts.report.plans import plan_versus_actual as compare
+
+    statements = stored(workspace, "statements")
+    if statements is None:
+        raise ProblemsError([Problem("statements", "nothing is priced yet", expected="run `carecontracts pay` first")])
+    plans = stored_payment_plans(workspace)
+    if plans is None:
+        raise ProblemsError([Problem(PLANS.folder, "no payment plans are loaded",
+                                     expected=f"rows in {PLANS.folder} naming a component ({PAYMENT_PLAN_COLUMNS}), then `carecontracts load`")])
+    terms = workspace_contracts(workspace)
+    problems = payment_plan_problems(plans, terms)
+    if problems:
+        raise ProblemsError(problems)
+    chosen = None
+    if contracts:
+        chosen = chosen_contracts(contracts, set(contract_ids(statements)) | {c.id for c in terms} | {s.id for c in terms for s in c.subcontracts})
+    return compare(statements, plans, months, chosen)
+
+
+__all__ = ["Checked", "LoadReport", "PaymentRun", "check_workspace", "parse_period", "plan_versus_actual", "run_payments", "stored", "workspace_contracts"]

@@ -266,6 +266,51 @@ def test_plan_month_must_be_a_month(loaded: tuple[Workspace, dict]) -> None:
     assert problem.expected == "a month like 2025-11"
 
 
+PLAN_COLUMNS = "contract,service,month,planned_quantity,planned_value,component"
+
+
+def test_payment_plan_row_loads_without_service_or_quantity(tmp_path: Path) -> None:
+    """A row naming a component is a payment plan: service and quantity may be blank, the
+    value may be below nothing (a planned clawback), and a file of payment plans alone needs
+    no service or quantity column. Both kinds land in one table, told apart by `component`."""
+    workspace = new_workspace(tmp_path)
+    write(tmp_path, "data/plans/plan.csv", PLAN_COLUMNS, ["C1,general,2025-04,100,16800.00,", "C1,,2025-04,,100000.00,core"])
+    write(tmp_path, "data/plans/payments.csv", "contract,component,month,planned_value,commissioner", ["C1,cquin.clawback,2026-03,-250.50,ICB"])
+    assert check_files(workspace) == []
+    load_workspace(workspace)
+    rows = rows_of(workspace, "SELECT contract, component, service, month, planned_quantity, planned_value, commissioner FROM plans ORDER BY source_file, source_row")
+    assert rows == [
+        ("C1", "cquin.clawback", None, dt.date(2026, 3, 1), None, Decimal("-250.50"), "ICB"),
+        ("C1", None, "general", dt.date(2025, 4, 1), Decimal("100.0000"), Decimal("16800.00"), None),
+        ("C1", "core", None, dt.date(2025, 4, 1), None, Decimal("100000.00"), None),
+    ]
+
+
+def test_activity_plan_without_service_or_quantity_is_located(loaded: tuple[Workspace, dict]) -> None:
+    """A row naming no component is an activity plan: a blank service or quantity, or a value
+    below nothing, is refused at its file, line and field, saying what was expected."""
+    workspace, before = loaded
+    write(workspace.root, "data/plans/plan.csv", PLAN_COLUMNS,
+          ["C1,general,2025-04,100,16800.00,", "C1,,2025-05,90,15204.00,", "C1,general,2025-06,,15204.00,", "C1,general,2025-07,1,-5.00,"])
+    problems = rejected(workspace, before)
+    assert [(p.source, p.line, p.field, p.value) for p in problems] == [
+        ("data/plans/plan.csv", 3, "service", None),
+        ("data/plans/plan.csv", 4, "planned_quantity", None),
+        ("data/plans/plan.csv", 5, "planned_value", "-5.00"),
+    ]
+    assert problems[0].expected == "a service for an activity plan (a row naming no component), or a component for a payment plan"
+    assert problems[1].expected is not None and problems[1].expected.startswith("a planned quantity for an activity plan")
+    assert str(problems[0]).startswith("data/plans/plan.csv:3 service: (blank) is not valid")
+
+
+def test_plans_with_no_service_column_are_each_located(loaded: tuple[Workspace, dict]) -> None:
+    """Without a component, a file lacking the service column is refused row by row."""
+    workspace, before = loaded
+    write(workspace.root, "data/plans/plan.csv", "contract,month,planned_quantity,planned_value", ["C1,2025-04,100,16800.00"])
+    (problem,) = rejected(workspace, before)
+    assert (problem.source, problem.line, problem.field) == ("data/plans/plan.csv", 2, "service")
+
+
 def test_outcome_timepoint_must_be_pre_or_post(loaded: tuple[Workspace, dict]) -> None:
     """A value outside a column's choices is rejected, naming the choices."""
     workspace, before = loaded

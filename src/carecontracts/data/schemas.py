@@ -165,16 +165,29 @@ POPULATION = Dataset(
     ),
 )
 
+ACTIVITY_PLAN = "an activity plan (a row naming no component)"
+
+# A plan row is an activity plan (service, planned quantity and its value) or, when it names
+# a component (or a part, `api.fixed`), a payment plan: the payment planned for it that month.
+# A planned payment may be below nothing (a clawback, a withhold); planned activity may not.
 PLANS = Dataset(
     "plans",
     "data/plans",
     (
         Column("contract", Kind.TEXT),
-        Column("service", Kind.TEXT),
+        Column("service", Kind.TEXT, required=False),
         Column("month", Kind.MONTH),
-        Column("planned_quantity", Kind.DECIMAL, minimum=0, sql_type=INPUT_QUANTITY_TYPE),
-        Column("planned_value", Kind.DECIMAL, minimum=0, sql_type="DECIMAL(18, 2)"),
+        Column("planned_quantity", Kind.DECIMAL, required=False, minimum=0, sql_type=INPUT_QUANTITY_TYPE),
+        Column("planned_value", Kind.DECIMAL, sql_type="DECIMAL(18, 2)"),
         Column("commissioner", Kind.TEXT, required=False),
+        Column("component", Kind.TEXT, required=False),
+    ),
+    (
+        ("t_component IS NULL AND t_service IS NULL", "service",
+         f"a service for {ACTIVITY_PLAN}, or a component for a payment plan"),
+        ("t_component IS NULL AND t_planned_quantity IS NULL", "planned_quantity",
+         f"a planned quantity for {ACTIVITY_PLAN}, or a component for a payment plan"),
+        ("t_component IS NULL AND t_planned_value < 0", "planned_value", f"a number of at least 0 for {ACTIVITY_PLAN}"),
     ),
 )
 

@@ -18,22 +18,42 @@ from carecontracts.language.model import Contract
 from carecontracts.periods import FinancialYear
 
 
+def split_plans(plans: ir.Table | None) -> tuple[ir.Table | None, ir.Table | None]:
+    """The warehouse's plans as (activity plans, payment plans). A row naming a component is
+    a payment plan: money planned, never activity, so pricing and forecasting must not read
+    it. Plans loaded before the `component` column existed are all activity plans."""
+    if plans is None or "component" not in plans.columns:
+        return plans, None
+    return plans.filter(plans.component.isnull()).drop("component"), plans.filter(plans.component.notnull())
+
+
 @dataclass
 class RunTables:
-    """The warehouse tables a run reads (any may be absent)."""
+    """The warehouse tables a run reads (any may be absent). `plans` holds activity plans
+    only; `payment_plans` the planned payments per component, which only plan-versus-actual
+    reads."""
 
     activity: ir.Table | None
     prices: ir.Table | None = None
     plans: ir.Table | None = None
     population: ir.Table | None = None
     outcomes: ir.Table | None = None
+    payment_plans: ir.Table | None = None
 
     @classmethod
     def from_engine(cls, engine: Engine) -> "RunTables":
         def get(name: str) -> ir.Table | None:
             return engine.table(name) if engine.has_table(name) else None
 
-        return cls(get("activity"), get("prices"), get("plans"), get("population"), get("outcomes"))
+        return cls.of(get("activity"), get("prices"), get("plans"), get("population"), get("outcomes"))
+
+    @classmethod
+    def of(cls, activity: ir.Table | None, prices: ir.Table | None, plans: ir.Table | None,
+           population: ir.Table | None, outcomes: ir.Table | None) -> "RunTables":
+        """The tables as the warehouse holds them, with its plans split into activity plans
+        and payment plans (`split_plans`)."""
+        activity_plans, payment_plans = split_plans(plans)
+        return cls(activity, prices, activity_plans, population, outcomes, payment_plans)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from carecontracts.examples.national_costs import (
     CostRow,
     shipped_costs,
 )
+from carecontracts.money import split_exactly
 
 Progress = Callable[[str], None]
 
@@ -860,6 +861,19 @@ def _plans(delivered: Delivered, terms: DerivedTerms) -> list[tuple[str, str, st
     return rows
 
 
+def _payment_plans() -> list[tuple[str, str, str, str]]:
+    """Monthly planned payments (contract, component, month, planned_value), so plan against
+    actual means something for fixed elements: the community block and the acute trust's
+    fixed element in twelfths, as the contracts pay them, and its variable element planned
+    at nothing (delivering the planned activity would pay nothing on it)."""
+    rows: list[tuple[str, str, str, str]] = []
+    for contract, component, annual in ((CONTRACT_OF[COMMUNITY_TRUST], "core", COMMUNITY_BLOCK), (CONTRACT_OF[ACUTE], "api.fixed", ACUTE_FIXED)):
+        twelfths = split_exactly(Decimal(annual), [Decimal(1)] * 12)
+        rows += [(contract, component, month, f"{amount:.2f}") for month, amount in zip(MONTHS, twelfths)]
+    rows += [(CONTRACT_OF[ACUTE], "api.variable", month, "0.00") for month in MONTHS]
+    return rows
+
+
 def spread_plan(contract: str, service: str, season: str, quantity: float, value: float) -> list[tuple[str, str, str, int, str]]:
     """An annual plan as monthly plan rows spread by the season's profile, whole units and
     pounds: (contract, service, month, planned_quantity, planned_value)."""
@@ -902,13 +916,15 @@ def _readme() -> str:
         - ooa-trust.yaml, {CONTRACT_OF[OOA]}: out-of-area acute trust {OOA} on a low-volume block (three-year average).
         - gp-fed.yaml, {CONTRACT_OF[GP]}: GP federation {GP} on capitation by age band, risk weighted.
 
-        Data: data/activity (patient-level activity, April 2025 – March 2026), data/plans, data/population;
+        Data: data/activity (patient-level activity, April 2025 – March 2026), data/plans (plans.csv: planned activity;
+        payments.csv: planned payments of the community block and the acute fixed and variable elements), data/population;
         prices/{PRICE_LIST}.csv holds national average unit costs 2023/24 (NHS England, Open Government Licence v3.0).
 
             carecontracts check                              # validate contracts and data
             carecontracts load                               # load data/ and prices/ into .carecontracts/
             carecontracts pay 2025-11                        # statements for November (or a range, or `year`)
             carecontracts explain {CONTRACT_OF[MH]} mh 2025-11          # the terms and tallies behind a line
+            carecontracts plan-vs-actual 2025-04..2025-11    # planned payments against the statements, per component
             carecontracts export statements.xlsx             # the last run's lines as .xlsx, .csv or .parquet
             carecontracts audit --html audit.html            # can the waiting times be believed? (data/reported holds the published figures)
             carecontracts audit --file data/published/{published.RTT_EXAMPLE} --where "RTT Part Type=Part_1A" --group provider
@@ -986,6 +1002,7 @@ def write_example(
     written += partnership_files
     written.append(_csv(root / "prices" / f"{PRICE_LIST}.csv", ("currency", "unit_price", "valid_from", "valid_to"), listed + extra_prices))
     written.append(_csv(root / "data" / "plans" / "plans.csv", ("contract", "service", "month", "planned_quantity", "planned_value"), _plans(delivered, terms)))
+    written.append(_csv(root / "data" / "plans" / "payments.csv", ("contract", "component", "month", "planned_value"), _payment_plans()))
     written.append(_csv(root / "data" / "population" / "population.csv", ("commissioner", "month", "band", "persons"), _population(seed)))
     written.append(_csv(root / "data" / "reported" / "waits.csv", ("provider", "month", "measure", "percent"), _reported_waits(activity_files)))
     written += published.write_example_files(root / "data" / "published", seed)

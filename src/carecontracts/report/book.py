@@ -102,6 +102,13 @@ def near_matches(name: str, known: Iterable[str], count: int = 5) -> list[str]:
 def select_contracts(lines: pa.Table, patterns: Sequence[str], known: Iterable[str]) -> pa.Table:
     """The lines of the contracts named: each pattern an id, or a pattern with `*` (ACUTE-*).
     A pattern that names no known contract is a problem listing near matches (all at once)."""
+    chosen = chosen_contracts(patterns, known)
+    return lines.filter(pc.is_in(lines.column("contract"), pa.array(sorted(chosen), pa.string())))
+
+
+def chosen_contracts(patterns: Sequence[str], known: Iterable[str]) -> set[str]:
+    """The known contract ids the patterns name (an id, or a pattern with `*`); a pattern
+    that names none is a problem listing near matches (all at once)."""
     ids = sorted(set(known))
     chosen: set[str] = set()
     problems = []
@@ -115,4 +122,4 @@ def select_contracts(lines: pa.Table, patterns: Sequence[str], known: Iterable[s
         problems.append(Problem("--contract", f"no contract {pattern!r} in this book", value=pattern, expected=expected))
     if problems:
         raise ProblemsError(problems)
-    return lines.filter(pc.is_in(lines.column("contract"), pa.array(sorted(chosen), pa.string())))
+    return chosen

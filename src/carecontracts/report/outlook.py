@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import ibis.expr.types as ir
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
@@ -131,17 +132,25 @@ class Outlook:
         return min(values), max(values)
 
 
-def _plans_by_contract(engine: Engine, tables: RunTables) -> dict[str, dict[dt.date, Decimal]]:
-    """Planned value per contract and month, from the warehouse's plans (empty without them)."""
-    if tables.plans is None:
+def _planned_by_month(engine: Engine, plans: ir.Table | None) -> dict[str, dict[dt.date, Decimal]]:
+    """Planned value per contract and month of some plan rows (empty without them)."""
+    if plans is None:
         return {}
-    plans = tables.plans
     grouped = plans.group_by(["contract", "month"]).aggregate(value=plans.planned_value.sum())
     found: dict[str, dict[dt.date, Decimal]] = defaultdict(dict)
     for row in engine.to_arrow(grouped).to_pylist():
         month = row["month"] if isinstance(row["month"], dt.date) else dt.date.fromisoformat(str(row["month"])[:10])
         found[row["contract"]][month.replace(day=1)] = Decimal(row["value"])
     return dict(found)
+
+
+def _plans_by_contract(engine: Engine, tables: RunTables) -> dict[str, dict[dt.date, Decimal]]:
+    """The plan per contract and month: for a contract with payment plans, the payments
+    planned (the money planned, fixed elements included); else its activity plans' planned
+    value (activity valued at its price)."""
+    activity = _planned_by_month(engine, tables.plans)
+    payments = _planned_by_month(engine, tables.payment_plans)
+    return {**{c: months for c, months in activity.items() if c not in payments}, **payments}
 
 
 def gather(
@@ -457,8 +466,10 @@ def render(report: Outlook) -> str:
     parts.append(f"<p class='note'>Each contract below: black, actual; blue dashed, forecast ({_e(report.headline)}) with the range over the methods shaded; "
                  "grey dotted, plan. A vertical line marks the last month of actual data.</p>")
     parts.append("<div class='small'>" + "".join(f"<div>{monthly_chart(report, o, (5.6, 3.0), legend=False)}</div>" for o in report.contracts) + "</div>")
-    parts.append("<p class='note'>Plan: the planned value in data/plans. It values planned activity, so for a block or the fixed "
-                 "element of an aligned payment it is not the payment planned.</p>")
+    parts.append("<p class='note'>Plan: for a contract with payment plans in data/plans (rows naming a component), the payments "
+                 "planned, so plan against actual means the same for a block or an aligned payment's fixed element as for activity. "
+                 "For a contract with only activity plans, the planned value of its planned activity: for a block or the fixed "
+                 "element of an aligned payment that is not the payment planned.</p>")
 
     parts.append("<h2>From the actual to date to the outturn</h2>")
     parts.append(f"<div>{waterfall_chart(report)}</div>")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -264,7 +264,7 @@ def with_prices(engine: Engine, tables: RunTables, changes: list[Change]) -> Run
         prices = prices.mutate(unit_price=ibis.cases((hit, new), else_=prices.unit_price).cast("decimal(18, 4)"))
     if problems:
         raise ProblemsError(problems)
-    return RunTables(tables.activity, prices, tables.plans, tables.population, tables.outcomes)
+    return replace(tables, prices=prices)
 
 
 def achievement_changes(contracts: list[Contract], changes: list[Change]) -> dict[tuple[str, str], Decimal]:
