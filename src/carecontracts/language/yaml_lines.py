@@ -39,13 +39,73 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if _INT.match(text):
         return int(text.replace("_", ""))
     if _FLOAT.match(text):
-        return Decimal(str(float(text.replace("_", ""))))
+        return number(text.replace("_", ""))
     if _DATE.match(text):
         year, month, day = (int(part) for part in text.split("-"))
-        return dt.date(year, month, day)
-    if _DATETIME.match(text):
-        return dt.date.fromisoformat(text[:10]) if _DATE.match(text[:10]) else text
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            return text  # no such day (2026-02-31): the field's check says so, with its line
+    if _DATETIME.match(text) and _DATE.match(text[:10]):
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            return text
     return text
+
+
+def number(text: str) -> Decimal:
+    """A written number as a Decimal: as Python's float reads and writes it back (0.80 is
+    0.8) when that is the same number, else exactly as written (digits a float would lose,
+    and 1e400, stay exact rather than becoming infinite)."""
+    exact = Decimal(text)
+    try:
+        short = Decimal(str(float(text)))
+    except OverflowError:
+        return exact
+    return short if short == exact else exact
+
+
+# The most values a document may hold once its aliases are expanded: aliases repeating
+# small parts (a readmission rule used twice) are fine; a few lines that expand to
+# billions of values (a "billion laughs") are refused before they are expanded.
+MOST_VALUES = 100_000
+
+
+def _sizes(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """The number of values `node` expands to, each shared (aliased) node counted once
+    per use but measured once."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # an alias of an enclosing node (a recursive document) counts once
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_sizes(k, sizes) + _sizes(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_sizes(item, sizes) for item in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = size
+    return size
+
+
+def _check_expansion(root: yaml.Node, name: str) -> None:
+    """Refuse a document whose aliases expand it beyond MOST_VALUES, naming the line of the
+    innermost key whose value alone is past the bound."""
+    sizes: dict[int, int] = {}
+    if _sizes(root, sizes) <= MOST_VALUES:
+        return
+    line, node, seen = 1, root, set()
+    while id(node) not in seen:
+        seen.add(id(node))
+        children = node.value if isinstance(node, yaml.MappingNode) else [(None, v) for v in node.value] if isinstance(node, yaml.SequenceNode) else []
+        big = [(k, v) for k, v in children if sizes.get(id(v), 0) > MOST_VALUES]
+        if not big:
+            break
+        key, node = big[0]
+        line = (key or node).start_mark.line + 1
+    raise ProblemsError([Problem(name, f"YAML aliases expand this value to more than {MOST_VALUES:,} values", line=line,
+                                 expected="the contract written out, or aliases (*name) that repeat small parts")])
 
 
 def _plain(node: yaml.Node, path: Path_, lines: dict[Path_, int], name: str) -> Any:
@@ -87,8 +147,21 @@ class LocatedDocument:
 
 
 def load_yaml(path: Path, source: str | None = None) -> LocatedDocument:
-    """Load one YAML file; syntax errors become a located Problem."""
-    return parse_yaml(path.read_text(encoding="utf-8"), source or str(path))
+    """Load one YAML file; bytes that are not UTF-8 and syntax errors become located Problems."""
+    name = source or str(path)
+    return parse_yaml(utf8_text(path.read_bytes(), name), name)
+
+
+def utf8_text(data: bytes, name: str) -> str:
+    """`data` decoded as UTF-8; a byte that is not (a Latin-1 é, a binary file) is a Problem
+    naming its line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        byte = data[error.start : error.start + 1].hex()
+        raise ProblemsError([Problem(name, f"byte 0x{byte} is not UTF-8 text", line=line,
+                                     expected="UTF-8 text (save the file as UTF-8)")]) from None
 
 
 def parse_yaml(text: str, name: str) -> LocatedDocument:
@@ -101,6 +174,8 @@ def parse_yaml(text: str, name: str) -> LocatedDocument:
         raise ProblemsError([Problem(name, f"YAML syntax error: {error.problem}", line=line)]) from None
     except yaml.YAMLError as error:
         raise ProblemsError([Problem(name, f"YAML syntax error: {error}")]) from None
+    if root is not None:
+        _check_expansion(root, name)
     lines: dict[Path_, int] = {}
     return LocatedDocument(name, _plain(root, (), lines, name) if root is not None else None, lines)
 
