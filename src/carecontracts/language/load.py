@@ -23,6 +23,7 @@ from carecontracts.language.model import (
     uncovered,
 )
 from carecontracts.language.yaml_lines import LocatedDocument, format_path, load_yaml
+from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError, raise_if_any
 
 
@@ -56,7 +57,33 @@ def _expected(error: Mapping[str, Any]) -> str | None:
         return "this key to be given"
     if kind == "union_tag_invalid":
         return "a known kind"
+    context = error.get("ctx") or {}
+    bounds = {"greater_than": "above {gt}", "greater_than_equal": "at least {ge}", "less_than": "below {lt}", "less_than_equal": "at most {le}"}
+    if kind in bounds:
+        return "a number " + bounds[kind].format(**{k: _number_words(v) for k, v in context.items()})
+    if kind == "decimal_max_places":
+        return f"at most {context['decimal_places']} decimal places"
+    if kind.startswith("date_"):
+        return "a date that exists, YYYY-MM-DD"
+    if kind == "percent_fraction":
+        return "a percent from 0 to 100"
+    if kind == "number_text":
+        return "a number, e.g. 48_000_000"
     return None
+
+
+def _number_words(value: object) -> str:
+    """A bound as people write it: 10,000,000,000; 0.5."""
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return f"{Decimal(str(value)).normalize():f}" if isinstance(value, (int, float, Decimal)) else str(value)
+
+
+def _message(text: str) -> str:
+    """pydantic's message in the project's words: `should be ...`, without its prefixes."""
+    for prefix, plain in (("Value error, ", ""), ("Input should be", "should be"), ("Decimal input should", "should")):
+        text = text.replace(prefix, plain)
+    return text
 
 
 def problems_from_validation(document: LocatedDocument, error: ValidationError) -> list[Problem]:
@@ -66,7 +93,7 @@ def problems_from_validation(document: LocatedDocument, error: ValidationError) 
     seen: set[tuple] = set()
     for item in error.errors(include_url=False):
         path = _data_path(document.data, item["loc"], item["type"] in ("missing", "extra_forbidden"))
-        message = item["msg"]
+        message = _message(item["msg"])
         if item["type"] == "extra_forbidden":
             message = f"unknown key '{path[-1]}'"
         elif item["type"] == "missing":
@@ -326,16 +353,50 @@ def _who_pays(document: LocatedDocument) -> list[Problem]:
     ]
 
 
+def terms_outside_year(contracts: Iterable[Contract], year: FinancialYear) -> list[Problem]:
+    """Notes, located at the term, for each contract or sub-contract whose term lies wholly
+    outside the financial year: it is on no statement of the year, which an analyst should be
+    told rather than find out (a contract for next year written early is no error)."""
+    notes: list[Problem] = []
+    span = f"{month_label(year.months[0])} to {month_label(year.months[-1])}"
+    for contract in contracts:
+        bodies: list[tuple[ContractBody, tuple]] = [(contract, ())]
+        bodies += [(sub, ("subcontracts", index)) for index, sub in enumerate(contract.subcontracts) if sub.term is not None]
+        for body, prefix in bodies:
+            term = body.term
+            assert term is not None
+            if not any(term.covers_month(month) for month in year.months):
+                path = prefix + ("term",)
+                notes.append(Problem(contract.source, f"{body.id}'s term, {term.start} to {term.end}, lies wholly outside the financial year "
+                                     f"{year.label} ({span}): it is on no statement of the year", line=contract.line_of(path), field=format_path(path),
+                                     expected=f"a term covering part of {year.label}, or financial_year set to the year it covers"))
+    return notes
+
+
+CONTRACT_SUFFIXES = (".yaml", ".yml")
+
+
+def contract_files(folder: Path) -> list[Path]:
+    """The contract files in `folder`: names ending .yaml or .yml in any case, sorted."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in CONTRACT_SUFFIXES)
+
+
 def load_contracts(folder: Path, price_lists: set[str] | None = None, root: Path | None = None) -> list[Contract]:
-    """Load every `*.yaml` contract in `folder`; raise with all problems if any are found."""
+    """Load every contract in `folder` (`*.yaml` or `*.yml`, in any case: `.YAML` too);
+    raise with all problems if any are found."""
     problems: list[Problem] = []
     contracts: list[Contract] = []
-    files = sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml")))
+    files = contract_files(folder)
     if not files:
         raise ProblemsError([Problem(str(folder), "no contracts found", expected="one or more *.yaml files")])
     owners: dict[str, str] = {}
     for path in files:
         name = str(path.relative_to(root)) if root else str(path)
+        if not path.is_file():
+            problems.append(Problem(name, "is not a file", expected="a contract file (a folder or other entry named *.yaml is not read)"))
+            continue
         try:
             document = load_yaml(path, name)
         except ProblemsError as error:
@@ -359,4 +420,4 @@ def load_contracts(folder: Path, price_lists: set[str] | None = None, root: Path
     return contracts
 
 
-__all__ = ["DatedValue", "load_contracts", "parse_contract", "problems_from_validation"]
+__all__ = ["DatedValue", "load_contracts", "parse_contract", "problems_from_validation", "terms_outside_year"]

@@ -2,6 +2,14 @@
 
 Each payment mechanism's parameters are a pydantic model keyed by `kind`, so a contract is
 checked field by field before anything is priced, and unknown keys are errors.
+
+Every number is bounded, and has no more decimal places than the engine's column for it
+holds (money.py, engine/mechanisms/shared.py), so that what `check` accepts `pay` can price:
+money to the penny and at most £10bn a term; percents 0 to 100 to 4 places (a fraction to 6);
+factors such as the MFF above 0 and at most 10, to 6 places. A number written as text (a
+quoted "48000000") is refused, not read as a number. Percents of money shared or paid at a
+rate (sharing, marginal, variable, band and loss percents) are refused between 0 and 1: 0.5
+there is a fraction pasted as a percent, and 50% is written 50.
 """
 
 from __future__ import annotations
@@ -10,15 +18,53 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic_core import PydanticCustomError
 
 from carecontracts.periods import month_start
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
-PerHead = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=6, description="A rate per person per month, to 6 places.")]
-Percent = Annotated[Decimal, Field(ge=0, le=100)]
-Weight = Annotated[Decimal, Field(ge=0)]
+
+
+def _not_text(value: object) -> object:
+    """A number must be written as one: text (a quoted "48000000") and true/false are refused."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_text", "a number is expected, not true or false")
+    if isinstance(value, str):
+        raise PydanticCustomError("number_text", "a number is expected, not text (remove the quotes)")
+    return value
+
+
+def _not_a_fraction(value: Decimal) -> Decimal:
+    """A percent of money shared or paid at a rate between 0 and 1 is a fraction pasted as a
+    percent (0.5 for 50%): refused, naming the percent meant."""
+    if 0 < value < 1:
+        meant = f"{(value * 100).normalize():f}"
+        raise PydanticCustomError(
+            "percent_fraction", "looks like a fraction: percents are 0 to 100, so write {meant} for {meant}%", {"meant": meant}
+        )
+    return value
+
+
+Number = Annotated[Decimal, BeforeValidator(_not_text)]
+Whole = Annotated[int, BeforeValidator(_not_text)]
+# The most any money term may be: no single contract term comes near it, and sums of many
+# stay well within the engine's amounts (AMOUNT_TYPE, decimal(18, 2)).
+MOST_MONEY = 10_000_000_000
+Money = Annotated[Number, Field(ge=0, le=MOST_MONEY, decimal_places=2)]
+# A price per unit of activity: multiplied by quantities, it stays within the engine's operands.
+UnitPrice = Annotated[Number, Field(ge=0, le=10_000_000, decimal_places=2)]
+PerHead = Annotated[Number, Field(ge=0, le=100_000, decimal_places=6, description="A rate per person per month, to 6 places.")]
+# A percent becomes a fraction to 6 places in the engine (FRACTION_TYPE, decimal(9, 6)).
+Percent = Annotated[Number, Field(ge=0, le=100, decimal_places=4)]
+RatePercent = Annotated[Percent, AfterValidator(_not_a_fraction)]
+Weight = Annotated[Number, Field(ge=0, le=1_000_000, decimal_places=6)]
+# A payment index such as the market forces factor (FACTOR_TYPE, decimal(10, 6)).
+Factor = Annotated[Number, Field(gt=0, le=10, decimal_places=6)]
+# An achievement, score or schedule point (scores are decimal(18, 6) in the engine).
+Score = Annotated[Number, Field(ge=-1_000_000, le=1_000_000, decimal_places=6)]
+Fraction = Annotated[Number, Field(ge=0, le=1, decimal_places=6)]
+Persons = Annotated[Whole, Field(gt=0, le=1_000_000_000)]
 StrList = Annotated[list[str], Field(min_length=1)]
 
 
@@ -33,7 +79,7 @@ class DatedValue(Strict):
 
     from_: dt.date = Field(alias="from")
     to: dt.date | None = None
-    value: Decimal
+    value: Number
 
     @model_validator(mode="after")
     def _ordered(self) -> "DatedValue":
@@ -43,12 +89,15 @@ class DatedValue(Strict):
 
 
 DatedList = Annotated[list[DatedValue], Field(min_length=1)]
-Dated = Union[Decimal, DatedList]
+Dated = Union[Number, DatedList]
 # Terms that may change on a date (a contract variation): a single value, or dated values
 # each checked as the single value would be (language.load).
 DatedMoney = Union[Money, DatedList]
 DatedPercent = Union[Percent, DatedList]
+DatedRatePercent = Union[RatePercent, DatedList]
 DatedPerHead = Union[PerHead, DatedList]
+DatedUnitPrice = Union[UnitPrice, DatedList]
+DatedFactor = Union[Factor, DatedList]
 
 
 def scalar_of(annotation: object) -> object | None:
@@ -110,7 +159,7 @@ class ServiceFilter(Strict):
 class Term(Strict):
     start: dt.date
     end: dt.date
-    extension_years: int = Field(default=0, ge=0, le=10)
+    extension_years: Whole = Field(default=0, ge=0, le=10)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Term":
@@ -127,7 +176,7 @@ class CommissionerShare(Strict):
     """A commissioner of a multi-commissioner contract and its share of fixed elements."""
 
     id: Identifier
-    share: Annotated[Decimal, Field(gt=0, le=1)]
+    share: Annotated[Number, Field(gt=0, le=1, decimal_places=6)]
     coordinating: bool = False
 
 
@@ -154,15 +203,15 @@ class ReadmissionExclusions(Strict):
     service: list[str] = Field(default_factory=lambda: ["maternity", "cancer"])
     pod: list[str] = Field(default_factory=list)
     admission_method: list[str] = Field(default_factory=lambda: ["transfer"])
-    age_under: int | None = Field(default=4, ge=0, le=130)
+    age_under: Whole | None = Field(default=4, ge=0, le=130)
 
 
 class ReadmissionRule(Strict):
     """Emergency readmissions within N days of a discharge from the same provider are not paid
     for, in the share judged avoidable by clinical review."""
 
-    within_days: int = Field(default=30, ge=1, le=365)
-    avoidable_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+    within_days: Whole = Field(default=30, ge=1, le=365)
+    avoidable_percent: Annotated[Percent, Field(decimal_places=2)]
     readmission_pods: StrList = Field(default_factory=lambda: ["NEL"])
     index_pods: StrList = Field(default_factory=lambda: ["EL", "NEL"])
     exclude: ReadmissionExclusions = Field(default_factory=ReadmissionExclusions)
@@ -184,7 +233,7 @@ class PricedTerms(ComponentBase):
     """Shared by mechanisms that value activity at a price list × MFF."""
 
     prices: Identifier = Field(description="A price list in prices/ (file name without .csv).")
-    mff: Dated = Decimal(1)
+    mff: DatedFactor = Decimal(1)
     readmission: ReadmissionRule | None = None
     unit: str = "units"
 
@@ -199,11 +248,11 @@ class CostAndVolumeTerms(ComponentBase):
     """Baseline volume at a price, a tolerance band, marginal rates outside it."""
 
     kind: Literal["cost_and_volume"]
-    baseline_volume: Annotated[Decimal, Field(ge=0)]
-    price: DatedMoney
+    baseline_volume: Annotated[Number, Field(ge=0, le=100_000_000, decimal_places=4)]
+    price: DatedUnitPrice
     tolerance_percent: Percent = Decimal(0)
-    above_band_percent: Percent = Field(description="Share of price paid per unit above the band.")
-    below_band_percent: Percent = Field(
+    above_band_percent: RatePercent = Field(description="Share of price paid per unit above the band.")
+    below_band_percent: RatePercent = Field(
         default=Decimal(0), description="Share of price still paid per unit short of the band."
     )
     cap: DatedMoney | None = None
@@ -217,7 +266,7 @@ class MarginalRateTerms(PricedTerms):
 
     kind: Literal["marginal_rate"]
     baseline_value: DatedMoney
-    marginal_percent: DatedPercent
+    marginal_percent: DatedRatePercent
 
 
 class AlignedPaymentTerms(PricedTerms):
@@ -227,14 +276,14 @@ class AlignedPaymentTerms(PricedTerms):
     kind: Literal["aligned_payment"]
     fixed: DatedMoney
     profile: Profile | None = None
-    variable_percent: DatedPercent
-    downside_percent: DatedPercent | None = Field(
+    variable_percent: DatedRatePercent
+    downside_percent: DatedRatePercent | None = Field(
         default=None, description="Rate when below plan; the variable rate if omitted."
     )
     planned_value: DatedMoney | None = Field(
         default=None, description="Annual planned value; from the plans data if omitted."
     )
-    variable_floor: Annotated[Decimal, Field(le=0)] | None = Field(
+    variable_floor: Annotated[Number, Field(ge=-MOST_MONEY, le=0, decimal_places=2)] | None = Field(
         default=None, description="Most the variable element may reduce payment in a year."
     )
 
@@ -252,7 +301,7 @@ class CapitationTerms(ComponentBase):
 
     kind: Literal["capitation"]
     rates: Annotated[dict[str, DatedPerHead], Field(min_length=1)]
-    risk_weights: dict[str, Weight] | None = None
+    risk_weights: dict[str, Annotated[Weight, Field(le=100)]] | None = None
     population_bands: StrList | None = Field(
         default=None, description="The population bands the budget covers (e.g. people over 65); every band if omitted."
     )
@@ -282,8 +331,8 @@ Statistic = Literal["share_improved", "mean_change", "share_reaching", "mean_pos
 class EventFilter(ServiceFilter):
     """Which activity counts as an event for a rate: service filters plus an age range."""
 
-    age_from: Annotated[int, Field(ge=0, le=130)] | None = None
-    age_to: Annotated[int, Field(ge=0, le=130)] | None = None
+    age_from: Annotated[Whole, Field(ge=0, le=130)] | None = None
+    age_to: Annotated[Whole, Field(ge=0, le=130)] | None = None
 
     def conditions(self) -> dict[str, list[str]]:
         return {k: v for k, v in self.model_dump(exclude={"age_from", "age_to"}).items() if v is not None}
@@ -295,10 +344,10 @@ class OutcomeMeasure(Strict):
 
     instrument: str | None = None
     statistic: Statistic = "share_improved"
-    min_change: Annotated[Decimal, Field(gt=0)] | None = Field(
+    min_change: Annotated[Score, Field(gt=0)] | None = Field(
         default=None, description="Smallest change that counts as improvement; the instrument's default if omitted."
     )
-    threshold: Decimal | None = Field(default=None, description="Score to reach at the end (share_reaching).")
+    threshold: Score | None = Field(default=None, description="Score to reach at the end (share_reaching).")
     events: EventFilter | None = Field(default=None, description="rate_per_thousand: the activity counted, e.g. {pod: [NEL], age_from: 65}.")
     population_bands: StrList | None = Field(default=None, description="rate_per_thousand: the population bands it is per; all if omitted.")
 
@@ -320,8 +369,8 @@ class OutcomeMeasure(Strict):
 
 
 class Step(Strict):
-    at: Decimal
-    pay: Annotated[Decimal, Field(ge=0, le=1)]
+    at: Score
+    pay: Fraction
 
 
 class Schedule(Strict):
@@ -330,8 +379,8 @@ class Schedule(Strict):
     A target below the floor (or falling steps) means lower achievement is better."""
 
     type: Literal["linear", "threshold", "stepped"] = "linear"
-    floor: Decimal | None = None
-    target: Decimal | None = None
+    floor: Score | None = None
+    target: Score | None = None
     steps: Annotated[list[Step], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
@@ -356,7 +405,7 @@ class Metric(Strict):
     title: str | None = None
     measure: OutcomeMeasure
     schedule: Schedule
-    weight: Annotated[Decimal, Field(gt=0, le=1)] = Decimal(1)
+    weight: Annotated[Fraction, Field(gt=0)] = Decimal(1)
 
 
 class OutcomeIncentiveTerms(ComponentBase):
@@ -377,7 +426,7 @@ class OutcomeIncentiveTerms(ComponentBase):
 class Indicator(Strict):
     id: Identifier
     title: str | None = None
-    weight: Annotated[Decimal, Field(gt=0)] = Decimal(1)
+    weight: Annotated[Weight, Field(gt=0)] = Decimal(1)
     met: bool | None = Field(default=None, description="The assessment; not yet assessed if omitted.")
 
 
@@ -399,7 +448,7 @@ class BestPracticeTopupTerms(ComponentBase):
     """An amount per case that met every best-practice criterion (activity `compliant` = 1)."""
 
     kind: Literal["best_practice_topup"]
-    amount: DatedMoney
+    amount: DatedUnitPrice
 
 
 class WithholdTerms(ComponentBase):
@@ -408,10 +457,10 @@ class WithholdTerms(ComponentBase):
 
     kind: Literal["withhold"]
     of: StrList
-    percent: Annotated[Decimal, Field(gt=0, le=100)]
+    percent: Annotated[Percent, Field(gt=0)]
     from_: dt.date = Field(alias="from")
     remedied: dt.date | None = None
-    retain_after_months: int = Field(default=6, ge=1, le=36)
+    retain_after_months: Whole = Field(default=6, ge=1, le=36)
     reason: str | None = None
 
     def references(self) -> list[tuple[tuple[str | int, ...], str]]:
@@ -421,8 +470,8 @@ class WithholdTerms(ComponentBase):
 class Band(Strict):
     """A slice of the variance (as a percent of target) and the providers' percent of it."""
 
-    up_to_percent: Annotated[Decimal, Field(gt=0)] | None = Field(default=None, description="Upper edge; open if omitted (last band).")
-    provider_percent: Percent
+    up_to_percent: Annotated[Number, Field(gt=0, le=1000, decimal_places=4)] | None = Field(default=None, description="Upper edge; open if omitted (last band).")
+    provider_percent: RatePercent
 
 
 class ActualCost(Strict):
@@ -430,7 +479,7 @@ class ActualCost(Strict):
     from the activity's `cost` column, or valued at a price list × MFF when `prices` is given."""
 
     prices: Identifier | None = None
-    mff: Dated = Decimal(1)
+    mff: DatedFactor = Decimal(1)
     readmission: ReadmissionRule | None = None
 
 
@@ -462,7 +511,7 @@ class RiskShareTerms(ComponentBase, ActualCost):
 
 
 class SavingsBand(Strict):
-    up_to_population: Annotated[int, Field(gt=0)] | None = None
+    up_to_population: Persons | None = None
     percent: Percent
 
 
@@ -470,11 +519,20 @@ class LossTerms(Strict):
     """Two-sided shared savings: losses shared at a loss rate (fixed, or 1 − the final sharing
     rate, bounded), above a minimum loss rate, capped as a percent of benchmark."""
 
-    loss_percent: Percent | None = None
-    min_loss_percent: Percent | None = None
-    max_loss_percent: Percent | None = None
+    loss_percent: RatePercent | None = None
+    min_loss_percent: RatePercent | None = None
+    max_loss_percent: RatePercent | None = None
     minimum_loss_percent: Percent = Decimal(0)
     cap_percent: Percent | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "LossTerms":
+        low, high, fixed = self.min_loss_percent, self.max_loss_percent, self.loss_percent
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_loss_percent {low} is above max_loss_percent {high}: the bounds are reversed")
+        if fixed is not None and ((low is not None and fixed < low) or (high is not None and fixed > high)):
+            raise ValueError(f"loss_percent {fixed} is outside its bounds, min_loss_percent {low} to max_loss_percent {high}")
+        return self
 
 
 class SharedSavingsTerms(ComponentBase, ActualCost):
@@ -484,11 +542,11 @@ class SharedSavingsTerms(ComponentBase, ActualCost):
     kind: Literal["shared_savings"]
     benchmark: Money | None = None
     benchmark_per_capita: Money | None = None
-    population: Annotated[int, Field(gt=0)] | None = Field(default=None, description="Persons; the mean monthly population in the data if omitted.")
+    population: Persons | None = Field(default=None, description="Persons; the mean monthly population in the data if omitted.")
     minimum_savings_percent: Percent = Decimal(0)
     minimum_savings_by_population: Annotated[list[SavingsBand], Field(min_length=1)] | None = None
-    sharing_percent: Percent
-    quality_score: Annotated[Decimal, Field(ge=0, le=1)] = Decimal(1)
+    sharing_percent: RatePercent
+    quality_score: Fraction = Decimal(1)
     payment_reduction_percent: Percent = Decimal(0)
     cap_percent: Percent | None = Field(default=None, description="Most earned, as a percent of benchmark.")
     losses: LossTerms | None = None
@@ -531,7 +589,7 @@ class Member(Strict):
     """An alliance member and its agreed share of the alliance's payments, gains and losses."""
 
     provider: Identifier
-    share: Annotated[Decimal, Field(gt=0, le=1, decimal_places=10)]
+    share: Annotated[Number, Field(gt=0, le=1, decimal_places=10)]
 
 
 class ContractBody(Strict):
