@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from carecontracts.language.model import Number
 from carecontracts.periods import FinancialYear
 from carecontracts.problems import Problem, ProblemsError
 
@@ -22,16 +23,65 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "workspace"
-    financial_year: str = Field(default="2025-26", description="The year `pay year` means.")
-    financial_year_start_month: int = Field(default=4, ge=1, le=12)
+    financial_year: str = Field(default="2025-26", description="The year `pay year` means: 2025-26 (or 2025), a year from 2000 to 2098.")
+    financial_year_start_month: int = Field(default=4, ge=1, le=12, strict=True)
     currency: str = "GBP"
     backend: str = Field(default="duckdb", pattern="^(duckdb|spark)$")
     spark_master: str = Field(default="local[*]", description="Where Spark runs: local[*], or a cluster's master URL (spark://host:7077, yarn).")
     records: str | None = Field(
         default=None, description="Where the records (submissions, closes, invoices, challenges, events) are kept: a SQLAlchemy URL; "
         "by default .carecontracts/records.sqlite.")
-    budgets: dict[str, Annotated[Decimal, Field(ge=0, decimal_places=2)]] = Field(
+    budgets: dict[str, Annotated[Number, Field(ge=0, le=1_000_000_000_000, decimal_places=2)]] = Field(
         default_factory=dict, description="Each commissioner's budget for the year's contracts: [budgets] ICB-NCL = 495_000_000."
+    )
+
+    @field_validator("financial_year")
+    @classmethod
+    def _a_year(cls, text: str) -> str:
+        """A financial year as 2025-26, 2025/26, 2025-2026 or 2025, its two years consecutive."""
+        match = re.fullmatch(r"(\d{4})(?:[-/](\d{2}|\d{4}))?", text.strip())
+        if not match or not 2000 <= int(match.group(1)) <= 2098:
+            raise ValueError(f"{text!r} is not a financial year")
+        first, second = int(match.group(1)), match.group(2)
+        if second is not None and int(second) != ((first + 1) % 100 if len(second) == 2 else first + 1):
+            raise ValueError(f"{text!r} is not a financial year: {second} does not follow {first}")
+        return text
+
+
+EXPECTED_SETTING = {
+    "financial_year": "a financial year such as 2025-26",
+    "financial_year_start_month": "a month number, 1 to 12",
+    "backend": "duckdb or spark",
+    "budgets": "amounts in pounds, to the penny: ICB-NCL = 495_000_000",
+}
+
+
+def setting_line(text: str, loc: tuple) -> int | None:
+    """The line that sets `loc` (a key, or a table then a key) in TOML text."""
+    table: tuple = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.fullmatch(r"\[\s*([^\[\]]+?)\s*\]", stripped)
+        if header:
+            table = tuple(part.strip().strip('"') for part in header.group(1).split("."))
+            if table == tuple(loc):
+                return number
+            continue
+        key = re.match(r'^("[^"]*"|[A-Za-z0-9_-]+)\s*=', stripped)
+        if key and table + (key.group(1).strip('"'),) == tuple(str(part) for part in loc[: len(table) + 1]):
+            return number
+    return None
+
+
+def _setting_problem(text: str, error: dict) -> Problem:
+    """A settings error located at its line of carecontracts.toml."""
+    loc = tuple(error["loc"])
+    unknown = error["type"] == "extra_forbidden"
+    message = "unknown setting" if unknown else error["msg"].replace("Value error, ", "").replace("Input should be", "should be")
+    value = error.get("input")
+    return Problem(
+        CONFIG_FILE, message, line=setting_line(text, loc), field=".".join(map(str, loc)), value=None if unknown else value,
+        expected="a setting described in the README (check its spelling)" if unknown else EXPECTED_SETTING.get(str(loc[0])),
     )
 
 
@@ -50,20 +100,24 @@ class Workspace:
             raise ProblemsError(
                 [Problem(str(config), "not a carecontracts workspace", expected=f"a {CONFIG_FILE} file; create one with `carecontracts init`")]
             )
+        from carecontracts.language.yaml_lines import utf8_text
+
+        text = utf8_text(config.read_bytes(), CONFIG_FILE)
         try:
-            raw = tomllib.loads(config.read_text(encoding="utf-8"))
+            raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            raise ProblemsError([Problem(CONFIG_FILE, f"TOML syntax error: {error}")]) from None
+            at = re.search(r"\(at line (\d+)", str(error))
+            raise ProblemsError([Problem(CONFIG_FILE, f"TOML syntax error: {error}", line=int(at.group(1)) if at else None)]) from None
         try:
             settings = Settings.model_validate(raw)
         except ValidationError as error:
-            raise ProblemsError(
-                [
-                    Problem(CONFIG_FILE, e["msg"] if e["type"] != "extra_forbidden" else "unknown setting", field=".".join(map(str, e["loc"])), value=e.get("input"))
-                    for e in error.errors(include_url=False)
-                ]
-            ) from None
+            raise ProblemsError([_setting_problem(text, e) for e in error.errors(include_url=False)]) from None
         return cls(root, settings)
+
+    def setting_line(self, key: str) -> int | None:
+        """The line of a top-level setting in carecontracts.toml, if it is written there."""
+        config = self.root / CONFIG_FILE
+        return setting_line(config.read_text(encoding="utf-8"), (key,)) if config.is_file() else None
 
     @property
     def contracts_dir(self) -> Path:
