@@ -196,9 +196,17 @@ class KindContext:
 def check_prices(inputs: PricingInputs, placed: Sequence[Placed]) -> None:
     """Raise one PricingError listing, for every component priced from a price list, the
     currencies and months it must price that its list has no price for."""
+    gaps = price_gaps(inputs, placed)
+    if gaps:
+        raise PricingError(list(gaps.values()))
+
+
+def price_gaps(inputs: PricingInputs, placed: Sequence[Placed]) -> dict[tuple[str, str], Problem]:
+    """For every component priced from a price list, by (contract, component), a problem
+    naming the currencies and months it must price that its list has no price for."""
     priced = [p for p in placed if getattr(p.component, "prices", None) is not None and p.months]
     if not priced or inputs.tallies is None:
-        return
+        return {}
     lists = table_of(
         inputs.engine,
         {"contract": pa.string(), "component": pa.string(), "price_list": pa.string()},
@@ -215,20 +223,18 @@ def check_prices(inputs: PricingInputs, placed: Sequence[Placed]) -> None:
             [needed.price_list == prices.price_list, needed.currency == prices.currency, prices.valid_from <= needed.month, prices.valid_to >= needed.month],
         )
     rows = inputs.engine.to_arrow(missing.order_by(["contract", "component", "month", "currency"]).limit(500)).to_pylist()
-    if not rows:
-        return
     where = {(p.contract, p.id): p for p in priced}
-    problems: list[Problem] = []
+    problems: dict[tuple[str, str], Problem] = {}
     for (contract, component), group in groupby(rows, key=lambda r: (r["contract"], r["component"])):
         gaps = list(group)
         listed = "; ".join(f"{r['currency']} in {month_label(r['month'])}" for r in gaps[:10])
         price_list = gaps[0]["price_list"]
-        problems.append(where[(contract, component)].problem(
+        problems[(contract, component)] = where[(contract, component)].problem(
             f"price list '{price_list}' has no price for {listed}" + (" and more" if len(gaps) > 10 else ""),
             "prices",
             f"a price for every currency and month priced (prices/{price_list}.csv)",
-        ))
-    raise PricingError(problems)
+        )
+    return problems
 
 
 def passes(placed: Sequence[Placed]) -> list[list[Placed]]:
@@ -256,28 +262,46 @@ def passes(placed: Sequence[Placed]) -> list[list[Placed]]:
 
 
 def price(inputs: PricingInputs, agreements: list[Agreement]) -> ir.Table:
-    """Statement lines for every component of every agreement, in every scenario."""
-    placed = placed_components(agreements, inputs.year)
+    """Statement lines for every component of every agreement, in every scenario.
+
+    Components whose term has no month in the year have nothing to price (the contracts
+    outside the year are noted when loaded). Problems are collected across kinds and
+    passes, as `check` collects them, so that every contract's problem is told at once:
+    a kind that cannot be priced is left out, with the components that read its lines,
+    and the rest are still priced, to find their problems too."""
+    placed = [p for p in placed_components(agreements, inputs.year) if p.months]
     if not placed:
         raise PricingError([Problem("contracts", "no components to price")])
+    problems: list[Problem] = []
+    failed: set[tuple[str, str]] = set()
     if not inputs.repricing.prices_checked:
-        check_prices(inputs, placed)
+        gaps = price_gaps(inputs, placed)
+        problems += gaps.values()
+        failed |= set(gaps)
     earlier: dict[str, ir.Table] = {}
     for group in passes(placed):
         kinds: dict[str, list[Placed]] = {}
         for p in group:
+            if (p.contract, p.id) in failed or any((p.contract, name) in failed for _, name in references(p.component)):
+                failed.add((p.contract, p.id))
+                continue
             kinds.setdefault(p.component.kind, []).append(p)
-        priced = {
-            kind: conform(MECHANISMS[kind].price(KindContext(inputs, kind, tuple(members), dict(earlier))), keep_origin=True)
-            for kind, members in kinds.items()
-        }
-        if inputs.repricing.keep_passes:
+        priced = {}
+        for kind, members in kinds.items():
+            try:
+                priced[kind] = conform(MECHANISMS[kind].price(KindContext(inputs, kind, tuple(members), dict(earlier))), keep_origin=True)
+            except PricingError as error:
+                problems += error.problems
+                failed |= {(p.contract, p.id) for p in members}
+        if inputs.repricing.keep_passes and not problems:
             # Compiling one query per kind costs less than compiling their union, and the
             # kinds that read these lines then read a table rather than recompile them.
             # (Conformed again: a column Spark computed wider than Ibis typed it is cast back.)
             priced = {kind: conform(inputs.engine.cache(lines), keep_origin=True) for kind, lines in priced.items()}
         for kind, lines in priced.items():
             earlier[kind] = ibis.union(earlier[kind], lines, distinct=False) if kind in earlier else lines
+    if problems:
+        raise PricingError(problems)
     parts = list(earlier.values())
     union = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
     alliances = [a for a in agreements if a.members]
