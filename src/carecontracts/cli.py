@@ -58,6 +58,14 @@ def show_problems(problems: list[Problem], title: str = "Problems") -> None:
     err.print(table)
 
 
+def show_notes(notes: list[Problem]) -> None:
+    """Print located notes (nothing wrong, but worth knowing) on stderr, one a line."""
+    from rich.markup import escape
+
+    for note in notes:
+        err.print(f"[yellow]Note:[/yellow] {escape(str(note))}", highlight=False, soft_wrap=True)
+
+
 def fail(error: ProblemsError) -> typer.Exit:
     show_problems(error.problems)
     return typer.Exit(PROBLEM_EXIT)
@@ -181,6 +189,7 @@ def check(workspace: WorkspaceOption = Path(".")) -> None:
     space = open_workspace(workspace)
     with err.status("checking contracts and data files..."):
         checked = check_workspace(space)
+    show_notes(checked.notes)
     if checked.problems:
         show_problems(checked.problems)
         raise typer.Exit(PROBLEM_EXIT)
@@ -413,6 +422,7 @@ def pay(
     title = f"Statements {label} ({space.settings.name})" + (f", {contract_count(chosen):,} contracts chosen" if contract else "")
     print_summary(chosen, months, title)
     print_cycle(result, space.year)
+    show_notes(result.notes)
     for provider, commissioner, events in result.uncovered:
         err.print(f"[yellow]Note:[/yellow] {events:,} activity rows in {space.year.label} from provider {provider} for commissioner {commissioner} are in no contract, so on no statement.")
     if contract:

@@ -21,6 +21,7 @@ from carecontracts.engine.positions import positions
 from carecontracts.engine.run import Priced, RunTables, measure_and_price, uncovered_activity
 from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract, load_contracts
+from carecontracts.language.load import terms_outside_year
 from carecontracts.periods import FinancialYear, month_label, parse_month
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.report.plans import PAYMENT_PLAN_COLUMNS, PlanVersusActual, payment_plan_problems
@@ -55,6 +56,22 @@ def parse_period(text: str, year: FinancialYear) -> list[dt.date]:
 
 def workspace_contracts(workspace: Workspace) -> list[Contract]:
     return load_contracts(workspace.contracts_dir, workspace.price_lists(), workspace.root)
+
+
+def year_notes(workspace: Workspace, contracts: list[Contract]) -> tuple[list[Problem], list[Problem]]:
+    """(problems, notes) of the contracts against the financial year: a note for each contract
+    whose term lies wholly outside it, and a problem when none of them has a month in it
+    (the year is mistyped, or the contracts are for another year): there is nothing to pay."""
+    notes = terms_outside_year(contracts, workspace.year)
+    outside = {(n.source, n.field) for n in notes}
+    if contracts and all((c.source, "term") in outside and all(s.term is None or (c.source, f"subcontracts[{i}].term") in outside
+                                                                for i, s in enumerate(c.subcontracts)) for c in contracts):
+        year = workspace.year
+        return [Problem("carecontracts.toml", f"no contract's term covers any month of the financial year {year.label} "
+                        f"({month_label(year.months[0])} to {month_label(year.months[-1])})", line=workspace.setting_line("financial_year"),
+                        field="financial_year", value=workspace.settings.financial_year,
+                        expected="the financial year the contracts in contracts/ cover")], []
+    return [], notes
 
 
 def open_engine(workspace: Workspace, backend: str | None = None) -> tuple[Engine, RunTables]:
@@ -115,6 +132,7 @@ class Checked:
     contracts: list[Contract]
     files: int
     activity_rows: int | None
+    notes: list[Problem] = field(default_factory=list)
 
 
 def check_workspace(workspace: Workspace) -> Checked:
@@ -126,6 +144,8 @@ def check_workspace(workspace: Workspace) -> Checked:
         contracts = workspace_contracts(workspace)
     except ProblemsError as error:
         problems += error.problems
+    outside, notes = year_notes(workspace, contracts)
+    problems += outside
     rows = None
     with staged_files(workspace) as (con, found):
         problems += [p for dataset in found.values() for p in dataset]
@@ -147,7 +167,7 @@ def check_workspace(workspace: Workspace) -> Checked:
             finally:
                 engine.close()
     files = sum(len(data_files(workspace, d)) for d in DATASETS)
-    return Checked(problems, contracts, files, rows)
+    return Checked(problems, contracts, files, rows, notes)
 
 
 def refuse_double_payment(engine: Engine, priced: Priced, activity: ir.Table | None, year: FinancialYear) -> None:
@@ -175,6 +195,7 @@ class PaymentRun:
     closed: list[dt.date] = field(default_factory=list)
     adjustments: int = 0
     waiting: int = 0
+    notes: list[Problem] = field(default_factory=list)
 
 
 def loaded_stamp(workspace: Workspace) -> str:
@@ -192,6 +213,9 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
     from carecontracts.cycle.variations import record_variations
 
     contracts = workspace_contracts(workspace)
+    outside, notes = year_notes(workspace, contracts)
+    if outside:
+        raise ProblemsError(outside)
     records = open_records(workspace)
     with records.session() as session:
         closes = current_closes(session)
@@ -221,7 +245,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
     wanted = set(months)
     mask = pa.array([m in wanted for m in year_lines.column("month").to_pylist()])
     return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts, uncovered, party_positions, sorted(closes),
-                      settled.adjustments, settled.waiting)
+                      settled.adjustments, settled.waiting, notes)
 
 
 def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None, repriced: pa.Table | None = None, priced_from: dict[str, str] | None = None) -> None:
