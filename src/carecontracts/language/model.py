@@ -40,9 +40,7 @@ def _not_a_fraction(value: Decimal) -> Decimal:
     percent (0.5 for 50%): refused, naming the percent meant."""
     if 0 < value < 1:
         meant = f"{(value * 100).normalize():f}"
-        raise PydanticCustomError(
-            "percent_fraction", "looks like a fraction: percents are 0 to 100, so write {meant} for {meant}%", {"meant": meant}
-        )
+        raise PydanticCustomError("percent_fraction", "looks like a fraction; write {meant} for {meant}%", {"meant": meant})
     return value
 
 
