@@ -111,6 +111,20 @@ def check_contracts(space, patterns: Optional[list[str]]) -> None:
         raise fail(error) from None
 
 
+def check_party(space, party: str) -> None:
+    """Refuse, before any work, a party no contract names (listing those it does)."""
+    from carecontracts.engine.agreements import agreements_of
+    from carecontracts.payments import workspace_contracts
+
+    try:
+        agreements = agreements_of(workspace_contracts(space))
+    except ProblemsError as error:
+        raise fail(error) from None
+    parties = {a.payee for a in agreements} | {p.id for a in agreements for p in a.payers} | {m.provider for a in agreements for m in a.members}
+    if party not in parties:
+        raise fail(ProblemsError([Problem("--party", f"--party {party}: no such party in the contracts", value=party, expected=f"one of {', '.join(sorted(parties))}")]))
+
+
 def open_workspace(root: Path):
     from carecontracts.workspace import Workspace
 
@@ -538,6 +552,8 @@ def positions(
 
     space = open_workspace(workspace)
     check_outputs({"--xlsx": (xlsx, FORMATS)})
+    if party is not None:
+        check_party(space, party)
     months, result = priced_run(space, period, backend)
     label = period_label(months, space.year)
     if party is None:
@@ -946,14 +962,23 @@ def _whatif_from_options(name, service, provider, commissioner, pod, currency, f
         raise ProblemsError(problems)
     from pydantic import ValidationError
 
-    options = {"percent": "--change", "units": "--change", "value": "--set", "points": "--outcome", "to": "--move-to",
-               "scale": "--from/--to", "move": "--from/--to", "price": "--price"}
+    options = {"percent": "--change", "units": "--change", "points": "--outcome", "to": "--move-to", "scale": "--from/--to", "move": "--from/--to"}
+    kinds = {"parameter": "--set", "price": "--price", "outcome": "--outcome", "move": "--move-to", "scale": "--change"}
+    validated = []
+    for change in changes:
+        try:
+            validated.append(Change.model_validate(change))
+        except ValidationError as error:
+            kind = next((kinds[k] for k in kinds if k in change), "whatif")
+            problems += [Problem(next((options[str(p)] for p in e["loc"] if str(p) in options), kind), e["msg"].removeprefix("Value error, "),
+                                 field=".".join(str(p) for p in e["loc"]) or None, value=e.get("input") if not isinstance(e.get("input"), dict) else None)
+                         for e in error.errors(include_url=False)]
+    if problems:
+        raise ProblemsError(problems)
     try:
-        return WhatIf.model_validate({"name": name, "changes": [Change.model_validate(c) for c in changes]})
+        return WhatIf.model_validate({"name": name, "changes": validated})
     except ValidationError as error:
-        raise ProblemsError([Problem(next((options[str(p)] for p in e["loc"] if str(p) in options), "whatif"), e["msg"].removeprefix("Value error, "),
-                                     field=".".join(str(p) for p in e["loc"]) or None, value=e.get("input") if not isinstance(e.get("input"), dict) else None)
-                             for e in error.errors(include_url=False)]) from None
+        raise ProblemsError([Problem("whatif", e["msg"], expected=None) for e in error.errors(include_url=False)]) from None
 
 
 @app.command()

@@ -74,7 +74,7 @@ def busy_problem(error: BaseException) -> Problem | None:
 
 def os_problem(error: OSError, path: Path | str | None = None) -> Problem:
     """An operating-system error as a problem naming the file and what was expected."""
-    where = str(error.filename or path or "output")
+    where = str(path or error.filename or "output")
     message, expected = WORDS.get(error.errno or 0, (error.strerror or str(error), "a path that can be written"))
     return Problem(where, f"cannot write: {message}", expected=expected)
 
@@ -137,18 +137,18 @@ def check_outputs(outputs: dict[str, tuple[Path | None, tuple[str, ...]]]) -> No
         suffix = path.suffix.lower().lstrip(".")
         if formats and suffix not in formats:
             wanted = " or ".join(f".{f}" for f in formats)
-            problems.append(Problem(option, f"{path}: a file ending '.{suffix}' cannot hold {'/'.join(formats).upper()}" if suffix
-                                    else f"{path} has no suffix", value=str(path), expected=f"a file ending {wanted}"))
+            problems.append(Problem(str(path), f"a file ending '.{suffix}' cannot hold {'/'.join(formats).upper()}" if suffix
+                                    else "the file name has no suffix", field=option, value=str(path), expected=f"a file ending {wanted}"))
         if path.is_dir():
-            problems.append(Problem(option, f"{path} is a folder", value=str(path), expected="a file name (the folder can hold it: give DIR/NAME)"))
+            problems.append(Problem(str(path), "is a folder", field=option, value=str(path), expected="a file name (the folder can hold it: give DIR/NAME)"))
         for parent in path.parents:
             if parent.exists():
                 if not parent.is_dir():
-                    problems.append(Problem(option, f"{parent} is a file, not a folder", value=str(path), expected="a path through folders"))
+                    problems.append(Problem(str(path), f"{parent.name} is a file, not a folder", field=option, value=str(path), expected="a path through folders"))
                 break
         key = Path(os.path.abspath(path))
         if key in seen:
-            problems.append(Problem(option, f"{path} is also the path of {seen[key]}: one would overwrite the other", value=str(path),
+            problems.append(Problem(str(path), f"is also the path of {seen[key]}: one would overwrite the other", field=option, value=str(path),
                                     expected="a different file for each output"))
         seen.setdefault(key, option)
     if problems:
