@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,7 +25,29 @@ from carecontracts.problems import Problem, ProblemsError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+class Guarded(TyperGroup):
+    """The command group: a fault of the machine (a busy warehouse, a full disk, a folder
+    that cannot be written) or located problems raised anywhere below a command end in a
+    clear message and exit 2, never a traceback."""
+
+    def invoke(self, ctx):
+        from carecontracts.machine import translated
+
+        try:
+            return super().invoke(ctx)
+        except (Exit, Abort, TyperException):
+            raise
+        except Exception as error:  # noqa: BLE001 - translated when it is a known fault, else raised as it is
+            problems = translated(error)
+            if problems is None:
+                raise
+            show_problems(problems.problems)
+            err.print("[red]Nothing was changed.[/red]")
+            raise typer.Exit(PROBLEM_EXIT) from None
+
+
 app = typer.Typer(
+    cls=Guarded,
     name="carecontracts",
     help="Health and care contracts as code: check contracts and data, run the monthly payments, explain every line.",
     no_args_is_help=True,
@@ -69,6 +93,44 @@ def show_notes(notes: list[Problem]) -> None:
 def fail(error: ProblemsError) -> typer.Exit:
     show_problems(error.problems)
     return typer.Exit(PROBLEM_EXIT)
+
+
+def check_outputs(outputs: dict[str, tuple[Optional[Path], tuple[str, ...]]]) -> None:
+    """Refuse bad output paths (wrong suffix, a folder, two outputs on one path) before any work."""
+    from carecontracts.machine import check_outputs as check
+
+    try:
+        check(outputs)
+    except ProblemsError as error:
+        raise fail(error) from None
+
+
+def check_contracts(space, patterns: Optional[list[str]]) -> None:
+    """Refuse, before any work, a --contract naming no contract of the workspace (naming the near ones)."""
+    from carecontracts.payments import workspace_contracts
+    from carecontracts.report.book import chosen_contracts
+
+    if not patterns:
+        return
+    try:
+        known = {body.id for contract in workspace_contracts(space) for body in (contract, *contract.subcontracts)}
+        chosen_contracts(patterns, known)
+    except ProblemsError as error:
+        raise fail(error) from None
+
+
+def check_party(space, party: str) -> None:
+    """Refuse, before any work, a party no contract names (listing those it does)."""
+    from carecontracts.engine.agreements import agreements_of
+    from carecontracts.payments import workspace_contracts
+
+    try:
+        agreements = agreements_of(workspace_contracts(space))
+    except ProblemsError as error:
+        raise fail(error) from None
+    parties = {a.payee for a in agreements} | {p.id for a in agreements for p in a.payers} | {m.provider for a in agreements for m in a.members}
+    if party not in parties:
+        raise fail(ProblemsError([Problem("--party", f"--party {party}: no such party in the contracts", value=party, expected=f"one of {', '.join(sorted(parties))}")]))
 
 
 def open_workspace(root: Path):
@@ -407,9 +469,12 @@ def pay(
 ) -> None:
     """Run the payments: statements of what each commissioner owes each provider, with the basis of every line."""
     from carecontracts.report.book import BIG_BOOK, contract_count, contract_ids, select_contracts
-    from carecontracts.report.export import export_lines, write_statements
+    from carecontracts.report.export import export_lines, lines_path, write_statements
 
     space = open_workspace(workspace)
+    beside = lines_path(xlsx, lines.value) if xlsx is not None and lines is not LinesFormat.xlsx else None
+    check_outputs({"--xlsx": (xlsx, ("xlsx",)), "--lines": (beside, ()), "--csv": (csv, ("csv",)), "--parquet": (parquet, ("parquet",))})
+    check_contracts(space, contract)
     months, result = priced_run(space, period, backend)
     label = period_label(months, space.year)
     chosen = result.lines
@@ -493,9 +558,12 @@ def positions(
     xlsx: Annotated[Optional[Path], typer.Option(help="Also write the positions and statements as XLSX.")] = None,
 ) -> None:
     """Every party's position: income, payments, costs (where activity carries them) and margin."""
-    from carecontracts.report.export import export_lines
+    from carecontracts.report.export import FORMATS, export_lines
 
     space = open_workspace(workspace)
+    check_outputs({"--xlsx": (xlsx, FORMATS)})
+    if party is not None:
+        check_party(space, party)
     months, result = priced_run(space, period, backend)
     label = period_label(months, space.year)
     if party is None:
@@ -904,8 +972,21 @@ def _whatif_from_options(name, service, provider, commissioner, pod, currency, f
         raise ProblemsError(problems)
     from pydantic import ValidationError
 
+    options = {"percent": "--change", "units": "--change", "points": "--outcome", "to": "--move-to", "scale": "--from/--to", "move": "--from/--to"}
+    kinds = {"parameter": "--set", "price": "--price", "outcome": "--outcome", "move": "--move-to", "scale": "--change"}
+    validated = []
+    for change in changes:
+        try:
+            validated.append(Change.model_validate(change))
+        except ValidationError as error:
+            kind = next((kinds[k] for k in kinds if k in change), "whatif")
+            problems += [Problem(next((options[str(p)] for p in e["loc"] if str(p) in options), kind), e["msg"].removeprefix("Value error, "),
+                                 field=".".join(str(p) for p in e["loc"]) or None, value=e.get("input") if not isinstance(e.get("input"), dict) else None)
+                         for e in error.errors(include_url=False)]
+    if problems:
+        raise ProblemsError(problems)
     try:
-        return WhatIf.model_validate({"name": name, "changes": [Change.model_validate(c) for c in changes]})
+        return WhatIf.model_validate({"name": name, "changes": validated})
     except ValidationError as error:
         raise ProblemsError([Problem("whatif", e["msg"], expected=None) for e in error.errors(include_url=False)]) from None
 
@@ -984,11 +1065,18 @@ def report(
     from carecontracts.report.outlook import gather, write_html, write_xlsx
     from carecontracts.scenarios.whatif import parse_whatif
 
+    from carecontracts.scenarios.simulate import check_runs
+
     space = open_workspace(workspace)
+    check_outputs({"--html": (html, ("html", "htm")), "--xlsx": (xlsx, ("xlsx",))})
     try:
         when = parse_month(as_of)
+        if simulate_runs is not None:
+            check_runs(simulate_runs)
     except ValueError as error:
         raise fail(ProblemsError([Problem("--as-of", str(error), value=as_of, expected="a month, e.g. 2025-11")])) from None
+    except ProblemsError as error:
+        raise fail(error) from None
     try:
         scenario = parse_whatif(load_yaml(whatif_file, str(whatif_file))) if whatif_file is not None else None
         contracts = workspace_contracts(space)
@@ -1045,13 +1133,17 @@ def simulate(
     from carecontracts.payments import open_engine, workspace_contracts
     from carecontracts.periods import month_label, parse_month
     from carecontracts.report.risk import write_risk_html, write_risk_xlsx
-    from carecontracts.scenarios.simulate import RiskModel, parse_risk_model, simulate as run_simulation
+    from carecontracts.scenarios.simulate import RiskModel, check_runs, parse_risk_model, simulate as run_simulation
 
     space = open_workspace(workspace)
+    check_outputs({"--html": (html, ("html", "htm")), "--xlsx": (xlsx, ("xlsx",))})
     try:
         when = parse_month(as_of) if as_of is not None else None
+        check_runs(runs)
     except ValueError as error:
         raise fail(ProblemsError([Problem("--as-of", str(error), value=as_of, expected="a month, e.g. 2025-11")])) from None
+    except ProblemsError as error:
+        raise fail(error) from None
     try:
         risk_model = parse_risk_model(load_yaml(model, str(model))) if model is not None else RiskModel()
         contracts = workspace_contracts(space)
@@ -1172,14 +1264,10 @@ def export(
     """Export the statements of the last payment run: closed months as issued, with the
     prior-period adjustments paid in the first open month (column `adjusts`)."""
     from carecontracts.payments import parse_period, stored
-    from carecontracts.report.export import export_lines, format_of
+    from carecontracts.report.export import FORMATS, export_lines
 
     space = open_workspace(workspace)
-    try:
-        format_of(path)
-    except ValueError as error:
-        err.print(f"[red]{error}[/red]")
-        raise typer.Exit(PROBLEM_EXIT) from None
+    check_outputs({"PATH": (path, FORMATS)})
     where, parameters = "", []
     if period:
         try:
@@ -1290,6 +1378,7 @@ def audit(
     from carecontracts.audit.run import AuditOptions, FileSpec, audit_file, audit_workspace
     from carecontracts.report.audit_html import render
 
+    check_outputs({"--output": (output, ()), "--html": (html, ("html", "htm"))})
     try:
         problems: list[Problem] = []
         fmt = output_format.lower()
@@ -1299,8 +1388,8 @@ def audit(
             problems.append(Problem("--format", f"'{output_format}' is not a format", value=output_format, expected="text, json or csv"))
         if layout not in {m.value for m in Layout}:
             problems.append(Problem("--layout", f"'{layout}' is not a layout", value=layout, expected="auto, long, rtt or ae"))
-        if file is None and (where or layout != "auto"):
-            problems.append(Problem("--where" if where else "--layout", "only applies to --file", expected="--file PATH"))
+        if file is None and (where or layout != "auto" or period):
+            problems.append(Problem("--where" if where else "--layout" if layout != "auto" else "--period", "only applies to --file", expected="--file PATH"))
         if problems:
             raise ProblemsError(problems)
         filters = tuple(RowFilter.parse(w) for w in (where or []))

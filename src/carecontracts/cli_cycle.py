@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from carecontracts.cli import PROBLEM_EXIT, WorkspaceOption, app, err, fail, money, open_workspace, out
+from carecontracts.cli import PROBLEM_EXIT, WorkspaceOption, app, check_contracts, err, fail, money, open_workspace, out
 from carecontracts.problems import Problem, ProblemsError
 
 invoice_app = typer.Typer(help="Record providers' invoices and see each beside the statement.", no_args_is_help=True)
@@ -170,6 +170,7 @@ def invoice_list(
 ) -> None:
     """Each invoice beside what the statement pays that provider; exit 1 if any differs."""
     space = open_workspace(workspace)
+    check_contracts(space, [contract] if contract else None)
     if _print_checks(space, contract, _month(month, "--month") if month else None):
         raise typer.Exit(1)
 
@@ -296,7 +297,9 @@ def challenge_list(
     """Challenges with their states and dates, per contract."""
     from carecontracts.cycle.challenges import challenges
 
-    rows = challenges(open_workspace(workspace), contract)
+    space = open_workspace(workspace)
+    check_contracts(space, [contract] if contract else None)
+    rows = challenges(space, contract)
     table = Table(title=f"Challenges ({len(rows)})", title_justify="left")
     for name in ("reference", "contract", "month", "what", "reason", "state", "raised", "answered", "decided", "settled in", "amount"):
         table.add_column(name, justify="right" if name == "amount" else "left")

@@ -280,6 +280,7 @@ def write_acm(
 
     cli = _cli()
     space = cli.open_workspace(workspace)
+    cli.check_outputs({"OUT.csv": (out_path, ("csv",))})
     try:
         months = parse_period(period, space.year)
         parties = _codes(code or [], codes)

@@ -8,14 +8,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from carecontracts.audit.bunching import Bunching
+from carecontracts.machine import atomic_write
 from carecontracts.audit.run import Audit, SubjectAudit
 
 CSV_COLUMNS = (
@@ -128,17 +127,7 @@ def to_csv(audit: Audit) -> str:
 
 def write_whole(path: Path, text: str) -> Path:
     """Write `text` to a temporary file beside `path` and move it into place: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+    with atomic_write(Path(path)) as temporary:
+        with open(temporary, "w", encoding="utf-8", newline="") as out:
             out.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)

@@ -35,9 +35,27 @@ def roles(agreements: list[Agreement]) -> dict[str, str]:
     return found
 
 
+EXPENDITURE_KINDS = frozenset({"shared_savings"})  # these read activity `cost` as the payer's spending, not a provider's
+
+
+def deliverers(agreements: list[Agreement]) -> set[str]:
+    """The parties whose activity `cost` is their own cost of delivering it: each payee (and
+    alliance member) of an agreement that pays for care. Activity cost is never a commissioner's
+    or payer's, and under a contract paid only on the payer's spending (shared savings, as
+    for an accountable care organisation) it is that spending, not the payee's cost."""
+    found: set[str] = set()
+    for agreement in agreements:
+        if agreement.components and all(c.kind in EXPENDITURE_KINDS for c in agreement.components):
+            continue
+        found.add(agreement.payee)
+        found.update(m.provider for m in agreement.members)
+    return found
+
+
 def positions(lines: ir.Table, fine: ir.Table | None, agreements: list[Agreement], months: list[dt.date]) -> ir.Table:
     """Per scenario and party: income (lines it is paid), payments (lines it pays), net,
-    costs of its activity in the months (null where the activity carries none), margin."""
+    costs of the activity it delivered in the months (null where the activity carries none,
+    or where the party is not paid to deliver it: see `deliverers`), margin."""
     lines = lines.filter(lines.month.isin(months))
     zero = ibis.literal(0).cast(AMOUNT_TYPE)
     received = lines.select("scenario", party=lines.payee, income=lines.amount, payments=zero)
@@ -46,8 +64,9 @@ def positions(lines: ir.Table, fine: ir.Table | None, agreements: list[Agreement
     table = flows.group_by(["scenario", "party"]).aggregate(
         income=flows.income.sum().cast(AMOUNT_TYPE), payments=flows.payments.sum().cast(AMOUNT_TYPE)
     )
-    if fine is not None:
-        spent = fine.filter(fine.month.isin(months), fine.cost.notnull())
+    delivering = sorted(deliverers(agreements))
+    if fine is not None and delivering:
+        spent = fine.filter(fine.month.isin(months), fine.cost.notnull(), fine.provider.isin(delivering))
         spent = spent.group_by(["scenario", spent.provider.name("party")]).aggregate(costs=spent.cost.sum().cast(AMOUNT_TYPE))
         table = table.left_join(spent, ["scenario", "party"]).drop("scenario_right", "party_right")
     else:

@@ -4,10 +4,7 @@ every line; or the summary workbook with the lines beside it as Parquet or CSV."
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import os
-import tempfile
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from openpyxl.styles import Font
 
+from carecontracts.machine import atomic_write
 from carecontracts.money import format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.report.xlsx import (
@@ -42,12 +40,6 @@ def format_of(path: Path) -> str:
     return suffix
 
 
-def _atomic(path: Path) -> Path:
-    """A temporary path beside `path`, so a failed export leaves no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    return Path(name)
 
 
 def lines_path(workbook: Path, kind: str) -> Path:
@@ -61,15 +53,11 @@ def export_lines(lines: pa.Table, path: Path, positions: pa.Table | None = None,
     kind = format_of(path)
     if kind == "xlsx":
         return write_statements(lines, path, positions, "xlsx", year, title)[0]
-    temporary = _atomic(path)
-    try:
+    with atomic_write(path) as temporary:
         if kind == "csv":
             pacsv.write_csv(lines, temporary)
         else:
             pq.write_table(lines, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 
@@ -92,12 +80,8 @@ def write_statements(lines: pa.Table, path: Path, positions: pa.Table | None = N
     if lines_as != "xlsx":
         beside = export_lines(lines, lines_path(path, lines_as))
         written.append(beside)
-    temporary = _atomic(path)
-    try:
+    with atomic_write(path) as temporary:
         write_workbook(lines, temporary, positions, year, title, beside)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return written
 
 

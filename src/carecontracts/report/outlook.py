@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -39,7 +38,8 @@ from carecontracts.money import format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
-from carecontracts.report.export import BOLD, MONEY_FORMAT, _atomic
+from carecontracts.machine import atomic_write
+from carecontracts.report.export import BOLD, MONEY_FORMAT
 from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, forecast
 from carecontracts.scenarios.whatif import WhatIf, WhatIfResult, run_whatif
 
@@ -522,12 +522,8 @@ def render(report: Outlook) -> str:
 
 
 def _write_text_atomically(text: str, path: Path) -> Path:
-    temporary = _atomic(path)
-    try:
+    with atomic_write(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 
@@ -568,12 +564,8 @@ def _sheet(book: Workbook, name: str, headings: list[str], rows: list[list[Any]]
 
 def _save_atomically(book: Workbook, path: Path) -> Path:
     """Save a workbook (temporary file, then replace), so a failure leaves no half file."""
-    temporary = _atomic(path)
-    try:
+    with atomic_write(path) as temporary:
         book.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

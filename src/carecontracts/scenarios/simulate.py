@@ -903,6 +903,24 @@ def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, pro
     return found
 
 
+MAX_RUNS = 100_000  # ten times the README's 10,000-run use
+SECONDS_PER_RUN = 0.003  # the example on two cores: 10,000 runs in about 30 s
+BYTES_PER_RUN = 60_000  # every run's positions, flows and monthly totals are kept for the summary and workbook
+
+
+def check_runs(runs: int) -> None:
+    """Refuse a number of runs below 1 or above MAX_RUNS, with what the runs asked would
+    take (time and memory, as measured on the example)."""
+    if runs < 1:
+        raise ProblemsError([Problem("--runs", f"{runs} runs", value=runs, expected="at least 1")])
+    if runs > MAX_RUNS:
+        hours = runs * SECONDS_PER_RUN / 3600
+        memory = runs * BYTES_PER_RUN / 1e9
+        raise ProblemsError([Problem(
+            "--runs", f"{runs:,} runs would take about {hours:,.1f} hours and {memory:,.0f} GB of memory on the example (more on a bigger workspace)",
+            value=runs, expected=f"at most {MAX_RUNS:,} runs (10,000 give percentiles to well under a percent)")])
+
+
 def simulate(
     engine: Engine,
     contracts: list[Contract],
@@ -918,8 +936,7 @@ def simulate(
 ) -> Simulation:
     """Draw `runs` years, price them a chunk at a time with the stress tests, and summarise
     every party's and contract's distribution."""
-    if runs < 1:
-        raise ProblemsError([Problem("--runs", f"{runs} runs", expected="at least 1")])
+    check_runs(runs)
     prepared = prepare(engine, contracts, year, tables, model, as_of)
     collected = Results()
     collected.add(prepared.stressed)

@@ -36,6 +36,12 @@ MEASURES_SCALED = ("quantity", "cost")
 COUNTS_SCALED = ("events", "compliant")
 
 
+MAX_PERCENT = Decimal(1000)  # an activity or price change of at most ten times over
+MAX_UNITS = Decimal(1_000_000_000)
+MAX_POINTS = Decimal(1_000_000)
+MAX_VALUE = Decimal(1_000_000_000_000)  # a term or price set by a what-if: money stays within DECIMAL(18, 2)
+
+
 class ActivityFilter(Strict):
     """Which activity a change applies to: every listed column must match one of its
     values; `from`/`to` bound the months (inclusive)."""
@@ -47,6 +53,12 @@ class ActivityFilter(Strict):
     pod: list[str] | None = None
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> "ActivityFilter":
+        if self.from_ is not None and self.to is not None and month_start(self.from_) > month_start(self.to):
+            raise ValueError(f"'from' {self.from_:%Y-%m} is after 'to' {self.to:%Y-%m}: give the first month changed, then the last")
+        return self
 
     def words(self) -> str:
         parts = [f"{name} {', '.join(values)}" for name, values in self.model_dump(exclude={"from_", "to"}).items() if values]
@@ -62,15 +74,15 @@ class Change(Strict):
     another provider, or set a contract parameter."""
 
     scale: ActivityFilter | None = None
-    percent: Decimal | None = Field(default=None, ge=-100, description="Change in matching activity, e.g. -10.")
-    units: Decimal | None = Field(default=None, description="Units added (or, negative, removed), spread in proportion.")
+    percent: Decimal | None = Field(default=None, ge=-100, le=MAX_PERCENT, description="Change in matching activity, e.g. -10.")
+    units: Decimal | None = Field(default=None, ge=-MAX_UNITS, le=MAX_UNITS, description="Units added (or, negative, removed), spread in proportion.")
     move: ActivityFilter | None = None
     to: Identifier | None = Field(default=None, description="The provider activity moves to.")
     parameter: str | None = Field(default=None, description="CONTRACT.COMPONENT.FIELD, e.g. ISP-2025.isp.mff.")
     value: Decimal | str | None = None
     price: str | None = Field(default=None, description="PRICE_LIST/CURRENCY whose unit price changes (* for every currency), e.g. national-2025/HN12F.")
     outcome: str | None = Field(default=None, description="CONTRACT.METRIC whose achievement changes, e.g. MSK-2025.hip-function.")
-    points: Decimal | None = Field(default=None, description="Change in achievement: percentage points for a share, the statistic's units otherwise.")
+    points: Decimal | None = Field(default=None, ge=-MAX_POINTS, le=MAX_POINTS, description="Change in achievement: percentage points for a share, the statistic's units otherwise.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Change":
@@ -85,6 +97,8 @@ class Change(Strict):
             raise ValueError("'scale' needs either 'percent' or 'units'")
         if self.move is not None and self.to is None:
             raise ValueError("'move' needs 'to': the provider it moves to")
+        if isinstance(self.value, Decimal) and not (self.value.is_finite() and abs(self.value) <= MAX_VALUE):
+            raise ValueError(f"'value' {self.value} is out of range: expected a number between -{MAX_VALUE:,} and {MAX_VALUE:,}")
         if self.parameter is not None:
             if self.value is None:
                 raise ValueError("'parameter' needs a 'value'")
@@ -364,6 +378,43 @@ def run_whatif(
     """Price the baseline and the what-if together and compare them over `months` (the
     whole year by default)."""
     months = months or year.months
+    check_providers(contracts, whatif)
+    try:
+        return _run_whatif(engine, contracts, year, tables, whatif, months, baseline)
+    except (ArithmeticError, pa.ArrowInvalid, OverflowError) as error:
+        raise _too_large(whatif, error) from None
+    except Exception as error:
+        if type(error).__name__ in ("OutOfRangeException", "ConversionException", "InvalidInputException") and ("out of range" in str(error) or "overflow" in str(error).lower()):
+            raise _too_large(whatif, error) from None
+        raise
+
+
+def _too_large(whatif: WhatIf, error: BaseException) -> ProblemsError:
+    """A what-if whose amounts do not fit the money type: named, with what was expected."""
+    return ProblemsError([Problem("whatif", f"'{'; '.join(c.describe() for c in whatif.changes)}' makes amounts too large to price",
+                                  value=str(error)[:120], expected="a smaller change: amounts stay below £10,000,000,000,000,000")])
+
+
+def check_providers(contracts: list[Contract], whatif: WhatIf) -> None:
+    """Activity can only move to a provider some contract pays: else a problem naming the known ones."""
+    known = sorted({body.provider for contract in contracts for body in (contract, *contract.subcontracts)}
+                   | {m.provider for contract in contracts for body in (contract, *contract.subcontracts) for m in (getattr(body, "members", None) or [])})
+    problems = [Problem("--move-to", f"no contract has provider '{c.to}', so no contract would pay for the activity moved", value=c.to,
+                        expected=f"one of {', '.join(known)}") for c in whatif.changes if c.move is not None and c.to not in known]
+    if problems:
+        raise ProblemsError(problems)
+
+
+def _run_whatif(
+    engine: Engine,
+    contracts: list[Contract],
+    year: FinancialYear,
+    tables: RunTables,
+    whatif: WhatIf,
+    months: list[dt.date],
+    baseline: str,
+) -> WhatIfResult:
+    """run_whatif's pricing, once the what-if is known to be sound."""
     scenario = whatif.name
     agreements = agreements_of(contracts)
     fine, routed = measure(engine, agreements, tables.activity)

@@ -46,6 +46,7 @@ from carecontracts.data.monitoring.spec import (
 )
 from carecontracts.money import to_pence
 from carecontracts.problems import Problem, ProblemsError
+from carecontracts.machine import atomic_write
 
 if TYPE_CHECKING:
     from carecontracts.language import Contract
@@ -94,9 +95,8 @@ def plain(value: Decimal) -> str:
 def write_monitoring(path: Path, kind: FileKind, records: Iterable[Record]) -> int:
     """Write rows as a file of `kind`, every element in the specification's order; rows written."""
     elements = ELEMENTS[kind]
-    path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow([e.name for e in elements])
         for record in records:
