@@ -26,7 +26,7 @@ CASES = [
     Case("whatif --change below -100%", nothing, (*WHATIF, "--service", "elective", "--change", "-150%"), ("--change", "-100")),
     Case("whatif --change that is not a number", nothing, (*WHATIF, "--service", "elective", "--change", "lots"), ("--change", "-10%")),
     Case("whatif --set mff=1e30", nothing, (*WHATIF, "--set", "ISP-2025.cases.mff=1e30"), ("--set", "range")),
-    Case("whatif --set mff too large to price", nothing, (*WHATIF, "--set", "ISP-2025.cases.mff=1e11"), ("whatif", "large")),
+    Case("whatif --set mff too large to price", nothing, (*WHATIF, "--set", "ISP-2025.cases.mff=1e11"), ("--set", "ISP-2025.cases.mff", "less than or equal to 10")),
     Case("whatif --set on an unknown contract", nothing, (*WHATIF, "--set", "NOPE-1.cases.mff=1.1"), ("--set", "NOPE-1")),
     Case("whatif --outcome of 1e30 points", nothing, (*WHATIF, "--outcome", "MSK-2025.hip-function=1e30"), ("--outcome",)),
     Case("whatif --price of 1e30", nothing, (*WHATIF, "--price", "national-2025/*=1e30"), ("--price", "range")),
