@@ -1,0 +1,1 @@
+from tests.errors.catalogue import example, example_template  # noqa: F401
