@@ -669,7 +669,7 @@ def outcomes(
     """Outcome statistics per provider with 95% intervals and the counts behind them."""
     from carecontracts.engine.backend import Engine
     from carecontracts.instruments import INSTRUMENTS
-    from carecontracts.outcomes.providers import estimates_by
+    from carecontracts.outcomes.providers import estimates_by, instruments_held
     from carecontracts.outcomes.statistics import Statistic, statistic_named
 
     problems = []
@@ -690,10 +690,13 @@ def outcomes(
     if chosen is Statistic.SHARE_REACHING and numbers["--threshold"] is None:
         raise fail(ProblemsError([Problem("--threshold", "share_reaching needs a threshold", expected="--threshold 40")]))
     if proms:
-        from carecontracts.data.proms import hip_outcomes_table
+        from carecontracts.data.proms import HIP_INSTRUMENTS, hip_outcomes_table
 
+        if instrument not in HIP_INSTRUMENTS:
+            raise fail(ProblemsError([Problem("--instrument", f"the PROMs hip replacement records hold no {instrument} scores", value=instrument,
+                                              expected=f"one of {', '.join(HIP_INSTRUMENTS)} with --proms")]))
         engine = Engine.duckdb()
-        table = engine.put(hip_outcomes_table(instruments=tuple(i for i in ("oxford_hip", "eq5d_index") if i == instrument) or ("oxford_hip",), primary_only=True))
+        table = engine.put(hip_outcomes_table(instruments=(instrument,), primary_only=True))
         source = "PROMs hip replacement records 2018-19 (primary), NHS Digital"
     else:
         space = open_workspace(workspace)
@@ -705,12 +708,18 @@ def outcomes(
             raise fail(ProblemsError([Problem("data/outcomes", "no outcomes are loaded", expected="outcome files in data/outcomes/ and `carecontracts load`")]))
         table = engine.table("outcomes")
         source = space.settings.name
+        held = instruments_held(engine, table)
+        if instrument not in held:
+            engine.close()
+            raise fail(ProblemsError([Problem("data/outcomes", f"no {instrument} scores are loaded", value=instrument,
+                                              expected=f"--instrument {' or '.join(held) or '(none loaded)'}: the instruments the loaded outcomes hold")]))
     try:
         groups, everyone = estimates_by(engine, table, instrument, chosen, "provider", numbers["--min-change"], numbers["--threshold"])
     finally:
         engine.close()
     shown = Table(title=f"{instrument} {chosen.value} by provider ({source})", title_justify="left")
-    for name in ("provider", "value", "95% interval", "episodes", "successes", "unpaired"):
+    predicted = chosen.info.needs_predicted
+    for name in ("provider", "value", "95% interval", "episodes", "successes", "unpaired") + (("no prediction",) if predicted else ()):
         shown.add_column(name, justify="left" if name == "provider" else "right", no_wrap=True)
 
     def cells(result) -> tuple[str, str]:
@@ -719,20 +728,27 @@ def outcomes(
         return f"{result.value:.2f}", f"{result.lower:.2f}–{result.upper:.2f}"
 
     for group in groups:
+        left_out = (f"{group.excluded:,}",) if predicted else ()
         if group.estimate is None:
-            shown.add_row(group.group or "(none)", "no paired episodes", "", "0", "", f"{group.unpaired:,}")
+            shown.add_row(group.group or "(none)", "no paired episodes" + (" with a prediction" if group.excluded else ""), "", "0", "",
+                          f"{group.unpaired:,}", *left_out)
             continue
         value, interval = cells(group.estimate)
         successes = "" if group.estimate.successes is None else f"{group.estimate.successes:,}"
-        shown.add_row(group.group or "(none)", value, interval, f"{group.estimate.episodes:,}", successes, f"{group.unpaired:,}")
+        shown.add_row(group.group or "(none)", value, interval, f"{group.estimate.episodes:,}", successes, f"{group.unpaired:,}", *left_out)
     if everyone is not None:
         shown.add_section()
         value, interval = cells(everyone)
         successes = "" if everyone.successes is None else f"{everyone.successes:,}"
-        shown.add_row("everyone", value, interval, f"{everyone.episodes:,}", successes, f"{everyone.unpaired:,}", style="bold")
+        shown.add_row("everyone", value, interval, f"{everyone.episodes:,}", successes, f"{everyone.unpaired:,}",
+                      *((f"{everyone.excluded:,}",) if predicted else ()), style="bold")
     out.print(shown)
     if everyone is not None:
         out.print(f"Everyone: {everyone.describe()}.")
+    left_out_all = sum(group.excluded for group in groups)
+    if predicted and left_out_all:
+        some = "paired episode has" if left_out_all == 1 else "paired episodes have"
+        out.print(f"{left_out_all:,} {some} no predicted score: a case-mix adjusted mean cannot use them, so they are left out and counted here.")
 
 
 @app.command()

@@ -25,6 +25,11 @@ INPUT_QUANTITY_TYPE = "decimal(18, 4)"
 # their whole and fractional parts (mechanisms.shared.with_rounded_product), so that each
 # partial product fits 18 digits, a 64-bit decimal that every backend rescales quickly.
 OPERAND_TYPE = "decimal(18, 10)"
+# So input quantities (one row's, or planned) are refused at load from this size on, and
+# unit prices from a tenth of it, leaving room for a market forces factor below 10 in the
+# rate (price × MFF), which must itself be an operand.
+OPERAND_LIMIT = 10**8
+PRICE_LIMIT = OPERAND_LIMIT // 10
 # Money before it is rounded to a line: values of activity and cumulative settlements.
 VALUE_TYPE = "decimal(28, 10)"
 # A share of money (0 to 1) to 10 places, and the money it multiplies: 26 + 11 + 1 digits

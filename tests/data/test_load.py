@@ -328,13 +328,15 @@ def test_blank_required_value_is_rejected(loaded: tuple[Workspace, dict]) -> Non
     assert (problem.source, problem.line, problem.field) == ("data/activity/b.csv", 3, "patient_id")
 
 
-def test_first_load_with_problems_creates_no_tables(tmp_path: Path) -> None:
-    """When nothing was loaded before, a load with problems leaves no tables at all."""
+def test_first_load_with_problems_creates_no_warehouse(tmp_path: Path) -> None:
+    """When nothing was loaded before, a load with problems leaves no warehouse at all, so
+    later commands say that nothing is loaded yet."""
     workspace = new_workspace(tmp_path)
     write(tmp_path, "prices/tariff.csv", PRICE_COLUMNS, ["HRG1,abc,2025-04-01,2026-03-31"])
     with pytest.raises(ProblemsError):
         load_workspace(workspace)
-    assert snapshot(workspace) == {}
+    assert not workspace.warehouse_path.exists()
+    assert not workspace.warehouse_path.with_name(workspace.warehouse_path.name + ".wal").exists()
 
 
 def test_several_problems_in_several_files_are_all_reported(loaded: tuple[Workspace, dict]) -> None:

@@ -7,8 +7,10 @@ rolled back, so a load with errors writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import re
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -72,18 +74,34 @@ def numbered_source_sql(path: Path) -> str:
     return f"(SELECT *, row_number() OVER () AS _row FROM {source_sql(path)})"
 
 
-NATIVE_TYPES = {
-    Kind.DATE: ("DATE",),
-    Kind.DECIMAL: ("DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "DOUBLE", "FLOAT"),
-    Kind.INTEGER: ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
-}
+# Whole digits each integer type can hold: a column is read natively only when every value
+# of the source type fits the stored type (else a value too large would become NULL unseen).
+INTEGER_DIGITS = {"TINYINT": 3, "UTINYINT": 3, "SMALLINT": 5, "USMALLINT": 5, "INTEGER": 10, "UINTEGER": 10, "BIGINT": 19}
+SOURCE_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
 def _native(column: Column, source_type: str | None) -> bool:
-    """True when the file already holds the column as text or in a type that needs no parsing."""
+    """True when the file holds the column as text, or in a type every value of which the
+    stored type holds exactly: a date, an integer, or a decimal with no more places and
+    whole digits than the column keeps. Anything else (a DOUBLE, a decimal with more places)
+    is read through its text, so a value that would be rounded or lost is refused."""
     if column.kind is Kind.TEXT:
         return True
-    return source_type is not None and source_type.upper().startswith(NATIVE_TYPES.get(column.kind, ()))
+    if source_type is None:
+        return False
+    kind = source_type.upper()
+    if column.kind is Kind.DATE:
+        return kind.startswith("DATE")
+    if column.kind is Kind.INTEGER:
+        return kind in INTEGER_DIGITS
+    if column.kind is Kind.DECIMAL:
+        if kind in INTEGER_DIGITS:
+            return INTEGER_DIGITS[kind] <= column.whole_digits
+        found = SOURCE_DECIMAL.fullmatch(kind)
+        if found:
+            precision, scale = int(found.group(1)), int(found.group(2))
+            return scale <= column.places and precision - scale <= column.whole_digits
+    return False
 
 
 def data_files(workspace: Workspace, dataset: Dataset) -> list[Path]:
@@ -128,6 +146,8 @@ def _bad(column: Column, present: bool, native: bool = False) -> list[tuple[str,
         checks.append((f"{typed} < {column.minimum}", column.expected()))
     if column.maximum is not None:
         checks.append((f"{typed} > {column.maximum}", column.expected()))
+    if column.below is not None:
+        checks.append((f"{typed} >= {column.below}", column.expected()))
     if column.choices:
         options = ", ".join(_literal(c) for c in column.choices)
         checks.append((f"{typed} NOT IN ({options})", column.expected()))
@@ -148,8 +168,68 @@ def _unordered_insert(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[No
     con.execute("SET preserve_insertion_order = false")
     try:
         yield
-    finally:
-        con.execute("RESET preserve_insertion_order")
+    except BaseException:
+        with suppress(duckdb.Error):  # the transaction may be aborted: the error raised is the one to report
+            con.execute("RESET preserve_insertion_order")
+        raise
+    con.execute("RESET preserve_insertion_order")
+
+
+def file_problem(path: Path, name: str) -> Problem | None:
+    """Why a data file cannot be opened (it is gone, a folder, or not readable), or None."""
+    if path.is_dir():
+        return Problem(name, "is a folder, not a file", expected="a CSV or Parquet file (move the folder out of the data folder)")
+    if not path.exists():
+        return Problem(name, "no such file", expected="an existing CSV or Parquet file")
+    try:
+        with path.open("rb") as stream:
+            stream.read(1)
+    except OSError as error:
+        return Problem(name, f"cannot be read: {error.strerror or error}", expected="a file the user running carecontracts may read (check its permissions)")
+    return None
+
+
+def _reason(text: str) -> str:
+    """The first line of a DuckDB error that says what is wrong, without its error class."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or "unsuccessful or closed pending query" in line or line.startswith(("Original Line", "LINE ", "^", "Possible Solution")):
+            continue
+        while re.match(r"^(?:[A-Za-z]+ )*Error: ", line):
+            line = re.sub(r"^(?:[A-Za-z]+ )*Error: ", "", line, count=1)
+        if line and not line.startswith("CSV Error on Line"):
+            return line
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def read_problem(path: Path, name: str, error: duckdb.Error) -> Problem:
+    """A DuckDB error met reading a data file as a located problem: the file, the line of a
+    CSV when DuckDB names it, what is wrong in words and what was expected."""
+    text = str(error).replace(str(path), name)
+    is_csv = path.suffix.lower() != ".parquet"
+    found = re.search(r"CSV Error on Line: (\d+)", text)
+    line = int(found.group(1)) if found and is_csv else None
+    if "unicode" in text.lower() or "utf-8" in text.lower():
+        return Problem(name, "holds bytes that are not UTF-8 text (a Latin-1 or binary file?)", line=line,
+                       expected="a CSV file saved as UTF-8 (in Excel: CSV UTF-8)")
+    expected = "a CSV file with a header row" if is_csv else "a whole Parquet file: this one may be cut short or corrupt"
+    return Problem(name, f"cannot be read: {_reason(text)}", line=line, expected=expected)
+
+
+def unknown_columns(dataset: Dataset, names: list[str], name: str, is_csv: bool) -> list[Problem]:
+    """A column the dataset does not have (a misspelt optional column, say) is an error,
+    never ignored: each named, with the nearest known column and every column expected."""
+    known = [c.name for c in dataset.columns]
+    optional = [c.name for c in dataset.columns if not c.required]
+    expected = f"only {dataset.name} columns: {', '.join(dataset.required)}" + (f"; optional {', '.join(optional)}" if optional else "")
+    problems = []
+    for column in names:
+        if column in known:
+            continue
+        near = difflib.get_close_matches(column, known, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        problems.append(Problem(name, f"unknown column {column}{hint}", line=1 if is_csv else None, field=column, value=column, expected=expected))
+    return problems
 
 
 class _Stager:
@@ -161,26 +241,41 @@ class _Stager:
         self.dataset = dataset
         self.table = f"_stage_{dataset.name}"
         self.problems: list[Problem] = []
+        self.failed = False  # a file could not be read: inside a transaction, nothing more can run
         extra = ", price_list VARCHAR" if dataset is PRICES else ""
         columns = ", ".join(f"{_quote(c.name)} {c.target_type}" for c in dataset.columns)
         con.execute(f"CREATE OR REPLACE TABLE {self.table} ({columns}{extra}, source_file VARCHAR, source_row BIGINT, _bad BOOLEAN)")
 
     def stage(self, path: Path) -> int:
-        """Stage one file: check its columns, type every value, flag bad rows; rows staged."""
+        """Stage one file: check its columns, type every value, flag bad rows; rows staged.
+        A file that cannot be read is a problem naming it (and its line, when known), and
+        sets `failed`: DuckDB aborts the transaction it was read in."""
         name = self.workspace.relative(path)
-        src = source_sql(path)
-        try:
-            described = self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
-        except duckdb.Error as error:
-            self.problems.append(Problem(name, f"cannot be read: {str(error).splitlines()[0]}", expected="a CSV file with a header row, or a Parquet file"))
+        unreadable = file_problem(path, name)
+        if unreadable is not None:
+            self.problems.append(unreadable)
             return 0
+        try:
+            return self._stage(path, name)
+        except duckdb.Error as error:
+            self.problems.append(read_problem(path, name, error))
+            self.failed = True
+            return 0
+
+    def _stage(self, path: Path, name: str) -> int:
+        src = source_sql(path)
+        described = self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
         types = {row[0]: row[1] for row in described}
+        is_csv = path.suffix.lower() != ".parquet"
         missing = [c for c in self.dataset.required if c not in types]
         if missing:
             self.problems.append(
-                Problem(name, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", line=1 if path.suffix == ".csv" else None,
+                Problem(name, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", line=1 if is_csv else None,
                         expected=f"columns {', '.join(self.dataset.required)}")
             )
+        unknown = unknown_columns(self.dataset, list(types), name, is_csv)
+        self.problems += unknown
+        if missing or unknown:
             return 0
         present = {c.name: c.name in types for c in self.dataset.columns}
         native = {c.name: present[c.name] and _native(c, types.get(c.name)) for c in self.dataset.columns}
@@ -346,6 +441,8 @@ def _stage_all(
                 progress(workspace.relative(path), done, total)
             rows += stager.stage(path)
             done += 1
+            if stager.failed:  # the transaction is aborted: report what is known, check nothing more
+                raise ProblemsError([p for s in stagers for p in s.problems])
         report.rows[dataset.name] = rows
         stager.check_overlaps()
     if progress:
@@ -353,26 +450,44 @@ def _stage_all(
     return stagers
 
 
-def load_workspace(workspace: Workspace, progress: Progress | None = None, datasets: tuple[Dataset, ...] = DATASETS) -> LoadReport:
-    """Check and load every data file of the workspace; raise with all problems, writing nothing."""
+@contextmanager
+def _transaction(workspace: Workspace) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A transaction on the warehouse, which the caller commits. On any error it is rolled
+    back, and a warehouse that did not exist before is removed: a first load that fails
+    leaves no warehouse, so later commands say that nothing is loaded yet."""
     workspace.state_dir.mkdir(exist_ok=True)
-    report = LoadReport()
-    con = duckdb.connect(str(workspace.warehouse_path))
+    path = workspace.warehouse_path
+    existed = path.exists()
+    con = duckdb.connect(str(path))
+    done = False
     try:
         con.execute("BEGIN TRANSACTION")
+        yield con
+        done = True
+    finally:
+        if not done:
+            with suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+        con.close()
+        if not done and not existed:
+            for leftover in (path, path.with_name(path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+
+
+def load_workspace(workspace: Workspace, progress: Progress | None = None, datasets: tuple[Dataset, ...] = DATASETS) -> LoadReport:
+    """Check and load every data file of the workspace; raise with all problems, writing nothing."""
+    report = LoadReport()
+    with _transaction(workspace) as con:
         stagers = _stage_all(con, workspace, [(d, data_files(workspace, d)) for d in datasets], report, progress)
         problems = [p for stager in stagers for p in stager.problems]
         problems += [p for stager in stagers if stager.dataset is ACTIVITY for p in duplicate_ids(con, stager.table, None)]
         if problems:
-            con.execute("ROLLBACK")
             raise ProblemsError(problems)
         for stager in stagers:
             stager.finish()
         if ACTIVITY in datasets:
             report.provider_months = provider_months(con)
         con.execute("COMMIT")
-    finally:
-        con.close()
     mark_loaded(workspace)
     return report
 
@@ -401,16 +516,17 @@ def load_month(
     `providers` says whose nil return it is; an activity_id loaded already is refused. The
     small reference data (prices, plans, population, outcomes) is reloaded whole. One
     transaction: a problem, or a load killed part-way, leaves the warehouse as it was."""
+    year = workspace.year
+    if month not in year.months:
+        raise ProblemsError([Problem("month", f"{month:%Y-%m} is outside the financial year {year.label}", value=f"{month:%Y-%m}",
+                                     expected=f"a month of {year.label}: {', '.join(f'{m:%Y-%m}' for m in year.months)}")])
     chosen = files if files is not None else month_files(workspace, month)
     if not chosen:
         raise ProblemsError([Problem(ACTIVITY.folder, f"no activity files for {month:%Y-%m}",
                                      expected=f"files named with {month:%Y-%m} in {ACTIVITY.folder}, or the files given on the command line")])
-    workspace.state_dir.mkdir(exist_ok=True)
     report = LoadReport()
     following = add_months(month, 1)
-    con = duckdb.connect(str(workspace.warehouse_path))
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with _transaction(workspace) as con:
         plan = [(ACTIVITY, chosen)] + [(d, data_files(workspace, d)) for d in DATASETS if d is not ACTIVITY]
         activity, *stagers = _stage_all(con, workspace, plan, report, progress)
         problems = [p for stager in (activity, *stagers) for p in stager.problems]
@@ -431,7 +547,6 @@ def load_month(
         else:
             problems += duplicate_ids(con, activity.table, None)
         if problems:
-            con.execute("ROLLBACK")
             raise ProblemsError(problems)
         if ACTIVITY.name in present:
             columns = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
@@ -448,8 +563,6 @@ def load_month(
         found = {pm.provider: pm for pm in provider_months(con, in_scope, arguments)}
         report.provider_months = [found.get(p) or ProviderMonth(p, month, 0, Decimal(0), None, "0" * 16, ()) for p in scope]
         con.execute("COMMIT")
-    finally:
-        con.close()
     mark_loaded(workspace)
     return report
 

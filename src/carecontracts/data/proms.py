@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from carecontracts.data.schemas import OUTCOMES
+from carecontracts.data.schemas import OUTCOMES, PREDICTED_SQL_TYPE
 
 FOLDER = "examples/data/proms_2018_19"
 RECORDS = "hip_replacement_records_2018_19.csv.gz"
@@ -51,13 +51,13 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _score(column: str, missing: str | None) -> str:
-    """SQL for a score column as DECIMAL(18, 6), null when blank or the missing marker.
-    Predictions carry up to 8 places in the file and are rounded to the 6 stored."""
+def _score(column: str, missing: str | None, kind: str = "DECIMAL(18, 6)") -> str:
+    """SQL for a score column as `kind` (a score's DECIMAL(18, 6), or a prediction's type,
+    which keeps the up to 9 places the file publishes), null when blank or the missing marker."""
     text = f"NULLIF(trim({_quote(column)}), '')"
     if missing is not None:
         text = f"NULLIF({text}, {_literal(missing)})"
-    return f"CAST(CAST({text} AS DECIMAL(38, 12)) AS DECIMAL(18, 6))"
+    return f"CAST(CAST({text} AS DECIMAL(38, 12)) AS {kind})"
 
 
 def hip_outcomes_table(
@@ -83,7 +83,7 @@ def hip_outcomes_table(
     for name in instruments:
         pre, post, predicted, missing = HIP_INSTRUMENTS[name]
         for timepoint, column, day in (("pre", pre, "pre_day"), ("post", post, "post_day")):
-            prediction = _score(predicted, missing) if timepoint == "post" else "CAST(NULL AS DECIMAL(18, 6))"
+            prediction = _score(predicted, missing, PREDICTED_SQL_TYPE) if timepoint == "post" else f"CAST(NULL AS {PREDICTED_SQL_TYPE})"
             parts.append(
                 f"SELECT id, id AS episode_id, {_literal(name)} AS instrument, {_literal(timepoint)} AS timepoint, {day} AS date, "
                 f"{_score(column, missing)} AS score, {prediction} AS predicted, provider, revision, row FROM records"
@@ -119,7 +119,7 @@ def write_hip_outcomes_csv(target: Path, path: Path | None = None, start: dt.dat
                            instruments: tuple[str, ...] = ("oxford_hip", "eq5d_index"), primary_only: bool = False) -> int:
     """Write the PROMs hip outcomes as an outcomes CSV (for a workspace's data/outcomes);
     the number of rows written."""
-    table = hip_outcomes_table(path, start, instruments, primary_only)
+    table = hip_outcomes_table(path, start, instruments, primary_only).select(OUTCOME_COLUMNS)  # no `revision`: not an outcomes column
     pacsv.write_csv(table, target)
     return table.num_rows
 

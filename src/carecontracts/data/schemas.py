@@ -8,7 +8,7 @@ from enum import Enum
 import pyarrow as pa
 
 from carecontracts.instruments import INSTRUMENTS
-from carecontracts.money import INPUT_QUANTITY_TYPE, PRICE_TYPE
+from carecontracts.money import INPUT_QUANTITY_TYPE, OPERAND_LIMIT, PRICE_LIMIT, PRICE_TYPE
 
 
 class Kind(str, Enum):
@@ -28,6 +28,7 @@ class Column:
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
     sql_type: str | None = None
+    below: int | None = None  # values must be below this: what the engine can multiply exactly
 
     def expected(self) -> str:
         """What a good value looks like, in words, for error messages."""
@@ -44,6 +45,8 @@ class Column:
             words += f" between {self.minimum:g} and {self.maximum:g}"
         elif self.minimum is not None:
             words += f" of at least {self.minimum:g}"
+        if self.below is not None:
+            words += f"{' and' if self.minimum is not None else ''} below {self.below:,}"
         return words
 
     @property
@@ -52,6 +55,15 @@ class Column:
         if self.kind is Kind.INTEGER:
             return 0
         return int(self.target_type.rstrip(")").split(",")[1]) if "," in self.target_type else 0
+
+    @property
+    def whole_digits(self) -> int:
+        """Digits the stored type keeps before the decimal point."""
+        if self.kind is Kind.INTEGER:
+            return 18
+        if "(" not in self.target_type:
+            return 0
+        return int(self.target_type.split("(")[1].split(",")[0]) - self.places
 
     def precision_expected(self) -> str:
         return "a whole number" if self.kind is Kind.INTEGER else f"a number with at most {self.places} decimal places"
@@ -112,7 +124,7 @@ ACTIVITY = Dataset(
         Column("pod", Kind.TEXT),
         Column("start_date", Kind.DATE),
         Column("end_date", Kind.DATE),
-        Column("quantity", Kind.DECIMAL, minimum=0, sql_type=INPUT_QUANTITY_TYPE),
+        Column("quantity", Kind.DECIMAL, minimum=0, sql_type=INPUT_QUANTITY_TYPE, below=OPERAND_LIMIT),
         Column("referral_date", Kind.DATE, required=False),
         Column("admission_method", Kind.TEXT, required=False),
         Column("age", Kind.INTEGER, required=False, minimum=0, maximum=130),
@@ -122,6 +134,11 @@ ACTIVITY = Dataset(
     ),
     (("t_end_date < t_start_date", "end_date", "an end date on or after start_date"),),
 )
+
+
+# Case-mix predictions are published by NHS England to as many as 9 places (EQ-5D index);
+# scores themselves to 6 at most.
+PREDICTED_SQL_TYPE = "DECIMAL(18, 10)"
 
 
 def _outcome_checks() -> tuple[tuple[str, str, str], ...]:
@@ -148,7 +165,7 @@ OUTCOMES = Dataset(
         Column("timepoint", Kind.TEXT, choices=("pre", "post")),
         Column("date", Kind.DATE),
         Column("score", Kind.DECIMAL, sql_type="DECIMAL(18, 6)"),
-        Column("predicted", Kind.DECIMAL, required=False, sql_type="DECIMAL(18, 6)"),
+        Column("predicted", Kind.DECIMAL, required=False, sql_type=PREDICTED_SQL_TYPE),
         Column("provider", Kind.TEXT, required=False),
     ),
     _outcome_checks(),
@@ -177,7 +194,7 @@ PLANS = Dataset(
         Column("contract", Kind.TEXT),
         Column("service", Kind.TEXT, required=False),
         Column("month", Kind.MONTH),
-        Column("planned_quantity", Kind.DECIMAL, required=False, minimum=0, sql_type=INPUT_QUANTITY_TYPE),
+        Column("planned_quantity", Kind.DECIMAL, required=False, minimum=0, sql_type=INPUT_QUANTITY_TYPE, below=OPERAND_LIMIT),
         Column("planned_value", Kind.DECIMAL, sql_type="DECIMAL(18, 2)"),
         Column("commissioner", Kind.TEXT, required=False),
         Column("component", Kind.TEXT, required=False),
@@ -196,7 +213,7 @@ PRICES = Dataset(
     "prices",
     (
         Column("currency", Kind.TEXT),
-        Column("unit_price", Kind.DECIMAL, minimum=0, sql_type=PRICE_TYPE),
+        Column("unit_price", Kind.DECIMAL, minimum=0, sql_type=PRICE_TYPE, below=PRICE_LIMIT),
         Column("valid_from", Kind.DATE),
         Column("valid_to", Kind.DATE),
     ),

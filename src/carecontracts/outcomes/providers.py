@@ -20,6 +20,7 @@ class GroupEstimate:
     estimate: Estimate | None
     unpaired: int
     note: str = ""
+    excluded: int = 0  # paired episodes left out (case-mix: those without a prediction)
 
 
 def estimates_by(
@@ -41,12 +42,19 @@ def estimates_by(
         reference = mean_predicted(overall)
     results: list[GroupEstimate] = []
     for row in sorted(groups, key=lambda r: (r[by] is None, r[by] or "")):
+        excluded = int(row["excluded"] or 0)
         try:
-            results.append(GroupEstimate(row[by], estimate(row, statistic, reference), int(row["unpaired"])))
+            results.append(GroupEstimate(row[by], estimate(row, statistic, reference), int(row["unpaired"]), excluded=excluded))
         except NoEpisodesError as error:
-            results.append(GroupEstimate(row[by], None, int(row["unpaired"]), str(error)))
+            results.append(GroupEstimate(row[by], None, int(row["unpaired"]), str(error), excluded))
     try:
         everyone = estimate(overall, statistic, reference)
     except NoEpisodesError:
         everyone = None
     return results, everyone
+
+
+def instruments_held(engine: Engine, outcomes: ir.Table) -> list[str]:
+    """The instruments the outcomes hold scores of, in order."""
+    rows = engine.to_arrow(outcomes.select("instrument").distinct().order_by("instrument")).to_pylist()
+    return [row["instrument"] for row in rows if row["instrument"] is not None]

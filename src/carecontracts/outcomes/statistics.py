@@ -22,10 +22,13 @@ import ibis.expr.types as ir
 from carecontracts.instruments import Instrument, instrument as instrument_named
 from carecontracts.problems import Problem
 
-SCORE_TYPE = "decimal(18, 6)"  # as stored by the loader (OUTCOMES score and predicted)
+SCORE_TYPE = "decimal(18, 6)"  # as stored by the loader (OUTCOMES score)
+PREDICTED_TYPE = "decimal(18, 10)"  # as stored by the loader (OUTCOMES predicted: as published, to 9 places)
 CHANGE_TYPE = "decimal(19, 6)"  # a difference of two scores
+RESIDUAL_TYPE = "decimal(14, 10)"  # a score less its prediction: both within an instrument's range (below 10^3)
 TOTAL_TYPE = "decimal(38, 6)"  # sums of scores or changes: exact
-SQUARES_TYPE = "decimal(38, 12)"  # sums of squared scores or changes: exact too
+PREDICTED_TOTAL_TYPE = "decimal(38, 10)"  # sums of predictions: exact
+SQUARES_TYPE = "decimal(38, 20)"  # sums of squared scores, changes or residuals: exact too
 EPISODE_KEYS = ["provider", "instrument", "patient_id", "episode_id"]
 PLACES = Decimal("1e-10")  # estimates are given to 10 decimal places
 CONFIDENCE = 0.95
@@ -109,9 +112,9 @@ def _with_optional_columns(outcomes: ir.Table) -> ir.Table:
     if "provider" not in outcomes.columns:
         extra["provider"] = ibis.literal(None, type="string")
     if "predicted" not in outcomes.columns:
-        extra["predicted"] = ibis.literal(None, type=SCORE_TYPE)
+        extra["predicted"] = ibis.literal(None, type=PREDICTED_TYPE)
     outcomes = outcomes.mutate(**extra) if extra else outcomes
-    return outcomes.mutate(score=outcomes.score.cast(SCORE_TYPE), predicted=outcomes.predicted.cast(SCORE_TYPE))
+    return outcomes.mutate(score=outcomes.score.cast(SCORE_TYPE), predicted=outcomes.predicted.cast(PREDICTED_TYPE))
 
 
 def _keys(outcomes: ir.Table) -> list[str]:
@@ -192,7 +195,7 @@ def episodes(outcomes: ir.Table) -> ir.Table:
         _predicted_pre=at(is_pre, kept.predicted),
     )
     return grouped.mutate(
-        predicted=grouped._predicted_post.coalesce(grouped._predicted_pre).cast(SCORE_TYPE),
+        predicted=grouped._predicted_post.coalesce(grouped._predicted_pre).cast(PREDICTED_TYPE),
         paired=grouped.pre.notnull() & grouped.post.notnull(),
     ).select(*keys, "pre", "post", "predicted", "pre_date", "post_date", "paired")
 
@@ -248,7 +251,7 @@ def outcome_tallies(
     used = paired & mine.predicted.notnull() if chosen.info.needs_predicted else paired
     change = (mine.post.cast(CHANGE_TYPE) - mine.pre.cast(CHANGE_TYPE)).cast(CHANGE_TYPE)
     value, success = _value_and_success(mine, chosen, scale, change, change_needed, threshold)
-    squared = (mine.post - mine.predicted).cast(CHANGE_TYPE) if chosen.info.needs_predicted else value
+    squared = (mine.post.cast(RESIDUAL_TYPE) - mine.predicted.cast(RESIDUAL_TYPE)).cast(RESIDUAL_TYPE) if chosen.info.needs_predicted else value
     metrics: dict[str, ir.Value] = {
         "episodes": _count(used),
         "unpaired": _count(~paired),
@@ -259,9 +262,9 @@ def outcome_tallies(
         "total": ibis.cases((used, value), else_=None).sum().cast(TOTAL_TYPE),
         "total_squares": ibis.cases((used, squared * squared), else_=None).sum().cast(SQUARES_TYPE),
         "total_predicted": (
-            ibis.cases((used, mine.predicted), else_=None).sum().cast(TOTAL_TYPE)
+            ibis.cases((used, mine.predicted), else_=None).sum().cast(PREDICTED_TOTAL_TYPE)
             if chosen.info.needs_predicted
-            else ibis.literal(None, type=TOTAL_TYPE)
+            else ibis.literal(None, type=PREDICTED_TOTAL_TYPE)
         ),
     }
     tallies = mine.group_by(by).aggregate(**metrics) if by else mine.aggregate(**metrics)
@@ -276,7 +279,7 @@ def outcome_tallies(
     if "instrument" not in by:
         described["instrument"] = ibis.literal(instrument)
     if chosen.info.needs_predicted:
-        described["total_predicted"] = tallies.total_predicted.fill_null(zero)
+        described["total_predicted"] = tallies.total_predicted.fill_null(ibis.literal(0).cast(PREDICTED_TOTAL_TYPE))
     tallies = tallies.mutate(**described)
     return tallies.select(*by, *TALLY_COLUMNS)
 
@@ -333,6 +336,7 @@ class Estimate:
     unpaired: int
     wording: str = ""
     percent: bool = False
+    excluded: int = 0  # paired episodes left out: for the case-mix adjusted mean, those without a prediction
 
     def describe(self) -> str:
         """Plain words: '78.4% improved by ≥ 8 points (95% CI 75.1%–81.4%; 612 of 781
@@ -346,7 +350,8 @@ class Estimate:
             counts = f"{self.successes:,} of {self.episodes:,} episodes"
             return f"{shown} {self.wording} ({interval}; {counts}; {self.unpaired:,} unpaired)"
         interval = f"95% CI {self.lower:.2f}–{self.upper:.2f}" if math.isfinite(self.lower) else "no interval from one episode"
-        return f"{self.wording}: {self.value:.2f} ({interval}; {self.episodes:,} episodes; {self.unpaired:,} unpaired)"
+        left_out = f"; {self.excluded:,} paired without a prediction, left out" if self.excluded else ""
+        return f"{self.wording}: {self.value:.2f} ({interval}; {self.episodes:,} episodes; {self.unpaired:,} unpaired{left_out})"
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -405,9 +410,13 @@ def estimate(row: Mapping[str, Any], statistic: str | Statistic, reference_mean_
     tallied = row.get("statistic")
     if tallied is not None and tallied != chosen.value:
         raise ValueError(f"a {tallied} tally cannot give {chosen.value}: tally with statistic {chosen.value}")
-    count = int(row["episodes"])
-    unpaired = int(row["unpaired"])
+    count = int(row["episodes"] or 0)  # null when the tally summed no rows at all
+    unpaired = int(row["unpaired"] or 0)
+    excluded = int(row.get("excluded") or 0)
     if count == 0:
+        if excluded:
+            raise NoEpisodesError(f"no paired episodes with a prediction to estimate {chosen.value} from "
+                                  f"({excluded} paired without a prediction, {unpaired} unpaired)")
         raise NoEpisodesError(f"no paired episodes to estimate {chosen.value} from ({unpaired} unpaired)")
     total = _decimal(row["total"])
     squares = _decimal(row["total_squares"])
@@ -426,7 +435,7 @@ def estimate(row: Mapping[str, Any], statistic: str | Statistic, reference_mean_
             low, high = t_interval(count, residuals, squares)
             value = (residuals / count + reference_mean_predicted).quantize(PLACES)
             shift = float(reference_mean_predicted)
-            return Estimate(chosen.value, value, low + shift, high + shift, count, None, unpaired, wording)
+            return Estimate(chosen.value, value, low + shift, high + shift, count, None, unpaired, wording, excluded=excluded)
         lower, upper = t_interval(count, total, squares)
         return Estimate(chosen.value, (total / count).quantize(PLACES), lower, upper, count, None, unpaired, wording)
 
