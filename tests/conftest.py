@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Commands' tables are as wide as they need to be in tests, so a long temporary path never
+# wraps the words a test looks for onto two lines.
+os.environ.setdefault("COLUMNS", "400")
 
 from carecontracts.engine.backend import Engine
 
