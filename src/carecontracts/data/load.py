@@ -277,7 +277,7 @@ class _Stager:
 DUPLICATE_EXPECTED = "an activity_id that is not loaded already: a corrected row is sent in its provider's whole month again, which replaces that month"
 
 
-def _place(source: str, row: int) -> tuple[int | None, int | None, str]:
+def place(source: str, row: int) -> tuple[int | None, int | None, str]:
     """Line (CSV, counting the header) or row (Parquet) of a staged row, and how to say it."""
     if source.lower().endswith(".parquet"):
         return None, row, f"{source} row {row}"
@@ -299,8 +299,8 @@ def duplicate_ids(con: duckdb.DuckDBPyConnection, staged: str, kept: str | None,
             WHERE n > 1 ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}"""
     ).fetchall()
     for activity_id, source, row, first_file, first_row in twice:
-        line, numbered, _ = _place(source, row)
-        found.append(Problem(source, f"activity_id {activity_id} is also at {_place(first_file, first_row)[2]}", line=line, row=numbered,
+        line, numbered, _ = place(source, row)
+        found.append(Problem(source, f"activity_id {activity_id} is also at {place(first_file, first_row)[2]}", line=line, row=numbered,
                              field="activity_id", value=activity_id, expected=DUPLICATE_EXPECTED))
     if kept is not None:
         already = con.execute(
@@ -310,8 +310,8 @@ def duplicate_ids(con: duckdb.DuckDBPyConnection, staged: str, kept: str | None,
             parameters or [],
         ).fetchall()
         for activity_id, source, row, kept_file, kept_row, provider, month in already:
-            line, numbered, _ = _place(source, row)
-            found.append(Problem(source, f"activity_id {activity_id} is already loaded from {_place(kept_file or '?', kept_row or 0)[2]} ({provider}, {month})",
+            line, numbered, _ = place(source, row)
+            found.append(Problem(source, f"activity_id {activity_id} is already loaded from {place(kept_file or '?', kept_row or 0)[2]} ({provider}, {month})",
                                  line=line, row=numbered, field="activity_id", value=activity_id, expected=DUPLICATE_EXPECTED))
     return found
 
@@ -463,7 +463,7 @@ def _outside_month(con: duckdb.DuckDBPyConnection, staged: str, month: dt.date, 
     ).fetchall()
     problems = []
     for source, row, ended in outside:
-        line, numbered, _ = _place(source, row)
+        line, numbered, _ = place(source, row)
         problems.append(Problem(source, f"ends {ended}, outside {month:%Y-%m}, the month being loaded", line=line, row=numbered,
                                 field="end_date", value=str(ended), expected=f"an end_date in {month:%Y-%m}"))
     return problems
@@ -476,7 +476,7 @@ def _other_providers(con: duckdb.DuckDBPyConnection, staged: str, providers: lis
         f"ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}", [providers]).fetchall()
     problems = []
     for source, row, provider in rows:
-        line, numbered, _ = _place(source, row)
+        line, numbered, _ = place(source, row)
         problems.append(Problem(source, f"a row of {provider}, which --provider does not name", line=line, row=numbered, field="provider",
                                 value=provider, expected=f"rows of {', '.join(providers)} only"))
     return problems
