@@ -38,6 +38,11 @@ class ProviderMonth:
     fingerprint: str
     files: tuple[str, ...]
 
+    @classmethod
+    def nil(cls, provider: str, month: dt.date) -> "ProviderMonth":
+        """A provider's month with no activity (a nil return)."""
+        return cls(provider, month, 0, Decimal(0), None, "0" * 16, ())
+
 
 @dataclass
 class LoadReport:
@@ -446,7 +451,7 @@ def load_month(
         for stager in stagers:
             stager.finish()
         found = {pm.provider: pm for pm in provider_months(con, in_scope, arguments)}
-        report.provider_months = [found.get(p) or ProviderMonth(p, month, 0, Decimal(0), None, "0" * 16, ()) for p in scope]
+        report.provider_months = [found.get(p) or ProviderMonth.nil(p, month) for p in scope]
         con.execute("COMMIT")
     finally:
         con.close()
