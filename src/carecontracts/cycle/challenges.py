@@ -129,7 +129,7 @@ def _lines(workspace: Workspace, contract: str, component: str, month: dt.date, 
     if not workspace.warehouse_path.exists():
         return []
     with duckdb.connect(str(workspace.warehouse_path), read_only=True) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'statements'").fetchone()[0]:
+        if not (con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'statements'").fetchone() or (0,))[0]:
             return []
         table = con.execute(
             "SELECT payer, payee, amount FROM statements WHERE contract = ? AND month = ? AND (component = ? OR starts_with(component, ? || '.')) "
@@ -210,6 +210,6 @@ def challenged_lines(session: Session, schema: pa.Schema) -> pa.Table:
     upheld = list(session.scalars(sa.select(Challenge).where(Challenge.state == State.UPHELD.value, Challenge.component.is_not(None),
                                                              Challenge.amount.is_not(None)).order_by(Challenge.id)))
     rows = [{"scenario": "actual", "contract": c.contract, "component": c.component, "payer": c.payer, "payee": c.payee, "month": c.month,
-             "amount": -c.amount, "basis": f"Challenge {c.reference} upheld ({c.reason}): {c.component} reduced by £{c.amount:,.2f}"}
+             "amount": -(c.amount or Decimal(0)), "basis": f"Challenge {c.reference} upheld ({c.reason}): {c.component} reduced by £{c.amount:,.2f}"}
             for c in upheld]
     return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema}, schema=schema)

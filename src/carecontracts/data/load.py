@@ -441,8 +441,8 @@ def load_month(
         if ACTIVITY.name in present:
             columns = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
             con.execute(f"CREATE TABLE IF NOT EXISTS activity_replaced AS SELECT *, CAST(NULL AS TIMESTAMPTZ) AS replaced_at FROM {ACTIVITY.name} LIMIT 0")
-            report.replaced = con.execute(
-                f"INSERT INTO activity_replaced SELECT *, now() FROM {ACTIVITY.name} WHERE {in_scope}", arguments).fetchone()[0]
+            inserted = con.execute(f"INSERT INTO activity_replaced SELECT *, now() FROM {ACTIVITY.name} WHERE {in_scope}", arguments).fetchone()
+            report.replaced = inserted[0] if inserted else 0
             con.execute(f"DELETE FROM {ACTIVITY.name} WHERE {in_scope}", arguments)
             con.execute(f"INSERT INTO {ACTIVITY.name} ({columns}, source_file, source_row) SELECT {columns}, source_file, source_row FROM {activity.table}")
             con.execute(f"DROP TABLE {activity.table}")
