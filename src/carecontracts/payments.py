@@ -208,7 +208,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
     """Price the year, settle it against the months closed, store statements, re-priced lines
     and tallies in the warehouse, and return the months asked for."""
     from carecontracts.cycle.challenges import challenged_lines, excluded_activity
-    from carecontracts.cycle.close import Reasons, current_closes, issued_lines, priced_stamp, settle, with_adjusts
+    from carecontracts.cycle.close import Reasons, current_closes, issued_lines, priced_stamp, settle, sources, with_adjusts
     from carecontracts.cycle.submissions import open_records
     from carecontracts.cycle.variations import record_variations
 
@@ -216,6 +216,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
     outside, notes = year_notes(workspace, contracts)
     if outside:
         raise ProblemsError(outside)
+    current = sources(workspace)  # what is priced from, hashed before pricing
     records = open_records(workspace)
     with records.session() as session:
         closes = current_closes(session)
@@ -233,15 +234,15 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
         with records.session() as session:
             repriced = pa.concat_tables([with_adjusts(repriced), challenged_lines(session, with_adjusts(repriced).schema)])
             issued = issued_lines(session, closes.values(), repriced.schema)
-            settled = settle(repriced, issued, set(closes), workspace.year.months, Reasons(session, workspace, contracts, closes))
-            record_variations(session, workspace, contracts)
+            settled = settle(repriced, issued, set(closes), workspace.year.months, Reasons(session, workspace, contracts, closes, current))
+            record_variations(session, workspace, contracts, current)
         year_lines = settled.lines
         # From the lines just settled: positions over the priced expression would compile
         # and run the whole price stage again.
         party_positions = engine.to_arrow(positions(engine.put(year_lines.drop_columns(["adjusts"])), priced.fine, priced.agreements, months))
     finally:
         engine.close()
-    store(workspace.warehouse_path, year_lines, tallies, repriced, priced_stamp(workspace, closes, excluded, loaded_stamp(workspace)))
+    store(workspace.warehouse_path, year_lines, tallies, repriced, priced_stamp(current, closes, excluded, loaded_stamp(workspace)))
     wanted = set(months)
     mask = pa.array([m in wanted for m in year_lines.column("month").to_pylist()])
     return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts, uncovered, party_positions, sorted(closes),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections import Counter
 import json
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from carecontracts.cycle.close import current_closes, first_open
+from carecontracts.cycle.contracts import find
 from carecontracts.cycle.invoices import exact_amount
 from carecontracts.cycle.submissions import open_records
 from carecontracts.language import Contract
@@ -49,16 +51,6 @@ class State(str, enum.Enum):
 OPEN_STATES = (State.RAISED.value, State.ANSWERED.value)
 
 
-def _contract(contracts: list[Contract], contract_id: str) -> tuple[Contract, set[str]]:
-    """The contract (or sub-contract) with this id and the providers whose activity it pays."""
-    for contract in contracts:
-        for body in [contract, *contract.subcontracts]:
-            if body.id == contract_id:
-                return contract, {body.provider, *(m.provider for m in contract.members or [])}
-    known = sorted(b.id for c in contracts for b in [c, *c.subcontracts])
-    raise ProblemsError([Problem("contract", f"no contract {contract_id}", value=contract_id, expected="one of " + ", ".join(known[:20]))])
-
-
 def raise_challenge(workspace: Workspace, contracts: list[Contract], contract_id: str, month: dt.date, reason: str,
                     activity_ids: list[str] | None = None, component: str | None = None, payer: str | None = None,
                     note: str | None = None, who: str | None = None) -> Challenge:
@@ -72,7 +64,8 @@ def raise_challenge(workspace: Workspace, contracts: list[Contract], contract_id
     if bool(activity_ids) == bool(component):
         raise ProblemsError([Problem("challenge", "name either activity rows (--activity) or a statement line (--component), not both or neither",
                                      expected="--activity ID ... or --component ID")])
-    contract, providers = _contract(contracts, contract_id)
+    contract, body = find(contracts, contract_id)
+    providers = {body.provider, *(m.provider for m in contract.members or [])}
     payee = None
     if activity_ids:
         payers = _check_activity(workspace, activity_ids, providers, month)
@@ -110,7 +103,7 @@ def _details(challenge: Challenge) -> dict:
 def _check_activity(workspace: Workspace, ids: list[str], providers: set[str], month: dt.date) -> list[str]:
     """Each id must be loaded activity of the contract's providers ending in the month; the
     commissioners whose activity it is."""
-    doubled = sorted({i for i in ids if ids.count(i) > 1})
+    doubled = sorted(i for i, n in Counter(ids).items() if n > 1)
     if doubled:
         raise ProblemsError([Problem("--activity", f"{i} is named twice", value=i, expected="each activity_id once") for i in doubled])
     if not workspace.warehouse_path.exists():
@@ -136,7 +129,7 @@ def _lines(workspace: Workspace, contract: str, component: str, month: dt.date, 
     if not workspace.warehouse_path.exists():
         return []
     with duckdb.connect(str(workspace.warehouse_path), read_only=True) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'statements'").fetchone()[0]:
+        if not (con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'statements'").fetchone() or (0,))[0]:
             return []
         table = con.execute(
             "SELECT payer, payee, amount FROM statements WHERE contract = ? AND month = ? AND (component = ? OR starts_with(component, ? || '.')) "
@@ -217,6 +210,6 @@ def challenged_lines(session: Session, schema: pa.Schema) -> pa.Table:
     upheld = list(session.scalars(sa.select(Challenge).where(Challenge.state == State.UPHELD.value, Challenge.component.is_not(None),
                                                              Challenge.amount.is_not(None)).order_by(Challenge.id)))
     rows = [{"scenario": "actual", "contract": c.contract, "component": c.component, "payer": c.payer, "payee": c.payee, "month": c.month,
-             "amount": -c.amount, "basis": f"Challenge {c.reference} upheld ({c.reason}): {c.component} reduced by £{c.amount:,.2f}"}
+             "amount": -(c.amount or Decimal(0)), "basis": f"Challenge {c.reference} upheld ({c.reason}): {c.component} reduced by £{c.amount:,.2f}"}
             for c in upheld]
     return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema}, schema=schema)

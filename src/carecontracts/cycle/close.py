@@ -9,6 +9,7 @@ import difflib
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import PurePosixPath
 from typing import Callable, Iterable
 
 import duckdb
@@ -144,11 +145,12 @@ class Reasons:
     submissions from its providers, a variation of its file (located by line), re-issued
     prices or reference data, and challenges upheld since the close."""
 
-    def __init__(self, session: Session, workspace: Workspace, contracts: list[Contract], closes: dict[dt.date, Close]):
+    def __init__(self, session: Session, workspace: Workspace, contracts: list[Contract], closes: dict[dt.date, Close],
+                 current: dict[str, str]):
         self.session = session
         self.workspace = workspace
         self.closes = closes
-        self.current = sources(workspace)
+        self.current = current
         self.providers: dict[str, set[str]] = {}
         self.files: dict[str, str] = {}
         self.prices: dict[str, set[str]] = {}
@@ -183,7 +185,7 @@ class Reasons:
         for path in sorted(set(then) | set(self.current)):
             if path.startswith("contracts/") or then.get(path) == self.current.get(path):
                 continue
-            if path.startswith("prices/") and _stem(path) not in self.prices.get(contract, set()):
+            if path.startswith("prices/") and PurePosixPath(path).stem not in self.prices.get(contract, set()):
                 continue
             reasons.append(f"{'re-issued' if path.startswith('prices/') else 'changed'} {path}")
         upheld = self.session.scalars(sa.select(Challenge).where(
@@ -207,10 +209,6 @@ class Reasons:
         return file
 
 
-def _stem(path: str) -> str:
-    name = path.rsplit("/", 1)[-1]
-    return name.rsplit(".", 1)[0]
-
 
 def _clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -219,10 +217,10 @@ def _clip(text: str, width: int = 60) -> str:
 PRICED_FROM = "priced_from"
 
 
-def priced_stamp(workspace: Workspace, closes: dict[dt.date, Close], excluded: Iterable[str], loaded: str) -> dict[str, str]:
+def priced_stamp(current: dict[str, str], closes: dict[dt.date, Close], excluded: Iterable[str], loaded: str) -> dict[str, str]:
     """What a payment run priced from: the source files' hashes, the warehouse's load, the
     challenges upheld and the closes in force. A close refuses statements priced otherwise."""
-    stamp = {f"file:{path}": sha for path, sha in sources(workspace).items()}
+    stamp = {f"file:{path}": sha for path, sha in current.items()}
     stamp["loaded"] = loaded
     stamp["challenges"] = digest(*sorted(excluded))
     stamp["closes"] = ",".join(str(c.id) for c in sorted(closes.values(), key=lambda c: c.id))
@@ -260,14 +258,15 @@ def close_months(workspace: Workspace, through: dt.date, statements: pa.Table, p
                                                   f"{done.closed_at:%Y-%m-%d %H:%M} UTC)", value=month_label(through),
                                          expected="an open month; `carecontracts reopen MONTH --reason ...` reopens a closed one")])
         excluded = [i for c in upheld(session) for i in json.loads(c.activity_ids)]
-        changed = stale(priced_from, priced_stamp(workspace, closes, excluded, loaded))
+        current = sources(workspace)
+        changed = stale(priced_from, priced_stamp(current, closes, excluded, loaded))
         if changed:
             raise ProblemsError([Problem("statements", "the stored statements are out of date: " + "; ".join(changed[:5]) +
                                          (f" and {len(changed) - 5} more" if len(changed) > 5 else ""),
                                          expected="statements priced from the current contracts and data: run `carecontracts pay` first")])
         months = [m for m in year.months if m <= through and m not in closes]
         kept = {}
-        for path, sha in sources(workspace).items():
+        for path, sha in current.items():
             if path.startswith("contracts/") and session.get(SourceText, sha) is None and sha not in kept:
                 kept[sha] = (workspace.root / path).read_text(encoding="utf-8")
         session.add_all(SourceText(content_hash=sha, text=text) for sha, text in kept.items())

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 import pyarrow as pa
 import sqlalchemy as sa
 
+from carecontracts.cycle.contracts import find
 from carecontracts.cycle.submissions import open_records
 from carecontracts.language import Contract
 from carecontracts.periods import month_label
@@ -30,22 +31,12 @@ def exact_amount(text: str | Decimal, field: str) -> Decimal:
     return value
 
 
-def provider_of(contracts: list[Contract], contract_id: str) -> str:
-    """The provider a contract (or sub-contract) pays, or a located error."""
-    for contract in contracts:
-        for body in [contract, *contract.subcontracts]:
-            if body.id == contract_id:
-                return body.provider
-    known = sorted(b.id for c in contracts for b in [c, *c.subcontracts])
-    raise ProblemsError([Problem("contract", f"no contract {contract_id}", value=contract_id, expected="one of " + ", ".join(known[:20]))])
-
-
 def record_invoice(workspace: Workspace, contracts: list[Contract], contract: str, month: dt.date, amount: Decimal,
                    reference: str | None = None, who: str | None = None) -> Invoice:
     """Record a provider's invoice for a contract and month (a later one replaces it)."""
     if month not in workspace.year:
         raise ProblemsError([Problem("month", f"{month_label(month)} is outside the financial year {workspace.year.label}", value=month_label(month))])
-    provider = provider_of(contracts, contract)
+    provider = find(contracts, contract)[1].provider
     who = who or actor()
     with open_records(workspace).session() as session:
         invoice = Invoice(contract=contract, month=month, provider=provider, amount=amount, reference=reference, recorded_at=now(), recorded_by=who)
@@ -85,7 +76,7 @@ def invoice_checks(workspace: Workspace, statements: pa.Table | None, contract: 
         latest = {(i.contract, i.month): i for i in session.scalars(query)}
     owed: dict[tuple[str, str, dt.date], Decimal] = {}
     if statements is not None:
-        for c, payee, m, amount in zip(*(statements.column(n).to_pylist() for n in ("contract", "payee", "month", "amount"))):
-            owed[(c, payee, m)] = owed.get((c, payee, m), Decimal(0)) + amount
+        summed = statements.group_by(["contract", "payee", "month"]).aggregate([("amount", "sum")])
+        owed = {(c, p, m): a for c, p, m, a in zip(*(summed.column(n).to_pylist() for n in ("contract", "payee", "month", "amount_sum")))}
     return [InvoiceCheck(i.contract, i.month, i.provider, i.reference, i.amount, owed.get((i.contract, i.provider, i.month), Decimal(0)))
             for (_, _), i in sorted(latest.items(), key=lambda item: (item[0][1], item[0][0]))]

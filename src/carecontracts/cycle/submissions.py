@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -45,7 +44,7 @@ def submit_month(workspace: Workspace, month: dt.date, files: list[Path] | None 
                  progress: Progress | None = None) -> Recorded:
     """Load a month's files as the named providers' submission and record it."""
     report = load_month(workspace, month, files, progress, providers)
-    return Recorded(report, _record(workspace, report, report.provider_months, "submission"))
+    return Recorded(report, _record(workspace, report.provider_months, "submission"))
 
 
 def load_all(workspace: Workspace, progress: Progress | None = None) -> Recorded:
@@ -55,9 +54,9 @@ def load_all(workspace: Workspace, progress: Progress | None = None) -> Recorded
     with open_records(workspace).session() as session:
         latest = _latest(session)
     now_held = {(pm.provider, pm.month): pm for pm in report.provider_months}
-    gone = [ProviderMonth(p, m, 0, Decimal(0), None, "0" * 16, ()) for (p, m), s in latest.items() if s.rows and (p, m) not in now_held]
+    gone = [ProviderMonth.nil(p, m) for (p, m), s in latest.items() if s.rows and (p, m) not in now_held]
     changed = [pm for pm in report.provider_months if (pm.provider, pm.month) not in latest or latest[(pm.provider, pm.month)].fingerprint != pm.fingerprint]
-    return Recorded(report, _record(workspace, report, changed + gone, "load"))
+    return Recorded(report, _record(workspace, changed + gone, "load"))
 
 
 def _latest(session) -> dict[tuple[str, dt.date], Submission]:
@@ -68,7 +67,7 @@ def _latest(session) -> dict[tuple[str, dt.date], Submission]:
     return {(s.provider, s.month): s for s in rows}
 
 
-def _record(workspace: Workspace, report: LoadReport, months: list[ProviderMonth], how: str) -> list[Submission]:
+def _record(workspace: Workspace, months: list[ProviderMonth], how: str) -> list[Submission]:
     """One submission and one event per provider-month, in one transaction."""
     hashes: dict[str, str] = {}
 

@@ -9,7 +9,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from carecontracts.cycle.close import current_closes, sources
+from carecontracts.cycle.close import current_closes
 from carecontracts.language import Contract
 from carecontracts.records import record_event
 from carecontracts.records.schema import Event, SourceText
@@ -28,9 +28,10 @@ def changed_lines(old: str, new: str) -> str:
     return ", ".join(spans)
 
 
-def record_variations(session: Session, workspace: Workspace, contracts: list[Contract]) -> list[Event]:
+def record_variations(session: Session, workspace: Workspace, contracts: list[Contract], current: dict[str, str]) -> list[Event]:
     """A variation event for each contract file changed since the latest close (once per
-    version of the file), keeping the new text so later adjustments can point into it."""
+    version of the file), keeping the new text so later adjustments can point into it.
+    `current` is every source file's hash now (`close.sources`)."""
     closes = current_closes(session)
     if not closes:
         return []
@@ -40,7 +41,7 @@ def record_variations(session: Session, workspace: Workspace, contracts: list[Co
     for contract in contracts:
         ids.setdefault(contract.source, []).extend([contract.id, *(s.id for s in contract.subcontracts)])
     made = []
-    for path, sha in sorted(sources(workspace).items()):
+    for path, sha in sorted(current.items()):
         if not path.startswith("contracts/") or then.get(path) in (None, sha) or (path, sha) in recorded:
             continue
         text = (workspace.root / path).read_text(encoding="utf-8")

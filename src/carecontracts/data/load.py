@@ -40,6 +40,11 @@ class ProviderMonth:
     fingerprint: str
     files: tuple[str, ...]
 
+    @classmethod
+    def nil(cls, provider: str, month: dt.date) -> "ProviderMonth":
+        """A provider's month with no activity (a nil return)."""
+        return cls(provider, month, 0, Decimal(0), None, "0" * 16, ())
+
 
 @dataclass
 class LoadReport:
@@ -372,7 +377,7 @@ class _Stager:
 DUPLICATE_EXPECTED = "an activity_id that is not loaded already: a corrected row is sent in its provider's whole month again, which replaces that month"
 
 
-def _place(source: str, row: int) -> tuple[int | None, int | None, str]:
+def place(source: str, row: int) -> tuple[int | None, int | None, str]:
     """Line (CSV, counting the header) or row (Parquet) of a staged row, and how to say it."""
     if source.lower().endswith(".parquet"):
         return None, row, f"{source} row {row}"
@@ -394,8 +399,8 @@ def duplicate_ids(con: duckdb.DuckDBPyConnection, staged: str, kept: str | None,
             WHERE n > 1 ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}"""
     ).fetchall()
     for activity_id, source, row, first_file, first_row in twice:
-        line, numbered, _ = _place(source, row)
-        found.append(Problem(source, f"activity_id {activity_id} is also at {_place(first_file, first_row)[2]}", line=line, row=numbered,
+        line, numbered, _ = place(source, row)
+        found.append(Problem(source, f"activity_id {activity_id} is also at {place(first_file, first_row)[2]}", line=line, row=numbered,
                              field="activity_id", value=activity_id, expected=DUPLICATE_EXPECTED))
     if kept is not None:
         already = con.execute(
@@ -405,8 +410,8 @@ def duplicate_ids(con: duckdb.DuckDBPyConnection, staged: str, kept: str | None,
             parameters or [],
         ).fetchall()
         for activity_id, source, row, kept_file, kept_row, provider, month in already:
-            line, numbered, _ = _place(source, row)
-            found.append(Problem(source, f"activity_id {activity_id} is already loaded from {_place(kept_file or '?', kept_row or 0)[2]} ({provider}, {month})",
+            line, numbered, _ = place(source, row)
+            found.append(Problem(source, f"activity_id {activity_id} is already loaded from {place(kept_file or '?', kept_row or 0)[2]} ({provider}, {month})",
                                  line=line, row=numbered, field="activity_id", value=activity_id, expected=DUPLICATE_EXPECTED))
     return found
 
@@ -551,8 +556,8 @@ def load_month(
         if ACTIVITY.name in present:
             columns = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
             con.execute(f"CREATE TABLE IF NOT EXISTS activity_replaced AS SELECT *, CAST(NULL AS TIMESTAMPTZ) AS replaced_at FROM {ACTIVITY.name} LIMIT 0")
-            report.replaced = con.execute(
-                f"INSERT INTO activity_replaced SELECT *, now() FROM {ACTIVITY.name} WHERE {in_scope}", arguments).fetchone()[0]
+            inserted = con.execute(f"INSERT INTO activity_replaced SELECT *, now() FROM {ACTIVITY.name} WHERE {in_scope}", arguments).fetchone()
+            report.replaced = inserted[0] if inserted else 0
             con.execute(f"DELETE FROM {ACTIVITY.name} WHERE {in_scope}", arguments)
             con.execute(f"INSERT INTO {ACTIVITY.name} ({columns}, source_file, source_row) SELECT {columns}, source_file, source_row FROM {activity.table}")
             con.execute(f"DROP TABLE {activity.table}")
@@ -561,7 +566,7 @@ def load_month(
         for stager in stagers:
             stager.finish()
         found = {pm.provider: pm for pm in provider_months(con, in_scope, arguments)}
-        report.provider_months = [found.get(p) or ProviderMonth(p, month, 0, Decimal(0), None, "0" * 16, ()) for p in scope]
+        report.provider_months = [found.get(p) or ProviderMonth.nil(p, month) for p in scope]
         con.execute("COMMIT")
     mark_loaded(workspace)
     return report
@@ -576,7 +581,7 @@ def _outside_month(con: duckdb.DuckDBPyConnection, staged: str, month: dt.date, 
     ).fetchall()
     problems = []
     for source, row, ended in outside:
-        line, numbered, _ = _place(source, row)
+        line, numbered, _ = place(source, row)
         problems.append(Problem(source, f"ends {ended}, outside {month:%Y-%m}, the month being loaded", line=line, row=numbered,
                                 field="end_date", value=str(ended), expected=f"an end_date in {month:%Y-%m}"))
     return problems
@@ -589,7 +594,7 @@ def _other_providers(con: duckdb.DuckDBPyConnection, staged: str, providers: lis
         f"ORDER BY source_file, source_row LIMIT {MAX_REPORTED_ROWS}", [providers]).fetchall()
     problems = []
     for source, row, provider in rows:
-        line, numbered, _ = _place(source, row)
+        line, numbered, _ = place(source, row)
         problems.append(Problem(source, f"a row of {provider}, which --provider does not name", line=line, row=numbered, field="provider",
                                 value=provider, expected=f"rows of {', '.join(providers)} only"))
     return problems

@@ -23,6 +23,7 @@ from typing import Sequence
 import ibis
 import ibis.expr.types as ir
 
+from carecontracts.data.load import place
 from carecontracts.engine.agreements import Agreement
 from carecontracts.engine.backend import Engine, month_of
 from carecontracts.engine.measure import ACTUAL, grain_columns, route_dimensions, routes, with_scenario
@@ -44,9 +45,8 @@ class SampleRow:
     def __str__(self) -> str:
         if self.source_file is None or self.source_row is None:
             return self.activity_id
-        on_line = self.source_file.lower().endswith(".csv")  # CSV rows are told as lines (header 1)
-        place = f"line {self.source_row + 1}" if on_line else f"row {self.source_row}"
-        return f"{self.activity_id} ({self.source_file} {place})"
+        line, row, _ = place(self.source_file, self.source_row)
+        return f"{self.activity_id} ({self.source_file} {f'line {line}' if line is not None else f'row {row}'})"
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,14 @@ def activity_keys(events: ir.Table, agreements: Sequence[Agreement]) -> ir.Table
     events = with_scenario(events)
     events = events.mutate(month=month_of(events.end_date))
     grain = grain_columns(list(agreements))
-    missing = [c for c in grain if c not in events.columns]
-    if missing:
-        events = events.mutate(**{c: ibis.literal(None, type="string") for c in missing})
+    events = _with_columns(events, grain)
     return events.group_by(grain).aggregate(events=events.count())
+
+
+def _with_columns(events: ir.Table, columns: Sequence[str]) -> ir.Table:
+    """The events with every routing column, an absent optional one as null text."""
+    missing = [c for c in columns if c not in events.columns]
+    return events.mutate(**{c: ibis.literal(None, type="string") for c in missing}) if missing else events
 
 
 def _same_key(left: ir.Table, right: ir.Table, dimensions: list[str], prefix: str = "") -> list[ir.BooleanValue]:
@@ -142,10 +146,7 @@ def _samples(
 ) -> dict[tuple[str, str, str], list[SampleRow]]:
     """Up to `sample` activity rows of each pair, first by file and row: one scan of the
     activity joined to the (small) table of overlapping keys."""
-    events = activity.mutate(month=month_of(activity.end_date))
-    missing = [c for c in dimensions if c not in events.columns]
-    if missing:
-        events = events.mutate(**{c: ibis.literal(None, type="string") for c in missing})
+    events = _with_columns(activity.mutate(month=month_of(activity.end_date)), dimensions)
     located = "source_file" in events.columns and "source_row" in events.columns
     if not located:
         events = events.mutate(source_file=ibis.literal(None, type="string"), source_row=ibis.literal(None, type="int64"))
