@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from carecontracts.language.model import Number
 from carecontracts.periods import FinancialYear
@@ -73,7 +74,7 @@ def setting_line(text: str, loc: tuple) -> int | None:
     return None
 
 
-def _setting_problem(text: str, error: dict) -> Problem:
+def _setting_problem(text: str, error: ErrorDetails) -> Problem:
     """A settings error located at its line of carecontracts.toml."""
     loc = tuple(error["loc"])
     unknown = error["type"] == "extra_forbidden"

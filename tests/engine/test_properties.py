@@ -62,6 +62,8 @@ def money(maximum_pounds: int) -> st.SearchStrategy[Decimal]:
 
 
 percent = st.integers(0, 10_000).map(scaled(2))  # 0.00 to 100.00
+# A rate a share of money is paid at: 0, or 1.00 to 100.00 (between 0 and 1 is refused as a pasted fraction).
+rate_percent = st.just(Decimal(0)) | st.integers(100, 10_000).map(scaled(2))
 mff = st.integers(5_000, 20_000).map(scaled(4))  # 0.5000 to 2.0000
 
 
@@ -353,8 +355,8 @@ def cost_and_volume_cases(draw: st.DrawFn) -> dict[str, Any]:
         "baseline": Decimal(baseline),
         "price": price,
         "tolerance": draw(st.integers(0, 2_500).map(scaled(2))),
-        "above": draw(percent),
-        "below": draw(percent),
+        "above": draw(rate_percent),
+        "below": draw(rate_percent),
         "cap": cap,
         "floor": floor,
         "months": months,
@@ -452,7 +454,7 @@ def test_marginal_rate_year_matches_the_annual_formula() -> None:
     engine = Engine.duckdb()
 
     @SETTINGS
-    @given(case=valued_activity(), baseline=money(2_000_000), marginal=percent)
+    @given(case=valued_activity(), baseline=money(2_000_000), marginal=rate_percent)
     def check(case: dict[str, Any], baseline: Decimal, marginal: Decimal) -> None:
         terms = contract(
             f"""
@@ -487,8 +489,8 @@ def test_aligned_payment_year_matches_the_annual_formula() -> None:
     @given(
         case=valued_activity(("EL", "NEL")),
         fixed=money(10**8),
-        up=percent,
-        down=st.none() | percent,
+        up=rate_percent,
+        down=st.none() | rate_percent,
         floor=st.none() | money(100_000).map(lambda v: -v),
         planned=st.one_of(money(2_000_000), st.lists(money(200_000), min_size=12, max_size=12)),
     )
