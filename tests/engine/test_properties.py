@@ -1,10 +1,13 @@
 """Property tests: for random terms and activity, statement lines match the payment rules
 computed independently here in Python with Decimal, to the penny.
 
-Each test creates one DuckDB engine and runs every generated example on it. Inputs are
-kept to the decimal places the rules are defined on (money in pence, MFF to 4 places,
-percentages to 2), so every exact value is representable and the only rounding is the
-half-up rounding to pence of each line."""
+Each test creates one DuckDB engine and runs every generated example on it. An example is
+a batch of one to a few independent cases, each its own contract between its own parties,
+priced together in one run and checked case by case: a run costs much the same for one
+contract as for several, so batching checks more cases in the same time, and shows that
+contracts priced together do not disturb each other. Inputs are kept to the decimal places
+the rules are defined on (money in pence, MFF to 4 places, percentages to 2), so every exact
+value is representable and the only rounding is the half-up rounding to pence of each line."""
 
 from __future__ import annotations
 
@@ -26,10 +29,15 @@ MONTHS: list[dt.date] = YEAR.months
 PENNY = Decimal("0.01")
 HALF_PENNY = Decimal("0.005")
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
+
+
+def batch(case: st.SearchStrategy[Any], least: int = 1, most: int = 4) -> st.SearchStrategy[list[Any]]:
+    """`least` to `most` independent cases, priced together in one run."""
+    return st.lists(case, min_size=least, max_size=most)
 
 
 def pence(value: Decimal) -> Decimal:
@@ -78,24 +86,12 @@ def test_block_months_sum_to_annual_and_follow_the_profile() -> None:
     within half a penny of its exact pro-rata share annual × weight / Σ weights."""
     engine = Engine.duckdb()
 
-    @SETTINGS
-    @given(annual=money(10**10), profile=st.none() | profiles)
-    def check(annual: Decimal, profile: list[Decimal] | None) -> None:
-        profile_yaml = f", profile: [{', '.join(text(w) for w in profile)}]" if profile else ""
-        terms = contract(
-            f"""
-            id: C1
-            commissioner: ICB
-            provider: PROV
-            term: {{start: 2025-04-01, end: 2026-03-31}}
-            components: [{{id: core, kind: block, annual: {text(annual)}{profile_yaml}}}]
-            """
-        )
-        lines = run(engine, [terms]).to_pylist()
+    def check_block(lines: list[dict[str, Any]], provider: str, annual: Decimal, profile: list[Decimal] | None) -> None:
+        """One case's twelve lines against its annual amount and profile."""
         weights = profile or [Decimal(1)] * 12
         weight_sum = sum(weights, Decimal(0))
         assert [r["month"] for r in lines] == MONTHS
-        assert {(r["payer"], r["payee"]) for r in lines} == {("ICB", "PROV")}
+        assert {(r["payer"], r["payee"]) for r in lines} == {("ICB", provider)}
         amounts = [r["amount"] for r in lines]
         assert sum(amounts, Decimal(0)) == annual
         assert all(a == a.quantize(PENNY) for a in amounts)
@@ -117,6 +113,26 @@ def test_block_months_sum_to_annual_and_follow_the_profile() -> None:
                 # Pennies spread too thin to round each month: the running total is rounded,
                 # so every month is within a penny of its share.
                 assert all(abs(a - s) < 2 * HALF_PENNY for a, s in zip(amounts, shares))
+
+    @SETTINGS
+    @given(cases=batch(st.tuples(money(10**10), st.none() | profiles)))
+    def check(cases: list[tuple[Decimal, list[Decimal] | None]]) -> None:
+        terms = []
+        for k, (annual, profile) in enumerate(cases):
+            profile_yaml = f", profile: [{', '.join(text(w) for w in profile)}]" if profile else ""
+            terms.append(contract(
+                f"""
+                id: C{k}
+                commissioner: ICB
+                provider: PROV{k}
+                term: {{start: 2025-04-01, end: 2026-03-31}}
+                components: [{{id: core, kind: block, annual: {text(annual)}{profile_yaml}}}]
+                """
+            ))
+        lines = run(engine, terms).to_pylist()
+        assert len(lines) == 12 * len(cases)
+        for k, (annual, profile) in enumerate(cases):
+            check_block([r for r in lines if r["contract"] == f"C{k}"], f"PROV{k}", annual, profile)
 
     check()
 
@@ -185,46 +201,56 @@ def test_activity_lines_are_quantity_times_price_times_mff() -> None:
     engine = Engine.duckdb()
 
     @SETTINGS
-    @given(case=activity_cases())
-    def check(case: dict[str, Any]) -> None:
-        terms = contract(
-            f"""
-            id: C1
-            commissioners: [{{id: ICB-A, share: 0.5, coordinating: true}}, {{id: ICB-B, share: 0.5}}]
-            provider: PROV
-            term: {{start: 2025-04-01, end: 2026-03-31}}
-            components: [{{id: acute, kind: activity, prices: tariff, mff: {mff_yaml(case['mff'], case['change'])}}}]
-            """
-        )
+    @given(cases=batch(activity_cases(), least=2, most=3))  # at most three: each case is up to 400 rows
+    def check(cases: list[dict[str, Any]]) -> None:
+        # Case k: contract Ck with provider PROV-k, priced from its own list tariff-k; its
+        # rows come from PROV-k and OTHER-PROV-k (whose activity no contract covers).
+        terms = [
+            contract(
+                f"""
+                id: C{k}
+                commissioners: [{{id: ICB-A, share: 0.5, coordinating: true}}, {{id: ICB-B, share: 0.5}}]
+                provider: PROV-{k}
+                term: {{start: 2025-04-01, end: 2026-03-31}}
+                components: [{{id: acute, kind: activity, prices: tariff-{k}, mff: {mff_yaml(case['mff'], case['change'])}}}]
+                """
+            )
+            for k, case in enumerate(cases)
+        ]
         table = activity(
             [
-                {"commissioner": c, "provider": p, "currency": cur, "end_date": day_in(m, d), "start_date": day_in(m, d), "quantity": q}
+                {"commissioner": c, "provider": f"{p}-{k}", "currency": cur, "end_date": day_in(m, d), "start_date": day_in(m, d), "quantity": q}
+                for k, case in enumerate(cases)
                 for c, p, cur, m, d, q in case["rows"]
             ]
         )
-        statement = run(engine, [terms], table, prices=prices_table({"tariff": case["prices"]}))
+        statement = run(engine, terms, table, prices=prices_table({f"tariff-{k}": case["prices"] for k, case in enumerate(cases)}))
         lines = statement.to_pylist()
-
-        quantities: dict[tuple[str, str, int], Decimal] = defaultdict(Decimal)
-        for c, p, cur, m, _, q in case["rows"]:
-            if c in ("ICB-A", "ICB-B") and p == "PROV":
-                quantities[(c, cur, m)] += q
-        with localcontext() as exact:
-            exact.prec = 60
-            expected = {
-                (c, cur, MONTHS[m]): pence(q * case["prices"][cur] * mff_in(m, case["mff"], case["change"]))
-                for (c, cur, m), q in quantities.items()
+        assert {r["contract"] for r in lines} <= {f"C{k}" for k in range(len(cases))}
+        grand_total = Decimal(0)
+        for k, case in enumerate(cases):
+            mine = [r for r in lines if r["contract"] == f"C{k}"]
+            quantities: dict[tuple[str, str, int], Decimal] = defaultdict(Decimal)
+            for c, p, cur, m, _, q in case["rows"]:
+                if c in ("ICB-A", "ICB-B") and p == "PROV":
+                    quantities[(c, cur, m)] += q
+            with localcontext() as exact:
+                exact.prec = 60
+                expected = {
+                    (c, cur, MONTHS[m]): pence(q * case["prices"][cur] * mff_in(m, case["mff"], case["change"]))
+                    for (c, cur, m), q in quantities.items()
+                }
+                rates = {(c, cur, MONTHS[m]): case["prices"][cur] * mff_in(m, case["mff"], case["change"]) for (c, cur, m) in quantities}
+            got = {(r["payer"], r["currency"], r["month"]): r["amount"] for r in mine}
+            assert len(got) == len(mine)  # one line per commissioner, currency and month
+            assert got == expected
+            assert {(r["payer"], r["currency"], r["month"]): r["rate"] for r in mine} == rates
+            assert {(r["payer"], r["currency"], r["month"]): r["quantity"] for r in mine} == {
+                (c, cur, MONTHS[m]): q for (c, cur, m), q in quantities.items()
             }
-            rates = {(c, cur, MONTHS[m]): case["prices"][cur] * mff_in(m, case["mff"], case["change"]) for (c, cur, m) in quantities}
-        got = {(r["payer"], r["currency"], r["month"]): r["amount"] for r in lines}
-        assert len(got) == len(lines)  # one line per commissioner, currency and month
-        assert got == expected
-        assert {(r["payer"], r["currency"], r["month"]): r["rate"] for r in lines} == rates
-        assert {(r["payer"], r["currency"], r["month"]): r["quantity"] for r in lines} == {
-            (c, cur, MONTHS[m]): q for (c, cur, m), q in quantities.items()
-        }
-        assert {r["payee"] for r in lines} <= {"PROV"}
-        assert total(statement) == sum(expected.values(), Decimal(0))
+            assert {r["payee"] for r in mine} <= {f"PROV-{k}"}
+            grand_total += sum(expected.values(), Decimal(0))
+        assert total(statement) == grand_total
 
     check()
 
@@ -261,49 +287,50 @@ def test_money_is_conserved_and_flows_between_the_right_parties() -> None:
     included) from the ICB and pays its sub-contractor for the sub-contractor's activity."""
     engine = Engine.duckdb()
 
-    @SETTINGS
-    @given(case=network_cases())
-    def check(case: dict[str, Any]) -> None:
-        prime = contract(
-            f"""
-            id: PRIME-C
-            commissioner: ICB
-            provider: PRIME
-            term: {{start: 2025-04-01, end: 2026-03-31}}
-            components:
-              - {{id: core, kind: block, annual: {text(case['block'])}}}
-              - {{id: acute, kind: activity, prices: tariff, mff: {text(case['mff'])}}}
-            subcontracts:
-              - id: SUB-C
-                provider: SUB
-                components: [{{id: sub, kind: activity, prices: subprices}}]
-            """
-        )
-        other = contract(
-            """
-            id: OTHER-C
-            commissioner: ICB
-            provider: OTHER
-            term: {start: 2025-04-01, end: 2026-03-31}
-            components: [{id: acute, kind: activity, prices: tariff}]
-            """
-        )
-        other_x = contract(
-            f"""
-            id: OTHER-X
-            commissioner: ICB-X
-            provider: OTHER
-            term: {{start: 2025-04-01, end: 2026-03-31}}
-            components: [{{id: core, kind: block, annual: {text(case['other_block'])}}}]
-            """
-        )
-        table = activity(
-            [{"commissioner": c, "provider": p, "currency": cur, "end_date": day_in(m, 15), "quantity": q} for c, p, cur, m, q in case["rows"]]
-        )
-        prices = prices_table({"tariff": case["tariff"], "subprices": case["sub_prices"]})
-        lines = run(engine, [prime, other, other_x], table, prices=prices).to_pylist()
+    def network(k: int, case: dict[str, Any]) -> list[Any]:
+        """Case k's contracts; every party and price list named with the suffix -k."""
+        return [
+            contract(
+                f"""
+                id: PRIME-C-{k}
+                commissioner: ICB-{k}
+                provider: PRIME-{k}
+                term: {{start: 2025-04-01, end: 2026-03-31}}
+                components:
+                  - {{id: core, kind: block, annual: {text(case['block'])}}}
+                  - {{id: acute, kind: activity, prices: tariff-{k}, mff: {text(case['mff'])}}}
+                subcontracts:
+                  - id: SUB-C-{k}
+                    provider: SUB-{k}
+                    components: [{{id: sub, kind: activity, prices: subprices-{k}}}]
+                """
+            ),
+            contract(
+                f"""
+                id: OTHER-C-{k}
+                commissioner: ICB-{k}
+                provider: OTHER-{k}
+                term: {{start: 2025-04-01, end: 2026-03-31}}
+                components: [{{id: acute, kind: activity, prices: tariff-{k}}}]
+                """
+            ),
+            contract(
+                f"""
+                id: OTHER-X-{k}
+                commissioner: ICB-X-{k}
+                provider: OTHER-{k}
+                term: {{start: 2025-04-01, end: 2026-03-31}}
+                components: [{{id: core, kind: block, annual: {text(case['other_block'])}}}]
+                """
+            ),
+        ]
 
-        parties = {"PRIME-C": ("ICB", "PRIME"), "SUB-C": ("PRIME", "SUB"), "OTHER-C": ("ICB", "OTHER"), "OTHER-X": ("ICB-X", "OTHER")}
+    def check_network(k: int, case: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        """Case k's lines: the right parties, and each party's net position by hand."""
+        parties = {
+            f"PRIME-C-{k}": (f"ICB-{k}", f"PRIME-{k}"), f"SUB-C-{k}": (f"PRIME-{k}", f"SUB-{k}"),
+            f"OTHER-C-{k}": (f"ICB-{k}", f"OTHER-{k}"), f"OTHER-X-{k}": (f"ICB-X-{k}", f"OTHER-{k}"),
+        }
         for line in lines:
             assert (line["payer"], line["payee"]) == parties[line["contract"]]
 
@@ -324,12 +351,31 @@ def test_money_is_conserved_and_flows_between_the_right_parties() -> None:
         icb_to_prime = case["block"] + priced({"PRIME", "SUB"}, case["tariff"], case["mff"])
         prime_to_sub = priced({"SUB"}, case["sub_prices"], Decimal(1))
         icb_to_other = priced({"OTHER"}, case["tariff"], Decimal(1))
-        assert net["PRIME"] == icb_to_prime - prime_to_sub
-        assert net["SUB"] == prime_to_sub
-        assert net["OTHER"] == icb_to_other + case["other_block"]
-        assert net["ICB"] == -(icb_to_prime + icb_to_other)
-        assert net["ICB-X"] == -case["other_block"]
-        assert set(net) == {"ICB", "ICB-X", "PRIME", "SUB", "OTHER"}
+        assert net[f"PRIME-{k}"] == icb_to_prime - prime_to_sub
+        assert net[f"SUB-{k}"] == prime_to_sub
+        assert net[f"OTHER-{k}"] == icb_to_other + case["other_block"]
+        assert net[f"ICB-{k}"] == -(icb_to_prime + icb_to_other)
+        assert net[f"ICB-X-{k}"] == -case["other_block"]
+        assert set(net) == {f"ICB-{k}", f"ICB-X-{k}", f"PRIME-{k}", f"SUB-{k}", f"OTHER-{k}"}
+
+    @SETTINGS
+    @given(cases=batch(network_cases()))
+    def check(cases: list[dict[str, Any]]) -> None:
+        table = activity(
+            [
+                {"commissioner": f"{c}-{k}", "provider": f"{p}-{k}", "currency": cur, "end_date": day_in(m, 15), "quantity": q}
+                for k, case in enumerate(cases)
+                for c, p, cur, m, q in case["rows"]
+            ]
+        )
+        prices = prices_table(
+            {f"{name}-{k}": case[key] for k, case in enumerate(cases) for name, key in (("tariff", "tariff"), ("subprices", "sub_prices"))}
+        )
+        lines = run(engine, [c for k, case in enumerate(cases) for c in network(k, case)], table, prices=prices).to_pylist()
+        ids = [{f"{name}-{k}" for name in ("PRIME-C", "SUB-C", "OTHER-C", "OTHER-X")} for k in range(len(cases))]
+        assert {r["contract"] for r in lines} <= set().union(*ids)
+        for k, case in enumerate(cases):
+            check_network(k, case, [r for r in lines if r["contract"] in ids[k]])
 
     check()
 
@@ -393,15 +439,13 @@ def test_cost_and_volume_year_matches_the_annual_formula() -> None:
     """cost_and_volume: the twelve monthly lines sum exactly to the annual band formula."""
     engine = Engine.duckdb()
 
-    @SETTINGS
-    @given(case=cost_and_volume_cases())
-    def check(case: dict[str, Any]) -> None:
+    def terms(k: int, case: dict[str, Any]) -> Any:
         limits = "".join(f", {name}: {text(case[name])}" for name in ("cap", "floor") if case[name] is not None)
-        terms = contract(
+        return contract(
             f"""
-            id: C1
+            id: C{k}
             commissioner: ICB
-            provider: PROV
+            provider: PROV-{k}
             term: {{start: 2025-04-01, end: 2026-03-31}}
             components:
               - {{id: mh, kind: cost_and_volume, baseline_volume: {case['baseline']}, price: {text(case['price'])},
@@ -409,15 +453,23 @@ def test_cost_and_volume_year_matches_the_annual_formula() -> None:
                  below_band_percent: {text(case['below'])}{limits}}}
             """
         )
+
+    @SETTINGS
+    @given(cases=batch(cost_and_volume_cases(), most=6))
+    def check(cases: list[dict[str, Any]]) -> None:
         rows = [
-            {"activity_id": f"m{m}-{i}", "end_date": day_in(m, 10 + i), "quantity": q}
+            {"activity_id": f"c{k}-m{m}-{i}", "provider": f"PROV-{k}", "end_date": day_in(m, 10 + i), "quantity": q}
+            for k, case in enumerate(cases)
             for m, month in enumerate(case["months"])
             for i, q in enumerate(month)
         ]
-        lines = run(engine, [terms], activity(rows)).to_pylist()
-        assert [r["month"] for r in lines] == MONTHS
-        assert {(r["payer"], r["payee"]) for r in lines} == {("ICB", "PROV")}
-        assert sum((r["amount"] for r in lines), Decimal(0)) == cost_and_volume_year(case)
+        lines = run(engine, [terms(k, case) for k, case in enumerate(cases)], activity(rows)).to_pylist()
+        assert len(lines) == 12 * len(cases)
+        for k, case in enumerate(cases):
+            mine = [r for r in lines if r["contract"] == f"C{k}"]
+            assert [r["month"] for r in mine] == MONTHS
+            assert {(r["payer"], r["payee"]) for r in mine} == {("ICB", f"PROV-{k}")}
+            assert sum((r["amount"] for r in mine), Decimal(0)) == cost_and_volume_year(case)
 
     check()
 
@@ -444,8 +496,13 @@ def value_of(case: dict[str, Any], pods: set[str]) -> Decimal:
         return sum((q * case["prices"][cur] * case["mff"] for cur, pod, _, q in case["rows"] if pod in pods), Decimal(0))
 
 
-def rows_of(case: dict[str, Any]) -> pa.Table:
-    return activity([{"currency": cur, "pod": pod, "end_date": day_in(m, 12), "quantity": q} for cur, pod, m, q in case["rows"]])
+def rows_of(cases: list[dict[str, Any]]) -> pa.Table:
+    """The rows of a batch of cases, case k's from provider PROV-k."""
+    return activity([
+        {"provider": f"PROV-{k}", "currency": cur, "pod": pod, "end_date": day_in(m, 12), "quantity": q}
+        for k, case in enumerate(cases)
+        for cur, pod, m, q in case["rows"]
+    ])
 
 
 def test_marginal_rate_year_matches_the_annual_formula() -> None:
@@ -454,27 +511,35 @@ def test_marginal_rate_year_matches_the_annual_formula() -> None:
     engine = Engine.duckdb()
 
     @SETTINGS
-    @given(case=valued_activity(), baseline=money(2_000_000), marginal=rate_percent)
-    def check(case: dict[str, Any], baseline: Decimal, marginal: Decimal) -> None:
-        terms = contract(
-            f"""
-            id: C1
-            commissioner: ICB
-            provider: PROV
-            term: {{start: 2025-04-01, end: 2026-03-31}}
-            components:
-              - {{id: ae, kind: marginal_rate, prices: tariff, mff: {text(case['mff'])},
-                 baseline_value: {text(baseline)}, marginal_percent: {text(marginal)}}}
-            """
-        )
-        lines = run(engine, [terms], rows_of(case), prices=prices_table({"tariff": case["prices"]})).to_pylist()
-        value = value_of(case, {"EL"})
-        with localcontext() as exact:
-            exact.prec = 60
-            event("above baseline" if value > baseline else "within baseline")
-            expected = pence(value if value <= baseline else baseline + (value - baseline) * marginal / 100)
-        assert [r["month"] for r in lines] == MONTHS
-        assert sum((r["amount"] for r in lines), Decimal(0)) == expected
+    @given(cases=batch(st.fixed_dictionaries({"case": valued_activity(), "baseline": money(2_000_000), "marginal": rate_percent})))
+    def check(cases: list[dict[str, Any]]) -> None:
+        terms = [
+            contract(
+                f"""
+                id: C{k}
+                commissioner: ICB
+                provider: PROV-{k}
+                term: {{start: 2025-04-01, end: 2026-03-31}}
+                components:
+                  - {{id: ae, kind: marginal_rate, prices: tariff-{k}, mff: {text(c['case']['mff'])},
+                     baseline_value: {text(c['baseline'])}, marginal_percent: {text(c['marginal'])}}}
+                """
+            )
+            for k, c in enumerate(cases)
+        ]
+        prices = prices_table({f"tariff-{k}": c["case"]["prices"] for k, c in enumerate(cases)})
+        lines = run(engine, terms, rows_of([c["case"] for c in cases]), prices=prices).to_pylist()
+        assert {r["contract"] for r in lines} == {f"C{k}" for k in range(len(cases))}
+        for k, c in enumerate(cases):
+            baseline, marginal = c["baseline"], c["marginal"]
+            value = value_of(c["case"], {"EL"})
+            with localcontext() as exact:
+                exact.prec = 60
+                event("above baseline" if value > baseline else "within baseline")
+                expected = pence(value if value <= baseline else baseline + (value - baseline) * marginal / 100)
+            mine = [r for r in lines if r["contract"] == f"C{k}"]
+            assert [r["month"] for r in mine] == MONTHS
+            assert sum((r["amount"] for r in mine), Decimal(0)) == expected
 
     check()
 
@@ -484,62 +549,71 @@ def test_aligned_payment_year_matches_the_annual_formula() -> None:
     (actual − plan) × the upside or downside rate, floored if a floor is given, rounded to
     pence — with the plan either a parameter or the sum of the contract's monthly plans."""
     engine = Engine.duckdb()
+    aligned = st.fixed_dictionaries({
+        "case": valued_activity(("EL", "NEL")),
+        "fixed": money(10**8),
+        "up": rate_percent,
+        "down": st.none() | rate_percent,
+        "floor": st.none() | money(100_000).map(lambda v: -v),
+        "planned": st.one_of(money(2_000_000), st.lists(money(200_000), min_size=12, max_size=12)),
+    })
 
-    @SETTINGS
-    @given(
-        case=valued_activity(("EL", "NEL")),
-        fixed=money(10**8),
-        up=rate_percent,
-        down=st.none() | rate_percent,
-        floor=st.none() | money(100_000).map(lambda v: -v),
-        planned=st.one_of(money(2_000_000), st.lists(money(200_000), min_size=12, max_size=12)),
-    )
-    def check(case: dict[str, Any], fixed: Decimal, up: Decimal, down: Decimal | None, floor: Decimal | None, planned: Decimal | list[Decimal]) -> None:
+    def terms(k: int, c: dict[str, Any]) -> Any:
         options = "".join(
             f", {name}: {text(value)}"
             for name, value in (
-                ("downside_percent", down),
-                ("variable_floor", floor),
-                ("planned_value", planned if isinstance(planned, Decimal) else None),
+                ("downside_percent", c["down"]),
+                ("variable_floor", c["floor"]),
+                ("planned_value", c["planned"] if isinstance(c["planned"], Decimal) else None),
             )
             if value is not None
         )
-        terms = contract(
+        return contract(
             f"""
-            id: C1
+            id: C{k}
             commissioner: ICB
-            provider: PROV
+            provider: PROV-{k}
             term: {{start: 2025-04-01, end: 2026-03-31}}
             services: {{elective: {{pod: [EL]}}, emergency: {{pod: [NEL]}}}}
             components:
-              - {{id: api, kind: aligned_payment, services: [elective], prices: tariff, mff: {text(case['mff'])},
-                 fixed: {text(fixed)}, variable_percent: {text(up)}{options}}}
+              - {{id: api, kind: aligned_payment, services: [elective], prices: tariff-{k}, mff: {text(c['case']['mff'])},
+                 fixed: {text(c['fixed'])}, variable_percent: {text(c['up'])}{options}}}
             """
         )
-        plan_table = None
-        if isinstance(planned, list):
-            plan_rows = [("C1", "elective", month, text(v)) for month, v in zip(MONTHS, planned)]
-            # Plans for another service and another contract must be ignored.
-            plan_rows += [("C1", "emergency", MONTHS[0], "999999.00"), ("C9", "elective", MONTHS[0], "888888.00")]
-            plan_table = plans(plan_rows)
-        lines = run(engine, [terms], rows_of(case), prices=prices_table({"tariff": case["prices"]}), plans=plan_table).to_pylist()
 
-        plan = planned if isinstance(planned, Decimal) else sum(planned, Decimal(0))
+    def expected_variable(c: dict[str, Any]) -> Decimal:
+        plan = c["planned"] if isinstance(c["planned"], Decimal) else sum(c["planned"], Decimal(0))
         with localcontext() as exact:
             exact.prec = 60
-            difference = value_of(case, {"EL"}) - plan
-            rate = up if difference >= 0 or down is None else down
+            difference = value_of(c["case"], {"EL"}) - plan
+            rate = c["up"] if difference >= 0 or c["down"] is None else c["down"]
             variable = difference * rate / 100
             event("above plan" if difference >= 0 else "below plan")
-            if floor is not None and variable < floor:
+            if c["floor"] is not None and variable < c["floor"]:
                 event("floored")
-                variable = floor
-            expected_variable = pence(variable)
-        fixed_lines = [r for r in lines if r["component"] == "api.fixed"]
-        variable_lines = [r for r in lines if r["component"] == "api.variable"]
-        assert len(fixed_lines) == 12 and len(variable_lines) == 12
-        assert len(lines) == 24
-        assert sum((r["amount"] for r in fixed_lines), Decimal(0)) == fixed
-        assert sum((r["amount"] for r in variable_lines), Decimal(0)) == expected_variable
+                variable = c["floor"]
+            return pence(variable)
+
+    @SETTINGS
+    @given(cases=batch(aligned))
+    def check(cases: list[dict[str, Any]]) -> None:
+        plan_rows = []
+        for k, c in enumerate(cases):
+            if isinstance(c["planned"], list):
+                plan_rows += [(f"C{k}", "elective", month, text(v)) for month, v in zip(MONTHS, c["planned"])]
+                plan_rows.append((f"C{k}", "emergency", MONTHS[0], "999999.00"))  # another service's plan: ignored
+        if plan_rows:
+            plan_rows.append(("C9", "elective", MONTHS[0], "888888.00"))  # another contract's plan: ignored
+        prices = prices_table({f"tariff-{k}": c["case"]["prices"] for k, c in enumerate(cases)})
+        lines = run(
+            engine, [terms(k, c) for k, c in enumerate(cases)], rows_of([c["case"] for c in cases]), prices=prices, plans=plans(plan_rows) if plan_rows else None
+        ).to_pylist()
+        assert len(lines) == 24 * len(cases)
+        for k, c in enumerate(cases):
+            fixed_lines = [r for r in lines if r["contract"] == f"C{k}" and r["component"] == "api.fixed"]
+            variable_lines = [r for r in lines if r["contract"] == f"C{k}" and r["component"] == "api.variable"]
+            assert len(fixed_lines) == 12 and len(variable_lines) == 12
+            assert sum((r["amount"] for r in fixed_lines), Decimal(0)) == c["fixed"]
+            assert sum((r["amount"] for r in variable_lines), Decimal(0)) == expected_variable(c)
 
     check()

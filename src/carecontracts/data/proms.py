@@ -13,6 +13,7 @@ EQ VAS uses 999 for missing; `*` suppresses age band and gender (not used).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -75,10 +76,23 @@ def hip_outcomes_table(
     its episode is unpaired. `revision` is true for revision operations; `primary_only`
     keeps primary hip replacements only.
     """
-    source = path or shipped(RECORDS)
     unknown = [name for name in instruments if name not in HIP_INSTRUMENTS]
     if unknown:
         raise KeyError(f"PROMs hip records carry no {', '.join(unknown)}: expected some of {', '.join(HIP_INSTRUMENTS)}")
+    if path is None:
+        return _shipped_hip_outcomes(start, tuple(instruments), primary_only)
+    return _hip_outcomes(path, start, instruments, primary_only)
+
+
+@functools.lru_cache(maxsize=8)
+def _shipped_hip_outcomes(start: dt.date, instruments: tuple[str, ...], primary_only: bool) -> pa.Table:
+    """The shipped records as outcome rows, read once per process: the file never changes,
+    and reading it takes seconds (every example workspace written uses it)."""
+    return _hip_outcomes(shipped(RECORDS), start, instruments, primary_only)
+
+
+def _hip_outcomes(source: Path, start: dt.date, instruments: tuple[str, ...], primary_only: bool) -> pa.Table:
+    """The records in `source` as outcome rows (see `hip_outcomes_table`)."""
     parts = []
     for name in instruments:
         pre, post, predicted, missing = HIP_INSTRUMENTS[name]
