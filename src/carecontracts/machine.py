@@ -96,6 +96,15 @@ def translated(error: BaseException) -> ProblemsError | None:
     return None
 
 
+def is_overflow(error: BaseException) -> bool:
+    """An amount that does not fit the engine's exact types, however the engine says it."""
+    if isinstance(error, (ArithmeticError, OverflowError)):
+        return True
+    text = str(error).lower()
+    return type(error).__name__ in ("OutOfRangeException", "ConversionException", "InvalidInputException", "ArrowInvalid") and (
+        "out of range" in text or "overflow" in text or "cannot be represented" in text or "does not fit" in text)
+
+
 def _quoted(text: str) -> str | None:
     match = re.search(r'"([^"]+)"', text)
     return match.group(1) if match else None

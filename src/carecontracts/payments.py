@@ -6,6 +6,7 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import ibis.expr.types as ir
@@ -22,6 +23,7 @@ from carecontracts.engine.run import Priced, RunTables, measure_and_price, uncov
 from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract, load_contracts
 from carecontracts.language.load import terms_outside_year
+from carecontracts.machine import is_overflow
 from carecontracts.periods import FinancialYear, month_label, parse_month
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.report.plans import PAYMENT_PLAN_COLUMNS, PlanVersusActual, payment_plan_problems
@@ -155,19 +157,49 @@ def check_workspace(workspace: Workspace) -> Checked:
         has_activity = bool(data_files(workspace, ACTIVITY))
         if has_activity:
             problems += duplicate_ids(con, f"_stage_{ACTIVITY.name}", None)
-        if contracts and has_activity and not found[ACTIVITY.name]:
-            engine = Engine.over_duckdb(con)
-            try:
+        engine = Engine.over_duckdb(con)
+        try:
+            if contracts and has_activity and not found[ACTIVITY.name]:
                 activity = engine.table(f"_stage_{ACTIVITY.name}").drop("_bad")
                 agreements = agreements_of(contracts)
                 keys = engine.cache(activity_keys(activity, agreements))
                 problems += double_payment_problems(double_payments(engine, keys, agreements, workspace.year.months, activity), workspace.year.label)
                 in_year = keys.filter(keys.month.isin(workspace.year.months))
                 rows = int(engine.to_arrow(in_year.aggregate(rows=in_year.events.sum())).column("rows")[0].as_py() or 0)
-            finally:
-                engine.close()
+            if contracts and not problems:
+                # Price the year from the files as `pay` would after a load: every problem
+                # pricing meets (a rate, plan or population missing for the data) is found now.
+                staged = RunTables.of(*(engine.table(f"_stage_{name}").drop("_bad") for name in WAREHOUSE_TABLES))
+                try:
+                    price_year(engine, contracts, workspace.year, staged)
+                except ProblemsError as error:
+                    problems += error.problems
+        finally:
+            engine.close()
     files = sum(len(data_files(workspace, d)) for d in DATASETS)
     return Checked(problems, contracts, files, rows, notes)
+
+
+def price_year(engine: Engine, contracts: list[Contract], year: FinancialYear, tables: RunTables,
+               before: Callable[[Engine, Priced, ir.Table | None, FinancialYear], None] | None = None) -> tuple[Priced, pa.Table, pa.Table | None]:
+    """Price the year and compute its statement lines and tallies as `pay` stores them (after
+    `before`, a check of what was priced). Sums too large for the engine's exact types are a
+    problem naming the data, not a crash."""
+    try:
+        priced = measure_and_price(engine, contracts, year, tables, (ACTUAL,))
+        if before is not None:
+            before(engine, priced, tables.activity, year)
+        lines = engine.to_arrow(priced.lines.order_by(ORDER))
+        tallies = engine.to_arrow(priced.tallies.order_by(["contract", "component", "month", "payer", "service", "currency"])) if priced.tallies is not None else None
+    except ProblemsError:
+        raise
+    except Exception as error:
+        if is_overflow(error):
+            raise ProblemsError([Problem("data/activity", "amounts too large to price: a sum of the data's quantities or costs does not fit the engine's exact types",
+                                         value=str(error)[:160], expected="quantities and costs whose totals per contract and month stay below "
+                                         "£10,000,000,000,000,000")]) from None
+        raise
+    return priced, lines, tallies
 
 
 def refuse_double_payment(engine: Engine, priced: Priced, activity: ir.Table | None, year: FinancialYear) -> None:
@@ -226,10 +258,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
         if excluded and tables.activity is not None:
             removed = engine.put(pa.table({"activity_id": pa.array(sorted(excluded), pa.string())}))
             tables = replace(tables, activity=tables.activity.anti_join(removed, "activity_id"))
-        priced = measure_and_price(engine, contracts, workspace.year, tables, (ACTUAL,))
-        refuse_double_payment(engine, priced, tables.activity, workspace.year)
-        repriced = engine.to_arrow(priced.lines.order_by(ORDER))
-        tallies = engine.to_arrow(priced.tallies.order_by(["contract", "component", "month", "payer", "service", "currency"])) if priced.tallies is not None else None
+        priced, repriced, tallies = price_year(engine, contracts, workspace.year, tables, refuse_double_payment)
         uncovered = uncovered_activity(engine, priced, workspace.year)
         with records.session() as session:
             repriced = pa.concat_tables([with_adjusts(repriced), challenged_lines(session, with_adjusts(repriced).schema)])

@@ -55,3 +55,25 @@ def both(*changes: Change) -> Change:
             each(ws)
 
     return change
+
+
+def drop_lines(path: str, containing: str) -> Change:
+    """Remove every line of the workspace file `path` that contains `containing`."""
+
+    def change(ws: Path) -> None:
+        file = ws / path
+        lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if containing not in line]
+        assert len(kept) < len(lines), f"{containing!r} is not in {path}"
+        file.write_text("".join(kept), encoding="utf-8")
+
+    return change
+
+
+def remove(path: str) -> Change:
+    """Delete the workspace file `path`."""
+
+    def change(ws: Path) -> None:
+        (ws / path).unlink()
+
+    return change

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.errors.catalogue import Case, invoke, refused, state
-from tests.errors.edits import append, both, edit, rename, write
+from tests.errors.edits import append, both, drop_lines, edit, remove, rename, write
 
 CHECK = ("check", "-w", "{ws}")
 PAY = ("pay", "year", "-w", "{ws}")
@@ -103,14 +103,52 @@ def test_several_contracts_refused_at_once(example: Path) -> None:
 
 def test_pricing_problems_of_every_contract_at_once(example: Path) -> None:
     """Problems found only when pricing (a population band with no capitation rate) are told
-    for every contract at once, not only for the first."""
+    for every contract at once, not only for the first, by check as by pay."""
     both(edit(GP, '"85+": 0.45', '"85-plus": 0.45'), edit(GP, '"85+": 1.25', '"85-plus": 1.25'),
          edit(OPA, "    population_bands: [65-84, 85+]\n", ""))(example)
-    assert invoke(example, *CHECK).exit_code == 0
+    for command in (CHECK, PAY):
+        result = invoke(example, *command)
+        assert result.exit_code == 2, result.output
+        flat = " ".join(result.output.split())
+        assert f"{GP}:17" in flat and f"{OPA}:29" in flat and "no capitation rate" in flat, result.output
+
+
+POPULATION, PRICES, PLANS = "data/population/population.csv", "prices/national-2025.csv", "data/plans/plans.csv"
+HUGE = ("activity_id,patient_id,provider,commissioner,service,currency,pod,start_date,end_date,quantity,cost\n"
+        + "".join(f"HUGE-{n},P{n},COMMUNITY-CT,ICB-NCL,older-people,INTERMEDIATE-CARE,IC-HOME,2025-07-01,2025-07-02,1,9000000000000000\n" for n in (1, 2)))
+
+# Problems only the data shows: `check` prices the year from the files as `pay` would after a
+# load, so each is refused by check before anything is loaded, and by pay after the load.
+FROM_DATA = [
+    Case("capitation-month-without-population", drop_lines(POPULATION, ",2025-07,"), CHECK,
+         (f"{GP}:17", "components[0].rates", "no population data for ICB-NCL in 2025-07", f"{OPA}:29")),
+    Case("capitation-without-population", remove(POPULATION), CHECK, (f"{GP}:17", "no population data for ICB-NCL in 2025-04 to 2026-03 (12 months)")),
+    Case("price-missing-for-activity", drop_lines(PRICES, "WF01A,"), CHECK, ("components[0].prices", "price list 'national-2025' has no price for", "WF01A", PRICES)),
+    Case("aligned-payment-without-plans", remove(PLANS), CHECK,
+         (f"{ACUTE}:30", "components[0].planned_value", "no plan rows for ACUTE-2025's elective, outpatient-procedures", "data/plans/")),
+    Case("costs-summing-past-the-money-type", write("data/activity/huge.csv", HUGE), CHECK,
+         ("data/activity", "amounts too large to price", "below £10,000,000,000,000,000")),
+]
+
+
+@pytest.mark.parametrize("case", [c.param() for c in FROM_DATA])
+def test_check_refuses_what_the_data_makes_unpriceable(example: Path, case: Case) -> None:
+    refused(example, case)
+
+
+@pytest.mark.parametrize("case", [c.param() for c in FROM_DATA[:1] + FROM_DATA[-1:]])
+def test_pay_refuses_the_same_after_a_load(example: Path, case: Case) -> None:
+    """What check refused from the files, pay refuses from the loaded warehouse, saying the
+    same, and the statements stay as they were."""
+    case.change(example)
+    assert invoke(example, "load", "-w", "{ws}").exit_code == 0
+    before = state(example)
     result = invoke(example, *PAY)
     assert result.exit_code == 2, result.output
     flat = " ".join(result.output.split())
-    assert f"{GP}:17" in flat and f"{OPA}:29" in flat and "no capitation rate" in flat, result.output
+    for fragment in case.says:
+        assert " ".join(fragment.split()) in flat, f"{case.name}: {fragment!r} not in\n{result.output}"
+    assert state(example) == before
 
 
 def totals(output: str) -> str:

@@ -27,6 +27,7 @@ from carecontracts.engine.run import RunTables, measure, price_tallies
 from carecontracts.language.load import problems_from_validation
 from carecontracts.language.model import Contract, Identifier, Strict
 from carecontracts.language.yaml_lines import LocatedDocument
+from carecontracts.machine import is_overflow
 from carecontracts.money import QUANTITY_TYPE
 from carecontracts.periods import FinancialYear, month_label, month_start
 from carecontracts.problems import Problem, ProblemsError
@@ -381,10 +382,8 @@ def run_whatif(
     check_providers(contracts, whatif)
     try:
         return _run_whatif(engine, contracts, year, tables, whatif, months, baseline)
-    except (ArithmeticError, pa.ArrowInvalid, OverflowError) as error:
-        raise _too_large(whatif, error) from None
     except Exception as error:
-        if type(error).__name__ in ("OutOfRangeException", "ConversionException", "InvalidInputException") and ("out of range" in str(error) or "overflow" in str(error).lower()):
+        if is_overflow(error) or isinstance(error, pa.ArrowInvalid):
             raise _too_large(whatif, error) from None
         raise
 

@@ -48,6 +48,7 @@ def _planned(context: KindContext, placed: list[Placed]) -> ir.Table:
     subset = context.subset(placed)
     relevant = plans.join(services, ["contract", "service"])
     relevant = relevant.mutate(month=relevant.month.cast("date")).semi_join(subset.months(), ["contract", "component", "month"])
+    _refuse_components_without_plans(context, placed, relevant)
     whole = relevant.filter(relevant.commissioner.isnull())
     whole = whole.group_by(["contract", "component", "month"]).aggregate(plan=whole.planned_value.sum())
     whole = whole.join(shares, ["contract", "component"])
@@ -56,6 +57,19 @@ def _planned(context: KindContext, placed: list[Placed]) -> ir.Table:
     own = own.group_by(["contract", "component", own.commissioner.name("payer"), "month"]).aggregate(plan=own.planned_value.sum().cast(VALUE_TYPE))
     planned = ibis.union(whole, own.select("contract", "component", "payer", "month", "plan"), distinct=False)
     return context.scenarios().cross_join(planned)
+
+
+def _refuse_components_without_plans(context: KindContext, placed: list[Placed], relevant: ir.Table) -> None:
+    """A component planned from the data with no plan row in its term would be paid against a
+    plan of nothing without a word: refused, naming the services it looked for."""
+    have = {(r["contract"], r["component"]) for r in context.engine.to_arrow(relevant.select("contract", "component").distinct()).to_pylist()}
+    missing = [p for p in placed if p.months and (p.contract, p.id) not in have]
+    if missing:
+        raise context.fail([
+            p.problem(f"no plan rows for {p.contract}'s {', '.join(p.agreement.component_services(p.component))} in its term, and no planned_value is given",
+                      "planned_value", "planned_value: or rows (contract, service, month, planned_value) in data/plans/")
+            for p in missing[:20]
+        ])
 
 
 @register(

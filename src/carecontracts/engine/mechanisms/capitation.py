@@ -13,6 +13,7 @@ from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import CapitationTerms
 from carecontracts.money import AMOUNT_TYPE, RATE_TYPE
+from carecontracts.periods import month_label
 
 
 @register("capitation", measures_activity=False, summary="payment follows the population covered, not activity")
@@ -41,6 +42,7 @@ def price_capitation(context: KindContext) -> ir.Table:
          "bands": pa.list_(pa.string())},
         covers,
     )
+    _refuse_months_without_population(context, cover, population)
     covered = cover.join(population, ["commissioner", "month"])
     covered = covered.filter((covered.bands.length() == 0) | covered.bands.contains(covered.band))
     unpriced = covered.anti_join(rates, ["contract", "component", "band", "month"])
@@ -69,3 +71,27 @@ def price_capitation(context: KindContext) -> ir.Table:
         + ibis.cases((rows.rate == rows.rate.round(4), price_text(context, rows.rate)), else_="£" + context.engine.number(rows.rate, 6))
         + " per head per month" + weighted,
     ))
+
+
+def _refuse_months_without_population(context: KindContext, cover: ir.Table, population: ir.Table) -> None:
+    """A month of the term with no population rows for a commissioner would pay nothing for it
+    without a word: refused, naming the commissioner and the months."""
+    missing = cover.anti_join(population, ["commissioner", "month"])
+    found = context.engine.to_arrow(missing.select("contract", "component", "commissioner", "month").distinct()
+                                    .order_by(["contract", "component", "commissioner", "month"]).limit(2000)).to_pylist()
+    if not found:
+        return
+    where = {(p.contract, p.id): p for p in context.placed}
+    months: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for r in found:
+        months.setdefault((r["contract"], r["component"]), {}).setdefault(r["commissioner"], []).append(month_label(r["month"]))
+    raise context.fail([
+        where[key].problem("no population data for " + "; ".join(f"{who} in {_months_text(said)}" for who, said in by_payer.items()), "rates",
+                           "population rows (commissioner, month, band, persons) in data/population/ for every month of the term")
+        for key, by_payer in months.items()
+    ])
+
+
+def _months_text(months: list[str]) -> str:
+    """`2025-04` or `2025-04 to 2026-03 (12 months)`."""
+    return months[0] if len(months) == 1 else f"{months[0]} to {months[-1]} ({len(months)} months)"
