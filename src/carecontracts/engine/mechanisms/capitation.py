@@ -74,11 +74,15 @@ def price_capitation(context: KindContext) -> ir.Table:
 
 
 def _refuse_months_without_population(context: KindContext, cover: ir.Table, population: ir.Table) -> None:
-    """A month of the term with no population rows for a commissioner would pay nothing for it
-    without a word: refused, naming the commissioner and the months."""
-    missing = cover.anti_join(population, ["commissioner", "month"])
-    found = context.engine.to_arrow(missing.select("contract", "component", "commissioner", "month").distinct()
-                                    .order_by(["contract", "component", "commissioner", "month"]).limit(2000)).to_pylist()
+    """A commissioner with no population rows in the term, or a month missing before the last
+    month it has, would be paid nothing for without a word: refused, naming the commissioner
+    and the months. Months after the last one given are not yet reported, and pay nothing yet."""
+    keys = ["contract", "component", "commissioner"]
+    last = cover.semi_join(population, ["commissioner", "month"]).group_by(keys).aggregate(last=cover.month.max())
+    missing = cover.anti_join(population, ["commissioner", "month"]).select(*keys, "month").distinct()
+    missing = missing.left_join(last, keys).select(*keys, "month", "last")
+    missing = missing.filter(missing["last"].isnull() | (missing.month < missing["last"]))
+    found = context.engine.to_arrow(missing.order_by([*keys, "month"]).limit(2000)).to_pylist()
     if not found:
         return
     where = {(p.contract, p.id): p for p in context.placed}
@@ -87,7 +91,7 @@ def _refuse_months_without_population(context: KindContext, cover: ir.Table, pop
         months.setdefault((r["contract"], r["component"]), {}).setdefault(r["commissioner"], []).append(month_label(r["month"]))
     raise context.fail([
         where[key].problem("no population data for " + "; ".join(f"{who} in {_months_text(said)}" for who, said in by_payer.items()), "rates",
-                           "population rows (commissioner, month, band, persons) in data/population/ for every month of the term")
+                           "population rows (commissioner, month, band, persons) in data/population/ for every month of the term up to the last one reported")
         for key, by_payer in months.items()
     ])
 
