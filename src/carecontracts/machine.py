@@ -93,6 +93,26 @@ def translated(error: BaseException) -> ProblemsError | None:
         return ProblemsError([Problem(_quoted(text) or "warehouse", "cannot open the warehouse for writing: "
                                       + ("the file system is read-only" if "Read-only" in text else "permission denied"),
                                       expected="a workspace folder you may write (or a copy of it)")])
+    if type(error).__module__.startswith("sqlalchemy") and type(error).__name__ == "OperationalError":
+        return ProblemsError([records_problem(text)]) if records_problem(text) else None
+    return None
+
+
+RECORDS_FAULTS = {
+    "readonly database": ("cannot write the records store: it is read-only", "a records store you may write (the `records` setting, or .carecontracts/records.sqlite)"),
+    "database is locked": ("the workspace is busy: its records store is in use by another command", "wait for that command to finish, then run this one again"),
+    "unable to open database": ("cannot open the records store", "a records store that exists and you may open (the `records` setting)"),
+    "disk i/o error": ("cannot write the records store: the disk failed or is full", "free space on the disk, or a records store elsewhere"),
+    "database or disk is full": ("cannot write the records store: the disk is full", "free space on the disk, or a records store elsewhere"),
+}
+
+
+def records_problem(text: str) -> Problem | None:
+    """A fault of the records store's database, said plainly, or None if it is not one."""
+    lowered = text.lower()
+    for words, (message, expected) in RECORDS_FAULTS.items():
+        if words in lowered:
+            return Problem("records store", message, expected=expected)
     return None
 
 

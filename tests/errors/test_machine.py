@@ -64,6 +64,13 @@ def earlier(ws: Path) -> None:
     (folder / "lines.csv").write_text("an earlier export\n")
 
 
+def read_only_records(ws: Path) -> None:
+    """The records store opened read-only (as a copy on a read-only share would be)."""
+    config = ws / "carecontracts.toml"
+    store = ws / ".carecontracts" / "records.sqlite"
+    config.write_text(f'records = "sqlite:///file:{store}?mode=ro&uri=true"\n' + config.read_text(encoding="utf-8"), encoding="utf-8")
+
+
 def folder_at(name: str):
     def change(ws: Path) -> None:
         (ws / name).mkdir(parents=True)
@@ -77,6 +84,7 @@ CASES = [
     Case("export onto a full disk", full_disk_csv, ("export", f"{OUT}/lines.csv", "-w", "{ws}"), ("lines.csv", "disk", "full")),
     Case("export to a workbook on a full disk", full_disk_xlsx, ("export", f"{OUT}/lines.xlsx", "-w", "{ws}"), ("lines.xlsx", "disk", "full")),
     Case("export into a read-only folder", read_only_folder, ("export", f"{OUT}/lines.csv", "-w", "{ws}"), ("lines.csv", "read-only")),
+    Case("close with a read-only records store", read_only_records, ("close", "2025-04", "-w", "{ws}"), ("records store", "read-only", "records")),
     Case("pay --csv to a .txt file", nothing, ("pay", "year", "-w", "{ws}", "--csv", "{ws}/out.txt"), ("--csv", "out.txt", ".csv")),
     Case("pay --parquet to a .csv file", nothing, ("pay", "year", "-w", "{ws}", "--parquet", "{ws}/out.csv"), ("--parquet", ".parquet")),
     Case("pay --xlsx onto a folder", folder_at("book.xlsx"), ("pay", "year", "-w", "{ws}", "--xlsx", "{ws}/book.xlsx"), ("--xlsx", "is a folder")),
