@@ -94,7 +94,8 @@ def translated(error: BaseException) -> ProblemsError | None:
                                       + ("the file system is read-only" if "Read-only" in text else "permission denied"),
                                       expected="a workspace folder you may write (or a copy of it)")])
     if type(error).__module__.startswith("sqlalchemy") and type(error).__name__ == "OperationalError":
-        return ProblemsError([records_problem(text)]) if records_problem(text) else None
+        fault = records_problem(text)
+        return ProblemsError([fault]) if fault is not None else None
     return None
 
 
