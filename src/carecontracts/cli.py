@@ -496,11 +496,18 @@ def pay(
         big = contract_count(result.lines) > BIG_BOOK
         print_positions(result.positions, f"Positions {label}", SHOWN_PARTIES if big else None)
     target = xlsx or space.state_dir / "out" / f"statements-{label.replace('..', '_to_')}.xlsx"
-    with err.status(f"writing {len(chosen):,} lines..."):
-        written = write_statements(chosen, target, None if contract else result.positions, lines.value, space.year, title)
-        for path in (csv, parquet):
-            if path is not None:
-                written.append(export_lines(chosen, path))
+    written: list[Path] = []
+    try:
+        with err.status(f"writing {len(chosen):,} lines..."):
+            written += write_statements(chosen, target, None if contract else result.positions, lines.value, space.year, title)
+            for path in (csv, parquet):
+                if path is not None:
+                    written.append(export_lines(chosen, path))
+    except ProblemsError as error:
+        show_problems(error.problems)
+        err.print("The statements were priced and stored in the warehouse" + (f" and {', '.join(map(str, written))} written" if written else "")
+                  + "; the file named above was not written. `carecontracts export PATH` writes the stored lines again.")
+        raise typer.Exit(PROBLEM_EXIT) from None
     for path in written:
         out.print(f"Wrote {path}")
 

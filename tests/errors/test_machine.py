@@ -85,6 +85,8 @@ CASES = [
     Case("export to a workbook on a full disk", full_disk_xlsx, ("export", f"{OUT}/lines.xlsx", "-w", "{ws}"), ("lines.xlsx", "disk", "full")),
     Case("export into a read-only folder", read_only_folder, ("export", f"{OUT}/lines.csv", "-w", "{ws}"), ("lines.csv", "read-only")),
     Case("close with a read-only records store", read_only_records, ("close", "2025-04", "-w", "{ws}"), ("records store", "read-only", "records")),
+    Case("pay onto a full disk: priced and stored, the workbook not written", full_disk_xlsx, ("pay", "year", "-w", "{ws}", "--xlsx", "{ws}/s.xlsx"),
+         ("s.xlsx", "disk is full", "stored in the warehouse", "was not written", "carecontracts export PATH"), unchanged=False),
     Case("pay --csv to a .txt file", nothing, ("pay", "year", "-w", "{ws}", "--csv", "{ws}/out.txt"), ("--csv", "out.txt", ".csv")),
     Case("pay --parquet to a .csv file", nothing, ("pay", "year", "-w", "{ws}", "--parquet", "{ws}/out.csv"), ("--parquet", ".parquet")),
     Case("pay --xlsx onto a folder", folder_at("book.xlsx"), ("pay", "year", "-w", "{ws}", "--xlsx", "{ws}/book.xlsx"), ("--xlsx", "is a folder")),
