@@ -6,7 +6,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -26,7 +26,7 @@ class Settings(BaseModel):
     name: str = "workspace"
     financial_year: str = Field(default="2025-26", description="The year `pay year` means: 2025-26 (or 2025), a year from 2000 to 2098.")
     financial_year_start_month: int = Field(default=4, ge=1, le=12, strict=True)
-    currency: str = "GBP"
+    currency: Literal["GBP"] = Field(default="GBP", description="Amounts are priced, stated and shown in pounds sterling.")
     backend: str = Field(default="duckdb", pattern="^(duckdb|spark)$")
     spark_master: str = Field(default="local[*]", description="Where Spark runs: local[*], or a cluster's master URL (spark://host:7077, yarn).")
     records: str | None = Field(
@@ -53,6 +53,7 @@ EXPECTED_SETTING = {
     "financial_year": "a financial year such as 2025-26",
     "financial_year_start_month": "a month number, 1 to 12",
     "backend": "duckdb or spark",
+    "currency": "GBP: amounts are priced, stated and shown in pounds sterling, and no other currency is supported",
     "budgets": "amounts in pounds, to the penny: ICB-NCL = 495_000_000",
 }
 
