@@ -50,9 +50,9 @@ case "${1:-}" in
     test)
         ensure_java
         ensure_venv "dev,spark"
-        # Two processes per core: much of the suite waits on Spark, subprocesses and files.
+        # Two processes: much of the suite waits on Spark, subprocesses and files, so both cores stay busy.
         # Tests of one module share a process, so a module's fixtures are built once.
-        .venv/bin/python -m pytest -q -n 4 --dist loadscope
+        .venv/bin/python -m pytest -q -n 2 --dist loadscope
         ;;
     *)
         echo "usage: bash scripts/dev.sh example|test" >&2
