@@ -7,6 +7,7 @@ import datetime as dt
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from carecontracts.engine.agreements import Agreement
 from carecontracts.money import AMOUNT_TYPE
@@ -66,14 +67,21 @@ def positions(lines: ir.Table, fine: ir.Table | None, agreements: list[Agreement
     )
     delivering = sorted(deliverers(agreements))
     if fine is not None and delivering:
-        spent = fine.filter(fine.month.isin(months), fine.cost.notnull(), fine.provider.isin(delivering))
+        # Parties as a joined table, not a list of literals: a book has thousands of them.
+        payees = ibis.memtable(pa.table({"provider": pa.array(delivering, pa.string())}))
+        spent = fine.filter(fine.month.isin(months), fine.cost.notnull()).semi_join(payees, "provider")
         spent = spent.group_by(["scenario", spent.provider.name("party")]).aggregate(costs=spent.cost.sum().cast(AMOUNT_TYPE))
         table = table.left_join(spent, ["scenario", "party"]).drop("scenario_right", "party_right")
     else:
         table = table.mutate(costs=ibis.literal(None, type=AMOUNT_TYPE))
     parts = roles(agreements)
-    role = ibis.cases(*[(table.party == party, part) for party, part in parts.items()], else_="other") if parts else ibis.literal("other")
+    known = ibis.memtable(pa.table({
+        "party": pa.array(list(parts), pa.string()),
+        "known_role": pa.array(list(parts.values()), pa.string()),
+        "rank": pa.array([ROLES.index(part) for part in parts.values()], pa.int64()),
+    }))
+    table = table.left_join(known, "party").drop("party_right")
     net = (table.income - table.payments).cast(AMOUNT_TYPE)
-    table = table.mutate(role=role, net=net, margin=(net - table.costs).cast(AMOUNT_TYPE))
-    rank = ibis.cases(*[(table.role == name, index) for index, name in enumerate(ROLES)], else_=len(ROLES))
-    return table.order_by(["scenario", rank, "party"]).select(POSITION_COLUMNS)
+    table = table.mutate(role=table.known_role.fill_null("other"), rank=table["rank"].fill_null(ROLES.index("other")), net=net,
+                         margin=(net - table.costs).cast(AMOUNT_TYPE))
+    return table.order_by(["scenario", "rank", "party"]).select(POSITION_COLUMNS)

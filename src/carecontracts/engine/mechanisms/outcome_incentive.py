@@ -121,18 +121,16 @@ def achievements_of(inputs: PricingInputs, items: Sequence[tuple[Placed, list[li
     keys = [("achievements", p.contract, p.id, tuple(tuple(months) for months in periods)) for p, periods in items]
     todo = [(key, p, periods) for key, (p, periods) in zip(keys, items) if key not in measured]
     if todo:
-        wanted = [(p, periods, metric) for _, p, periods in todo for metric in p.component.metrics  # type: ignore[union-attr]
-                  if metric.measure.statistic != "rate_per_thousand"]
+        every = [(p, periods, metric) for _, p, periods in todo for metric in p.component.metrics]  # type: ignore[union-attr]
+        wanted = [item for item in every if item[2].measure.statistic != "rate_per_thousand"]
+        rated = [item for item in every if item[2].measure.statistic == "rate_per_thousand"]
         scores = _scores(inputs, wanted) if wanted else {}
+        scores.update(_rates(inputs, rated) if rated else {})
         for key, p, periods in todo:
             found: list[Achieved] = []
             for metric in p.component.metrics:  # type: ignore[union-attr]
-                if metric.measure.statistic == "rate_per_thousand":
-                    estimates = _rates(Measuring(inputs, p), metric, periods)
-                    shares = False
-                else:
-                    estimates = scores[(p.contract, p.id, metric.id)]
-                    shares = metric.measure.statistic in ("share_improved", "share_reaching")
+                estimates = scores[(p.contract, p.id, metric.id)]
+                shares = metric.measure.statistic in ("share_improved", "share_reaching")
                 for index, months in enumerate(periods):
                     found.append(Achieved(metric, index, months, estimates[index], shares))
             measured[key] = found
@@ -204,14 +202,6 @@ def earned_rows(achieved: list[tuple[str, str, list[Achieved]]], scenarios: tupl
     return pa.table({name: pa.array(values, EARNED_SCHEMA.field(name).type) for name, values in columns.items()})
 
 
-def _periods(table: ir.Table, day: ir.DateValue, periods: list[list[dt.date]]) -> ir.Table:
-    """The rows whose `day` falls in a settlement period, with the period's number."""
-    month = month_of(day)
-    number = ibis.cases(*[(month.isin(months), index) for index, months in enumerate(periods)], else_=None)
-    table = table.mutate(period=number)
-    return table.filter(table.period.notnull())
-
-
 def _scores(inputs: PricingInputs, wanted: Sequence[tuple[Placed, list[list[dt.date]], Metric]]) -> dict[tuple[str, str, str], dict[int, Estimate | str]]:
     """A score statistic per component, metric and period from the episodes ending (post
     score dated) in it: one query for every metric measured the same way."""
@@ -270,37 +260,55 @@ def _scores(inputs: PricingInputs, wanted: Sequence[tuple[Placed, list[list[dt.d
     return result
 
 
-def _rates(context: Measuring, metric: Metric, periods: list[list[dt.date]]) -> dict[int, Estimate | str]:
-    """Events in the activity of the contract's commissioners' population per 1,000
-    person-years (the population's monthly persons summed over the period ÷ 12)."""
-    measure = metric.measure
-    assert measure.events is not None
-    activity, population = context.inputs.activity, context.inputs.population
+def _rates(inputs: PricingInputs, wanted: Sequence[tuple[Placed, list[list[dt.date]], Metric]]) -> dict[tuple[str, str, str], dict[int, Estimate | str]]:
+    """Per component, metric and period: events in the activity of the contract's
+    commissioners' population per 1,000 person-years (the population's monthly persons
+    summed over the period ÷ 12). One query for the events and one for the people of every
+    metric counting the same events in the same population bands, however many components."""
+    activity, population = inputs.activity, inputs.population
     if activity is None or population is None:
-        raise context.problem("a rate per 1,000 population needs activity and population data", "metrics", "data/activity and data/population loaded")
-    commissioners = list(context.agreement.activity_commissioners)
-    events = activity.filter(activity.commissioner.isin(commissioners), matches(activity, measure.events))
-    if measure.events.age_from is not None or measure.events.age_to is not None:
-        if "age" not in activity.columns:
-            raise context.problem("the activity has no age column to count events by age", "metrics", "an `age` column in the activity")
-        if measure.events.age_from is not None:
-            events = events.filter(events.age >= measure.events.age_from)
-        if measure.events.age_to is not None:
-            events = events.filter(events.age <= measure.events.age_to)
-    events = _periods(events, events.end_date, periods)
-    counted = {r["period"]: r["events"] for r in context.engine.to_arrow(events.group_by("period").aggregate(events=events.count())).to_pylist()}
-    people = population.filter(population.commissioner.isin(commissioners))
-    if measure.population_bands:
-        people = people.filter(people.band.isin(measure.population_bands))
-    people = _periods(people, people.month, periods)
-    persons = {r["period"]: r["persons"] for r in context.engine.to_arrow(people.group_by("period").aggregate(persons=people.persons.sum())).to_pylist()}
-    result: dict[int, Estimate | str] = {}
-    for index in range(len(periods)):
-        person_years = round(Decimal(persons.get(index) or 0) / 12)
-        if person_years <= 0:
-            result[index] = "no population in the period: nothing earned"
-            continue
-        result[index] = rate_per_thousand(int(counted.get(index) or 0), int(person_years))
+        raise PricingError([p.problem("a rate per 1,000 population needs activity and population data", "metrics", "data/activity and data/population loaded")
+                            for p, _, _ in wanted[:20]])
+    engine = inputs.engine
+    ways: dict[tuple[str, tuple[str, ...]], list[tuple[Placed, list[list[dt.date]], Metric]]] = {}
+    for item in wanted:
+        measure = item[2].measure
+        assert measure.events is not None
+        if (measure.events.age_from is not None or measure.events.age_to is not None) and "age" not in activity.columns:
+            raise PricingError([item[0].problem("the activity has no age column to count events by age", "metrics", "an `age` column in the activity")])
+        ways.setdefault((measure.events.model_dump_json(), tuple(measure.population_bands or ())), []).append(item)
+    keys = ["contract", "component", "metric", "period"]
+    result: dict[tuple[str, str, str], dict[int, Estimate | str]] = {}
+    for (_, bands), items in ways.items():
+        spec = items[0][2].measure.events
+        assert spec is not None
+        rows = [(placed.contract, placed.id, metric.id, index, month, commissioner)
+                for placed, periods, metric in items for index, months in enumerate(periods) for month in months
+                for commissioner in sorted(set(placed.agreement.activity_commissioners))]
+        table = table_of(engine, {"contract": pa.string(), "component": pa.string(), "metric": pa.string(), "period": pa.int64(),
+                                  "month": pa.date32(), "commissioner": pa.string()}, rows)
+        events = activity.filter(matches(activity, spec))
+        if spec.age_from is not None:
+            events = events.filter(events.age >= spec.age_from)
+        if spec.age_to is not None:
+            events = events.filter(events.age <= spec.age_to)
+        events = events.select("commissioner", month=month_of(events.end_date))
+        events = events.join(table, [events.commissioner == table.commissioner, events.month == table.month]).select(*keys)
+        counted = {tuple(r[k] for k in keys): r["events"] for r in engine.to_arrow(events.group_by(keys).aggregate(events=events.count())).to_pylist()}
+        people = population.filter(population.band.isin(list(bands))) if bands else population
+        people = people.select("commissioner", "persons", month=month_of(people.month))
+        people = people.join(table, [people.commissioner == table.commissioner, people.month == table.month]).select(*keys, "persons")
+        persons = {tuple(r[k] for k in keys): r["persons"] for r in engine.to_arrow(people.group_by(keys).aggregate(persons=people.persons.sum())).to_pylist()}
+        for placed, periods, metric in items:
+            mine: dict[int, Estimate | str] = {}
+            for index in range(len(periods)):
+                key = (placed.contract, placed.id, metric.id, index)
+                person_years = round(Decimal(persons.get(key) or 0) / 12)
+                if person_years <= 0:
+                    mine[index] = "no population in the period: nothing earned"
+                    continue
+                mine[index] = rate_per_thousand(int(counted.get(key) or 0), int(person_years))
+            result[(placed.contract, placed.id, metric.id)] = mine
     return result
 
 
