@@ -7,13 +7,14 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from carecontracts.data.load import LoadReport, Progress, ProviderMonth, load_month, load_workspace
-from carecontracts.records import Records, actor, record_event
+from carecontracts.records import Records, actor
 from carecontracts.records.schema import Submission
-from carecontracts.records.store import digest, now
+from carecontracts.records.store import digest, now, record_events
 from carecontracts.workspace import Workspace
 
 
@@ -84,19 +85,22 @@ def _record(workspace: Workspace, months: list[ProviderMonth], how: str) -> list
         for pm in months:
             previous = latest.get((pm.provider, pm.month))
             content = digest(*(f"{name}:{hash_of(name)}" for name in pm.files)) if pm.files else digest("")
-            submission = Submission(
+            recorded.append(Submission(
                 provider=pm.provider, month=pm.month, version=(previous.version + 1) if previous else 1, files=", ".join(pm.files),
                 rows=pm.rows, quantity=pm.quantity, cost=pm.cost, content_hash=content, fingerprint=pm.fingerprint,
                 nil_return=pm.rows == 0, submitted_at=now(), submitted_by=who,
-            )
-            session.add(submission)
-            session.flush()
-            record_event(session, "submission", f"{pm.provider} {pm.month:%Y-%m}", {
+            ))
+        session.add_all(recorded)
+        session.flush()  # the submissions' ids, which their events name
+        events: list[tuple[str, str, dict[str, Any], str | bytes]] = []
+        for pm, submission in zip(months, recorded):
+            previous = latest.get((pm.provider, pm.month))
+            events.append(("submission", f"{pm.provider} {pm.month:%Y-%m}", {
                 "submission": submission.id, "provider": pm.provider, "month": f"{pm.month:%Y-%m}", "version": submission.version, "how": how,
                 "files": list(pm.files), "rows": pm.rows, "quantity": str(pm.quantity), "cost": None if pm.cost is None else str(pm.cost),
                 "replaces": previous.id if previous else None, "nil_return": pm.rows == 0,
-            }, content, who)
-            recorded.append(submission)
+            }, submission.content_hash))
+        record_events(session, events, who)
     return recorded
 
 

@@ -102,14 +102,24 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 def record_event(session: Session, kind: str, subject: str, details: dict[str, Any], content: str | bytes = b"", who: str | None = None) -> Event:
     """Append an event, chained to the latest one by hash, in the caller's transaction."""
-    last = session.execute(sa.select(Event.hash).order_by(Event.sequence.desc()).limit(1)).scalar()
-    text = canonical(details)
-    event = Event(at=now(), actor=who or actor(), kind=kind, subject=subject, details=text,
-                  content_hash=digest(content) if content else digest(text), previous_hash=last or GENESIS, hash="")
-    event.hash = _event_hash(event)
-    session.add(event)
+    return record_events(session, [(kind, subject, details, content)], who)[0]
+
+
+def record_events(session: Session, items: list[tuple[str, str, dict[str, Any], str | bytes]], who: str | None = None) -> list[Event]:
+    """Append events (kind, subject, details, content) in order, each chained by hash to the
+    one before, in the caller's transaction: the latest hash is read once, however many."""
+    last = session.execute(sa.select(Event.hash).order_by(Event.sequence.desc()).limit(1)).scalar() or GENESIS
+    by = who or actor()
+    events = []
+    for kind, subject, details, content in items:
+        text = canonical(details)
+        event = Event(at=now(), actor=by, kind=kind, subject=subject, details=text,
+                      content_hash=digest(content) if content else digest(text), previous_hash=last, hash="")
+        event.hash = last = _event_hash(event)
+        events.append(event)
+    session.add_all(events)
     session.flush()
-    return event
+    return events
 
 
 def broken_links(session: Session) -> list[tuple[int, str]]:
