@@ -112,3 +112,41 @@ def test_a_dated_term_with_a_gap_or_a_bad_value_is_located(engine: Engine) -> No
     text = str(raised.value)
     assert "no value of 'annual' covers 2025-09-01 to 2025-09-30" in text
     assert "components[0].annual[1].value" in text and "-5" in text
+# Shared savings, outcome pots and withholds ----------------------------------------------
+
+
+def only_line(lines, component: str) -> dict:
+    (line,) = [r for r in lines.to_pylist() if r["component"] == component]
+    return line
+
+
+def test_a_withhold_percent_varied_from_october_withholds_each_months_percent(engine: Engine) -> None:
+    """A £1,200,000 block pays £100,000 a month. From July 2% is withheld, 2.75% from
+    October: July to September −£2,000 each, October and November −£2,750 each. Remedied in
+    December, within 6 months of July: 3 × £2,000 + 2 × £2,750 = £11,500.00 repaid then."""
+    terms = contract(
+        """
+        id: W
+        commissioner: ICB
+        provider: PROV
+        term: {start: 2025-04-01, end: 2026-03-31}
+        components:
+          - {id: core, kind: block, annual: 1_200_000}
+          - id: sanction
+            kind: withhold
+            of: [core]
+            percent:
+              - {from: 2025-04-01, to: 2025-09-30, value: 2}
+              - {from: 2025-10-01, value: 2.75}
+            from: 2025-07-01
+            remedied: 2025-12-01
+        """
+    )
+    lines = run(engine, [terms])
+    assert amounts(lines, component="sanction") == [D("-2000.00")] * 3 + [D("-2750.00")] * 2
+    assert amounts(lines, component="sanction.settlement") == [D("11500.00")]
+    withheld = {r["month"]: r["basis"] for r in lines.to_pylist() if r["component"] == "sanction"}
+    assert withheld[month("2025-09")] == "withheld since 2025-07: 2% of core £100,000.00"
+    assert withheld[month("2025-10")] == "withheld since 2025-07: 2.75% of core £100,000.00"
+    settlement = only_line(lines, "sanction.settlement")
+    assert (settlement["month"], settlement["basis"]) == (month("2025-12"), "remedied in 2025-12, within 6 months: repaid £11,500.00 withheld")

@@ -55,6 +55,7 @@ UnitPrice = Annotated[Number, Field(ge=0, le=10_000_000, decimal_places=2)]
 PerHead = Annotated[Number, Field(ge=0, le=100_000, decimal_places=6, description="A rate per person per month, to 6 places.")]
 # A percent becomes a fraction to 6 places in the engine (FRACTION_TYPE, decimal(9, 6)).
 Percent = Annotated[Number, Field(ge=0, le=100, decimal_places=4)]
+PositivePercent = Annotated[Percent, Field(gt=0)]
 RatePercent = Annotated[Percent, AfterValidator(_not_a_fraction)]
 Weight = Annotated[Number, Field(ge=0, le=1_000_000, decimal_places=6)]
 # A payment index such as the market forces factor (FACTOR_TYPE, decimal(10, 6)).
@@ -92,6 +93,7 @@ Dated = Union[Number, DatedList]
 # each checked as the single value would be (language.load).
 DatedMoney = Union[Money, DatedList]
 DatedPercent = Union[Percent, DatedList]
+DatedPositivePercent = Union[PositivePercent, DatedList]
 DatedRatePercent = Union[RatePercent, DatedList]
 DatedPerHead = Union[PerHead, DatedList]
 DatedUnitPrice = Union[UnitPrice, DatedList]
@@ -455,7 +457,7 @@ class WithholdTerms(ComponentBase):
 
     kind: Literal["withhold"]
     of: StrList
-    percent: Annotated[Percent, Field(gt=0)]
+    percent: DatedPositivePercent = Field(description="Withheld of each month's value; when dated, the percent in force that month.")
     from_: dt.date = Field(alias="from")
     remedied: dt.date | None = None
     retain_after_months: Whole = Field(default=6, ge=1, le=36)
