@@ -7,7 +7,7 @@ import pytest
 
 from carecontracts.engine.backend import Engine
 from carecontracts.problems import ProblemsError
-from tests.helpers import D, activity, amounts, contract, month, population, price_list, repeat, run
+from tests.helpers import D, activity, amounts, contract, month, outcomes, population, price_list, repeat, run
 
 YEAR_MONTHS = [month(f"{y}-{m:02d}") for y, m in [(2025, m) for m in range(4, 13)] + [(2026, m) for m in range(1, 4)]]
 
@@ -150,3 +150,58 @@ def test_a_withhold_percent_varied_from_october_withholds_each_months_percent(en
     assert withheld[month("2025-10")] == "withheld since 2025-07: 2.75% of core £100,000.00"
     settlement = only_line(lines, "sanction.settlement")
     assert (settlement["month"], settlement["basis"]) == (month("2025-12"), "remedied in 2025-12, within 6 months: repaid £11,500.00 withheld")
+
+
+OUTCOME_POT = """
+id: MSK
+commissioner: ICB
+provider: PRIME
+term: {{start: 2025-04-01, end: 2026-03-31}}
+components:
+  - id: outcomes
+    kind: outcome_incentive
+    pot:
+      amount:
+        - {{from: 2025-04-01, to: {to}, value: 1_200_000}}
+        - {{from: {since}, value: 1_500_000}}
+    settle: {settle}
+    metrics:
+      - id: hips
+        measure: {{instrument: oxford_hip, statistic: share_improved, min_change: 8}}
+        schedule: {{floor: 0.70, target: 0.85}}
+"""
+
+
+def hips(improved: int, not_improved: int) -> list[tuple]:
+    return [("PRIME", "oxford_hip", 20, 30)] * improved + [("PRIME", "oxford_hip", 20, 25)] * not_improved
+
+
+def test_an_outcome_pot_varied_from_october_counts_each_months_amount(engine: Engine) -> None:
+    """A pot of £1,200,000 a year until September and £1,500,000 from October, settled
+    annually: £1,200,000 × 6/12 + £1,500,000 × 6/12 = £600,000 + £750,000 = £1,350,000.
+    16 of 20 hips improved, 80%: (80 − 70) / (85 − 70) = 2/3 earned, × £1,350,000 =
+    £900,000.00 in March. (£1.2m alone would pay £800,000, £1.5m £1,000,000.)"""
+    terms = contract(OUTCOME_POT.format(to="2025-09-30", since="2025-10-01", settle="annual"))
+    lines = run(engine, [terms], outcomes=outcomes(hips(16, 4)))
+    line = only_line(lines, "outcomes.hips")
+    assert (line["month"], line["amount"]) == (month("2026-03"), D("900000.00"))
+    assert line["basis"].endswith(
+        "× pot £1,350,000.00 (£1,200,000.00 a year × 6/12 + £1,500,000.00 a year × 6/12, 2025-04 to 2026-03)"
+    )
+
+
+def test_a_quarterly_pot_varied_in_the_quarter_counts_each_months_amount(engine: Engine) -> None:
+    """The same pot varied from November, settled quarterly: April to September's quarters
+    are £1,200,000 × 3/12 = £300,000 each; October to December is £1,200,000 / 12 +
+    2 × £1,500,000 / 12 = £100,000 + £250,000 = £350,000; January to March £375,000. The
+    only episodes are 20 hips in November, all improved (100%, the whole pot): £350,000.00
+    in December; the other quarters measure nothing and earn nothing."""
+    terms = contract(OUTCOME_POT.format(to="2025-10-31", since="2025-11-01", settle="quarterly"))
+    lines = run(engine, [terms], outcomes=outcomes(hips(20, 0), day="2025-11-15"))
+    assert amounts(lines, component="outcomes.hips") == [D("0.00"), D("0.00"), D("350000.00"), D("0.00")]
+    december = [r for r in lines.to_pylist() if r["month"] == month("2025-12")][0]
+    assert december["basis"].endswith(
+        "× pot £350,000.00 (£1,200,000.00 a year × 1/12 + £1,500,000.00 a year × 2/12, 2025-10 to 2025-12)"
+    )
+    march = [r for r in lines.to_pylist() if r["month"] == month("2026-03")][0]
+    assert march["basis"].endswith("× pot £375,000.00 (£1,500,000.00 a year × 3/12, 2026-01 to 2026-03)")

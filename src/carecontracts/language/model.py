@@ -310,7 +310,11 @@ class CapitationTerms(ComponentBase):
 class Pot(Strict):
     """Money at stake: a fixed annual amount, or a percent of another component's payments."""
 
-    amount: Money | None = None
+    amount: DatedMoney | None = Field(
+        default=None,
+        description="A year's pot; a settlement period's pot is a twelfth of it for each of the period's months, "
+        "at the amount in force that month when it is dated.",
+    )
     percent_of: Identifier | None = None
     percent: Percent | None = None
 
