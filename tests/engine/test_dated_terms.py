@@ -205,3 +205,114 @@ def test_a_quarterly_pot_varied_in_the_quarter_counts_each_months_amount(engine:
     )
     march = [r for r in lines.to_pylist() if r["month"] == month("2026-03")][0]
     assert march["basis"].endswith("× pot £375,000.00 (£1,500,000.00 a year × 3/12, 2026-01 to 2026-03)")
+
+
+def monthly_cost(total: str) -> list[dict]:
+    """One costed case a month (on the 10th) whose costs sum to `total` (March takes the rest)."""
+    whole = D(total)
+    each = (whole / 12).quantize(D("0.01"))
+    return [
+        {"activity_id": f"c{i}", "patient_id": f"cp{i}", "start_date": m.replace(day=10), "end_date": m.replace(day=10),
+         "cost": each if i < 11 else whole - each * 11}
+        for i, m in enumerate(YEAR_MONTHS)
+    ]
+
+
+def test_a_shared_savings_benchmark_varied_from_october_is_weighted_by_months(engine: Engine) -> None:
+    """Benchmark £3,000,000 until September, £3,100,000 from October: each month counts a
+    twelfth of the value in force in it, so the year's benchmark is
+    (6 × £3,000,000 + 6 × £3,100,000) / 12 = £36,600,000 / 12 = £3,050,000.00.
+    Spent £2,900,000: savings £150,000.00 = 4.918…% of benchmark (shown 4.92%), past the 2%
+    minimum, × 40% sharing = £60,000.00, settled in March. (The first value alone would
+    give £40,000.00, the second £80,000.00.)"""
+    terms = contract(
+        """
+        id: SS
+        commissioner: ICB
+        provider: PROV
+        term: {start: 2025-04-01, end: 2026-03-31}
+        components:
+          - id: savings
+            kind: shared_savings
+            benchmark:
+              - {from: 2025-04-01, to: 2025-09-30, value: 3_000_000}
+              - {from: 2025-10-01, value: 3_100_000}
+            population: 20000
+            minimum_savings_percent: 2
+            sharing_percent: 40
+        """
+    )
+    lines = run(engine, [terms], activity(monthly_cost("2900000")))
+    line = only_line(lines, "savings")
+    assert (line["month"], line["amount"]) == (month("2026-03"), D("60000.00"))
+    assert line["basis"].startswith(
+        "benchmark £3,050,000.00 (£3,000,000.00 for 6 months, £3,100,000.00 for 6 months) − expenditure £2,900,000.00"
+        " = savings £150,000.00 (4.92% of benchmark; minimum 2.00%); savings rate reaches the minimum savings rate"
+    )
+
+
+def test_a_benchmark_per_head_varied_from_october_is_weighted_by_months(engine: Engine) -> None:
+    """£1,200 a head until September, £1,260 from October: (6 × 1,200 + 6 × 1,260) / 12 =
+    £1,230 a head; × 1,000 people = £1,230,000.00. Spent £1,100,000: savings £130,000.00
+    (10.57%), × 50% = £65,000.00."""
+    terms = contract(
+        """
+        id: SS
+        commissioner: ICB
+        provider: PROV
+        term: {start: 2025-04-01, end: 2026-03-31}
+        components:
+          - id: savings
+            kind: shared_savings
+            benchmark_per_capita:
+              - {from: 2025-04-01, to: 2025-09-30, value: 1200}
+              - {from: 2025-10-01, value: 1260}
+            population: 1000
+            sharing_percent: 50
+        """
+    )
+    line = only_line(run(engine, [terms], activity(monthly_cost("1100000"))), "savings")
+    assert line["amount"] == D("65000.00")
+    assert line["basis"].startswith(
+        "benchmark £1,230.00 per head (£1,200.00 for 6 months, £1,260.00 for 6 months) × 1,000 people = £1,230,000.00"
+        " − expenditure £1,100,000.00 = savings £130,000.00 (10.57% of benchmark;"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spent", "expected", "words"),
+    [
+        # Savings £87,500.00: 87,500 × 100 × 12 = 105,000,000 = 3,000,000 × 35, exactly the
+        # minimum: shared from the first pound, 50% = £43,750.00.
+        ("2912500", "43750.00", "savings rate reaches the minimum savings rate: £87,500.00 × sharing rate 50%"),
+        # A penny less saved, £87,499.99, is short of it: nothing.
+        ("2912500.01", "0.00", "savings rate below the minimum savings rate: nothing shared"),
+    ],
+)
+def test_a_minimum_savings_percent_varied_from_november_is_the_mean_of_its_months(engine: Engine, spent: str, expected: str, words: str) -> None:
+    """Minimum 2.5% for April to October (7 months), 3.5% from November (5 months): the
+    month-weighted mean is (7 × 2.5 + 5 × 3.5) / 12 = 35 / 12 = 2.91666…%, shown 2.92%.
+    On a £3,000,000 benchmark the savings that reach it are 2.91666…% × £3m = £87,500.00
+    exactly; a minimum rounded to 2.92% would need £87,600, to 6 places (2.916667%)
+    £87,500.01, so both would refuse the first case. (2.5% alone would pay both cases,
+    3.5% neither.)"""
+    terms = contract(
+        """
+        id: SS
+        commissioner: ICB
+        provider: PROV
+        term: {start: 2025-04-01, end: 2026-03-31}
+        components:
+          - id: savings
+            kind: shared_savings
+            benchmark: 3_000_000
+            population: 20000
+            minimum_savings_percent:
+              - {from: 2025-04-01, to: 2025-10-31, value: 2.5}
+              - {from: 2025-11-01, value: 3.5}
+            sharing_percent: 50
+        """
+    )
+    line = only_line(run(engine, [terms], activity(monthly_cost(spent))), "savings")
+    assert line["amount"] == D(expected)
+    assert "of benchmark; minimum 2.92%, weighted by months: 2.5% for 7 months, 3.5% for 5 months); " + words in line["basis"]

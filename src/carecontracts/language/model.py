@@ -544,10 +544,19 @@ class SharedSavingsTerms(ComponentBase, ActualCost):
     shared from the first pound once the savings rate reaches the minimum; settled once a year."""
 
     kind: Literal["shared_savings"]
-    benchmark: Money | None = None
-    benchmark_per_capita: Money | None = None
+    benchmark: DatedMoney | None = Field(
+        default=None,
+        description="The year's benchmark; when dated, weighted by months: the mean of the values in force in "
+        "the term's months of the year (for a whole year, a twelfth of each month's value).",
+    )
+    benchmark_per_capita: DatedMoney | None = Field(
+        default=None, description="A benchmark per person a year; when dated, weighted by months as `benchmark` is."
+    )
     population: Persons | None = Field(default=None, description="Persons; the mean monthly population in the data if omitted.")
-    minimum_savings_percent: Percent = Decimal(0)
+    minimum_savings_percent: DatedPercent = Field(
+        default=Decimal(0),
+        description="When dated, the mean of the percents in force in the term's months of the year (weighted by months).",
+    )
     minimum_savings_by_population: Annotated[list[SavingsBand], Field(min_length=1)] | None = None
     sharing_percent: RatePercent
     quality_score: Fraction = Decimal(1)
