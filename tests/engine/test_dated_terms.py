@@ -112,6 +112,8 @@ def test_a_dated_term_with_a_gap_or_a_bad_value_is_located(engine: Engine) -> No
     text = str(raised.value)
     assert "no value of 'annual' covers 2025-09-01 to 2025-09-30" in text
     assert "components[0].annual[1].value" in text and "-5" in text
+
+
 # Shared savings, outcome pots and withholds ----------------------------------------------
 
 
@@ -316,3 +318,50 @@ def test_a_minimum_savings_percent_varied_from_november_is_the_mean_of_its_month
     line = only_line(run(engine, [terms], activity(monthly_cost(spent))), "savings")
     assert line["amount"] == D(expected)
     assert "of benchmark; minimum 2.92%, weighted by months: 2.5% for 7 months, 3.5% for 5 months); " + words in line["basis"]
+
+
+def test_a_dated_benchmark_pot_or_withhold_with_a_gap_or_a_bad_value_is_located() -> None:
+    """Each new dated term is checked as `mff` is: a period of the term no value covers is an
+    error naming the term, the period, and the file and line of the term; a dated value is
+    checked as the single value would be (a withhold is more than 0%, a pot is in pence)."""
+    text = """
+        id: GAPS
+        commissioner: ICB
+        provider: PROV
+        term: {start: 2025-04-01, end: 2026-03-31}
+        components:
+          - {id: core, kind: block, annual: 1_200_000}
+          - id: savings
+            kind: shared_savings
+            benchmark:
+              - {from: 2025-04-01, to: 2025-09-30, value: 3_000_000}
+              - {from: 2025-11-01, value: 3_100_000}
+            sharing_percent: 50
+            population: 1000
+          - id: sanction
+            kind: withhold
+            of: [core]
+            percent:
+              - {from: 2025-05-01, value: 0}
+            from: 2025-07-01
+          - id: outcomes
+            kind: outcome_incentive
+            pot:
+              amount:
+                - {from: 2025-04-01, to: 2026-01-31, value: 1_000_000.001}
+            metrics:
+              - id: hips
+                measure: {instrument: oxford_hip}
+                schedule: {floor: 0.70, target: 0.85}
+        """
+    with pytest.raises(ProblemsError) as raised:
+        contract(text)
+    text = str(raised.value)
+    # Line 1 is the blank line after the opening quotes: `benchmark:` is line 10,
+    # `percent:` 18 and its entry 19, `amount:` 24 and its entry 25.
+    assert "contracts/test.yaml:10 components[1].benchmark: no value of 'benchmark' covers 2025-10-01 to 2025-10-31" in text
+    assert "contracts/test.yaml:18 components[2].percent: no value of 'percent' covers 2025-04-01 to 2025-04-30" in text
+    assert "contracts/test.yaml:19 components[2].percent[0].value: 0: should be greater than 0" in text
+    assert "contracts/test.yaml:24 components[3].pot.amount: no value of 'pot.amount' covers 2026-02-01 to 2026-03-31" in text
+    assert "contracts/test.yaml:25 components[3].pot.amount[0].value: 1000000.001: " in text
+    assert "decimal places" in text.split("components[3].pot.amount[0].value")[1].splitlines()[0]
