@@ -17,6 +17,7 @@ from carecontracts.language.model import (
     DatedValue,
     OutcomeIncentiveTerms,
     PerHead,
+    Pot,
     QualityIncentiveTerms,
     references,
     scalar_of,
@@ -159,6 +160,8 @@ def dated_terms(component: object) -> Iterable[tuple[tuple, str, list[DatedValue
         for band, value in component.rates.items():
             if isinstance(value, list):
                 yield ("rates", band), f"rates.{band}", value, PerHead
+    if isinstance(component, OutcomeIncentiveTerms) and isinstance(component.pot.amount, list):
+        yield ("pot", "amount"), "pot.amount", component.pot.amount, scalar_of(Pot.model_fields["amount"].annotation)
 
 
 def shown(value: object) -> str:

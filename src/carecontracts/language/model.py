@@ -55,6 +55,7 @@ UnitPrice = Annotated[Number, Field(ge=0, le=10_000_000, decimal_places=2)]
 PerHead = Annotated[Number, Field(ge=0, le=100_000, decimal_places=6, description="A rate per person per month, to 6 places.")]
 # A percent becomes a fraction to 6 places in the engine (FRACTION_TYPE, decimal(9, 6)).
 Percent = Annotated[Number, Field(ge=0, le=100, decimal_places=4)]
+PositivePercent = Annotated[Percent, Field(gt=0)]
 RatePercent = Annotated[Percent, AfterValidator(_not_a_fraction)]
 Weight = Annotated[Number, Field(ge=0, le=1_000_000, decimal_places=6)]
 # A payment index such as the market forces factor (FACTOR_TYPE, decimal(10, 6)).
@@ -92,6 +93,7 @@ Dated = Union[Number, DatedList]
 # each checked as the single value would be (language.load).
 DatedMoney = Union[Money, DatedList]
 DatedPercent = Union[Percent, DatedList]
+DatedPositivePercent = Union[PositivePercent, DatedList]
 DatedRatePercent = Union[RatePercent, DatedList]
 DatedPerHead = Union[PerHead, DatedList]
 DatedUnitPrice = Union[UnitPrice, DatedList]
@@ -308,7 +310,11 @@ class CapitationTerms(ComponentBase):
 class Pot(Strict):
     """Money at stake: a fixed annual amount, or a percent of another component's payments."""
 
-    amount: Money | None = None
+    amount: DatedMoney | None = Field(
+        default=None,
+        description="A year's pot; a settlement period's pot is a twelfth of it for each of the period's months, "
+        "at the amount in force that month when it is dated.",
+    )
     percent_of: Identifier | None = None
     percent: Percent | None = None
 
@@ -455,7 +461,7 @@ class WithholdTerms(ComponentBase):
 
     kind: Literal["withhold"]
     of: StrList
-    percent: Annotated[Percent, Field(gt=0)]
+    percent: DatedPositivePercent = Field(description="Withheld of each month's value; when dated, the percent in force that month.")
     from_: dt.date = Field(alias="from")
     remedied: dt.date | None = None
     retain_after_months: Whole = Field(default=6, ge=1, le=36)
@@ -538,10 +544,19 @@ class SharedSavingsTerms(ComponentBase, ActualCost):
     shared from the first pound once the savings rate reaches the minimum; settled once a year."""
 
     kind: Literal["shared_savings"]
-    benchmark: Money | None = None
-    benchmark_per_capita: Money | None = None
+    benchmark: DatedMoney | None = Field(
+        default=None,
+        description="The year's benchmark; when dated, weighted by months: the mean of the values in force in "
+        "the term's months of the year (for a whole year, a twelfth of each month's value).",
+    )
+    benchmark_per_capita: DatedMoney | None = Field(
+        default=None, description="A benchmark per person a year; when dated, weighted by months as `benchmark` is."
+    )
     population: Persons | None = Field(default=None, description="Persons; the mean monthly population in the data if omitted.")
-    minimum_savings_percent: Percent = Decimal(0)
+    minimum_savings_percent: DatedPercent = Field(
+        default=Decimal(0),
+        description="When dated, the mean of the percents in force in the term's months of the year (weighted by months).",
+    )
     minimum_savings_by_population: Annotated[list[SavingsBand], Field(min_length=1)] | None = None
     sharing_percent: RatePercent
     quality_score: Fraction = Decimal(1)

@@ -42,7 +42,7 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.measure import ACTUAL, tallies
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.run import RunTables, measure, price_tallies
-from carecontracts.language.model import Contract
+from carecontracts.language.model import Contract, OutcomeIncentiveTerms
 from carecontracts.money import to_pence
 from carecontracts.outcomes.statistics import NoEpisodesError, Statistic, episodes, estimate, outcome_tallies
 from carecontracts.periods import FinancialYear, month_label
@@ -429,8 +429,9 @@ def _results(table: pa.Table, forms: list[str], unavailable: dict[str, str], can
     at_stake: dict[str, Decimal] = defaultdict(Decimal)
     for contract in candidates:
         for component in contract.components:
-            if component.kind == "outcome_incentive" and component.pot.amount is not None:  # type: ignore[union-attr]
-                at_stake[contract.id.split(".", 1)[0]] += component.pot.amount  # type: ignore[union-attr]
+            # The forms compared are built by `candidate` with one pot amount for the year.
+            if isinstance(component, OutcomeIncentiveTerms) and isinstance(component.pot.amount, Decimal):
+                at_stake[contract.id.split(".", 1)[0]] += component.pot.amount
     results = []
     for form in forms:
         if form in unavailable:

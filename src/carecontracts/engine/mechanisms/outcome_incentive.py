@@ -2,7 +2,12 @@
 achievement of weighted outcome metrics, settled annually or quarterly in the period's
 last month. Each metric's achievement comes from the outcome tallies of the providers'
 episodes ending (post score dated) in the period, and maps to a payable fraction by its
-schedule; each line shows the achievement, its 95% interval, the schedule point and money."""
+schedule; each line shows the achievement, its 95% interval, the schedule point and money.
+
+A fixed pot is a yearly amount: a settlement period's pot is a twelfth of it for each of the
+period's months (a quarter's is × 3/12). An amount varied from a date counts the amount in
+force in each month: £1.2m a year to September and £1.5m from October is, over the year,
+£1.2m × 6/12 + £1.5m × 6/12 = £1.35m."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import pyarrow as pa
 from carecontracts.engine.agreements import Agreement
 from carecontracts.engine.backend import Engine, month_of
 from carecontracts.engine.measure import matches
-from carecontracts.engine.mechanisms.shared import money_text, payments_of, percent_text, share_value, times_share
+from carecontracts.engine.mechanisms.shared import money_text, payments_of, percent_text, runs_in_force, share_value, times_share
 from carecontracts.engine.price import KindContext, Placed, PricingError, PricingInputs, Repricing, table_of
 from carecontracts.engine.registry import register
 from carecontracts.language.model import Metric, OutcomeIncentiveTerms, Schedule
@@ -347,10 +352,17 @@ def _pot(context: KindContext, periods: dict[tuple[str, str], list[list[dt.date]
             for payer in payers:
                 for number, months in enumerate(mine):
                     share = f", {payer.id}'s share {payer.share.normalize():f}" if len(payers) > 1 else ""
-                    part = "" if len(months) == 12 else f" × {len(months)}/12"
-                    fixed_rows.append((placed.contract, placed.id, placed.agreement.payee, payer.id, number,
-                                       (terms.pot.amount * payer.share * len(months) / 12).quantize(PLACES),
-                                       f" ({format_money(terms.pot.amount)} a year{part}{share}, {month_label(months[0])} to {month_label(months[-1])})"))
+                    if isinstance(terms.pot.amount, Decimal):
+                        pot = (terms.pot.amount * payer.share * len(months) / 12).quantize(PLACES)
+                        part = "" if len(months) == 12 else f" × {len(months)}/12"
+                        amount_words = f"{format_money(terms.pot.amount)} a year{part}"
+                    else:
+                        # A twelfth a month of the amount in force in it.
+                        runs = runs_in_force(placed, terms.pot.amount, months)
+                        pot = (sum((value * count for value, count in runs), Decimal(0)) * payer.share / 12).quantize(PLACES)
+                        amount_words = " + ".join(f"{format_money(value)} a year" + ("" if count == 12 else f" × {count}/12") for value, count in runs)
+                    fixed_rows.append((placed.contract, placed.id, placed.agreement.payee, payer.id, number, pot,
+                                       f" ({amount_words}{share}, {month_label(months[0])} to {month_label(months[-1])})"))
         else:
             assert terms.pot.percent_of is not None and terms.pot.percent is not None
             references.append((placed, terms.pot.percent_of))

@@ -45,6 +45,24 @@ def in_force(placed: Placed, term: Dated, month: dt.date) -> Decimal:
     return value
 
 
+def runs_in_force(placed: Placed, term: Dated, months: Sequence[dt.date]) -> list[tuple[Decimal, int]]:
+    """A term's values in force over `months`, in order, as (value, months in a row at it):
+    a term varied from October over a year is [(old, 6), (new, 6)]."""
+    runs: list[tuple[Decimal, int]] = []
+    for month in months:
+        value = in_force(placed, term, month)
+        if runs and runs[-1][0] == value:
+            runs[-1] = (value, runs[-1][1] + 1)
+        else:
+            runs.append((value, 1))
+    return runs
+
+
+def runs_text(runs: Sequence[tuple[Decimal, int]], shown: Callable[[Decimal], str]) -> str:
+    """'£3,000,000.00 for 6 months, £3,100,000.00 for 6 months'."""
+    return ", ".join(f"{shown(value)} for {count} month{'s' if count != 1 else ''}" for value, count in runs)
+
+
 def fixed_schedule(
     context: KindContext,
     items: Sequence[tuple[Placed, Dated, Sequence[Decimal] | None, str]],

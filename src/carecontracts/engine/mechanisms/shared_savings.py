@@ -3,27 +3,41 @@ expenditure for the year. Nothing is shared unless the savings rate reaches the 
 savings rate; then savings × sharing rate (scaled by the quality score) from the first
 pound, less any payment reduction, capped at a percent of benchmark. Two-sided terms
 share losses past a minimum loss rate at a loss rate (fixed, or 1 − the final sharing
-rate, bounded), capped. Settled once, in the year's last payable month, per payer."""
+rate, bounded), capped. Settled once, in the year's last payable month, per payer.
+
+A benchmark (or benchmark per head) or minimum savings rate varied from a date is weighted
+by months: the value for the year is the mean of the values in force on the first day of
+each of the term's months in the year (of the term, for its first month when it starts
+later), so over a whole year each month counts a twelfth — £3m for six months and £3.1m for
+six is a benchmark of £3.05m. A part-year term's months each count equally, as a single
+benchmark is compared whole with a part-year's expenditure. The savings rate reaches a
+dated minimum when savings × 100 × months ≥ benchmark × the sum of the monthly percents,
+so no mean is rounded before it is compared; the basis gives the values and their months.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Callable
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import actual_cost, labelled, money_text, share_value, times_share
-from carecontracts.engine.price import KindContext
+from carecontracts.engine.mechanisms.shared import actual_cost, labelled, money_text, percent_text, runs_in_force, runs_text, share_value, times_share
+from carecontracts.engine.price import KindContext, Placed
 from carecontracts.engine.registry import register
-from carecontracts.language.model import SharedSavingsTerms
+from carecontracts.language.model import Dated, SharedSavingsTerms
 from carecontracts.money import AMOUNT_TYPE, VALUE_TYPE, format_money
 
 PLACES = Decimal("0.0000000001")
+# Wide enough to compare savings × 100 × months with benchmark × percents exactly.
+COMPARED_TYPE = "decimal(38, 14)"
 
 
-def minimum_savings_percent(terms: SharedSavingsTerms, population: Decimal) -> Decimal:
-    """The minimum savings rate, by population size when the terms give bands."""
+def minimum_savings_percent(terms: SharedSavingsTerms, population: Decimal) -> Dated:
+    """The minimum savings rate (dated, or one percent), by population size when the terms
+    give bands."""
     if terms.minimum_savings_by_population:
         for band in terms.minimum_savings_by_population:
             if band.up_to_population is None or population <= band.up_to_population:
@@ -98,16 +112,35 @@ def price_shared_savings(context: KindContext) -> ir.Table:
         losses = terms.losses
         for payer in placed.agreement.payers:
             persons = populations[(placed.contract, placed.id, payer.id)]
+            benchmark_note = ""
             if terms.benchmark is not None:
-                benchmark = (terms.benchmark * payer.share).quantize(PLACES)
+                if isinstance(terms.benchmark, Decimal):
+                    benchmark = (terms.benchmark * payer.share).quantize(PLACES)
+                else:
+                    total, count, runs = _weighted(placed, terms.benchmark, format_money)
+                    benchmark = (total * payer.share / count).quantize(PLACES)
+                    share = f"; {payer.id}'s share {payer.share.normalize():f}" if len(placed.agreement.payers) > 1 else ""
+                    benchmark_note = f" ({runs}{share})"
                 benchmark_words = None
             else:
                 assert terms.benchmark_per_capita is not None
-                benchmark = (terms.benchmark_per_capita * persons).quantize(PLACES)
-                benchmark_words = f"benchmark {format_money(terms.benchmark_per_capita)} per head × "
+                if isinstance(terms.benchmark_per_capita, Decimal):
+                    benchmark = (terms.benchmark_per_capita * persons).quantize(PLACES)
+                    benchmark_words = f"benchmark {format_money(terms.benchmark_per_capita)} per head × "
+                else:
+                    total, count, runs = _weighted(placed, terms.benchmark_per_capita, format_money)
+                    benchmark = (total * persons / count).quantize(PLACES)
+                    benchmark_words = f"benchmark {format_money(_rounded(total / count))} per head ({runs}) × "
+            minimum = minimum_savings_percent(terms, Decimal(terms.population) if terms.population else persons)
+            if isinstance(minimum, Decimal):
+                minimum_total, minimum_months, minimum_note = minimum, 1, ""
+            else:
+                minimum_total, minimum_months, runs = _weighted(placed, minimum, percent_text)
+                minimum = _rounded(minimum_total / minimum_months)
+                minimum_note = f", weighted by months: {runs}"
             rows.append((
                 placed.contract, placed.id, placed.agreement.payee, payer.id, placed.months[-1],
-                benchmark, minimum_savings_percent(terms, Decimal(terms.population) if terms.population else persons), persons.quantize(Decimal("0.01")),
+                benchmark, benchmark_note, minimum, minimum_total, minimum_months, minimum_note, persons.quantize(Decimal("0.01")),
                 share_value(sharing_factor(terms)),
                 share_value(terms.cap_percent / 100) if terms.cap_percent is not None else None,
                 f" × {_factor_words(terms)}" + (f", capped at {terms.cap_percent.normalize():f}% of benchmark" if terms.cap_percent is not None else ""),
@@ -122,7 +155,9 @@ def price_shared_savings(context: KindContext) -> ir.Table:
     spine = context.table(
         {
             "contract": pa.string(), "component": pa.string(), "payee": pa.string(), "payer": pa.string(), "month": pa.date32(),
-            "benchmark": pa.decimal128(28, 10), "minimum": pa.decimal128(9, 6), "persons": pa.decimal128(18, 2),
+            "benchmark": pa.decimal128(28, 10), "benchmark_note": pa.string(),
+            "minimum": pa.decimal128(9, 6), "minimum_total": pa.decimal128(8, 4), "minimum_months": pa.int64(), "minimum_note": pa.string(),
+            "persons": pa.decimal128(18, 2),
             "sharing": pa.decimal128(11, 10), "cap": pa.decimal128(11, 10), "earned_words": pa.string(), "benchmark_words": pa.string(),
             "two_sided": pa.bool_(), "minimum_loss": pa.decimal128(9, 6), "loss_rate": pa.decimal128(11, 10), "loss_cap": pa.decimal128(11, 10), "loss_words": pa.string(),
         },
@@ -135,9 +170,11 @@ def price_shared_savings(context: KindContext) -> ir.Table:
     table = table.mutate(spent=table.spent.fill_null(0).cast(VALUE_TYPE))
     table = table.mutate(savings=(table.benchmark - table.spent).cast(VALUE_TYPE))
 
-    # Rates compare as savings × 100 ≥ percent × benchmark, so no division is needed.
+    # Rates compare as savings × 100 ≥ percent × benchmark, so no division is needed; a dated
+    # minimum, the mean of its months' percents, as savings × 100 × months ≥ benchmark × Σ percents.
     hundred = ibis.literal(Decimal(100), type="decimal(4, 0)")
-    reached = (table.savings > 0) & (times_share(table.savings, Decimal(1)) * hundred >= table.benchmark * table.minimum)
+    scaled = (times_share(table.savings, Decimal(1)) * hundred * table.minimum_months.cast("decimal(2, 0)")).cast(COMPARED_TYPE)
+    reached = (table.savings > 0) & (scaled >= (table.benchmark * table.minimum_total).cast(COMPARED_TYPE))
     earned = times_share(table.savings, table.sharing)
     earned = ibis.cases((table.cap.notnull(), ibis.least(earned, times_share(table.benchmark, table.cap)).cast(VALUE_TYPE)), else_=earned)
     outcome = ibis.cases((reached, earned), else_=ibis.literal(0).cast(VALUE_TYPE))
@@ -158,14 +195,27 @@ def price_shared_savings(context: KindContext) -> ir.Table:
     )
     table = table.mutate(amount=outcome.round(2).cast(AMOUNT_TYPE))
     benchmark_words = ibis.cases(
-        (table.benchmark_words.isnull(), ibis.literal("benchmark ") + money_text(context, table.benchmark)),
+        (table.benchmark_words.isnull(), ibis.literal("benchmark ") + money_text(context, table.benchmark) + table.benchmark_note),
         else_=table.benchmark_words + context.engine.number(table.persons, 0) + " people = " + money_text(context, table.benchmark),
     )
     rate = context.engine.number((table.savings * hundred / table.benchmark.nullif(0)).cast("decimal(18, 2)"), 2)
     return labelled(table.mutate(
         basis=benchmark_words + " − expenditure " + money_text(context, table.spent) + " = savings " + money_text(context, table.savings)
-        + " (" + rate + "% of benchmark; minimum " + context.engine.number(table.minimum, 2) + "%); " + words,
+        + " (" + rate + "% of benchmark; minimum " + context.engine.number(table.minimum, 2) + "%" + table.minimum_note + "); " + words,
     ))
+
+
+def _weighted(placed: Placed, term: Dated, shown: Callable[[Decimal], str]) -> tuple[Decimal, int, str]:
+    """A dated term over the component's months: the sum of the values in force each month,
+    the number of months, and the values in words ('£3,000,000.00 for 6 months, ...')."""
+    runs = runs_in_force(placed, term, placed.months)
+    total = sum((value * count for value, count in runs), Decimal(0))
+    return total, len(placed.months), runs_text(runs, shown)
+
+
+def _rounded(value: Decimal) -> Decimal:
+    """A mean shown to 2 places, rounded half-up as money is."""
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _percent(factor: Decimal) -> str:

@@ -1,6 +1,7 @@
 """withhold: a contract-management sanction. A percent of the actual monthly value of other
 components is withheld from a month on; all of it is repaid in the month the breach is
-remedied, if that is within the set period, and retained otherwise."""
+remedied, if that is within the set period, and retained otherwise. A percent varied from a
+date is applied month by month: each month withholds the percent in force in it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import fraction_value, labelled, money_text, payments_of, percent_of, percent_text
+from carecontracts.engine.mechanisms.shared import fraction_value, in_force, labelled, money_text, payments_of, percent_of, percent_text
 from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import WithholdTerms
@@ -31,10 +32,11 @@ def price_withhold(context: KindContext) -> ir.Table:
         # Withheld in every month from the breach until it is remedied (or the year ends).
         stop = remedied if remedied is not None else dt.date.max
         reason = f" ({terms.reason})" if terms.reason else ""
-        words = f"withheld since {month_label(start)}{reason}: {percent_text(terms.percent)} of {' + '.join(terms.of)} "
         for month in placed.months:
             if start <= month < stop:
-                withheld_rows.append((placed.contract, placed.id, placed.agreement.payee, month, fraction_value(terms.percent), words))
+                percent = in_force(placed, terms.percent, month)
+                words = f"withheld since {month_label(start)}{reason}: {percent_text(percent)} of {' + '.join(terms.of)} "
+                withheld_rows.append((placed.contract, placed.id, placed.agreement.payee, month, fraction_value(percent), words))
         references += [(placed, name) for name in terms.of]
         settled_in = remedied if remedied is not None and remedied < deadline else deadline
         if settled_in in placed.months:
