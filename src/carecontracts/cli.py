@@ -1147,7 +1147,8 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same output.")] = 1,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Keep actual months to this one (e.g. 2025-11) and simulate the rest around the run rate; if omitted, the whole year (or after the last month with activity).")] = None,
     model: Annotated[Optional[Path], typer.Option(help="A YAML risk model overriding what is fitted from history (volume, cost, outcomes, stress).")] = None,
-    chunk: Annotated[int, typer.Option(help="Runs priced at once: memory grows with it.", min=1)] = 250,
+    chunk: Annotated[Optional[int], typer.Option(help="Runs priced at once: memory grows with it and with the book (default: 250, fewer on a big "
+                                                  "book, about 1,000,000 run-rows at once).", min=1)] = None,
     html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML risk report (default: .carecontracts/out/risk.html).")] = None,
     xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook of the distributions and every run (default: .carecontracts/out/risk.xlsx).")] = None,
 ) -> None:

@@ -11,8 +11,10 @@ import datetime as dt
 import math
 import statistics
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from scipy import stats
 
@@ -315,3 +317,20 @@ def test_a_year_not_yet_complete_is_simulated_after_its_last_month(duck: Engine)
     # Four months at the run rate of 100 cases: the mean is close to £400,000 more than the
     # £800,000 to date (Poisson sd of 400 cases is 20 cases, £20,000; 4 errors of a mean of 30).
     assert abs(statistics.fmean(payments(result)) - 1_200_000) < 4 * 20_000 / math.sqrt(30)
+
+
+def test_a_big_book_prices_fewer_runs_at_once() -> None:
+    """The default chunk holds about 1,000,000 run-rows: 250 runs of a small book, 9 of a
+    book whose expected year is 104,051 rows (1,000,000 // 104,051), and never fewer than 1."""
+    from types import SimpleNamespace
+
+    from carecontracts.scenarios.simulate import chunk_for
+
+    def book(rows: int) -> Any:
+        return SimpleNamespace(rows=pa.table({"n": pa.array(range(rows), pa.int32())}))
+
+    assert chunk_for(book(10)) == 250
+    assert chunk_for(book(4_000)) == 250
+    assert chunk_for(book(4_001)) == 249
+    assert chunk_for(book(104_051)) == 9
+    assert chunk_for(book(2_000_000)) == 1

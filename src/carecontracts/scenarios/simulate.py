@@ -829,6 +829,15 @@ class Simulation:
 
 
 CHUNK = 250  # as fast as larger chunks on the example, in half the memory of 1,000 (benchmarks/results.md)
+# Runs × expected rows priced at once: a chunk's memory grows with both (about 120 MB a run
+# of a 1,000-contract book's 104,000 rows), so a big book prices fewer runs at a time.
+CHUNK_ROWS = 1_000_000
+
+
+def chunk_for(expected: "Expected") -> int:
+    """Runs to price at once: CHUNK, or fewer when the book's expected rows are many, so a
+    chunk holds about CHUNK_ROWS run-rows whatever the book's size."""
+    return max(1, min(CHUNK, CHUNK_ROWS // max(1, expected.rows.num_rows)))
 
 
 @dataclass
@@ -869,9 +878,11 @@ def prepare(engine: Engine, contracts: list[Contract], year: FinancialYear, tabl
     return Prepared(engine, agreements, year, tables, expected, fitted, arranged, stresses + more, stressed, repricing.measured)
 
 
-def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> Results:
-    """Draw runs 1..`runs` and price them `chunk` at a time: each chunk's runs are scenario
-    keys of one price stage, so memory grows with the chunk, not the runs."""
+def run_chunks(prepared: Prepared, runs: int, seed: int, chunk: int | None = None, progress: Callable[[int], None] | None = None) -> Results:
+    """Draw runs 1..`runs` and price them `chunk` at a time (by default as many as the book's
+    size allows: `chunk_for`): each chunk's runs are scenario keys of one price stage, so
+    memory grows with the chunk, not the runs."""
+    chunk = chunk_for(prepared.expected) if chunk is None else chunk
     if runs < 1:
         raise ProblemsError([Problem("--runs", f"{runs} runs", expected="at least 1")])
     if chunk < 1:
@@ -930,7 +941,7 @@ def simulate(
     seed: int,
     model: RiskModel | None = None,
     as_of: dt.date | None = None,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
     budgets: dict[str, Decimal] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Simulation:
