@@ -1477,6 +1477,7 @@ def audit(
 import_module("carecontracts.cli_cycle")  # registers the cycle's commands on `app`
 # The national contract-monitoring files (ACM, PLCM, IAP): check, reconcile, write-acm.
 app.add_typer(import_module("carecontracts.cli_monitoring").monitoring_app, name="monitoring")
+import_module("carecontracts.cli_service")  # registers serve, users and log on `app`
 
 if __name__ == "__main__":
     app()

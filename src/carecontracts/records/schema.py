@@ -167,3 +167,31 @@ class Challenge(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcTime, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     settled_month: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class User(Base):
+    """Someone who uses the service, acting for one party in one role."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    party: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    role: Mapped[str] = mapped_column(String(40))
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Token(Base):
+    """An API token, kept only as its SHA-256: the token itself is shown once, when issued."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UtcTime)
+    issued_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

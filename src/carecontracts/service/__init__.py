@@ -1,0 +1,1 @@
+"""The shared service: pages and an API over one workspace."""
