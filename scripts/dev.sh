@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up carecontracts from nothing but Python 3.11, then runs the example or the tests.
 #   bash scripts/dev.sh example   # install, build the example workspace, run the year's payments and a month's cycle
-#   bash scripts/dev.sh test      # install (with Spark and Java), run the whole test suite
+#   bash scripts/dev.sh test      # install (with Spark, Java and Chromium), run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +37,17 @@ ensure_java() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 }
 
+ensure_chromium() {
+    # The browser tests drive Debian's Chromium (a test tool's own browser download cannot be used).
+    if command -v chromium >/dev/null 2>&1; then
+        return
+    fi
+    echo "Installing Chromium for the browser tests..." >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+}
+
 case "${1:-}" in
     example)
         ensure_venv dev
@@ -49,6 +60,7 @@ case "${1:-}" in
         ;;
     test)
         ensure_java
+        ensure_chromium
         ensure_venv "dev,spark"
         # Two processes: much of the suite waits on Spark, subprocesses and files, so both cores stay busy.
         # Tests of one module share a process, so a module's fixtures are built once.
