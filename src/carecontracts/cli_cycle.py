@@ -42,16 +42,12 @@ def close(
     the component and why. The statements must be priced from the current contracts and data
     (run `carecontracts pay` first).
     """
-    from carecontracts.cycle.close import close_months
-    from carecontracts.payments import loaded_stamp, priced_from, stored
+    from carecontracts.cycle.close import close_through
 
     space = open_workspace(workspace)
     when = _month(month)
-    lines = stored(space, "statements")
-    if lines is None:
-        raise fail(ProblemsError([Problem("statements", "nothing is priced yet", expected="run `carecontracts pay year` first")]))
     try:
-        closes = close_months(space, when, lines, priced_from(space), loaded_stamp(space))
+        closes = close_through(space, when)
     except ProblemsError as error:
         raise fail(error) from None
     table = Table(title="Closed", title_justify="left")

@@ -271,16 +271,19 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
         party_positions = engine.to_arrow(positions(engine.put(year_lines.drop_columns(["adjusts"])), priced.fine, priced.agreements, months))
     finally:
         engine.close()
-    store(workspace.warehouse_path, year_lines, tallies, repriced, priced_stamp(current, closes, excluded, loaded_stamp(workspace)))
+    store(workspace.warehouse_path, year_lines, tallies, repriced, priced_stamp(current, closes, excluded, loaded_stamp(workspace)),
+          party_positions.append_column("from_month", pa.array([months[0]] * party_positions.num_rows, pa.date32()))
+                         .append_column("to_month", pa.array([months[-1]] * party_positions.num_rows, pa.date32())))
     wanted = set(months)
     mask = pa.array([m in wanted for m in year_lines.column("month").to_pylist()])
     return PaymentRun(year_lines, year_lines.filter(mask), tallies, months, contracts, uncovered, party_positions, sorted(closes),
                       settled.adjustments, settled.waiting, notes)
 
 
-def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None, repriced: pa.Table | None = None, priced_from: dict[str, str] | None = None) -> None:
-    """Replace the stored statements, re-priced lines, tallies and what they were priced
-    from in one transaction."""
+def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None, repriced: pa.Table | None = None, priced_from: dict[str, str] | None = None,
+          party_positions: pa.Table | None = None) -> None:
+    """Replace the stored statements, re-priced lines, tallies, what they were priced from
+    and the parties' positions over the months priced, in one transaction."""
     with duckdb.connect(str(warehouse)) as con:
         con.execute("BEGIN TRANSACTION")
         con.register("new_lines", lines)
@@ -296,6 +299,9 @@ def store(warehouse: Path, lines: pa.Table, tallies: pa.Table | None, repriced: 
         if priced_from is not None:
             con.register("new_stamp", pa.table({"name": list(priced_from), "value": list(priced_from.values())}))
             con.execute("CREATE OR REPLACE TABLE priced_from AS SELECT * FROM new_stamp")
+        if party_positions is not None:
+            con.register("new_positions", party_positions)
+            con.execute("CREATE OR REPLACE TABLE positions AS SELECT * FROM new_positions")
         con.execute("COMMIT")
 
 

@@ -74,6 +74,8 @@ def tokens(workspace: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def client(workspace: Path, tokens: dict[str, str]) -> TestClient:
+    """The service, with one challenge on record: CH-0001, ICB-NCL's to ACUTE-2025's November fixed payment."""
+    cli("challenge", "raise", "ACUTE-2025", MONTH, "-w", workspace, "--component", "api.fixed", "--payer", "ICB-NCL", "--reason", "coding")
     return TestClient(create_app(workspace))
 
 
@@ -112,12 +114,32 @@ ROUTES = {
     ("GET", "/api/contracts"): "api",
     ("GET", "/api/statements"): "api",
     ("GET", "/api/contracts/{contract}/statements"): "api contract",
+    ("GET", "/api/positions"): "api",
+    ("GET", "/api/submissions"): "api",
+    ("POST", "/api/submissions"): "api action",
+    ("GET", "/api/challenges"): "api",
+    ("POST", "/api/challenges"): "api action",
+    ("POST", "/api/challenges/{reference}/answer"): "api action",
+    ("POST", "/api/challenges/{reference}/decide"): "api action",
+    ("POST", "/api/months/{month}/close"): "api action",
+    ("POST", "/api/pay"): "api action",
+    ("GET", "/api/jobs/{job_id}"): "api",
     ("GET", "/sign-in"): "public",
     ("POST", "/sign-in"): "form",
     ("POST", "/sign-out"): "form",
     ("GET", "/"): "page",
     ("GET", "/statements"): "page",
     ("GET", "/contracts/{contract}"): "page contract",
+    ("GET", "/submissions"): "page",
+    ("POST", "/submissions"): "page form",
+    ("GET", "/challenges"): "page",
+    ("POST", "/challenges"): "page form",
+    ("POST", "/challenges/{reference}/answer"): "page form",
+    ("POST", "/challenges/{reference}/decide"): "page form",
+    ("POST", "/close"): "page form",
+    ("POST", "/pay"): "page form",
+    ("GET", "/jobs/{job_id}"): "page",
+    ("GET", "/pack.xlsx"): "page",
     ("GET", "/api/openapi.json"): "public",
     ("GET", "/api/docs"): "public",
 }
@@ -136,13 +158,17 @@ def test_every_route_is_in_the_matrix(client: TestClient) -> None:
                for r in client.app.routes)
 
 
+def filled(path: str) -> str:
+    return path.replace("{contract}", "ACUTE-2025").replace("{reference}", "CH-0001").replace("{month}", "2025-11").replace("{job_id}", "0")
+
+
 def test_the_api_without_a_live_token_is_401(client: TestClient, workspace: Path, tokens: dict[str, str]) -> None:
     for (method, path), guard in ROUTES.items():
         if not guard.startswith("api"):
             continue
-        url = path.replace("{contract}", "ACUTE-2025")
+        url = filled(path)
         for token in (None, "cc_not-a-token", tokens["rfh"][:-1]):
-            response = api(client, token, url)
+            response = client.request(method, url, headers={"Authorization": f"Bearer {token}"} if token else {})
             assert response.status_code == 401, (url, token, response.text)
             assert response.headers["www-authenticate"] == "Bearer"
 
@@ -189,8 +215,8 @@ def test_pages_without_a_session_go_to_sign_in(workspace: Path, tokens: dict[str
     anonymous = TestClient(create_app(workspace))
     for (method, path), guard in ROUTES.items():
         if guard.startswith("page"):
-            url = path.replace("{contract}", "ACUTE-2025")
-            response = anonymous.get(url, follow_redirects=False)
+            url = filled(path)
+            response = anonymous.request(method, url, follow_redirects=False, data={"csrf": "forged"} if method == "POST" else None)
             assert response.status_code == 303 and response.headers["location"] == f"/sign-in?next={url}", url
         if guard == "form":
             assert anonymous.post(path, data={"csrf": "forged"}, follow_redirects=False).status_code == 403
@@ -370,3 +396,87 @@ def test_serve_answers_health_on_loopback(workspace: Path, tokens: dict[str, str
         server.wait(timeout=20)
     log = (workspace / ".carecontracts" / "service.log").read_text()
     assert f"nel GET /api/statements 200" in log
+
+
+# --- who may act: written out by hand. Allowed, the action then checks its input (each input
+# below is wrong, so nothing changes): 422. Refused: 403, or 404 where the user is not party.
+
+N, F, X = 404, 403, 422
+ACTIONS = {
+    "upload a file that is not activity": (
+        "POST", "/api/submissions?month=2025-11", {"files": {"file": ("notes.txt", b"hello", "text/plain")}},
+        {"ncl": F, "nel": F, "rfh": X, "prime": X, "charity": X, "ageuk": F, "auditor": F, "admin": F}),
+    "raise a challenge to ACUTE-2025 with no such reason": (
+        "POST", "/api/challenges", {"json": {"contract": "ACUTE-2025", "month": MONTH, "reason": "nonsense", "component": "api.fixed"}},
+        {"ncl": X, "nel": X, "rfh": F, "prime": N, "charity": N, "ageuk": N, "auditor": F, "admin": F}),
+    "raise a challenge to the prime's sub-contract with no such reason": (
+        "POST", "/api/challenges", {"json": {"contract": "MSK-2025-SUPPORT", "month": MONTH, "reason": "nonsense", "component": "x"}},
+        {"ncl": N, "nel": N, "rfh": N, "prime": X, "charity": F, "ageuk": N, "auditor": F, "admin": F}),
+    "answer CH-0001 with nothing": (
+        "POST", "/api/challenges/CH-0001/answer", {"json": {"response": "  "}},
+        {"ncl": F, "nel": F, "rfh": X, "prime": N, "charity": N, "ageuk": N, "auditor": F, "admin": F}),
+    "decide CH-0001 with no such decision": (
+        "POST", "/api/challenges/CH-0001/decide", {"json": {"decision": "nonsense"}},
+        {"ncl": X, "nel": F, "rfh": F, "prime": N, "charity": N, "ageuk": N, "auditor": F, "admin": F}),
+    "close a month that does not exist": (
+        "POST", "/api/months/2025-13/close", {},
+        {"ncl": X, "nel": X, "rfh": F, "prime": F, "charity": F, "ageuk": F, "auditor": F, "admin": X}),
+    "see a job that is not theirs": (
+        "GET", "/api/jobs/0", {}, {user: N for user in USERS}),
+}
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_who_may_act(client: TestClient, tokens: dict[str, str], action: str) -> None:
+    method, url, body, expected = ACTIONS[action]
+    assert set(expected) == set(USERS)
+    got = {user: client.request(method, url, headers={"Authorization": f"Bearer {tokens[user]}"}, **body).status_code for user in USERS}
+    assert got == expected
+
+
+def test_only_commissioners_and_admins_start_a_payment_run(client: TestClient, tokens: dict[str, str]) -> None:
+    for user in ("rfh", "prime", "charity", "ageuk", "auditor"):
+        response = api_post(client, tokens[user], "/api/pay")
+        assert response.status_code == 403 and "only admin or commissioner users may" in response.json()["detail"]
+
+
+def api_post(client: TestClient, token: str, path: str, **body) -> httpx.Response:
+    return client.post(path, headers={"Authorization": f"Bearer {token}"}, **body)
+
+
+def test_challenges_are_seen_by_the_parties_to_their_contract(client: TestClient, tokens: dict[str, str]) -> None:
+    seen = {user: [c["reference"] for c in api(client, tokens[user], "/api/challenges").json()] for user in USERS}
+    assert {user for user, refs in seen.items() if "CH-0001" in refs} == {"ncl", "nel", "rfh", "auditor", "admin"}
+
+
+def test_a_party_sees_only_its_own_position(client: TestClient, workspace: Path, tokens: dict[str, str]) -> None:
+    with duckdb.connect(str(workspace / ".carecontracts" / "warehouse.duckdb"), read_only=True) as con:
+        every = {party: format(net, "f") for party, net in con.execute("SELECT party, net FROM positions WHERE scenario = 'actual'").fetchall()}
+    for user, (party, _, _) in USERS.items():
+        rows = api(client, tokens[user], "/api/positions").json()
+        if party is None:
+            assert {r["party"]: r["net"] for r in rows} == every
+        else:
+            assert [(r["party"], r["net"]) for r in rows] == [(party, every[party])]
+    # income less payments is the net, to the penny
+    assert all(Decimal(r["income"]) - Decimal(r["payments"]) == Decimal(r["net"]) for r in api(client, tokens["auditor"], "/api/positions").json())
+
+
+def test_submissions_are_seen_by_the_parties_paying_or_paid_for_them(client: TestClient, tokens: dict[str, str]) -> None:
+    providers = {user: {s["provider"] for s in api(client, tokens[user], "/api/submissions").json()} for user in USERS}
+    assert providers["charity"] == {"MOVE-CHARITY"}
+    assert providers["nel"] == {"ACUTE-RFH"}
+    assert providers["auditor"] >= {"ACUTE-RFH", "MOVE-CHARITY", "MH-TRUST", "ACUTE-WHH"}
+    assert "MOVE-CHARITY" not in providers["rfh"] and "ACUTE-RFH" in providers["rfh"]
+
+
+def test_page_forms_refuse_those_who_may_not_act(workspace: Path, tokens: dict[str, str]) -> None:
+    provider = signed_in(workspace, "rfh")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', provider.get("/").text).group(1)
+    for path, data in (("/close", {"month": MONTH}), ("/pay", {}), ("/challenges", {"contract": "ACUTE-2025", "month": MONTH, "reason": "coding"})):
+        refused = provider.post(path, data={"csrf": csrf, **data}, follow_redirects=False)
+        assert refused.status_code == 403 and "You cannot do that" in refused.text, path
+    commissioner = signed_in(workspace, "ncl")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', commissioner.get("/").text).group(1)
+    refused = commissioner.post("/submissions", data={"csrf": csrf, "month": MONTH}, files={"file": ("a.csv", b"x", "text/csv")})
+    assert refused.status_code == 403

@@ -97,8 +97,7 @@ class Book:
             parameters.append(contract)
         condition = ("WHERE " + " AND ".join(where)) if where else ""
         with duckdb.connect(str(path), read_only=True) as con:
-            present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            if "statements" not in present:
+            if not _holds(con, "statements"):
                 return None
             con.register("allowed", allowed)
             return con.execute(
@@ -112,7 +111,24 @@ class Book:
         if not path.exists():
             return []
         with duckdb.connect(str(path), read_only=True) as con:
-            present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            if "statements" not in present:
+            if not _holds(con, "statements"):
                 return []
             return [r[0] for r in con.execute("SELECT DISTINCT month FROM statements ORDER BY month").fetchall()]
+
+
+def stored_positions(book: Book, viewer: Viewer) -> pa.Table | None:
+    """The positions stored by the last payment run: the viewer's own party's rows (every
+    party's for an auditor or admin). None before any payment run."""
+    path = book.workspace.warehouse_path
+    if not path.exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        if not _holds(con, "positions"):
+            return None
+        if viewer.sees_everything:
+            return con.execute("SELECT * FROM positions ORDER BY scenario, party").to_arrow_table()
+        return con.execute("SELECT * FROM positions WHERE party = ? ORDER BY scenario, party", [viewer.party]).to_arrow_table()
+
+
+def _holds(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0

@@ -291,6 +291,17 @@ def close_months(workspace: Workspace, through: dt.date, statements: pa.Table, p
     return made
 
 
+def close_through(workspace: Workspace, month: dt.date, who: str | None = None) -> list[Close]:
+    """Close the month (and every open month before it) from the stored statements, which
+    must be priced from the current contracts and data."""
+    from carecontracts.payments import loaded_stamp, priced_from, stored
+
+    lines = stored(workspace, "statements")
+    if lines is None:
+        raise ProblemsError([Problem("statements", "nothing is priced yet", expected="run `carecontracts pay year` first")])
+    return close_months(workspace, month, lines, priced_from(workspace), loaded_stamp(workspace), who)
+
+
 def reopen(workspace: Workspace, month: dt.date, reason: str, who: str | None = None) -> list[Close]:
     """Reopen a closed month and every closed month after it (their adjustments are worked
     again), recording who, when and why."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from carecontracts.data.load import LoadReport, Progress, ProviderMonth, load_month, load_workspace
+from carecontracts.problems import Problem, ProblemsError
 from carecontracts.records import Records, actor
 from carecontracts.records.schema import Submission
 from carecontracts.records.store import digest, now, record_events
@@ -42,10 +43,33 @@ class Recorded:
 
 
 def submit_month(workspace: Workspace, month: dt.date, files: list[Path] | None = None, providers: list[str] | None = None,
-                 progress: Progress | None = None) -> Recorded:
+                 progress: Progress | None = None, who: str | None = None) -> Recorded:
     """Load a month's files as the named providers' submission and record it."""
     report = load_month(workspace, month, files, progress, providers)
-    return Recorded(report, _record(workspace, report.provider_months, "submission"))
+    return Recorded(report, _record(workspace, report.provider_months, "submission", who))
+
+
+def submit_upload(workspace: Workspace, provider: str, month: dt.date, name: str, content: bytes, who: str | None = None) -> Recorded:
+    """A provider's month sent through the service: the file is kept as sent, under
+    .carecontracts/submissions/PROVIDER/MONTH/, and loaded as that provider's submission
+    (a row of another provider is refused). Refused, it is not kept."""
+    stem = Path(name).name or "submission.csv"
+    if Path(stem).suffix.lower() not in (".csv", ".parquet"):
+        raise ProblemsError([Problem(stem, "not an activity file", value=stem, expected="a .csv or .parquet file of the month's activity rows")])
+    folder = workspace.state_dir / "submissions" / provider / f"{month:%Y-%m}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{now():%Y%m%dT%H%M%S%f}-{stem}"
+    path.write_bytes(content)
+    try:
+        recorded = submit_month(workspace, month, [path], [provider], who=who)
+    except ProblemsError as error:
+        path.unlink(missing_ok=True)
+        kept = workspace.relative(path)
+        raise ProblemsError([replace(p, source=stem) if p.source == kept else p for p in error.problems]) from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return recorded
 
 
 def load_all(workspace: Workspace, progress: Progress | None = None) -> Recorded:
@@ -68,7 +92,7 @@ def _latest(session) -> dict[tuple[str, dt.date], Submission]:
     return {(s.provider, s.month): s for s in rows}
 
 
-def _record(workspace: Workspace, months: list[ProviderMonth], how: str) -> list[Submission]:
+def _record(workspace: Workspace, months: list[ProviderMonth], how: str, who: str | None = None) -> list[Submission]:
     """One submission and one event per provider-month, in one transaction."""
     hashes: dict[str, str] = {}
 
@@ -78,7 +102,7 @@ def _record(workspace: Workspace, months: list[ProviderMonth], how: str) -> list
             hashes[name] = file_hash(path) if path.is_file() else digest(name)
         return hashes[name]
 
-    who = actor()
+    who = who or actor()
     recorded = []
     with open_records(workspace).session() as session:
         latest = _latest(session)

@@ -7,23 +7,33 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import tempfile
+import threading
 import time
+import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
+import duckdb
 import pyarrow as pa
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict
 from starlette.middleware.sessions import SessionMiddleware
 
-from carecontracts.access.parties import Book, Viewer
+from carecontracts.access.parties import Book, Viewer, stored_positions
+from carecontracts.access.permissions import Refused, check
 from carecontracts.access.users import SignInRefused, by_name, by_token, sign_in
-from carecontracts.cycle.submissions import open_records
+from carecontracts.cycle import challenges as challenge_rules
+from carecontracts.cycle.close import close_through
+from carecontracts.cycle.submissions import open_records, submissions, submit_upload
+from carecontracts.problems import Problem, ProblemsError
 from carecontracts.money import format_money
 from carecontracts.payments import workspace_contracts
 from carecontracts.periods import month_label, parse_month
@@ -77,6 +87,86 @@ def month_of(text: str | None) -> dt.date | None:
         raise HTTPException(status_code=422, detail=f"month: {error}") from None
 
 
+class Warehouse:
+    """One writer or many readers of the warehouse at a time within the service: DuckDB will
+    not open one file read-only and read-write in the same process at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    def reading(self) -> "_Hold":
+        return _Hold(self, write=False)
+
+    def writing(self) -> "_Hold":
+        return _Hold(self, write=True)
+
+
+class _Hold:
+    def __init__(self, warehouse: Warehouse, write: bool):
+        self.warehouse, self.write = warehouse, write
+
+    def __enter__(self) -> None:
+        w = self.warehouse
+        with w._lock:
+            if self.write:
+                w._lock.wait_for(lambda: not w._writing and w._readers == 0)
+                w._writing = True
+            else:
+                w._lock.wait_for(lambda: not w._writing)
+                w._readers += 1
+
+    def __exit__(self, *exc: object) -> None:
+        w = self.warehouse
+        with w._lock:
+            if self.write:
+                w._writing = False
+            else:
+                w._readers -= 1
+            w._lock.notify_all()
+
+
+@dataclass
+class Job:
+    """Long work run in the background (a payment run): who started it, where it is, how it ended."""
+
+    id: str
+    what: str
+    user: str
+    started: dt.datetime
+    state: str = "running"
+    finished: dt.datetime | None = None
+    outcome: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    def seconds(self) -> float:
+        end = self.finished or dt.datetime.now(dt.timezone.utc)
+        return round((end - self.started).total_seconds(), 1)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "what": self.what, "user": self.user, "state": self.state, "started": self.started.isoformat(),
+                "seconds": self.seconds(), "outcome": self.outcome, "problems": self.problems}
+
+
+def problem_records(error: ProblemsError) -> list[dict[str, Any]]:
+    """Located problems as JSON: where (file, line or row, field), what, what was expected."""
+    return [{"where": p.where(), "source": p.source, "line": p.line, "row": p.row, "field": p.field, "problem": p.message,
+             "expected": p.expected} for p in error.problems]
+
+
+def submission_record(s: Any) -> dict[str, Any]:
+    return {"provider": s.provider, "month": month_label(s.month), "version": s.version, "rows": s.rows, "quantity": json_value(s.quantity),
+            "cost": json_value(s.cost), "nil_return": s.nil_return, "submitted_at": s.submitted_at.isoformat(), "submitted_by": s.submitted_by,
+            "content_hash": s.content_hash}
+
+
+def challenge_record(c: Any) -> dict[str, Any]:
+    return {"reference": c.reference, "contract": c.contract, "month": month_label(c.month), "component": c.component, "payer": c.payer,
+            "payee": c.payee, "reason": c.reason, "note": c.note, "state": c.state, "raised_by": c.raised_by, "answer": c.answer,
+            "amount": json_value(c.amount), "settled_month": month_label(c.settled_month) if c.settled_month else None}
+
+
 def create_app(root: Path) -> FastAPI:
     """The service for the workspace at `root`: its contracts are read once, at start."""
     workspace = Workspace.open(root)
@@ -89,7 +179,8 @@ def create_app(root: Path) -> FastAPI:
     app = FastAPI(title="carecontracts", summary="Statements each party to a health or care contract may see.",
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None,
                   swagger_ui_oauth2_redirect_url=None)
-    app.state.workspace, app.state.book, app.state.records = workspace, book, records
+    warehouse, jobs = Warehouse(), {}
+    app.state.workspace, app.state.book, app.state.records, app.state.jobs = workspace, book, records, jobs
     app.add_middleware(SessionMiddleware, secret_key=secret_of(workspace), session_cookie="carecontracts",
                        same_site="strict", https_only=False, max_age=8 * 3600)
     app.mount("/assets", StaticFiles(directory=str(HERE / "static")), name="assets")
@@ -171,14 +262,16 @@ def create_app(root: Path) -> FastAPI:
     def statements(month: str | None = Query(None, description="a month, e.g. 2025-11; all months if omitted"),
                    viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
         """The statement lines the caller may see: those of every contract it is party to."""
-        return line_records(book.lines(viewer, month_of(month)))
+        with warehouse.reading():
+            return line_records(book.lines(viewer, month_of(month)))
 
     @app.get("/api/contracts/{contract}/statements", tags=["statements"])
     def contract_statements(contract: str, month: str | None = Query(None, description="a month, e.g. 2025-11"),
                             viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
         """One contract's statement lines; 404 for a contract the caller is not party to."""
         visible_contract(viewer, contract)
-        return line_records(book.lines(viewer, month_of(month), contract))
+        with warehouse.reading():
+            return line_records(book.lines(viewer, month_of(month), contract))
 
     # --- the pages -------------------------------------------------------------------------
 
@@ -207,22 +300,279 @@ def create_app(root: Path) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
-        return page(request, "home.html", viewer, contracts=sorted(book.visible(viewer).items()), months=book.months())
+        with warehouse.reading():
+            months, held = book.months(), stored_positions(book, viewer)
+        return page(request, "home.html", viewer, contracts=sorted(book.visible(viewer).items()), months=months,
+                    positions=[] if held is None else [{k: json_value(v) for k, v in row.items()} for row in held.to_pylist()])
 
     @app.get("/statements", response_class=HTMLResponse, include_in_schema=False)
     def statements_page(request: Request, month: str | None = None, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
-        chosen = month_of(month) or _latest(book.months())
-        lines = line_records(book.lines(viewer, chosen)) if chosen else []
-        return page(request, "statements.html", viewer, month=chosen, months=book.months(), lines=lines, contract=None,
+        with warehouse.reading():
+            months = book.months()
+            chosen = month_of(month) or _latest(months)
+            lines = line_records(book.lines(viewer, chosen)) if chosen else []
+        return page(request, "statements.html", viewer, month=chosen, months=months, lines=lines, contract=None,
                     total=sum((Decimal(line["amount"]) for line in lines), Decimal(0)))
 
     @app.get("/contracts/{contract}", response_class=HTMLResponse, include_in_schema=False)
     def contract_page(request: Request, contract: str, month: str | None = None, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
         part = visible_contract(viewer, contract)
         chosen = month_of(month)
-        lines = line_records(book.lines(viewer, chosen, contract))
-        return page(request, "statements.html", viewer, month=chosen, months=book.months(), lines=lines, contract=contract, part=part,
+        with warehouse.reading():
+            months, lines = book.months(), line_records(book.lines(viewer, chosen, contract))
+        return page(request, "statements.html", viewer, month=chosen, months=months, lines=lines, contract=contract, part=part,
                     total=sum((Decimal(line["amount"]) for line in lines), Decimal(0)))
+
+
+    # --- the monthly cycle: one function per action, shared by the API and the pages ------------
+
+    def allowed(viewer: Viewer, action: str, contract: str | None = None) -> str | None:
+        try:
+            return check(book, viewer, action, contract)
+        except Refused as refused:
+            raise HTTPException(status_code=refused.status, detail=refused.detail) from None
+
+    def visible_challenges(viewer: Viewer) -> list[Any]:
+        visible = book.visible(viewer)
+        return [c for c in challenge_rules.challenges(workspace) if c.contract in visible]
+
+    def challenge_of(viewer: Viewer, reference: str) -> Any:
+        found = [c for c in visible_challenges(viewer) if c.reference == reference]
+        if not found:
+            raise HTTPException(status_code=404, detail=f"no challenge {reference!r} on a contract you are party to")
+        return found[0]
+
+    def do_submit(viewer: Viewer, month: str, upload: UploadFile) -> list[dict[str, Any]]:
+        allowed(viewer, "submit")
+        when = month_of(month)
+        if when is None:
+            raise ProblemsError([Problem("month", "which month the file is for", expected="a month, e.g. 2025-11")])
+        content = upload.file.read()
+        with warehouse.writing():
+            recorded = submit_upload(workspace, viewer.party or "", when, upload.filename or "submission.csv", content, who=viewer.user)
+        return [submission_record(s) for s in recorded.submissions]
+
+    def do_raise(viewer: Viewer, raised: "RaiseChallenge") -> Any:
+        allowed(viewer, "challenge.raise", raised.contract)
+        when = month_of(raised.month)
+        with warehouse.reading():
+            return challenge_rules.raise_challenge(workspace, book.contracts, raised.contract, when, raised.reason, raised.activity or None,
+                                                   raised.component or None, raised.payer or None, raised.note or None, who=viewer.user)
+
+    def do_answer(viewer: Viewer, reference: str, response: str) -> Any:
+        allowed(viewer, "challenge.answer", challenge_of(viewer, reference).contract)
+        if not response.strip():
+            raise ProblemsError([Problem("response", "an answer says something", expected="the provider's answer to the challenge")])
+        return challenge_rules.answer(workspace, reference, response, who=viewer.user)
+
+    def do_decide(viewer: Viewer, reference: str, decision: str, amount: str | None) -> Any:
+        challenge = challenge_of(viewer, reference)
+        allowed(viewer, "challenge.decide", challenge.contract)
+        if challenge.payer and viewer.party != challenge.payer:
+            raise HTTPException(status_code=403, detail=f"{reference} challenges what {challenge.payer} pays: only {challenge.payer} decides it")
+        if decision == "withdraw":
+            return challenge_rules.withdraw(workspace, reference, who=viewer.user)
+        if decision not in ("uphold", "reject"):
+            raise ProblemsError([Problem("decision", f"{decision!r} is not a decision", value=decision, expected="uphold, reject or withdraw")])
+        with warehouse.reading():
+            return challenge_rules.decide(workspace, reference, decision == "uphold", Decimal(amount) if amount else None, who=viewer.user)
+
+    def do_close(viewer: Viewer, month: str) -> list[dict[str, Any]]:
+        allowed(viewer, "close")
+        when = month_of(month)
+        if when is None:
+            raise ProblemsError([Problem("month", "which month to close", expected="a month, e.g. 2025-11")])
+        with warehouse.reading():
+            closes = close_through(workspace, when, who=viewer.user)
+        return [{"month": month_label(c.month), "version": c.version, "lines": c.lines, "total": json_value(c.total), "hash": c.content_hash}
+                for c in closes]
+
+    def do_pay(viewer: Viewer) -> Job:
+        allowed(viewer, "pay")
+        running = [j for j in jobs.values() if j.state == "running"]
+        if running:
+            return running[0]
+        job = Job(id=uuid.uuid4().hex[:12], what=f"pay {workspace.year.label}", user=viewer.user, started=dt.datetime.now(dt.timezone.utc))
+        jobs[job.id] = job
+
+        def work() -> None:
+            from carecontracts.payments import run_payments
+
+            try:
+                with warehouse.writing():
+                    result = run_payments(workspace, workspace.year.months)
+                job.outcome = f"{len(result.year_lines):,} lines priced, {format_money(sum(result.lines.column('amount').to_pylist(), Decimal(0)))} in all"
+                job.state = "done"
+            except ProblemsError as error:
+                job.problems, job.state = [str(p) for p in error.problems], "failed"
+            except Exception as error:  # noqa: BLE001 - shown to the user who started it, and logged
+                log.exception("job %s failed", job.id)
+                job.problems, job.state = [f"{type(error).__name__}: {error}"], "failed"
+            job.finished = dt.datetime.now(dt.timezone.utc)
+
+        threading.Thread(target=work, name=f"job-{job.id}", daemon=True).start()
+        return job
+
+    def job_of(viewer: Viewer, job_id: str) -> Job:
+        job = jobs.get(job_id)
+        if job is None or not (job.user == viewer.user or viewer.role == "admin"):
+            raise HTTPException(status_code=404, detail=f"no job {job_id!r} of yours")
+        return job
+
+    @app.get("/api/positions", tags=["statements"])
+    def positions(viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
+        """The caller's party's position over the months last priced: income, payments, net, costs, margin."""
+        with warehouse.reading():
+            held = stored_positions(book, viewer)
+        return [] if held is None else [{k: json_value(v) for k, v in row.items()} for row in held.to_pylist()]
+
+    @app.get("/api/submissions", tags=["cycle"])
+    def submissions_list(month: str | None = None, viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
+        """Submissions on record of the providers of the caller's contracts (every one for an auditor or admin)."""
+        return [submission_record(s) for s in submissions(workspace, month_of(month)) if viewer.sees_everything or s.provider in book_providers(viewer)]
+
+    @app.post("/api/submissions", tags=["cycle"], status_code=201)
+    def submissions_post(month: str = Query(..., description="the month the activity is for, e.g. 2025-11"), file: UploadFile = File(...),
+                         viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """A provider's activity for one month (CSV or Parquet, the activity columns): checked,
+        loaded as its submission and recorded; 422 with every located problem if refused."""
+        return {"submissions": do_submit(viewer, month, file)}
+
+    @app.get("/api/challenges", tags=["cycle"])
+    def challenges_list(viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
+        """Challenges on the caller's contracts."""
+        return [challenge_record(c) for c in visible_challenges(viewer)]
+
+    @app.post("/api/challenges", tags=["cycle"], status_code=201)
+    def challenges_post(raised: RaiseChallenge, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """Raise a challenge to activity rows or to a statement line (a commissioner, or a prime to its sub-contractor)."""
+        return challenge_record(do_raise(viewer, raised))
+
+    @app.post("/api/challenges/{reference}/answer", tags=["cycle"])
+    def challenges_answer(reference: str, answered: AnswerChallenge, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """The provider answers a challenge to its activity or line."""
+        return challenge_record(do_answer(viewer, reference, answered.response))
+
+    @app.post("/api/challenges/{reference}/decide", tags=["cycle"])
+    def challenges_decide(reference: str, decided: DecideChallenge, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """The payer upholds, rejects or withdraws a challenge."""
+        return challenge_record(do_decide(viewer, reference, decided.decision, decided.amount))
+
+    @app.post("/api/months/{month}/close", tags=["cycle"])
+    def months_close(month: str, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """Close the month (and every open month before it): its lines kept as issued."""
+        return {"closed": do_close(viewer, month)}
+
+    @app.post("/api/pay", tags=["cycle"], status_code=202)
+    def pay(viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """Price the year again in the background; follow it at /api/jobs/{id}."""
+        return do_pay(viewer).as_json()
+
+    @app.get("/api/jobs/{job_id}", tags=["cycle"])
+    def job(job_id: str, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """Where a background job is: running, done or failed, with its problems."""
+        return job_of(viewer, job_id).as_json()
+
+    def book_providers(viewer: Viewer) -> set[str]:
+        """The parties paid under the viewer's contracts: whose submissions it may see."""
+        visible = book.visible(viewer)
+        return {r.party for r in book.relations if r.contract in visible and r.relation in ("provider", "sub-contractor", "alliance member")}
+
+    @app.get("/submissions", response_class=HTMLResponse, include_in_schema=False)
+    def submissions_page(request: Request, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
+        shown = [submission_record(s) for s in submissions(workspace) if viewer.sees_everything or s.provider in book_providers(viewer)]
+        return page(request, "submissions.html", viewer, submissions=shown[::-1], months=[month_label(m) for m in workspace.year.months])
+
+    @app.post("/submissions", response_class=HTMLResponse, include_in_schema=False)
+    def submissions_upload(request: Request, month: str = Form(""), file: UploadFile = File(...), csrf: str = Form(""),
+                           viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
+        check_csrf(request, csrf)
+        recorded = do_submit(viewer, month, file)
+        shown = [submission_record(s) for s in submissions(workspace) if s.provider in book_providers(viewer)]
+        return page(request, "submissions.html", viewer, submissions=shown[::-1], recorded=recorded,
+                    months=[month_label(m) for m in workspace.year.months])
+
+    @app.get("/challenges", response_class=HTMLResponse, include_in_schema=False)
+    def challenges_page(request: Request, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
+        visible = book.visible(viewer)
+        return page(request, "challenges.html", viewer, challenges=[challenge_record(c) for c in visible_challenges(viewer)][::-1],
+                    parts=visible, months=[month_label(m) for m in workspace.year.months],
+                    raisable=sorted(c for c, part in visible.items() if part in ("commissioner", "prime")),
+                    reasons=[r.value for r in challenge_rules.Reason], jobs=[j for j in jobs.values() if j.user == viewer.user])
+
+    @app.post("/challenges", include_in_schema=False)
+    def challenges_raise(request: Request, contract: str = Form(""), month: str = Form(""), reason: str = Form(""), component: str = Form(""),
+                         payer: str = Form(""), activity: str = Form(""), note: str = Form(""), csrf: str = Form(""),
+                         viewer: Viewer = Depends(page_viewer)) -> Response:
+        check_csrf(request, csrf)
+        raised = do_raise(viewer, RaiseChallenge(contract=contract, month=month, reason=reason, component=component or None, payer=payer or None,
+                                                 activity=activity.split() or None, note=note or None))
+        return RedirectResponse(f"/challenges#{raised.reference}", status_code=303)
+
+    @app.post("/challenges/{reference}/answer", include_in_schema=False)
+    def challenges_answer_page(request: Request, reference: str, response: str = Form(""), csrf: str = Form(""),
+                               viewer: Viewer = Depends(page_viewer)) -> Response:
+        check_csrf(request, csrf)
+        do_answer(viewer, reference, response)
+        return RedirectResponse(f"/challenges#{reference}", status_code=303)
+
+    @app.post("/challenges/{reference}/decide", include_in_schema=False)
+    def challenges_decide_page(request: Request, reference: str, decision: str = Form(""), amount: str = Form(""), csrf: str = Form(""),
+                               viewer: Viewer = Depends(page_viewer)) -> Response:
+        check_csrf(request, csrf)
+        do_decide(viewer, reference, decision, amount or None)
+        return RedirectResponse(f"/challenges#{reference}", status_code=303)
+
+    @app.post("/close", response_class=HTMLResponse, include_in_schema=False)
+    def close_page(request: Request, month: str = Form(""), csrf: str = Form(""), viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
+        check_csrf(request, csrf)
+        closed = do_close(viewer, month)
+        return page(request, "done.html", viewer, title="Month closed",
+                    message=", ".join(f"{c['month']} (version {c['version']}, {c['lines']:,} lines, {format_money(Decimal(c['total']))})" for c in closed)
+                    + " closed: their lines are kept as issued.")
+
+    @app.post("/pay", include_in_schema=False)
+    def pay_page(request: Request, csrf: str = Form(""), viewer: Viewer = Depends(page_viewer)) -> Response:
+        check_csrf(request, csrf)
+        return RedirectResponse(f"/jobs/{do_pay(viewer).id}", status_code=303)
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    def job_page(request: Request, job_id: str, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
+        return page(request, "job.html", viewer, job=job_of(viewer, job_id))
+
+    @app.get("/pack.xlsx", include_in_schema=False)
+    def pack(request: Request, background: BackgroundTasks, viewer: Viewer = Depends(page_viewer)) -> Response:
+        """The viewer's statement pack: its lines of the year and its position, as a workbook."""
+        from carecontracts.report.export import write_statements
+
+        with warehouse.reading():
+            lines, held = book.lines(viewer), stored_positions(book, viewer)
+        if lines is None:
+            raise HTTPException(status_code=404, detail="no statements yet: the year has not been priced")
+        folder = Path(tempfile.mkdtemp(prefix="pack-"))
+        who = viewer.party or viewer.role
+        path = folder / f"statements-{workspace.year.label}-{who}.xlsx"
+        write_statements(lines, path, held.drop_columns(["from_month", "to_month"]) if held is not None else None, "xlsx", workspace.year,
+                         f"Statements {workspace.year.label}: {who}")
+        background.add_task(lambda: (path.unlink(missing_ok=True), folder.rmdir()))
+        return FileResponse(path, filename=path.name, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+    @app.exception_handler(ProblemsError)
+    async def problems(request: Request, exc: ProblemsError) -> Response:
+        found = problem_records(exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"problems": found}, status_code=422)
+        name = request.session.get("user")
+        viewer = by_name(records, name) if name else None
+        return page(request, "error.html", viewer, status=422, detail="Nothing was changed. Put these right and try again:",
+                    problems=found, status_code=422)
+
+    @app.exception_handler(duckdb.IOException)
+    async def busy(request: Request, exc: duckdb.IOException) -> Response:
+        detail = "the warehouse is in use by another program (a load or payment run?): try again in a minute"
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "60"})
+        return page(request, "error.html", None, status=503, detail=detail, status_code=503)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -233,6 +583,32 @@ def create_app(root: Path) -> FastAPI:
         return page(request, "error.html", viewer, status=exc.status_code, detail=exc.detail, status_code=exc.status_code)
 
     return app
+
+
+class RaiseChallenge(BaseModel):
+    """A challenge to activity rows (`activity`) or to a component's line (`component`, and `payer` where two pay it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    contract: str
+    month: str
+    reason: str
+    component: str | None = None
+    payer: str | None = None
+    activity: list[str] | None = None
+    note: str | None = None
+
+
+class AnswerChallenge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    response: str
+
+
+class DecideChallenge(BaseModel):
+    """uphold (with `amount` for part of a line), reject or withdraw."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision: str
+    amount: str | None = None
 
 
 def _latest(months: list[dt.date]) -> dt.date | None:
