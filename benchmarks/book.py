@@ -163,7 +163,7 @@ def _scenario(name: str, root: Path, runs: int) -> dict[str, Any]:
         elif name == "simulate":
             from carecontracts.scenarios.simulate import RiskModel, simulate
 
-            simulation = simulate(engine, contracts, workspace.year, tables, runs, 7, RiskModel(), None, 250, workspace.settings.budgets)
+            simulation = simulate(engine, contracts, workspace.year, tables, runs, 7, RiskModel(), None, None, workspace.settings.budgets)
             detail = {"runs": runs, "parties": len(simulation.parties)}
         else:
             raise SystemExit(f"unknown scenario stage {name}")
