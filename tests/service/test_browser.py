@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 from playwright import sync_api as playwright
@@ -41,6 +42,12 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     cli("load", "-w", ws)
     cli("pay", "year", "-w", ws)
     cli("users", "add", "rfh.contracts", "-w", ws, "--party", "ACUTE-RFH", "--role", "provider", "--password-stdin", input=PASSWORD + "\n")
+    cli("users", "add", "ncl.finance", "-w", ws, "--party", "ICB-NCL", "--role", "commissioner", "--password-stdin", input=PASSWORD + "\n")
+    with duckdb.connect(str(ws / ".carecontracts" / "warehouse.duckdb"), read_only=True) as con:
+        con.execute("COPY (SELECT * EXCLUDE (source_file, source_row) FROM activity WHERE provider = 'ACUTE-RFH' AND end_date >= DATE '2025-11-01' "
+                    f"AND end_date < DATE '2025-12-01' ORDER BY activity_id) TO '{ws / 'rfh-2025-11.csv'}' (HEADER)")
+        con.execute("COPY (SELECT * EXCLUDE (source_file, source_row) REPLACE ('MH-TRUST' AS provider) FROM activity WHERE provider = 'MH-TRUST' "
+                    f"AND end_date >= DATE '2025-11-01' AND end_date < DATE '2025-12-01' LIMIT 2) TO '{ws / 'wrong.csv'}' (HEADER)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -55,7 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         except httpx.TransportError:
             assert process.poll() is None and time.monotonic() < deadline, "the service did not start"
             time.sleep(0.2)
-    yield base
+    yield base, ws
     process.terminate()
     process.wait(timeout=20)
 
@@ -70,7 +77,18 @@ def browser():
         chromium.close()
 
 
-def test_a_provider_signs_in_and_sees_only_its_own_statements(server: str, browser) -> None:
+def sign_in(browser, base: str, user: str):
+    page = browser.new_page()
+    page.goto(base + "/sign-in")
+    page.fill("#user", user)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
+    return page
+
+
+def test_a_provider_signs_in_and_sees_only_its_own_statements(server, browser) -> None:
+    server, _ = server
     page = browser.new_page()
     page.goto(server + "/statements")
     assert page.url.startswith(server + "/sign-in")
@@ -93,7 +111,8 @@ def test_a_provider_signs_in_and_sees_only_its_own_statements(server: str, brows
     page.wait_for_url("**/sign-in")
 
 
-def test_a_wrong_password_is_told_on_the_page(server: str, browser) -> None:
+def test_a_wrong_password_is_told_on_the_page(server, browser) -> None:
+    server, _ = server
     page = browser.new_page()
     page.goto(server + "/sign-in")
     page.fill("#user", "rfh.contracts")
@@ -101,3 +120,50 @@ def test_a_wrong_password_is_told_on_the_page(server: str, browser) -> None:
     page.click("button[type=submit]")
     assert page.locator(".nhsuk-error-summary").inner_text().endswith("The user name or password is not right.")
     assert page.locator("#user").input_value() == "rfh.contracts"
+
+
+def test_the_provider_sends_its_month_and_the_commissioner_challenges_and_closes(server, browser) -> None:
+    base, ws = server
+    provider = sign_in(browser, base, "rfh.contracts")
+    provider.click("text=Submissions")
+    provider.select_option("#month", "2025-11")
+    provider.set_input_files("#file", str(ws / "wrong.csv"))
+    provider.click("text=Send and check")
+    report = provider.locator(".nhsuk-error-summary").inner_text()
+    assert "wrong.csv:2 provider: a row of MH-TRUST, which --provider does not name (expected rows of ACUTE-RFH only)" in report
+    provider.goto(base + "/submissions")
+    provider.select_option("#month", "2025-11")
+    provider.set_input_files("#file", str(ws / "rfh-2025-11.csv"))
+    provider.click("text=Send and check")
+    rows = sum(1 for _ in (ws / "rfh-2025-11.csv").open()) - 1
+    assert f"ACUTE-RFH 2025-11: version 2, {rows:,} rows" in provider.locator("#validation-report").inner_text()
+
+    icb = sign_in(browser, base, "ncl.finance")
+    icb.click("text=Challenges and close")
+    icb.select_option("#contract", "ACUTE-2025")
+    icb.select_option("#challenge-month", "2025-11")
+    icb.select_option("#reason", "coding")
+    icb.fill("#component", "api.fixed")
+    icb.fill("#note", "the fixed element was agreed lower at the October meeting")
+    icb.click("text=Raise the challenge")
+    icb.wait_for_url("**/challenges#CH-0001")
+    card = icb.locator("#CH-0001")
+    assert "raised" in card.inner_text() and "agreed lower at the October meeting" in card.inner_text()
+
+    provider.goto(base + "/challenges")
+    provider.fill("#response-CH-0001", "not agreed: see the signed variation")
+    provider.click("#CH-0001 button:text-is('Answer')")
+    provider.locator("#CH-0001", has_text="not agreed: see the signed variation").wait_for()
+    assert "answered" in provider.locator("#CH-0001").inner_text()
+
+    icb.goto(base + "/challenges")
+    icb.click("#CH-0001 button:text-is('Reject')")
+    icb.locator("#CH-0001", has_text="rejected").wait_for()
+    icb.click("button:text-is('Price the year')")
+    icb.wait_for_url("**/jobs/*")
+    icb.locator("#job-state", has_text="done").wait_for(timeout=120_000)
+    icb.goto(base + "/challenges")
+    icb.select_option("#close-month", "2025-06")
+    icb.click("button:text-is('Close')")
+    icb.locator("h1", has_text="Month closed").wait_for()
+    assert "2025-04 (version 1" in icb.locator(".nhsuk-panel").inner_text() and "2025-06 (version 1" in icb.locator(".nhsuk-panel").inner_text()
