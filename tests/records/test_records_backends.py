@@ -23,6 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from typer.testing import CliRunner
 
+from carecontracts import cli as cli_module
 from carecontracts.cli import app
 from carecontracts.records.schema import Base, Challenge, Close, Event, Invoice, IssuedLine, Submission
 from carecontracts.records.store import GENESIS, Records, broken_links, record_events
@@ -347,28 +348,31 @@ def settings_naming(tmp_path: Path, url: str) -> Path:
     return ws
 
 
-def refused(ws: Path) -> str:
-    """A command that opens the store, which must end in problems (exit 2), not a traceback."""
+def refused(ws: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A command that opens the store, which must end in problems (exit 2), not a traceback.
+    The problems console is made wide enough that no cell wraps, whatever COLUMNS other test
+    modules set before it was made."""
+    monkeypatch.setattr(cli_module.err, "width", 1000)
     result = runner.invoke(app, ["history", "-w", str(ws)])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert "Traceback" not in result.output and "Nothing was changed." in result.output
     return " ".join(result.output.split())
 
 
-def test_a_server_that_is_not_there_is_said_plainly(tmp_path: Path) -> None:
-    shown = refused(settings_naming(tmp_path, f"postgresql+psycopg://clerk:secret@/records?host={tmp_path}/no-server"))
+def test_a_server_that_is_not_there_is_said_plainly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = refused(settings_naming(tmp_path, f"postgresql+psycopg://clerk:secret@/records?host={tmp_path}/no-server"), monkeypatch)
     assert f"cannot connect to the records store's server at {tmp_path}/no-server/.s.PGSQL.5432: No such file or directory" in shown
     assert "secret" not in shown
 
 
-def test_a_database_the_server_does_not_have_is_said_plainly(tmp_path: Path) -> None:
+def test_a_database_the_server_does_not_have_is_said_plainly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with postgres_database() as url:
         missing = sa.make_url(url).set(database="no_such_records").render_as_string(hide_password=False)
-        shown = refused(settings_naming(tmp_path, missing))
+        shown = refused(settings_naming(tmp_path, missing), monkeypatch)
     assert 'cannot connect to the records store\'s server at' in shown and 'database "no_such_records" does not exist' in shown
 
 
-def test_a_url_without_its_driver_is_a_problem_with_the_setting(tmp_path: Path) -> None:
-    shown = refused(settings_naming(tmp_path, "mysql://clerk:secret@db.example/records"))
+def test_a_url_without_its_driver_is_a_problem_with_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = refused(settings_naming(tmp_path, "mysql://clerk:secret@db.example/records"), monkeypatch)
     assert "carecontracts.toml" in shown and "cannot open the records store: its database driver is not installed" in shown
     assert "secret" not in shown
