@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up carecontracts from nothing but Python 3.11, then runs the example or the tests.
 #   bash scripts/dev.sh example   # install, build the example workspace, run the year's payments and a month's cycle
-#   bash scripts/dev.sh test      # install (with Spark, Java and Chromium), run the whole test suite
+#   bash scripts/dev.sh test      # install (with Spark, Java, Chromium and PostgreSQL), run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +48,59 @@ ensure_chromium() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 }
 
+ensure_postgres() {
+    # The records store's tests run on PostgreSQL as well as SQLite: Debian's server will do.
+    if ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
+        return
+    fi
+    echo "Installing PostgreSQL for the records store's tests..." >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+}
+
+start_postgres() {
+    # A throwaway server for the tests: a fresh cluster in a temporary folder, reached only by
+    # the Unix socket in it, trusting local users, gone when this script exits. PostgreSQL will
+    # not run as root, so as root it runs as the postgres user.
+    local bin owner
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    PG_DIR=$(mktemp -d /tmp/carecontracts-pg.XXXXXX)
+    if [ "$(id -u)" = 0 ]; then
+        owner=postgres
+        chown postgres: "$PG_DIR"
+        PG_AS=(runuser -u postgres --)
+    else
+        owner=$(id -un)
+        PG_AS=()
+    fi
+    PG_BIN=$bin
+    trap stop_postgres EXIT
+    # Durability is no concern for a server that lives as long as the tests: no fsync.
+    if ! (cd "$PG_DIR" && ${PG_AS[@]+"${PG_AS[@]}"} "$bin/initdb" -D "$PG_DIR/data" -U "$owner" --auth=trust \
+            --encoding=UTF8 --locale=C --no-sync >"$PG_DIR/initdb.log" 2>&1); then
+        cat "$PG_DIR/initdb.log" >&2
+        echo "set-up failed: initdb for the PostgreSQL tests" >&2
+        exit 1
+    fi
+    if ! (cd "$PG_DIR" && ${PG_AS[@]+"${PG_AS[@]}"} "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+            -o "-c listen_addresses='' -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            start >/dev/null 2>&1); then
+        cat "$PG_DIR/server.log" >&2
+        echo "set-up failed: could not start PostgreSQL for the tests" >&2
+        exit 1
+    fi
+    export CARECONTRACTS_TEST_POSTGRES="postgresql+psycopg://$owner@/postgres?host=$PG_DIR"
+}
+
+stop_postgres() {
+    # Stops the tests' server and removes its folder, whatever the tests did.
+    if [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR" ]; then
+        (cd "$PG_DIR" && ${PG_AS[@]+"${PG_AS[@]}"} "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1) || true
+        rm -rf "$PG_DIR"
+    fi
+}
+
 case "${1:-}" in
     example)
         ensure_venv dev
@@ -61,7 +114,9 @@ case "${1:-}" in
     test)
         ensure_java
         ensure_chromium
+        ensure_postgres
         ensure_venv "dev,spark"
+        start_postgres
         # Two processes: much of the suite waits on Spark, subprocesses and files, so both cores stay busy.
         # Tests of one module share a process, so a module's fixtures are built once.
         .venv/bin/python -m pytest -q -n 2 --dist loadscope

@@ -108,9 +108,26 @@ RECORDS_FAULTS = {
 }
 
 
+SERVER = re.compile(r"(?:connection failed|connection is bad|could not connect to server|connection to server)", re.I)
+SERVER_CAUSE = re.compile(r'connection to server (?:on socket "(?P<socket>[^"]*)"|at "(?P<host>[^"]*)"(?:, port (?P<port>\d+))?) '
+                          r'failed: (?:FATAL:\s+)?(?P<cause>[^\n]+)')
+
+
 def records_problem(text: str) -> Problem | None:
     """A fault of the records store's database, said plainly, or None if it is not one."""
     lowered = text.lower()
+    if SERVER.search(text):
+        # The server named by the `records` setting could not be reached or refused us: say why
+        # in the server's own words (a database or user that does not exist, a refused connection).
+        cause = SERVER_CAUSE.search(text)
+        if cause is None:
+            reason = "the `records` URL: it did not answer"
+        else:
+            place = cause.group("socket") or ":".join(p for p in (cause.group("host"), cause.group("port")) if p)
+            reason = f"{place}: {cause.group('cause').strip().rstrip('.')}"
+        return Problem("records store", f"cannot connect to the records store's server at {reason}",
+                       expected="the `records` setting naming a database server that is running and lets you in, "
+                                "e.g. postgresql+psycopg://user@host/database")
     for words, (message, expected) in RECORDS_FAULTS.items():
         if words in lowered:
             return Problem("records store", message, expected=expected)

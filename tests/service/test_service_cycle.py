@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import sqlite3
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 
 from carecontracts.cli import app as cli_app
 from carecontracts.service.app import create_app
+from tests.conftest import RECORDS_BACKENDS, records_url_for
 
 runner = CliRunner()
 NOVEMBER = (dt.date(2025, 11, 1), dt.date(2025, 12, 1))
@@ -31,15 +31,34 @@ def cli(*args: object) -> str:
     return result.output
 
 
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=RECORDS_BACKENDS)
+def cycle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The example, paid, with a trust's and an ICB's users, its records on SQLite or on PostgreSQL."""
     ws = tmp_path_factory.mktemp("cycle") / "example"
     cli("init", ws, "--rows", 5000)
+    with records_url_for(request.param, ws.parent) as url:
+        settings = ws / "carecontracts.toml"
+        settings.write_text(f'records = "{url}"\n' + settings.read_text(encoding="utf-8"), encoding="utf-8")
+        yield build(ws)
+
+
+def build(ws: Path):
     cli("load", "-w", ws)
     cli("pay", "year", "-w", ws)
     tokens = {name: cli("users", "add", name, "-w", ws, "--party", party, "--role", role).strip().splitlines()[-1]
               for name, party, role in (("rfh", "ACUTE-RFH", "provider"), ("ncl", "ICB-NCL", "commissioner"))}
     return ws, TestClient(create_app(ws)), {n: {"Authorization": f"Bearer {t}"} for n, t in tokens.items()}
+
+
+def events(ws: Path) -> list[tuple[str, str]]:
+    """(kind, actor) of every event, oldest first, read from whichever store the workspace uses."""
+    import sqlalchemy as sa
+
+    from carecontracts.cycle.submissions import open_records
+    from carecontracts.workspace import Workspace
+
+    with open_records(Workspace.open(ws)).session() as session:
+        return [tuple(r) for r in session.execute(sa.text("SELECT kind, actor FROM events ORDER BY sequence"))]
 
 
 def warehouse(ws: Path, sql: str, parameters: list | None = None) -> list[tuple]:
@@ -120,8 +139,7 @@ def test_a_month_of_the_cycle_through_the_api(cycle) -> None:
     assert again.status_code == 422 and "is closed already" in again.json()["problems"][0]["problem"]
 
     # Every step is in the log, by the user who took it, and the chain holds.
-    with sqlite3.connect(ws / ".carecontracts" / "records.sqlite") as con:
-        steps = con.execute("SELECT kind, actor FROM events WHERE kind NOT LIKE 'user.%' AND kind != 'load' ORDER BY sequence").fetchall()
+    steps = [e for e in events(ws) if not e[0].startswith("user.")]
     assert ("submission", "rfh") in steps
     assert [s for s in steps if s[0].startswith("challenge.")] == [("challenge.raised", "ncl"), ("challenge.answered", "rfh"), ("challenge.upheld", "ncl")]
     assert [s for s in steps if s[0] == "close"] == [("close", "ncl")] * 3

@@ -17,12 +17,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from carecontracts.problems import Problem, ProblemsError
 from carecontracts.records.schema import Event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 GENESIS = "0" * 64
+# PostgreSQL advisory lock keys (any 64-bit numbers other applications are unlikely to use).
+MIGRATION_LOCK = 0x63617265_00000001
+EVENTS_LOCK = 0x63617265_00000002
+RECORDS_URL = ("a SQLAlchemy URL: sqlite:////path/to/records.sqlite, or postgresql+psycopg://user@host/database "
+               "for a server")
 
 
 def actor() -> str:
@@ -31,6 +38,7 @@ def actor() -> str:
 
 
 def now() -> dt.datetime:
+    """The current moment, timezone-aware in UTC, as every record keeps it."""
     return dt.datetime.now(dt.timezone.utc)
 
 
@@ -49,10 +57,12 @@ def canonical(value: Any) -> str:
 
 
 def _event_hash(event: Event) -> str:
+    """The hash that chains an event: its content and the hash of the event before it."""
     return digest(event.previous_hash, event.at.isoformat(), event.actor, event.kind, event.subject, event.details, event.content_hash)
 
 
 def _config(connection: sa.Connection) -> Config:
+    """Alembic's configuration, running the migrations on `connection`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -64,9 +74,7 @@ class Records:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = sa.create_engine(url)
-        if url.startswith("sqlite"):
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine = _engine(url)
         self._migrate()
 
     @classmethod
@@ -78,8 +86,10 @@ class Records:
         return cls(url)
 
     def _migrate(self) -> None:
+        """Bring the store to the latest migration, once however many commands open it at once."""
         head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
         with self.engine.begin() as connection:
+            _serialise(connection, MIGRATION_LOCK)
             if MigrationContext.configure(connection).get_current_revision() != head:
                 command.upgrade(_config(connection), "head")
 
@@ -90,10 +100,45 @@ class Records:
             yield session
 
     def close(self) -> None:
+        """Close the store's pooled connections."""
         self.engine.dispose()
 
 
+def _engine(url: str) -> sa.Engine:
+    """An engine for the store's URL; one that cannot be parsed, or whose database driver is
+    not installed, is a problem with the `records` setting."""
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url)
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        # A command opens the store for each short transaction and never closes it: on a
+        # server, pooled connections would stay open (and count against its limit) until
+        # the process ends, so each transaction connects and hangs up.
+        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        why = "not a database URL" if isinstance(error, sa.exc.ArgumentError) else f"its database driver is not installed ({error})"
+        raise ProblemsError([Problem("carecontracts.toml", f"cannot open the records store: {why}", field="records",
+                                     value=_shown(url), expected=RECORDS_URL)]) from None
+
+
+def _shown(url: str) -> str | None:
+    """The URL as it may be shown: any password hidden, nothing if it cannot be parsed."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return None
+
+
+def _serialise(connection: sa.Connection, key: int) -> None:
+    """On PostgreSQL, wait for any other transaction holding `key` and hold it until this one
+    ends; SQLite serialises writers itself."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """Enforce foreign keys and wait for, rather than fail on, another command's write."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA busy_timeout = 10000")
@@ -107,7 +152,10 @@ def record_event(session: Session, kind: str, subject: str, details: dict[str, A
 
 def record_events(session: Session, items: list[tuple[str, str, dict[str, Any], str | bytes]], who: str | None = None) -> list[Event]:
     """Append events (kind, subject, details, content) in order, each chained by hash to the
-    one before, in the caller's transaction: the latest hash is read once, however many."""
+    one before, in the caller's transaction: the latest hash is read once, however many.
+    On a server two commands appending at once would both chain to the same event, so the
+    second waits for the first's transaction to end."""
+    _serialise(session.connection(), EVENTS_LOCK)
     last = session.execute(sa.select(Event.hash).order_by(Event.sequence.desc()).limit(1)).scalar() or GENESIS
     by = who or actor()
     events = []

@@ -356,8 +356,10 @@ def create_app(root: Path) -> FastAPI:
         allowed(viewer, "challenge.raise", raised.contract)
         when = month_of(raised.month)
         with warehouse.reading():
+            # A payer challenges what it pays: a line challenge is to the user's own party's line.
+            payer = raised.payer or (viewer.party if raised.component else None)
             return challenge_rules.raise_challenge(workspace, book.contracts, raised.contract, when, raised.reason, raised.activity or None,
-                                                   raised.component or None, raised.payer or None, raised.note or None, who=viewer.user)
+                                                   raised.component or None, payer, raised.note or None, who=viewer.user)
 
     def do_answer(viewer: Viewer, reference: str, response: str) -> Any:
         allowed(viewer, "challenge.answer", challenge_of(viewer, reference).contract)
