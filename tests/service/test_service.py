@@ -13,6 +13,7 @@ import hashlib
 import re
 import socket
 import sqlite3
+import tempfile
 import subprocess
 import sys
 import time
@@ -480,3 +481,43 @@ def test_page_forms_refuse_those_who_may_not_act(workspace: Path, tokens: dict[s
     csrf = re.search(r'name="csrf" value="([^"]+)"', commissioner.get("/").text).group(1)
     refused = commissioner.post("/submissions", data={"csrf": csrf, "month": MONTH}, files={"file": ("a.csv", b"x", "text/csv")})
     assert refused.status_code == 403
+
+
+def test_an_amount_not_in_pounds_and_pence_is_refused_and_nothing_changes(client: TestClient, tokens: dict[str, str]) -> None:
+    for amount in ("12.345", "a lot"):
+        refused = api_post(client, tokens["ncl"], "/api/challenges/CH-0001/decide", json={"decision": "uphold", "amount": amount})
+        assert refused.status_code == 422 and refused.json()["problems"][0]["source"] == "amount", refused.text
+    assert [c["state"] for c in api(client, tokens["ncl"], "/api/challenges").json() if c["reference"] == "CH-0001"] == ["raised"]
+
+
+def test_an_unknown_user_is_refused_as_a_wrong_password_is(workspace: Path, tokens: dict[str, str]) -> None:
+    from carecontracts.access.users import SignInRefused, sign_in
+    from carecontracts.cycle.submissions import open_records
+    from carecontracts.workspace import Workspace
+
+    records = open_records(Workspace.open(workspace))
+    messages = []
+    for name in ("nobody-at-all", "ncl"):
+        with pytest.raises(SignInRefused) as refused:
+            sign_in(records, name, "not the password at all")
+        messages.append(str(refused.value))
+    assert messages == ["The user name or password is not right."] * 2
+
+
+def test_each_party_downloads_its_own_statement_pack(workspace: Path, tokens: dict[str, str], tmp_path: Path) -> None:
+    import openpyxl
+
+    for user in ("charity", "nel"):
+        party, _, sees = USERS[user]
+        pack = signed_in(workspace, user).get("/pack.xlsx")
+        assert pack.status_code == 200 and f"statements-2025-26-{party}.xlsx" in pack.headers["content-disposition"]
+        path = tmp_path / f"{user}.xlsx"
+        path.write_bytes(pack.content)
+        sheet = openpyxl.load_workbook(path, read_only=True)["Lines"]
+        rows = list(sheet.iter_rows(values_only=True))
+        header = list(rows[0])
+        lines = [dict(zip(header, r)) for r in rows[1:] if r[header.index("contract")]]
+        assert {x["contract"] for x in lines} == sees
+        expected = sum(Decimal(a) for *_, a in warehouse_lines(workspace, sees, None))
+        assert sum(Decimal(str(x["amount"])) for x in lines) == expected
+    assert not list(Path(tempfile.gettempdir()).glob("pack-*/*.xlsx")), "a sent pack is removed"

@@ -88,7 +88,8 @@ class Book:
             return None
         visible = self.visible(viewer)
         allowed = pa.table({"contract": pa.array(sorted(visible), pa.string())})
-        where, parameters = [], []
+        where: list[str] = []
+        parameters: list[object] = []
         if month is not None:
             where.append("s.month = ?")
             parameters.append(month)
@@ -131,4 +132,5 @@ def stored_positions(book: Book, viewer: Viewer) -> pa.Table | None:
 
 
 def _holds(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
+    return found is not None and found[0] > 0

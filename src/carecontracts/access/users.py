@@ -175,6 +175,7 @@ def sign_in(records: Records, name: str, password: str, at: dt.datetime | None =
     with records.session() as session:
         user = session.scalar(sa.select(User).where(User.name == name))
         if user is None:
+            _verified(None, password)  # as slow as a real check, so that names cannot be probed by timing
             record_event(session, "sign-in.failed", name, {"why": "no such user"}, who=name)
             refusal = "The user name or password is not right."
         elif user.locked_until is not None and user.locked_until > at:
@@ -197,8 +198,14 @@ def sign_in(records: Records, name: str, password: str, at: dt.datetime | None =
     return viewer
 
 
-def _verified(user: User, password: str) -> bool:
+def _verified(user: User | None, password: str) -> bool:
+    """Whether the password is the user's; with no user (or none set), checked against a stand-in
+    hash all the same and refused, so every refusal costs one argon2 check."""
+    stored = user.password_hash if user is not None else None
     try:
-        return user.password_hash is not None and _hasher.verify(user.password_hash, password)
+        return _hasher.verify(stored or _STAND_IN, password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+_STAND_IN = _hasher.hash("no user has this password")

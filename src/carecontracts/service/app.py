@@ -32,6 +32,7 @@ from carecontracts.access.permissions import Refused, check
 from carecontracts.access.users import SignInRefused, by_name, by_token, sign_in
 from carecontracts.cycle import challenges as challenge_rules
 from carecontracts.cycle.close import close_through
+from carecontracts.cycle.invoices import exact_amount
 from carecontracts.cycle.submissions import open_records, submissions, submit_upload
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.money import format_money
@@ -179,7 +180,8 @@ def create_app(root: Path) -> FastAPI:
     app = FastAPI(title="carecontracts", summary="Statements each party to a health or care contract may see.",
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None,
                   swagger_ui_oauth2_redirect_url=None)
-    warehouse, jobs = Warehouse(), {}
+    warehouse = Warehouse()
+    jobs: dict[str, Job] = {}
     app.state.workspace, app.state.book, app.state.records, app.state.jobs = workspace, book, records, jobs
     app.add_middleware(SessionMiddleware, secret_key=secret_of(workspace), session_cookie="carecontracts",
                        same_site="strict", https_only=False, max_age=8 * 3600)
@@ -355,6 +357,8 @@ def create_app(root: Path) -> FastAPI:
     def do_raise(viewer: Viewer, raised: "RaiseChallenge") -> Any:
         allowed(viewer, "challenge.raise", raised.contract)
         when = month_of(raised.month)
+        if when is None:
+            raise ProblemsError([Problem("month", "which month is challenged", expected="a month, e.g. 2025-11")])
         with warehouse.reading():
             # A payer challenges what it pays: a line challenge is to the user's own party's line.
             payer = raised.payer or (viewer.party if raised.component else None)
@@ -377,7 +381,8 @@ def create_app(root: Path) -> FastAPI:
         if decision not in ("uphold", "reject"):
             raise ProblemsError([Problem("decision", f"{decision!r} is not a decision", value=decision, expected="uphold, reject or withdraw")])
         with warehouse.reading():
-            return challenge_rules.decide(workspace, reference, decision == "uphold", Decimal(amount) if amount else None, who=viewer.user)
+            return challenge_rules.decide(workspace, reference, decision == "uphold", exact_amount(amount, "amount") if amount else None,
+                                          who=viewer.user)
 
     def do_close(viewer: Viewer, month: str) -> list[dict[str, Any]]:
         allowed(viewer, "close")
@@ -556,7 +561,7 @@ def create_app(root: Path) -> FastAPI:
         path = folder / f"statements-{workspace.year.label}-{who}.xlsx"
         write_statements(lines, path, held.drop_columns(["from_month", "to_month"]) if held is not None else None, "xlsx", workspace.year,
                          f"Statements {workspace.year.label}: {who}")
-        background.add_task(lambda: (path.unlink(missing_ok=True), folder.rmdir()))
+        background.add_task(_remove, folder)
         return FileResponse(path, filename=path.name, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     @app.exception_handler(ProblemsError)
@@ -611,6 +616,13 @@ class DecideChallenge(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: str
     amount: str | None = None
+
+
+def _remove(folder: Path) -> None:
+    """A statement pack's folder, once the pack is sent."""
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
 
 
 def _latest(months: list[dt.date]) -> dt.date | None:
