@@ -1,9 +1,10 @@
 """A bounded load test of the shared service on loopback: many users at once reading their
-statements for 60 s, against the example workspace. Reports requests per second, latency
+statements and positions for 60 s, against the example workspace. Reports requests per second, latency
 percentiles and errors for each kind of request, and `/api/health` (no database, no
 statements) measured in the same run as the baseline the others are compared with.
 
-    .venv/bin/python benchmarks/service.py                      # 50 users for 60 s, example of 1M rows
+    .venv/bin/python benchmarks/service.py                      # 50 users for 60 s, example of 1M rows, 1 s between a user's requests
+    .venv/bin/python benchmarks/service.py --think 0            # the same users asking again at once: the service's capacity
     .venv/bin/python benchmarks/service.py --users 10 --seconds 10 --rows 20000
 
 Only loopback is ever a target; every loop is bounded by time and stops by itself."""
@@ -70,14 +71,15 @@ def free_port() -> int:
 
 
 async def seat(client: httpx.AsyncClient, token: str, contracts: list[str], until: float, kinds: list[str],
-               timings: dict[str, list[float]], errors: dict[str, int]) -> None:
-    """One user reading, one request after another, until the time is up."""
+               timings: dict[str, list[float]], errors: dict[str, int], think: float) -> None:
+    """One user reading, a request then a pause to read it (`think` seconds on average, 0 for
+    none: then every user asks again the moment it is answered), until the time is up."""
     headers = {"Authorization": f"Bearer {token}"}
     while time.perf_counter() < until:
         kind = random.choice(kinds)
         month = random.choice(MONTHS)
         url = {"health": "/api/health", "statements": f"/api/statements?month={month}",
-               "contract": f"/api/contracts/{random.choice(contracts)}/statements?month={month}"}[kind]
+               "contract": f"/api/contracts/{random.choice(contracts)}/statements?month={month}", "positions": "/api/positions"}[kind]
         started = time.perf_counter()
         try:
             response = await client.get(url, headers=headers)
@@ -87,16 +89,18 @@ async def seat(client: httpx.AsyncClient, token: str, contracts: list[str], unti
         timings[kind].append(time.perf_counter() - started)
         if not ok:
             errors[kind] += 1
+        if think:
+            await asyncio.sleep(random.uniform(0.5 * think, 1.5 * think))
 
 
-async def phase(base: str, seats: list[tuple[str, list[str]]], seconds: float, kinds: list[str]) -> tuple[dict, dict, float]:
+async def phase(base: str, seats: list[tuple[str, list[str]]], seconds: float, kinds: list[str], think: float) -> tuple[dict, dict, float]:
     timings: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     limits = httpx.Limits(max_connections=len(seats) + 5)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
         until = time.perf_counter() + seconds
         started = time.perf_counter()
-        await asyncio.gather(*(seat(client, token, contracts, until, kinds, timings, errors) for token, contracts in seats))
+        await asyncio.gather(*(seat(client, token, contracts, until, kinds, timings, errors, think) for token, contracts in seats))
         elapsed = time.perf_counter() - started
     return timings, errors, elapsed
 
@@ -113,6 +117,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50, help="users reading at once")
     parser.add_argument("--seconds", type=float, default=60, help="how long the statements phase runs (the baseline runs a quarter of it)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="activity rows of the example workspace")
+    parser.add_argument("--think", type=float, default=1.0, help="seconds a user reads between requests, on average (0: none, a flood)")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the workspace in benchmarks/out/")
     parser.add_argument("--out", type=Path, default=OUT / "service.json")
     options = parser.parse_args()
@@ -136,24 +141,25 @@ def main() -> None:
         for party, token in made:
             contracts = [c["contract"] for c in httpx.get(base + "/api/contracts", headers={"Authorization": f"Bearer {token}"}).json()]
             seats.append((token, contracts))
-        baseline, base_errors, base_elapsed = asyncio.run(phase(base, seats, options.seconds / 4, ["health"]))
-        timings, errors, elapsed = asyncio.run(phase(base, seats, options.seconds, ["statements", "contract"]))
+        baseline, base_errors, base_elapsed = asyncio.run(phase(base, seats, options.seconds / 4, ["health"], options.think))
+        timings, errors, elapsed = asyncio.run(phase(base, seats, options.seconds, ["statements", "contract", "positions"], options.think))
     finally:
         server.terminate()
         server.wait(timeout=30)
-    results = {"users": options.users, "seconds": options.seconds, "rows": options.rows,
+    results = {"users": options.users, "seconds": options.seconds, "rows": options.rows, "think": options.think,
                "health (baseline)": summary(baseline["health"], base_errors["health"], base_elapsed),
-               "all reads": summary(timings["statements"] + timings["contract"], errors["statements"] + errors["contract"], elapsed)}
-    for kind in ("statements", "contract"):
+               "all reads": summary(timings["statements"] + timings["contract"] + timings["positions"],
+                                    errors["statements"] + errors["contract"] + errors["positions"], elapsed)}
+    for kind in ("statements", "contract", "positions"):
         results[kind] = summary(timings[kind], errors[kind], elapsed)
     base_p95 = results["health (baseline)"]["p95_ms"]
-    for kind in ("all reads", "statements", "contract"):
+    for kind in ("all reads", "statements", "contract", "positions"):
         results[kind]["p95_vs_health"] = round(results[kind]["p95_ms"] / base_p95, 2) if base_p95 else None
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print("| requests | per second | p50 ms | p95 ms | p99 ms | errors | p95 ÷ health p95 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for kind in ("health (baseline)", "all reads", "statements", "contract"):
+    for kind in ("health (baseline)", "all reads", "statements", "contract", "positions"):
         r = results[kind]
         print(f"| {kind} | {r['per_second']:,} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['errors']} | {r.get('p95_vs_health', 1.0)} |")
 

@@ -4,10 +4,13 @@ party is party to, so "lines this user may see" is a join on this table, never a
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from carecontracts.engine.agreements import agreements_of
 from carecontracts.language.model import Contract
@@ -16,6 +19,7 @@ from carecontracts.workspace import Workspace
 ROLES = ("commissioner", "provider", "alliance member", "auditor", "admin")
 SEES_EVERYTHING = frozenset({"auditor", "admin"})
 RELATIONS = ("commissioner", "provider", "prime", "sub-contractor", "alliance member")
+STATEMENT_ORDER = "month, contract, component, payer, payee, adjusts NULLS FIRST, service, currency"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Book:
         self.contracts = contracts
         self.relations = relations(contracts)
         self.ids = sorted({r.contract for r in self.relations})
+        self._stored: Stored | None = None
+        self._reading = threading.Lock()
 
     def visible(self, viewer: Viewer) -> dict[str, str]:
         """The contracts the viewer may see, each with the viewer's part in it ("all" for an
@@ -82,53 +88,78 @@ class Book:
 
     def lines(self, viewer: Viewer, month: dt.date | None = None, contract: str | None = None) -> pa.Table | None:
         """The stored statement lines the viewer may see, for one month and contract if given:
-        the lines of its contracts, joined to the table of parties (None before any payment run)."""
-        path = self.workspace.warehouse_path
-        if not path.exists():
+        the lines of its contracts (a semi-join on the table of parties), in statement order.
+        None before any payment run."""
+        held = self.stored()
+        if held.statements is None:
             return None
-        visible = self.visible(viewer)
-        allowed = pa.table({"contract": pa.array(sorted(visible), pa.string())})
-        where: list[str] = []
-        parameters: list[object] = []
+        lines = held.statements
+        keep = pc.is_in(lines["contract"], value_set=pa.array(sorted(self.visible(viewer)), pa.string()))
         if month is not None:
-            where.append("s.month = ?")
-            parameters.append(month)
+            keep = pc.and_(keep, pc.equal(lines["month"], pa.scalar(month, pa.date32())))
         if contract is not None:
-            where.append("s.contract = ?")
-            parameters.append(contract)
-        condition = ("WHERE " + " AND ".join(where)) if where else ""
-        with duckdb.connect(str(path), read_only=True) as con:
-            if not _holds(con, "statements"):
-                return None
-            con.register("allowed", allowed)
-            return con.execute(
-                f"SELECT s.* FROM statements s JOIN allowed a ON s.contract = a.contract {condition} "
-                "ORDER BY s.month, s.contract, s.component, s.payer, s.payee", parameters
-            ).to_arrow_table()
+            keep = pc.and_(keep, pc.equal(lines["contract"], pa.scalar(contract, pa.string())))
+        return lines.filter(keep)
 
     def months(self) -> list[dt.date]:
         """The months the stored statements cover."""
-        path = self.workspace.warehouse_path
+        return self.stored().months
+
+    def stored(self) -> "Stored":
+        """What the last payment run stored, read once and again only when the warehouse's files
+        change: every request would otherwise open the warehouse (some 10 ms each)."""
+        stamp = _stamp(self.workspace.warehouse_path)
+        held = self._stored
+        if held is not None and held.stamp == stamp:
+            return held
+        with self._reading:
+            if self._stored is None or self._stored.stamp != stamp:
+                self._stored = Stored.read(self.workspace.warehouse_path, stamp)
+            return self._stored
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The statements (in statement order) and positions of the last payment run, as read at `stamp`."""
+
+    stamp: tuple
+    statements: pa.Table | None
+    positions: pa.Table | None
+    months: list[dt.date]
+
+    @classmethod
+    def read(cls, path: Path, stamp: tuple) -> "Stored":
         if not path.exists():
-            return []
+            return cls(stamp, None, None, [])
         with duckdb.connect(str(path), read_only=True) as con:
-            if not _holds(con, "statements"):
-                return []
-            return [r[0] for r in con.execute("SELECT DISTINCT month FROM statements ORDER BY month").fetchall()]
+            statements = positions = None
+            if _holds(con, "statements"):
+                statements = con.execute(f"SELECT * FROM statements ORDER BY {STATEMENT_ORDER}").to_arrow_table()
+            if _holds(con, "positions"):
+                positions = con.execute("SELECT * FROM positions ORDER BY scenario, party").to_arrow_table()
+        months = [] if statements is None else sorted(set(statements.column("month").to_pylist()))
+        return cls(stamp, statements, positions, months)
+
+
+def _stamp(path: Path) -> tuple:
+    """When and how big the warehouse and its write-ahead log are: any write changes one."""
+    found: list[tuple[int, int] | None] = []
+    for each in (path, path.with_name(path.name + ".wal")):
+        try:
+            info = each.stat()
+            found.append((info.st_mtime_ns, info.st_size))
+        except FileNotFoundError:
+            found.append(None)
+    return tuple(found)
 
 
 def stored_positions(book: Book, viewer: Viewer) -> pa.Table | None:
     """The positions stored by the last payment run: the viewer's own party's rows (every
     party's for an auditor or admin). None before any payment run."""
-    path = book.workspace.warehouse_path
-    if not path.exists():
-        return None
-    with duckdb.connect(str(path), read_only=True) as con:
-        if not _holds(con, "positions"):
-            return None
-        if viewer.sees_everything:
-            return con.execute("SELECT * FROM positions ORDER BY scenario, party").to_arrow_table()
-        return con.execute("SELECT * FROM positions WHERE party = ? ORDER BY scenario, party", [viewer.party]).to_arrow_table()
+    positions = book.stored().positions
+    if positions is None or viewer.sees_everything:
+        return positions
+    return positions.filter(pc.equal(positions["party"], pa.scalar(viewer.party, pa.string())))
 
 
 def _holds(con: duckdb.DuckDBPyConnection, table: str) -> bool:
