@@ -521,3 +521,12 @@ def test_each_party_downloads_its_own_statement_pack(workspace: Path, tokens: di
         expected = sum(Decimal(a) for *_, a in warehouse_lines(workspace, sees, None))
         assert sum(Decimal(str(x["amount"])) for x in lines) == expected
     assert not list(Path(tempfile.gettempdir()).glob("pack-*/*.xlsx")), "a sent pack is removed"
+
+
+def test_revoking_a_user_ends_its_page_sessions_too(workspace: Path, tokens: dict[str, str]) -> None:
+    cli("users", "add", "leaver", "-w", workspace, "--party", "MH-TRUST", "--role", "provider", "--password-stdin", input=PASSWORD + "\n")
+    browser = signed_in(workspace, "leaver")
+    assert browser.get("/", follow_redirects=False).status_code == 200
+    cli("users", "revoke", "leaver", "-w", workspace)
+    assert browser.get("/", follow_redirects=False).status_code == 303
+    assert signed_in(workspace, "leaver").get("/", follow_redirects=False).status_code == 200  # a new sign-in works

@@ -118,12 +118,13 @@ def issue_token(records: Records, name: str, who: str | None = None) -> str:
 
 
 def revoke(records: Records, name: str, who: str | None = None) -> int:
-    """Revoke every live token of a user; returns how many."""
+    """Revoke every live token of a user and end its page sessions; returns how many tokens."""
     with records.session() as session:
         user = _user(session, name)
         live = session.scalars(sa.select(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))).all()
         for token in live:
             token.revoked_at, token.revoked_by = now(), who or ""
+        user.sessions_from = now()
         record_event(session, "user.revoke", name, {"tokens": len(live)}, who=who)
     return len(live)
 
@@ -156,11 +157,14 @@ def by_token(records: Records, token: str) -> Viewer | None:
         return None if user is None else viewer_of(user)
 
 
-def by_name(records: Records, name: str) -> Viewer | None:
-    """A user by name (for a signed-in session), if it still exists."""
+def by_name(records: Records, name: str, signed_in_at: dt.datetime | None = None) -> Viewer | None:
+    """The user of a page session begun at `signed_in_at`, if it exists and the session was not
+    ended since (`users revoke` ends them)."""
     with records.session() as session:
         user = session.scalar(sa.select(User).where(User.name == name))
-        return None if user is None else viewer_of(user)
+        if user is None or (user.sessions_from is not None and (signed_in_at is None or signed_in_at < user.sessions_from)):
+            return None
+        return viewer_of(user)
 
 
 class SignInRefused(Exception):

@@ -180,6 +180,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UtcTime, nullable=True)
+    sessions_from: Mapped[dt.datetime | None] = mapped_column(UtcTime, nullable=True)  # page sessions begun earlier are ended
     created_at: Mapped[dt.datetime] = mapped_column(UtcTime)
     created_by: Mapped[str] = mapped_column(String(200))
 

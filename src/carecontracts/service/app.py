@@ -231,10 +231,14 @@ def create_app(root: Path) -> FastAPI:
         request.state.user = viewer.user
         return viewer
 
+    def session_viewer(request: Request) -> Viewer | None:
+        """The user whose page session this is, unless it was ended (`users revoke`)."""
+        name, since = request.session.get("user"), request.session.get("since")
+        return by_name(records, name, dt.datetime.fromisoformat(since) if since else None) if name else None
+
     def page_viewer(request: Request) -> Viewer:
         """The signed-in user, or a redirect to the sign-in page."""
-        name = request.session.get("user")
-        viewer = by_name(records, name) if name else None
+        viewer = session_viewer(request)
         if viewer is None:
             request.session.clear()
             raise SignInNeeded(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
@@ -309,7 +313,7 @@ def create_app(root: Path) -> FastAPI:
         except SignInRefused as refused:
             return page(request, "sign_in.html", None, status=401, error=str(refused), next=_safe_next(next), user=user)
         request.session.clear()
-        request.session.update({"user": viewer.user, "csrf": secrets.token_urlsafe(32)})
+        request.session.update({"user": viewer.user, "since": dt.datetime.now(dt.timezone.utc).isoformat(), "csrf": secrets.token_urlsafe(32)})
         request.state.user = viewer.user
         return RedirectResponse(_safe_next(next), status_code=303)
 
@@ -588,8 +592,7 @@ def create_app(root: Path) -> FastAPI:
         found = problem_records(exc)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"problems": found}, status_code=422)
-        name = request.session.get("user")
-        viewer = by_name(records, name) if name else None
+        viewer = session_viewer(request)
         return page(request, "error.html", viewer, status=422, detail="Nothing was changed. Put these right and try again:",
                     problems=found, status_code=422)
 
@@ -604,8 +607,7 @@ def create_app(root: Path) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/") or request.url.path.startswith("/assets/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        name = request.session.get("user")
-        viewer = by_name(records, name) if name else None
+        viewer = session_viewer(request)
         return page(request, "error.html", viewer, status=exc.status_code, detail=exc.detail, status_code=exc.status_code)
 
     return app

@@ -26,6 +26,7 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.Text(), nullable=True),
     sa.Column('failed_sign_ins', sa.Integer(), nullable=False),
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sessions_from', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=200), nullable=False),
     sa.PrimaryKeyConstraint('id'),
