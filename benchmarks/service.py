@@ -81,14 +81,16 @@ async def seat(client: httpx.AsyncClient, token: str, contracts: list[str], unti
         url = {"health": "/api/health", "statements": f"/api/statements?month={month}",
                "contract": f"/api/contracts/{random.choice(contracts)}/statements?month={month}", "positions": "/api/positions"}[kind]
         started = time.perf_counter()
+        why = None
         try:
             response = await client.get(url, headers=headers)
-            ok = response.status_code == 200
-        except httpx.HTTPError:
-            ok = False
+            why = None if response.status_code == 200 else f"HTTP {response.status_code}"
+        except httpx.HTTPError as error:
+            why = type(error).__name__
         timings[kind].append(time.perf_counter() - started)
-        if not ok:
+        if why:
             errors[kind] += 1
+            errors["why: " + why] += 1
         if think:
             await asyncio.sleep(random.uniform(0.5 * think, 1.5 * think))
 
@@ -155,6 +157,7 @@ def main() -> None:
     base_p95 = results["health (baseline)"]["p95_ms"]
     for kind in ("all reads", "statements", "contract", "positions"):
         results[kind]["p95_vs_health"] = round(results[kind]["p95_ms"] / base_p95, 2) if base_p95 else None
+    results["errors by kind"] = {k[5:]: v for k, v in errors.items() if k.startswith("why: ")}
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print("| requests | per second | p50 ms | p95 ms | p99 ms | errors | p95 ÷ health p95 |")
@@ -162,6 +165,8 @@ def main() -> None:
     for kind in ("health (baseline)", "all reads", "statements", "contract", "positions"):
         r = results[kind]
         print(f"| {kind} | {r['per_second']:,} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['errors']} | {r.get('p95_vs_health', 1.0)} |")
+    if results["errors by kind"]:
+        print("errors:", ", ".join(f"{why} × {count}" for why, count in results["errors by kind"].items()))
 
 
 if __name__ == "__main__":

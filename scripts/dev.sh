@@ -37,26 +37,19 @@ ensure_java() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 }
 
-ensure_chromium() {
-    # The browser tests drive Debian's Chromium (a test tool's own browser download cannot be used).
-    if command -v chromium >/dev/null 2>&1; then
+ensure_system_packages() {
+    # Debian's Chromium for the browser tests (a test tool's own browser download cannot be used)
+    # and Debian's PostgreSQL, on which the records store is tested as well as on SQLite.
+    local missing=()
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || missing+=(postgresql)
+    if [ ${#missing[@]} -eq 0 ]; then
         return
     fi
-    echo "Installing Chromium for the browser tests..." >&2
+    echo "Installing ${missing[*]} for the tests..." >&2
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
-}
-
-ensure_postgres() {
-    # The records store's tests run on PostgreSQL as well as SQLite: Debian's server will do.
-    if ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
-        return
-    fi
-    echo "Installing PostgreSQL for the records store's tests..." >&2
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 start_postgres() {
@@ -113,8 +106,7 @@ case "${1:-}" in
         ;;
     test)
         ensure_java
-        ensure_chromium
-        ensure_postgres
+        ensure_system_packages
         ensure_venv "dev,spark"
         start_postgres
         # Two processes: much of the suite waits on Spark, subprocesses and files, so both cores stay busy.

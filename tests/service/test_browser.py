@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
-import httpx
 import pytest
 from playwright import sync_api as playwright
 from typer.testing import CliRunner
 
 from carecontracts.cli import app as cli_app
+from tests.service.serving import serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and not os.environ.get("CI"):
@@ -48,23 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                     f"AND end_date < DATE '2025-12-01' ORDER BY activity_id) TO '{ws / 'rfh-2025-11.csv'}' (HEADER)")
         con.execute("COPY (SELECT * EXCLUDE (source_file, source_row) REPLACE ('MH-TRUST' AS provider) FROM activity WHERE provider = 'MH-TRUST' "
                     f"AND end_date >= DATE '2025-11-01' AND end_date < DATE '2025-12-01' LIMIT 2) TO '{ws / 'wrong.csv'}' (HEADER)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([str(Path(sys.executable).parent / "carecontracts"), "serve", "-w", str(ws), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(base + "/api/health", timeout=2)
-            break
-        except httpx.TransportError:
-            assert process.poll() is None and time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.2)
-    yield base, ws
-    process.terminate()
-    process.wait(timeout=20)
+    with serving(ws) as base:
+        yield base, ws
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import socket
 import sqlite3
 import tempfile
 import subprocess
-import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +27,7 @@ from typer.testing import CliRunner
 
 from carecontracts.cli import app as cli_app
 from carecontracts.service.app import create_app
+from tests.service.serving import serving
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"
@@ -370,31 +368,11 @@ def test_every_request_is_logged_with_its_user(client: TestClient, tokens: dict[
     assert any(r.getMessage().startswith("rfh GET /api/contracts/MH-2025/statements 404 ") for r in caplog.records)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_answers_health_on_loopback(workspace: Path, tokens: dict[str, str]) -> None:
-    port = _free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "carecontracts"), "serve", "-w", str(workspace), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.poll() is not None else "timed out"
-                time.sleep(0.2)
-        assert health.json() == {"status": "ready", "workspace": "North Central ICB example", "contracts": 11}
-        mine = httpx.get(f"http://127.0.0.1:{port}/api/statements?month={MONTH}", headers={"Authorization": f"Bearer {tokens['nel']}"})
+    with serving(workspace) as base:
+        assert httpx.get(base + "/api/health").json() == {"status": "ready", "workspace": "North Central ICB example", "contracts": 11}
+        mine = httpx.get(f"{base}/api/statements?month={MONTH}", headers={"Authorization": f"Bearer {tokens['nel']}"})
         assert {x["contract"] for x in mine.json()} == {"ACUTE-2025"}
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     log = (workspace / ".carecontracts" / "service.log").read_text()
     assert f"nel GET /api/statements 200" in log
 
