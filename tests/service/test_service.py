@@ -508,3 +508,12 @@ def test_revoking_a_user_ends_its_page_sessions_too(workspace: Path, tokens: dic
     cli("users", "revoke", "leaver", "-w", workspace)
     assert browser.get("/", follow_redirects=False).status_code == 303
     assert signed_in(workspace, "leaver").get("/", follow_redirects=False).status_code == 200  # a new sign-in works
+
+
+def test_who_added_a_user_is_on_record(workspace: Path, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARECONTRACTS_USER", "the.admin")
+    cli("users", "add", "recorded", "-w", workspace, "--party", "OOA-TRUST", "--role", "provider")
+    with sqlite3.connect(workspace / ".carecontracts" / "records.sqlite") as con:
+        assert con.execute("SELECT created_by FROM users WHERE name = 'recorded'").fetchone() == ("the.admin",)
+        assert con.execute("SELECT t.issued_by FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = 'recorded'").fetchone() == ("the.admin",)
+        assert con.execute("SELECT actor FROM events WHERE kind = 'user.add' AND subject = 'recorded'").fetchone() == ("the.admin",)

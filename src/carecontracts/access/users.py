@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from carecontracts.access.parties import ROLES, SEES_EVERYTHING, Book, Viewer
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.records.schema import Token, User
-from carecontracts.records.store import Records, now, record_event
+from carecontracts.records.store import Records, actor, now, record_event
 
 MIN_PASSWORD = 12
 LOCK_AFTER = 5  # failed sign-ins in a row
@@ -86,6 +86,7 @@ def add_user(records: Records, book: Book, name: str, party: str | None, role: s
              who: str | None = None) -> Added:
     """Create a user for a party in a role, with a first API token (returned, shown once)."""
     party = check_role(book, party, role)
+    who = who or actor()
     if not name.strip() or len(name) > 100:
         raise ProblemsError([Problem("NAME", "a user's name must be 1 to 100 characters", value=name)])
     if password is not None:
@@ -94,7 +95,7 @@ def add_user(records: Records, book: Book, name: str, party: str | None, role: s
         if session.scalar(sa.select(User.id).where(User.name == name)) is not None:
             raise ProblemsError([Problem("NAME", f"a user {name!r} already exists", value=name, expected="a new name, or `users token` for a new token")])
         user = User(name=name, party=party, role=role, password_hash=_hasher.hash(password) if password else None,
-                    failed_sign_ins=0, created_at=now(), created_by=who or "")
+                    failed_sign_ins=0, created_at=now(), created_by=who)
         session.add(user)
         session.flush()
         token = _issue(session, user, who)
@@ -104,7 +105,7 @@ def add_user(records: Records, book: Book, name: str, party: str | None, role: s
 
 def _issue(session: Session, user: User, who: str | None) -> str:
     token = _new_token()
-    session.add(Token(user_id=user.id, token_hash=token_hash(token), issued_at=now(), issued_by=who or user.name))
+    session.add(Token(user_id=user.id, token_hash=token_hash(token), issued_at=now(), issued_by=who or actor()))
     return token
 
 
@@ -123,7 +124,7 @@ def revoke(records: Records, name: str, who: str | None = None) -> int:
         user = _user(session, name)
         live = session.scalars(sa.select(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))).all()
         for token in live:
-            token.revoked_at, token.revoked_by = now(), who or ""
+            token.revoked_at, token.revoked_by = now(), who or actor()
         user.sessions_from = now()
         record_event(session, "user.revoke", name, {"tokens": len(live)}, who=who)
     return len(live)
