@@ -121,14 +121,13 @@ def check_contracts(space, patterns: Optional[list[str]]) -> None:
 
 def check_party(space, party: str) -> None:
     """Refuse, before any work, a party no contract names (listing those it does)."""
-    from carecontracts.engine.agreements import agreements_of
+    from carecontracts.access.parties import parties as parties_of
     from carecontracts.payments import workspace_contracts
 
     try:
-        agreements = agreements_of(workspace_contracts(space))
+        parties = parties_of(workspace_contracts(space))
     except ProblemsError as error:
         raise fail(error) from None
-    parties = {a.payee for a in agreements} | {p.id for a in agreements for p in a.payers} | {m.provider for a in agreements for m in a.members}
     if party not in parties:
         raise fail(ProblemsError([Problem("--party", f"--party {party}: no such party in the contracts", value=party, expected=f"one of {', '.join(sorted(parties))}")]))
 

@@ -1,5 +1,6 @@
 """Commands of the shared service: serve the workspace, manage its users, verify the log.
-Thin: each parses, calls carecontracts.access or carecontracts.service and prints."""
+Thin: each parses, calls carecontracts.access or carecontracts.service and prints; located
+problems raised below end, through the app's Guarded group, in a table and exit 2."""
 
 from __future__ import annotations
 
@@ -27,10 +28,7 @@ def _book(space):
     from carecontracts.access.parties import Book
     from carecontracts.payments import workspace_contracts
 
-    try:
-        return Book(space, workspace_contracts(space))
-    except ProblemsError as error:
-        raise fail(error) from None
+    return Book(space, workspace_contracts(space))
 
 
 def _records(space):
@@ -64,10 +62,7 @@ def users_add(
 
     space = open_workspace(workspace)
     book = _book(space)
-    try:
-        added = add_user(_records(space), book, name, party, role.replace("-", " "), _password(password_stdin))
-    except ProblemsError as error:
-        raise fail(error) from None
+    added = add_user(_records(space), book, name, party, role.replace("-", " "), _password(password_stdin))
     user = added.user
     err.print(f"Added {user.name}: {user.role}{' for ' + user.party if user.party else ''}, seeing {len(book.visible(_viewer(user)))} contract(s). "
               "Its API token follows; it is not shown again.")
@@ -86,10 +81,7 @@ def users_token(name: Annotated[str, typer.Argument(help="The user.")], workspac
     from carecontracts.access.users import issue_token
 
     space = open_workspace(workspace)
-    try:
-        token = issue_token(_records(space), name)
-    except ProblemsError as error:
-        raise fail(error) from None
+    token = issue_token(_records(space), name)
     err.print(f"A new API token for {name} follows; it is not shown again.")
     print(token)
 
@@ -100,10 +92,7 @@ def users_revoke(name: Annotated[str, typer.Argument(help="The user.")], workspa
     from carecontracts.access.users import revoke
 
     space = open_workspace(workspace)
-    try:
-        count = revoke(_records(space), name)
-    except ProblemsError as error:
-        raise fail(error) from None
+    count = revoke(_records(space), name)
     out.print(f"Revoked {count} token(s) of {name}.")
 
 
@@ -116,10 +105,7 @@ def users_password(
     from carecontracts.access.users import set_password
 
     space = open_workspace(workspace)
-    try:
-        set_password(_records(space), name, _password(True) or "")
-    except ProblemsError as error:
-        raise fail(error) from None
+    set_password(_records(space), name, _password(True) or "")
     out.print(f"Set the password of {name}.")
 
 
@@ -170,10 +156,7 @@ def serve(
     from carecontracts.service.app import create_app
 
     space = open_workspace(workspace)
-    try:
-        application = create_app(space.root)
-    except ProblemsError as error:
-        raise fail(error) from None
+    application = create_app(space.root)
     space.state_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(space.state_dir / "service.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))

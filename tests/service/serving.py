@@ -1,4 +1,5 @@
-"""`carecontracts serve` started for real on a free loopback port, for the tests that need a server."""
+"""For the service's tests: the command line run in-process, and `carecontracts serve` started
+for real on a free loopback port."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ from pathlib import Path
 from typing import Iterator
 
 import httpx
+from typer.testing import CliRunner
+
+from carecontracts.cli import app
+
+runner = CliRunner()
+
+
+def cli(*args: object, input: str | None = None) -> str:
+    """Run a command; its output, once it has succeeded."""
+    result = runner.invoke(app, [str(a) for a in args], input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 @contextmanager

@@ -11,23 +11,14 @@ from pathlib import Path
 import duckdb
 import pytest
 from playwright import sync_api as playwright
-from typer.testing import CliRunner
 
-from carecontracts.cli import app as cli_app
-from tests.service.serving import serving
+from tests.service.serving import cli, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and not os.environ.get("CI"):
     pytest.skip("no Chromium: `apt-get install chromium` (bash scripts/dev.sh test installs it)", allow_module_level=True)
 
-runner = CliRunner()
 PASSWORD = "a long trust password"
-
-
-def cli(*args: object, input: str | None = None) -> str:
-    result = runner.invoke(cli_app, [str(a) for a in args], input=input)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from carecontracts.cli import app as cli_app
 from carecontracts.service.app import create_app
-from tests.service.serving import serving
+from tests.service.serving import cli, serving
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"
@@ -44,12 +44,6 @@ USERS = {  # name: (party, role, the contracts it may see)
     "admin": (None, "admin", ALL),
 }
 MONTH = "2025-11"
-
-
-def cli(*args: object, input: str | None = None) -> str:
-    result = runner.invoke(cli_app, [str(a) for a in args], input=input)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")

@@ -15,20 +15,12 @@ from pathlib import Path
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
-from carecontracts.cli import app as cli_app
 from carecontracts.service.app import create_app
 from tests.conftest import RECORDS_BACKENDS, records_url_for
+from tests.service.serving import cli
 
-runner = CliRunner()
 NOVEMBER = (dt.date(2025, 11, 1), dt.date(2025, 12, 1))
-
-
-def cli(*args: object) -> str:
-    result = runner.invoke(cli_app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module", params=RECORDS_BACKENDS)

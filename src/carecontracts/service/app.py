@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import BackgroundTasks, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -207,6 +208,7 @@ def create_app(root: Path) -> FastAPI:
                   swagger_ui_oauth2_redirect_url=None)
     warehouse = Warehouse()
     jobs: dict[str, Job] = {}
+    year_months = [month_label(m) for m in workspace.year.months]
     app.state.workspace, app.state.book, app.state.records, app.state.jobs = workspace, book, records, jobs
     app.add_middleware(SessionMiddleware, secret_key=secret_of(workspace), session_cookie="carecontracts",
                        same_site="strict", https_only=False, max_age=8 * 3600)
@@ -431,7 +433,7 @@ def create_app(root: Path) -> FastAPI:
             try:
                 with warehouse.writing():
                     result = run_payments(workspace, workspace.year.months)
-                job.outcome = f"{len(result.year_lines):,} lines priced, {format_money(sum(result.lines.column('amount').to_pylist(), Decimal(0)))} in all"
+                job.outcome = f"{len(result.year_lines):,} lines priced, {format_money(pc.sum(result.lines['amount']).as_py() or Decimal(0))} in all"
                 job.state = "done"
             except ProblemsError as error:
                 job.problems, job.state = [str(p) for p in error.problems], "failed"
@@ -511,7 +513,7 @@ def create_app(root: Path) -> FastAPI:
     @app.get("/submissions", response_class=HTMLResponse, include_in_schema=False)
     def submissions_page(request: Request, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
         shown = [submission_record(s) for s in submissions(workspace) if viewer.sees_everything or s.provider in book_providers(viewer)]
-        return page(request, "submissions.html", viewer, submissions=shown[::-1], months=[month_label(m) for m in workspace.year.months])
+        return page(request, "submissions.html", viewer, submissions=shown[::-1], months=year_months)
 
     @app.post("/submissions", response_class=HTMLResponse, include_in_schema=False)
     def submissions_upload(request: Request, month: str = Form(""), file: UploadFile = File(...), csrf: str = Form(""),
@@ -520,13 +522,13 @@ def create_app(root: Path) -> FastAPI:
         recorded = do_submit(viewer, month, file)
         shown = [submission_record(s) for s in submissions(workspace) if s.provider in book_providers(viewer)]
         return page(request, "submissions.html", viewer, submissions=shown[::-1], recorded=recorded,
-                    months=[month_label(m) for m in workspace.year.months])
+                    months=year_months)
 
     @app.get("/challenges", response_class=HTMLResponse, include_in_schema=False)
     def challenges_page(request: Request, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
         visible = book.visible(viewer)
         return page(request, "challenges.html", viewer, challenges=[challenge_record(c) for c in visible_challenges(viewer)][::-1],
-                    parts=visible, months=[month_label(m) for m in workspace.year.months],
+                    parts=visible, months=year_months,
                     raisable=sorted(c for c, part in visible.items() if part in ("commissioner", "prime")),
                     reasons=[r.value for r in challenge_rules.Reason], jobs=[j for j in jobs.values() if j.user == viewer.user])
 
