@@ -1231,7 +1231,7 @@ def explain(
 ) -> None:
     """Explain statement lines: the contract terms behind them (file:line) and the tallies they price."""
     from carecontracts.engine.explain import explain as explain_lines
-    from carecontracts.payments import stored, workspace_contracts
+    from carecontracts.payments import contracts_as_priced, stored
     from carecontracts.periods import parse_month
 
     space = open_workspace(workspace)
@@ -1246,7 +1246,7 @@ def explain(
         raise typer.Exit(PROBLEM_EXIT)
     tallies = stored(space, "tallies", "WHERE contract = ? AND month = ?", [contract, when])
     try:
-        result = explain_lines(workspace_contracts(space), lines, tallies, contract, component, when)
+        result = explain_lines(contracts_as_priced(space), lines, tallies, contract, component, when)
     except ProblemsError as error:
         raise fail(error) from None
     agreement = result.agreement
@@ -1474,6 +1474,7 @@ def audit(
 
 
 import_module("carecontracts.cli_cycle")  # registers the cycle's commands on `app`
+import_module("carecontracts.cli_notices")  # registers `notice` (contract management) on `app`
 # The national contract-monitoring files (ACM, PLCM, IAP): check, reconcile, write-acm.
 app.add_typer(import_module("carecontracts.cli_monitoring").monitoring_app, name="monitoring")
 import_module("carecontracts.cli_service")  # registers serve, users and log on `app`

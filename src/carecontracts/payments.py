@@ -60,6 +60,19 @@ def workspace_contracts(workspace: Workspace) -> list[Contract]:
     return load_contracts(workspace.contracts_dir, workspace.price_lists(), workspace.root)
 
 
+def contracts_as_priced(workspace: Workspace) -> list[Contract]:
+    """The contracts with the withholdings of contract management on record, as `pay` prices
+    them (a workspace without a records store has none)."""
+    from carecontracts.cycle.notices import with_withholdings, withholdings
+    from carecontracts.cycle.submissions import open_records
+
+    contracts = workspace_contracts(workspace)
+    if workspace.settings.records is None and not (workspace.state_dir / "records.sqlite").is_file():
+        return contracts
+    with open_records(workspace).session() as session:
+        return with_withholdings(contracts, withholdings(session))
+
+
 def year_notes(workspace: Workspace, contracts: list[Contract]) -> tuple[list[Problem], list[Problem]]:
     """(problems, notes) of the contracts against the financial year: a note for each contract
     whose term lies wholly outside it, and a problem when none of them has a month in it
@@ -241,6 +254,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
     and tallies in the warehouse, and return the months asked for."""
     from carecontracts.cycle.challenges import challenged_lines, excluded_activity
     from carecontracts.cycle.close import Reasons, current_closes, issued_lines, priced_stamp, settle, sources, with_adjusts
+    from carecontracts.cycle.notices import with_withholdings, withholding_stamp, withholdings
     from carecontracts.cycle.submissions import open_records
     from carecontracts.cycle.variations import record_variations
 
@@ -253,6 +267,8 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
     with records.session() as session:
         closes = current_closes(session)
         excluded = excluded_activity(session)
+        held = withholdings(session)
+    contracts = with_withholdings(contracts, held)
     engine, tables = open_engine(workspace, backend)
     try:
         if excluded and tables.activity is not None:
@@ -271,7 +287,7 @@ def run_payments(workspace: Workspace, months: list[dt.date], backend: str | Non
         party_positions = engine.to_arrow(positions(engine.put(year_lines.drop_columns(["adjusts"])), priced.fine, priced.agreements, months))
     finally:
         engine.close()
-    store(workspace.warehouse_path, year_lines, tallies, repriced, priced_stamp(current, closes, excluded, loaded_stamp(workspace)),
+    store(workspace.warehouse_path, year_lines, tallies, repriced, priced_stamp(current, closes, excluded, loaded_stamp(workspace), withholding_stamp(held)),
           party_positions.append_column("from_month", pa.array([months[0]] * party_positions.num_rows, pa.date32()))
                          .append_column("to_month", pa.array([months[-1]] * party_positions.num_rows, pa.date32())))
     wanted = set(months)

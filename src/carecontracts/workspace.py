@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,28 @@ from carecontracts.periods import FinancialYear
 from carecontracts.problems import Problem, ProblemsError
 
 CONFIG_FILE = "carecontracts.toml"
+
+
+OperationalDays = Annotated[int, Field(ge=1, le=250, strict=True)]
+
+
+class ContractManagement(BaseModel):
+    """Time limits and bounds of the Standard Contract's contract-management levers (GC9 and
+    SC29), in operational days (weekdays other than England's bank holidays). The defaults are
+    common values; set each to what the contract in use says."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpn_meeting_days: OperationalDays = Field(default=10, description="Operational days from a contract performance notice to the contract management meeting.")
+    rap_agreement_days: OperationalDays = Field(default=5, description="Operational days from that meeting to agreeing a remedial action plan or a joint investigation.")
+    investigation_days: OperationalDays = Field(default=20, description="Operational days from agreeing a joint investigation to its report and a plan.")
+    withhold_max_percent: Annotated[Number, Field(gt=0, le=100, decimal_places=2)] = Field(
+        default=Decimal(2), description="The most of the actual monthly value a missed milestone may withhold.")
+    retain_after_months: Annotated[int, Field(ge=1, le=36, strict=True)] = Field(
+        default=3, description="Months after withholding starts, unremedied, after which the sums withheld may be retained.")
+    aqn_meeting_days: OperationalDays = Field(default=10, description="Operational days from an activity query notice to the activity management meeting.")
+    activity_review_days: OperationalDays = Field(default=20, description="Operational days from that meeting to the joint activity review's end.")
+    amp_agreement_days: OperationalDays = Field(default=5, description="Operational days from the review to agreeing an activity management plan.")
 
 
 class Settings(BaseModel):
@@ -32,6 +55,7 @@ class Settings(BaseModel):
     records: str | None = Field(
         default=None, description="Where the records (submissions, closes, invoices, challenges, events) are kept: a SQLAlchemy URL; "
         "by default .carecontracts/records.sqlite.")
+    contract_management: ContractManagement = Field(default_factory=ContractManagement)
     budgets: dict[str, Annotated[Number, Field(ge=0, le=1_000_000_000_000, decimal_places=2)]] = Field(
         default_factory=dict, description="Each commissioner's budget for the year's contracts: [budgets] ICB-NCL = 495_000_000."
     )
@@ -55,6 +79,7 @@ EXPECTED_SETTING = {
     "backend": "duckdb or spark",
     "currency": "GBP: amounts are priced, stated and shown in pounds sterling, and no other currency is supported",
     "budgets": "amounts in pounds, to the penny: ICB-NCL = 495_000_000",
+    "contract_management": "a time limit in operational days (1 to 250), or a percent or months as the README's contract management section says",
 }
 
 

@@ -63,9 +63,9 @@ def test_the_migrations_build_every_table_of_the_schema_and_a_second_open_change
     with store.engine.connect() as connection:
         assert set(sa.inspect(connection).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
         assert set(Base.metadata.tables) == {"events", "submissions", "closes", "issued_lines", "source_texts", "invoices", "challenges",
-                                             "users", "tokens"}
+                                             "users", "tokens", "notices", "notice_steps"}
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-        assert MigrationContext.configure(connection).get_current_revision() == "0002"
+        assert MigrationContext.configure(connection).get_current_revision() == "0003"
     with store.session() as session:
         session.add(Invoice(contract="ACUTE-2025", month=dt.date(2025, 10, 1), provider="ACUTE", amount=D("1.00"),
                             recorded_at=dt.datetime(2025, 11, 3, tzinfo=UTC), recorded_by="tester"))

@@ -217,12 +217,14 @@ def _clip(text: str, width: int = 60) -> str:
 PRICED_FROM = "priced_from"
 
 
-def priced_stamp(current: dict[str, str], closes: dict[dt.date, Close], excluded: Iterable[str], loaded: str) -> dict[str, str]:
+def priced_stamp(current: dict[str, str], closes: dict[dt.date, Close], excluded: Iterable[str], loaded: str, withheld: str) -> dict[str, str]:
     """What a payment run priced from: the source files' hashes, the warehouse's load, the
-    challenges upheld and the closes in force. A close refuses statements priced otherwise."""
+    challenges upheld, the withholdings of contract management (`notices.withholding_stamp`)
+    and the closes in force. A close refuses statements priced otherwise."""
     stamp = {f"file:{path}": sha for path, sha in current.items()}
     stamp["loaded"] = loaded
     stamp["challenges"] = digest(*sorted(excluded))
+    stamp["withholdings"] = withheld
     stamp["closes"] = ",".join(str(c.id) for c in sorted(closes.values(), key=lambda c: c.id))
     return stamp
 
@@ -236,6 +238,8 @@ def stale(then: dict[str, str], current: dict[str, str]) -> list[str]:
         changed.append("activity or reference data loaded since")
     if then.get("challenges") != current.get("challenges"):
         changed.append("challenges decided since")
+    if then.get("withholdings") != current.get("withholdings"):
+        changed.append("a withholding begun or remedied since")
     if not set(filter(None, then.get("closes", "").split(","))) <= set(filter(None, current.get("closes", "").split(","))):
         changed.append("a month reopened since")
     return changed
@@ -248,6 +252,8 @@ def close_months(workspace: Workspace, through: dt.date, statements: pa.Table, p
     if through not in year:
         raise ProblemsError([Problem("month", f"{month_label(through)} is outside the financial year {year.label}", value=month_label(through),
                                      expected=f"a month from {month_label(year.months[0])} to {month_label(year.months[-1])}")])
+    from carecontracts.cycle.notices import withholding_stamp, withholdings
+
     who = who or actor()
     records = open_records(workspace)
     with records.session() as session:
@@ -259,7 +265,7 @@ def close_months(workspace: Workspace, through: dt.date, statements: pa.Table, p
                                          expected="an open month; `carecontracts reopen MONTH --reason ...` reopens a closed one")])
         excluded = [i for c in upheld(session) for i in json.loads(c.activity_ids)]
         current = sources(workspace)
-        changed = stale(priced_from, priced_stamp(current, closes, excluded, loaded))
+        changed = stale(priced_from, priced_stamp(current, closes, excluded, loaded, withholding_stamp(withholdings(session))))
         if changed:
             raise ProblemsError([Problem("statements", "the stored statements are out of date: " + "; ".join(changed[:5]) +
                                          (f" and {len(changed) - 5} more" if len(changed) > 5 else ""),

@@ -47,6 +47,10 @@ def parameters_of(agreement: Agreement, index: int) -> list[Parameter]:
     base = agreement.component_path(index)
     stated = component.model_dump(by_alias=True, exclude_none=True)
     result = []
+    if base not in agreement.contract._lines:
+        # Not written in the file: a withholding of contract management, kept in the records.
+        return [Parameter(".".join(str(p) for p in path), value, f"notice {component.id} on record (`carecontracts notice show {component.id}`)")
+                for path, value in _flatten(stated, ())]
     for path, value in _flatten(stated, ()):
         written = agreement.contract.line_of(base + path)
         explicit = (base + path) in agreement.contract._lines

@@ -196,3 +196,39 @@ class Token(Base):
     issued_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcTime, nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Notice(Base):
+    """A contract-management lever in motion on one contract: a contract performance notice
+    (GC9), an activity query notice, an indicative activity plan or an early warning (SC29).
+    Its state is where its steps have brought it; a withholding is priced from it."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    lever: Mapped[str] = mapped_column(String(20))
+    contract: Mapped[str] = mapped_column(String(100), index=True)
+    about: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))
+    opened_on: Mapped[dt.date] = mapped_column(Date)
+    last_on: Mapped[dt.date] = mapped_column(Date)  # the day of the latest step: time limits run from it
+    milestone: Mapped[str | None] = mapped_column(Text, nullable=True)
+    milestone_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    percent: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    withheld_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    retain_after_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remedied_in: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class NoticeStep(Base):
+    """One step of a notice, on the day it happened, by whom."""
+
+    __tablename__ = "notice_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    step: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20))
+    on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcTime)
+    recorded_by: Mapped[str] = mapped_column(String(200))
