@@ -11,6 +11,17 @@ ON_CONTRACT = {
     "challenge.raise": {"commissioner", "prime"},  # the payer challenges what it is asked to pay
     "challenge.decide": {"commissioner", "prime"},  # uphold, reject or withdraw
     "challenge.answer": {"provider", "sub-contractor", "alliance member"},  # the payee answers
+    # Contract management (GC9, SC29) is between the commissioners and the provider of a contract;
+    # of several commissioners, only the co-ordinating one acts (`notices.acting_commissioners`).
+    "notice.commissioner": {"commissioner"},
+    "notice.provider": {"provider", "alliance member"},
+    "notice.either": {"commissioner", "provider", "alliance member"},
+}
+# How an action is said in a refusal, where its name does not say it.
+SAID = {
+    "notice.commissioner": "take the commissioner's steps in contract management",
+    "notice.provider": "take the provider's steps in contract management",
+    "notice.either": "take steps in contract management",
 }
 # Actions on the whole book: the roles that may take them.
 ON_BOOK = {
@@ -41,6 +52,6 @@ def check(book: Book, viewer: Viewer, action: str, contract: str | None = None) 
     if viewer.role == "auditor" and action != "read":
         raise Refused(403, "an auditor reads everything and changes nothing")
     if part not in ON_CONTRACT[action]:
-        raise Refused(403, f"as {part} of {contract} you may not {action.replace('.', ' ')}: "
+        raise Refused(403, f"as {part} of {contract} you may not {SAID.get(action, action.replace('.', ' '))}: "
                            f"the {' or '.join(sorted(ON_CONTRACT[action] - {'all'}))} may")
     return part

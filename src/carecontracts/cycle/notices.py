@@ -177,7 +177,8 @@ def open_notice(workspace: Workspace, contracts: list[Contract], opening: str, c
                 who: str | None = None) -> Notice:
     """Open a notice on a contract: a contract performance notice (`cpn`), an activity query
     notice (`aqn`), an indicative activity plan agreed or set, or an early warning."""
-    if opening not in OPENING_STEPS:
+    step = opening_step(opening)
+    if step is None:
         raise ProblemsError([Problem("notice", f"{opening!r} is not a kind of notice", value=opening, expected="one of " + ", ".join(openings()))])
     contract, body = find(contracts, contract_id)
     if body is not contract:
@@ -185,8 +186,7 @@ def open_notice(workspace: Workspace, contracts: list[Contract], opening: str, c
                                      "commissioner and the provider", value=contract_id, expected="a contract with a commissioner")])
     if not about.strip():
         raise ProblemsError([Problem("--about", "a notice says what it is about", expected='--about "what is failing, or the plan"')])
-    lever, name = OPENING_STEPS[opening]
-    step = next(s for s in STEPS if s.lever == lever and s.name == name)
+    lever = step.lever
     on = _day(doing.on)
     who = who or actor()
     with open_records(workspace).session() as session:
@@ -279,6 +279,26 @@ class _Needs:
         notice.remedied_in = month
 
 
+def acting_commissioners(contract: Contract) -> set[str]:
+    """Who acts for the commissioners in contract management: the co-ordinating commissioner,
+    or each of them where the contract names none."""
+    shares = contract.commissioner_shares
+    return {c.id for c in shares if c.coordinating} or {c.id for c in shares}
+
+
+def step_named(lever: str, name: str) -> Step | None:
+    """The lever's step of that name that follows a state (not one that opens a notice)."""
+    return next((s for s in steps_of(lever) if s.name == name and s.after), None)
+
+
+def opening_step(opening: str) -> Step | None:
+    """The step that opens a notice of that kind (`cpn`, `iap-set`, ...)."""
+    if opening not in OPENING_STEPS:
+        return None
+    lever, name = OPENING_STEPS[opening]
+    return next(s for s in STEPS if s.lever == lever and s.name == name)
+
+
 def _day(on: dt.date | None) -> dt.date:
     today = now().date()
     if on is None:
@@ -298,9 +318,8 @@ def _find(session: Session, reference: str) -> Notice:
 
 def _step_for(notice: Notice, name: str) -> Step:
     """The lever's step of that name, which must follow the notice's state."""
-    lever = steps_of(notice.lever)
-    found = next((s for s in lever if s.name == name and s.after), None)
-    possible = [s.name for s in lever if notice.state in s.after]
+    found = step_named(notice.lever, name)
+    possible = [s.name for s in next_steps(notice)]
     if found is None or notice.state not in found.after:
         why = f"{name!r} is not a step of a {LEVERS[notice.lever].title.lower()}" if found is None else f"{notice.reference} is {notice.state}"
         raise ProblemsError([Problem("step", f"{why}: it cannot be taken now", value=name,

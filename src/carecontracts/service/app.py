@@ -32,6 +32,7 @@ from carecontracts.access.parties import Book, Viewer, stored_positions
 from carecontracts.access.permissions import Refused, check
 from carecontracts.access.users import SignInRefused, by_name, by_token, sign_in
 from carecontracts.cycle import challenges as challenge_rules
+from carecontracts.cycle import notices as notice_rules
 from carecontracts.cycle.close import close_through
 from carecontracts.cycle.invoices import exact_amount
 from carecontracts.cycle.submissions import open_records, submissions, submit_upload
@@ -192,6 +193,28 @@ def challenge_record(c: Any) -> dict[str, Any]:
     return {"reference": c.reference, "contract": c.contract, "month": month_label(c.month), "component": c.component, "payer": c.payer,
             "payee": c.payee, "reason": c.reason, "note": c.note, "state": c.state, "raised_by": c.raised_by, "answer": c.answer,
             "amount": json_value(c.amount), "settled_month": month_label(c.settled_month) if c.settled_month else None}
+
+
+def notice_record(n: Any) -> dict[str, Any]:
+    return notice_rules.details(n) | {"title": notice_rules.LEVERS[n.lever].title}
+
+
+def owed_record(o: notice_rules.Owed) -> dict[str, Any]:
+    return {"reference": o.reference, "contract": o.contract, "what": o.what, "by": o.by, "when": json_value(o.when), "overdue": o.overdue}
+
+
+def step_record(s: notice_rules.Step) -> dict[str, Any]:
+    return {"step": s.name, "title": s.title, "by": s.by, "needs": list(s.needs)}
+
+
+def day_of(text: str | None, name: str) -> dt.date | None:
+    """A day given as YYYY-MM-DD (empty: none), or a located problem."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ProblemsError([Problem(name, f"{text!r} is not a day", value=text, expected="YYYY-MM-DD, e.g. 2025-11-14")]) from None
 
 
 def create_app(root: Path) -> FastAPI:
@@ -409,6 +432,52 @@ def create_app(root: Path) -> FastAPI:
             return challenge_rules.decide(workspace, reference, decision == "uphold", exact_amount(amount, "amount") if amount else None,
                                           who=viewer.user)
 
+    def visible_notices(viewer: Viewer) -> list[Any]:
+        visible = book.visible(viewer)
+        return [n for n in notice_rules.notices(workspace) if n.contract in visible]
+
+    def notice_of(viewer: Viewer, reference: str) -> Any:
+        found = [n for n in visible_notices(viewer) if n.reference == reference]
+        if not found:
+            raise HTTPException(status_code=404, detail=f"no notice {reference!r} on a contract you are party to")
+        return found[0]
+
+    def may_act(viewer: Viewer, contract: str, by: str) -> None:
+        """Whether the viewer acts for the side whose step it is; of several commissioners,
+        the co-ordinating one acts."""
+        part = allowed(viewer, f"notice.{by}", contract)
+        if part == "commissioner":
+            acting = notice_rules.acting_commissioners(next(c for c in book.contracts if c.id == contract))
+            if viewer.party not in acting:
+                raise HTTPException(status_code=403, detail=f"in contract management on {contract} the co-ordinating commissioner "
+                                                            f"({', '.join(sorted(acting))}) acts for the commissioners")
+
+    def may_take(viewer: Viewer, contract: str, step: notice_rules.Step) -> bool:
+        try:
+            may_act(viewer, contract, step.by)
+            return True
+        except HTTPException:
+            return False
+
+    def doing_of(taken: "TakeStep | OpenNotice") -> notice_rules.Doing:
+        return notice_rules.Doing(on=day_of(taken.on, "on"), note=taken.note or None, milestone=getattr(taken, "milestone", None) or None,
+                                  due=day_of(getattr(taken, "due", None), "due"), percent=getattr(taken, "percent", None) or None,
+                                  month=month_of(getattr(taken, "month", None)))
+
+    def do_open_notice(viewer: Viewer, opened: "OpenNotice") -> Any:
+        step = notice_rules.opening_step(opened.kind)
+        may_act(viewer, opened.contract, step.by if step else notice_rules.EITHER)
+        return notice_rules.open_notice(workspace, book.contracts, opened.kind, opened.contract, opened.about, doing_of(opened), who=viewer.user)
+
+    def do_step(viewer: Viewer, reference: str, taken: "TakeStep") -> Any:
+        notice = notice_of(viewer, reference)
+        step = notice_rules.step_named(notice.lever, taken.step)
+        may_act(viewer, notice.contract, step.by if step else notice_rules.EITHER)
+        return notice_rules.take_step(workspace, reference, taken.step, doing_of(taken), who=viewer.user)[0]
+
+    def owed_to(viewer: Viewer) -> list[notice_rules.Owed]:
+        return notice_rules.due(workspace.settings.contract_management, visible_notices(viewer))
+
     def do_close(viewer: Viewer, month: str) -> list[dict[str, Any]]:
         allowed(viewer, "close")
         when = month_of(month)
@@ -505,6 +574,35 @@ def create_app(root: Path) -> FastAPI:
         """Where a background job is: running, done or failed, with its problems."""
         return job_of(viewer, job_id).as_json()
 
+    @app.get("/api/notices", tags=["contract management"])
+    def notices_list(viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
+        """Contract management notices (GC9, SC29) on the caller's contracts."""
+        return [notice_record(n) for n in visible_notices(viewer)]
+
+    @app.post("/api/notices", tags=["contract management"], status_code=201)
+    def notices_post(opened: OpenNotice, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """Open a notice: `cpn` or `aqn` (the co-ordinating commissioner), `iap-agreed`, `iap-set` or `early-warning`."""
+        return notice_record(do_open_notice(viewer, opened))
+
+    @app.get("/api/notices/{reference}", tags=["contract management"])
+    def notice_get(reference: str, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """A notice, its steps so far and the steps that may follow, each with whose act it is."""
+        notice = notice_of(viewer, reference)
+        return notice_record(notice) | {
+            "steps": [{"step": s.step, "state": s.state, "on": json_value(s.on), "note": s.note, "by": s.recorded_by}
+                      for s in notice_rules.history(workspace, reference)],
+            "next": [step_record(s) for s in notice_rules.next_steps(notice)]}
+
+    @app.post("/api/notices/{reference}/steps", tags=["contract management"])
+    def notice_step(reference: str, taken: TakeStep, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """Take the next step of a notice; a withholding or its remedy is priced by the next payment run."""
+        return notice_record(do_step(viewer, reference, taken))
+
+    @app.get("/api/due", tags=["contract management"])
+    def due_list(viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
+        """What is due under the notices on the caller's contracts, by whom and when, soonest first."""
+        return [owed_record(o) for o in owed_to(viewer)]
+
     def book_providers(viewer: Viewer) -> set[str]:
         """The parties paid under the viewer's contracts: whose submissions it may see."""
         visible = book.visible(viewer)
@@ -554,6 +652,37 @@ def create_app(root: Path) -> FastAPI:
         check_csrf(request, csrf)
         do_decide(viewer, reference, decision, amount or None)
         return RedirectResponse(f"/challenges#{reference}", status_code=303)
+
+    @app.get("/notices", response_class=HTMLResponse, include_in_schema=False)
+    def notices_page(request: Request, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
+        visible = book.visible(viewer)
+        return page(request, "notices.html", viewer, owed=[owed_record(o) for o in owed_to(viewer)],
+                    notices=[notice_record(n) for n in visible_notices(viewer)][::-1], kinds=notice_rules.openings(),
+                    openable=sorted(c for c, part in visible.items() if part in ("commissioner", "provider", "alliance member")))
+
+    @app.post("/notices", include_in_schema=False)
+    def notices_open_page(request: Request, kind: str = Form(""), contract: str = Form(""), about: str = Form(""), on: str = Form(""),
+                          note: str = Form(""), csrf: str = Form(""), viewer: Viewer = Depends(page_viewer)) -> Response:
+        check_csrf(request, csrf)
+        notice = do_open_notice(viewer, OpenNotice(kind=kind, contract=contract, about=about, on=on or None, note=note or None))
+        return RedirectResponse(f"/notices/{notice.reference}", status_code=303)
+
+    @app.get("/notices/{reference}", response_class=HTMLResponse, include_in_schema=False)
+    def notice_page(request: Request, reference: str, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
+        notice = notice_of(viewer, reference)
+        following = notice_rules.next_steps(notice)
+        return page(request, "notice.html", viewer, notice=notice_record(notice), history=notice_rules.history(workspace, reference),
+                    following=[step_record(s) | {"mine": may_take(viewer, notice.contract, s)} for s in following],
+                    owed=[owed_record(o) for o in owed_to(viewer) if o.reference == reference], months=year_months)
+
+    @app.post("/notices/{reference}/steps", include_in_schema=False)
+    def notice_step_page(request: Request, reference: str, step: str = Form(""), on: str = Form(""), note: str = Form(""),
+                         milestone: str = Form(""), due: str = Form(""), percent: str = Form(""), month: str = Form(""), csrf: str = Form(""),
+                         viewer: Viewer = Depends(page_viewer)) -> Response:
+        check_csrf(request, csrf)
+        do_step(viewer, reference, TakeStep(step=step, on=on or None, note=note or None, milestone=milestone or None, due=due or None,
+                                            percent=percent or None, month=month or None))
+        return RedirectResponse(f"/notices/{reference}", status_code=303)
 
     @app.post("/close", response_class=HTMLResponse, include_in_schema=False)
     def close_page(request: Request, month: str = Form(""), csrf: str = Form(""), viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
@@ -639,6 +768,30 @@ class DecideChallenge(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: str
     amount: str | None = None
+
+
+class OpenNotice(BaseModel):
+    """A notice opened on a contract: kind cpn, aqn, iap-agreed, iap-set or early-warning; `on` a day (YYYY-MM-DD, default today)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    contract: str
+    about: str
+    on: str | None = None
+    note: str | None = None
+
+
+class TakeStep(BaseModel):
+    """A step of a notice: `milestone` and `due` for a plan, `percent` and `month` for a withholding, `month` for a remedy."""
+
+    model_config = ConfigDict(extra="forbid")
+    step: str
+    on: str | None = None
+    note: str | None = None
+    milestone: str | None = None
+    due: str | None = None
+    percent: str | None = None
+    month: str | None = None
 
 
 def _remove(folder: Path) -> None:
