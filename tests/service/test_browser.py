@@ -1,17 +1,22 @@
 """The pages in a real browser: Debian's Chromium, driven by Playwright, against the service
 running on loopback. A provider signs in, reads its statements and cannot open another party's
-contract; a wrong password is told so on the page."""
+contract; a wrong password is told so on the page; a contract performance notice is taken through
+to a withholding that both sides see on the next statement."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import shutil
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 from playwright import sync_api as playwright
 
+from carecontracts.money import format_money
 from tests.service.serving import cli, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -139,3 +144,55 @@ def test_the_provider_sends_its_month_and_the_commissioner_challenges_and_closes
     icb.click("button:text-is('Close')")
     icb.locator("h1", has_text="Month closed").wait_for()
     assert "2025-04 (version 1" in icb.locator(".nhsuk-panel").inner_text() and "2025-06 (version 1" in icb.locator(".nhsuk-panel").inner_text()
+
+
+def test_a_performance_notice_through_to_a_withholding_on_the_next_statement(server, browser) -> None:
+    base, ws = server
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    icb = sign_in(browser, base, "ncl.finance")
+    icb.click("text=Contract management")
+    icb.select_option("#kind", "cpn")
+    icb.select_option("#notice-contract", "ACUTE-2025")
+    icb.fill("#about", "Cancer 62-day standard missed three months running")
+    icb.click("button:text-is('Open the notice')")
+    icb.wait_for_url("**/notices/CPN-*")
+    reference = icb.url.rsplit("/", 1)[1]
+    assert icb.locator("#state").inner_text() == "issued"
+    assert "contract management meeting, by the commissioner and provider" in icb.locator(".nhsuk-inset-text").inner_text()
+
+    provider = sign_in(browser, base, "rfh.contracts")  # the meeting is recorded by either side
+    provider.goto(f"{base}/notices/{reference}")
+    assert provider.locator("#step-withdraw").count() == 0, "only the commissioner withdraws a notice"
+    provider.click("#step-meet button")
+    provider.locator("#state", has_text="met").wait_for()
+
+    icb.goto(f"{base}/notices/{reference}")
+    icb.fill("#milestone-agree-plan", "Weekly tracking of every patient past day 31")
+    icb.fill("#due-agree-plan", today)
+    icb.click("#step-agree-plan button")
+    icb.locator("#state", has_text="plan").wait_for()
+    icb.click("#step-miss button")
+    icb.locator("#state", has_text="missed").wait_for()
+    icb.fill("#percent-withhold", "2")
+    icb.click("#step-withhold button")
+    icb.locator("#state", has_text="withholding").wait_for()
+    month = re.search(r"withheld from (\d{4}-\d{2})", icb.locator("#withholding").inner_text()).group(1)
+
+    icb.goto(base + "/challenges")
+    icb.click("button:text-is('Price the year')")
+    icb.wait_for_url("**/jobs/*")
+    icb.locator("#job-state", has_text="done").wait_for(timeout=120_000)
+
+    # 2% of each commissioner's payments under ACUTE-2025 in the month, worked from the stored lines.
+    with duckdb.connect(str(ws / ".carecontracts" / "warehouse.duckdb"), read_only=True) as con:
+        values = con.execute("SELECT payer, sum(amount) FROM statements WHERE contract = 'ACUTE-2025' AND month = ? AND adjusts IS NULL "
+                             "AND NOT starts_with(component, 'CPN-') GROUP BY payer", [dt.date.fromisoformat(month + "-01")]).fetchall()
+    expected = {payer: -(value * Decimal("0.02")).quantize(Decimal("0.01"), ROUND_HALF_UP) for payer, value in values}
+    assert set(expected) == {"ICB-NCL", "ICB-NEL"}
+    for page in (icb, provider):  # the commissioner and the provider both see it on the month's statement
+        page.goto(f"{base}/contracts/ACUTE-2025?month={month}")
+        rows = page.locator("tbody tr", has_text=reference)
+        shown = {rows.nth(i).locator("td").nth(3).inner_text().split()[-1]: rows.nth(i).locator("td").nth(5).inner_text().split()[-1]
+                 for i in range(rows.count())}
+        assert shown == {payer: format_money(amount) for payer, amount in expected.items()}
+        assert f"GC9 notice {reference}" in rows.first.inner_text()

@@ -67,8 +67,10 @@ def tokens(workspace: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def client(workspace: Path, tokens: dict[str, str]) -> TestClient:
-    """The service, with one challenge on record: CH-0001, ICB-NCL's to ACUTE-2025's November fixed payment."""
+    """The service, with one challenge on record: CH-0001, ICB-NCL's to ACUTE-2025's November fixed
+    payment; and one notice, CPN-0001, on ACUTE-2025 (ICB-NCL co-ordinates, ICB-NEL is an associate)."""
     cli("challenge", "raise", "ACUTE-2025", MONTH, "-w", workspace, "--component", "api.fixed", "--payer", "ICB-NCL", "--reason", "coding")
+    cli("notice", "open", "cpn", "ACUTE-2025", "-w", workspace, "--about", "Cancer 62-day standard missed", "--on", "2025-11-03")
     return TestClient(create_app(workspace))
 
 
@@ -117,6 +119,11 @@ ROUTES = {
     ("POST", "/api/months/{month}/close"): "api action",
     ("POST", "/api/pay"): "api action",
     ("GET", "/api/jobs/{job_id}"): "api",
+    ("GET", "/api/notices"): "api",
+    ("POST", "/api/notices"): "api action",
+    ("GET", "/api/notices/{reference}"): "api notice",
+    ("POST", "/api/notices/{reference}/steps"): "api action",
+    ("GET", "/api/due"): "api",
     ("GET", "/sign-in"): "public",
     ("POST", "/sign-in"): "form",
     ("POST", "/sign-out"): "form",
@@ -133,6 +140,10 @@ ROUTES = {
     ("POST", "/pay"): "page form",
     ("GET", "/jobs/{job_id}"): "page",
     ("GET", "/pack.xlsx"): "page",
+    ("GET", "/notices"): "page",
+    ("POST", "/notices"): "page form",
+    ("GET", "/notices/{reference}"): "page notice",
+    ("POST", "/notices/{reference}/steps"): "page form",
     ("GET", "/api/openapi.json"): "public",
     ("GET", "/api/docs"): "public",
 }
@@ -152,7 +163,8 @@ def test_every_route_is_in_the_matrix(client: TestClient) -> None:
 
 
 def filled(path: str) -> str:
-    return path.replace("{contract}", "ACUTE-2025").replace("{reference}", "CH-0001").replace("{month}", "2025-11").replace("{job_id}", "0")
+    reference = "CPN-0001" if "notices" in path else "CH-0001"
+    return path.replace("{contract}", "ACUTE-2025").replace("{reference}", reference).replace("{month}", "2025-11").replace("{job_id}", "0")
 
 
 def test_the_api_without_a_live_token_is_401(client: TestClient, workspace: Path, tokens: dict[str, str]) -> None:
@@ -394,6 +406,18 @@ ACTIONS = {
     "close a month that does not exist": (
         "POST", "/api/months/2025-13/close", {},
         {"ncl": X, "nel": X, "rfh": F, "prime": F, "charity": F, "ageuk": F, "auditor": F, "admin": X}),
+    "open a notice on ACUTE-2025 about nothing": (
+        "POST", "/api/notices", {"json": {"kind": "cpn", "contract": "ACUTE-2025", "about": " "}},
+        {"ncl": X, "nel": F, "rfh": F, "prime": N, "charity": N, "ageuk": N, "auditor": F, "admin": F}),
+    "give an early warning on OPA-2025 about nothing": (
+        "POST", "/api/notices", {"json": {"kind": "early-warning", "contract": "OPA-2025", "about": ""}},
+        {"ncl": X, "nel": N, "rfh": X, "prime": N, "charity": N, "ageuk": X, "auditor": F, "admin": F}),
+    "hold CPN-0001's meeting on a day to come": (
+        "POST", "/api/notices/CPN-0001/steps", {"json": {"step": "meet", "on": "2999-01-01"}},
+        {"ncl": X, "nel": F, "rfh": X, "prime": N, "charity": N, "ageuk": N, "auditor": F, "admin": F}),
+    "withdraw CPN-0001 on a day before it": (
+        "POST", "/api/notices/CPN-0001/steps", {"json": {"step": "withdraw", "on": "2025-01-01"}},
+        {"ncl": X, "nel": F, "rfh": F, "prime": N, "charity": N, "ageuk": N, "auditor": F, "admin": F}),
     "see a job that is not theirs": (
         "GET", "/api/jobs/0", {}, {user: N for user in USERS}),
 }
@@ -420,6 +444,24 @@ def api_post(client: TestClient, token: str, path: str, **body) -> httpx.Respons
 def test_challenges_are_seen_by_the_parties_to_their_contract(client: TestClient, tokens: dict[str, str]) -> None:
     seen = {user: [c["reference"] for c in api(client, tokens[user], "/api/challenges").json()] for user in USERS}
     assert {user for user, refs in seen.items() if "CH-0001" in refs} == {"ncl", "nel", "rfh", "auditor", "admin"}
+
+
+def test_notices_and_what_is_due_are_seen_by_the_parties_to_their_contract(client: TestClient, workspace: Path, tokens: dict[str, str]) -> None:
+    parties = {"ncl", "nel", "rfh", "auditor", "admin"}  # ACUTE-2025's commissioners and provider, and those who see everything
+    for user in USERS:
+        listed = [n["reference"] for n in api(client, tokens[user], "/api/notices").json()]
+        one = api(client, tokens[user], "/api/notices/CPN-0001")
+        due = [o["reference"] for o in api(client, tokens[user], "/api/due").json()]
+        if user in parties:
+            assert listed == ["CPN-0001"] and one.status_code == 200 and due == ["CPN-0001"], user
+        else:
+            assert listed == [] and one.status_code == 404 and due == [], user
+    # Issued Monday 3 November 2025: the meeting is due within 10 operational days, by Monday 17 November.
+    assert api(client, tokens["rfh"], "/api/due").json() == [{"reference": "CPN-0001", "contract": "ACUTE-2025", "what": "contract management meeting",
+                                                              "by": "commissioner and provider", "when": "2025-11-17", "overdue": True}]
+    # The pages say the same, and only to the parties.
+    assert "2025-11-17" in signed_in(workspace, "nel").get("/notices").text
+    assert signed_in(workspace, "charity").get("/notices/CPN-0001").status_code == 404
 
 
 def test_a_party_sees_only_its_own_position(client: TestClient, workspace: Path, tokens: dict[str, str]) -> None:
