@@ -9,7 +9,7 @@ import csv
 import datetime as dt
 import io
 import time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -113,6 +113,19 @@ def test_a_month_of_the_cycle_through_the_api(cycle) -> None:
     upheld = client.post(f"/api/challenges/{reference}/decide", headers=who["ncl"], json={"decision": "uphold"}).json()
     assert (upheld["state"], upheld["settled_month"]) == ("upheld", "2025-04")  # nothing is closed yet
 
+    # A contract performance notice on ACUTE-2025 through to 1.5% withheld from June.
+    opened = client.post("/api/notices", headers=who["ncl"], json={"kind": "cpn", "contract": "ACUTE-2025", "about": "Diagnostics waits",
+                                                                    "on": "2025-05-01"})
+    assert opened.status_code == 201, opened.text
+    notice = opened.json()["reference"]
+    for user, step in (("rfh", {"step": "meet", "on": "2025-05-12"}),
+                       ("ncl", {"step": "agree-plan", "on": "2025-05-13", "milestone": "Extra MRI sessions", "due": "2025-05-30"}),
+                       ("ncl", {"step": "miss", "on": "2025-06-02"}),
+                       ("ncl", {"step": "withhold", "on": "2025-06-03", "percent": "1.5", "month": "2025-06"})):
+        taken = client.post(f"/api/notices/{notice}/steps", headers=who[user], json=step)
+        assert taken.status_code == 200, taken.text
+    assert (taken.json()["state"], taken.json()["withheld_from"], taken.json()["percent"]) == ("withholding", "2025-06", "1.5")
+
     # The ICB prices the year in the background, then closes April to June.
     job = client.post("/api/pay", headers=who["ncl"])
     assert job.status_code == 202 and job.json()["state"] == "running"
@@ -127,6 +140,12 @@ def test_a_month_of_the_cycle_through_the_api(cycle) -> None:
     totals = dict(warehouse(ws, "SELECT strftime(month, '%Y-%m'), sum(amount) FROM statements WHERE month < DATE '2025-07-01' GROUP BY 1"))
     assert [(c["month"], c["version"], Decimal(c["total"])) for c in closed.json()["closed"]] == [
         (m, 1, totals[m]) for m in ("2025-04", "2025-05", "2025-06")]
+    # June's statement, as issued, withholds 1.5% of what each commissioner pays under ACUTE-2025 that month.
+    june = warehouse(ws, "SELECT payer, sum(amount) FILTER (WHERE component <> ?), sum(amount) FILTER (WHERE component = ?) FROM statements "
+                         "WHERE contract = 'ACUTE-2025' AND month = DATE '2025-06-01' GROUP BY payer ORDER BY payer", [notice, notice])
+    assert [(payer, held) for payer, _, held in june] == [
+        (payer, -(value * Decimal("0.015")).quantize(Decimal("0.01"), ROUND_HALF_UP)) for payer, value, _ in june]
+    assert len(june) == 2
     again = client.post("/api/months/2025-06/close", headers=who["ncl"])
     assert again.status_code == 422 and "is closed already" in again.json()["problems"][0]["problem"]
 
@@ -135,4 +154,6 @@ def test_a_month_of_the_cycle_through_the_api(cycle) -> None:
     assert ("submission", "rfh") in steps
     assert [s for s in steps if s[0].startswith("challenge.")] == [("challenge.raised", "ncl"), ("challenge.answered", "rfh"), ("challenge.upheld", "ncl")]
     assert [s for s in steps if s[0] == "close"] == [("close", "ncl")] * 3
+    assert [s for s in steps if s[0].startswith("notice.")] == [("notice.issue", "ncl"), ("notice.meet", "rfh"), ("notice.agree-plan", "ncl"),
+                                                                  ("notice.miss", "ncl"), ("notice.withhold", "ncl")]
     assert "the chain of" in cli("log", "verify", "-w", ws)
