@@ -13,6 +13,7 @@ import hashlib
 import re
 import sqlite3
 import tempfile
+import time
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -124,6 +125,8 @@ ROUTES = {
     ("GET", "/api/notices/{reference}"): "api notice",
     ("POST", "/api/notices/{reference}/steps"): "api action",
     ("GET", "/api/due"): "api",
+    ("POST", "/api/outlook"): "api action",
+    ("GET", "/api/outlook"): "api",
     ("GET", "/sign-in"): "public",
     ("POST", "/sign-in"): "form",
     ("POST", "/sign-out"): "form",
@@ -139,6 +142,7 @@ ROUTES = {
     ("POST", "/close"): "page form",
     ("POST", "/pay"): "page form",
     ("GET", "/jobs/{job_id}"): "page",
+    ("POST", "/outlook"): "page form",
     ("GET", "/pack.xlsx"): "page",
     ("GET", "/notices"): "page",
     ("POST", "/notices"): "page form",
@@ -418,6 +422,9 @@ ACTIONS = {
     "withdraw CPN-0001 on a day before it": (
         "POST", "/api/notices/CPN-0001/steps", {"json": {"step": "withdraw", "on": "2025-01-01"}},
         {"ncl": X, "nel": F, "rfh": F, "prime": N, "charity": N, "ageuk": N, "auditor": F, "admin": F}),
+    "work out the outlook over no simulated years": (
+        "POST", "/api/outlook?runs=0", {},
+        {"ncl": X, "nel": X, "rfh": F, "prime": F, "charity": F, "ageuk": F, "auditor": F, "admin": X}),
     "see a job that is not theirs": (
         "GET", "/api/jobs/0", {}, {user: N for user in USERS}),
 }
@@ -464,6 +471,30 @@ def test_notices_and_what_is_due_are_seen_by_the_parties_to_their_contract(clien
     assert signed_in(workspace, "charity").get("/notices/CPN-0001").status_code == 404
 
 
+def test_each_party_sees_only_its_own_outlook(client: TestClient, workspace: Path, tokens: dict[str, str]) -> None:
+    started = api_post(client, tokens["ncl"], "/api/outlook?runs=20")
+    assert started.status_code == 202 and (started.json()["state"], started.json()["total"]) == ("running", 20)
+    deadline = time.monotonic() + 300
+    while (job := api(client, tokens["ncl"], f"/api/jobs/{started.json()['id']}").json())["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert (job["state"], job["done"]) == ("done", 20), job
+    every = api(client, tokens["auditor"], "/api/outlook").json()
+    # Nothing is closed and the example's activity runs to March: the forecast is the year as paid,
+    # so each party's forecast net is its position as the payment run stored it, whatever the method.
+    with duckdb.connect(str(workspace / ".carecontracts" / "warehouse.duckdb"), read_only=True) as con:
+        paid = {party: format(net, "f") for party, net in con.execute("SELECT party, net FROM positions WHERE scenario = 'actual'").fetchall()}
+    assert {r["as_of"] for r in every} == {"2026-03-01"} and {r["runs"] for r in every} == {20}
+    assert all(r["forecast_net"] == r["forecast_low"] == r["forecast_high"] == paid[r["party"]] for r in every)
+    assert sum(Decimal(r["forecast_net"]) for r in every) == 0  # every pound paid is a pound received
+    assert all(Decimal(r["p5"]) <= Decimal(r["p50"]) <= Decimal(r["p95"]) for r in every)
+    for user, (party, _, _) in USERS.items():
+        rows = api(client, tokens[user], "/api/outlook").json()
+        assert [r["party"] for r in rows] == ([party] if party else [r["party"] for r in every]), user
+    home = signed_in(workspace, "charity").get("/").text
+    assert "Forecast net position at outturn" in home and "MOVE-CHARITY" in home and "ICB-NCL" not in home.split("Outlook for")[1]
+
+
 def test_a_party_sees_only_its_own_position(client: TestClient, workspace: Path, tokens: dict[str, str]) -> None:
     with duckdb.connect(str(workspace / ".carecontracts" / "warehouse.duckdb"), read_only=True) as con:
         every = {party: format(net, "f") for party, net in con.execute("SELECT party, net FROM positions WHERE scenario = 'actual'").fetchall()}
@@ -488,7 +519,7 @@ def test_submissions_are_seen_by_the_parties_paying_or_paid_for_them(client: Tes
 def test_page_forms_refuse_those_who_may_not_act(workspace: Path, tokens: dict[str, str]) -> None:
     provider = signed_in(workspace, "rfh")
     csrf = re.search(r'name="csrf" value="([^"]+)"', provider.get("/").text).group(1)
-    for path, data in (("/close", {"month": MONTH}), ("/pay", {}), ("/challenges", {"contract": "ACUTE-2025", "month": MONTH, "reason": "coding"})):
+    for path, data in (("/close", {"month": MONTH}), ("/pay", {}), ("/outlook", {"runs": "20"}), ("/challenges", {"contract": "ACUTE-2025", "month": MONTH, "reason": "coding"})):
         refused = provider.post(path, data={"csrf": csrf, **data}, follow_redirects=False)
         assert refused.status_code == 403 and "You cannot do that" in refused.text, path
     commissioner = signed_in(workspace, "ncl")

@@ -120,25 +120,29 @@ class Book:
 
 @dataclass(frozen=True)
 class Stored:
-    """The statements (in statement order) and positions of the last payment run, as read at `stamp`."""
+    """The statements (in statement order) and positions of the last payment run, and the
+    parties' outlook last worked out, as read at `stamp`."""
 
     stamp: tuple
     statements: pa.Table | None
     positions: pa.Table | None
     months: list[dt.date]
+    outlook: pa.Table | None = None
 
     @classmethod
     def read(cls, path: Path, stamp: tuple) -> "Stored":
         if not path.exists():
             return cls(stamp, None, None, [])
         with duckdb.connect(str(path), read_only=True) as con:
-            statements = positions = None
+            statements = positions = outlook = None
+            if _holds(con, "outlook"):
+                outlook = con.execute("SELECT * FROM outlook ORDER BY role, party").to_arrow_table()
             if _holds(con, "statements"):
                 statements = con.execute(f"SELECT * FROM statements ORDER BY {STATEMENT_ORDER}").to_arrow_table()
             if _holds(con, "positions"):
                 positions = con.execute("SELECT * FROM positions ORDER BY scenario, party").to_arrow_table()
         months = [] if statements is None else sorted(set(statements.column("month").to_pylist()))
-        return cls(stamp, statements, positions, months)
+        return cls(stamp, statements, positions, months, outlook)
 
 
 def _stamp(path: Path) -> tuple:
@@ -156,10 +160,19 @@ def _stamp(path: Path) -> tuple:
 def stored_positions(book: Book, viewer: Viewer) -> pa.Table | None:
     """The positions stored by the last payment run: the viewer's own party's rows (every
     party's for an auditor or admin). None before any payment run."""
-    positions = book.stored().positions
-    if positions is None or viewer.sees_everything:
-        return positions
-    return positions.filter(pc.equal(positions["party"], pa.scalar(viewer.party, pa.string())))
+    return _own(book.stored().positions, viewer)
+
+
+def stored_outlook(book: Book, viewer: Viewer) -> pa.Table | None:
+    """The outlook (forecast and risk) last worked out: the viewer's own party's row (every
+    party's for an auditor or admin). None before it is first worked out."""
+    return _own(book.stored().outlook, viewer)
+
+
+def _own(table: pa.Table | None, viewer: Viewer) -> pa.Table | None:
+    if table is None or viewer.sees_everything:
+        return table
+    return table.filter(pc.equal(table["party"], pa.scalar(viewer.party, pa.string())))
 
 
 def _holds(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -28,6 +28,7 @@ ON_BOOK = {
     "submit": {"provider"},  # a provider submits its own activity only
     "close": {"commissioner", "admin"},
     "pay": {"commissioner", "admin"},
+    "outlook": {"commissioner", "admin"},  # forecast and simulate the year: each party then sees its own row
 }
 
 

@@ -28,7 +28,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict
 from starlette.middleware.sessions import SessionMiddleware
 
-from carecontracts.access.parties import Book, Viewer, stored_positions
+from carecontracts.access.parties import Book, Viewer, stored_outlook, stored_positions
 from carecontracts.access.permissions import Refused, check
 from carecontracts.access.users import SignInRefused, by_name, by_token, sign_in
 from carecontracts.cycle import challenges as challenge_rules
@@ -167,6 +167,8 @@ class Job:
     finished: dt.datetime | None = None
     outcome: str = ""
     problems: list[str] = field(default_factory=list)
+    done: int = 0  # of `total` steps, where the work counts them
+    total: int | None = None
 
     def seconds(self) -> float:
         end = self.finished or dt.datetime.now(dt.timezone.utc)
@@ -174,7 +176,7 @@ class Job:
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "what": self.what, "user": self.user, "state": self.state, "started": self.started.isoformat(),
-                "seconds": self.seconds(), "outcome": self.outcome, "problems": self.problems}
+                "seconds": self.seconds(), "done": self.done, "total": self.total, "outcome": self.outcome, "problems": self.problems}
 
 
 def problem_records(error: ProblemsError) -> list[dict[str, Any]]:
@@ -351,9 +353,10 @@ def create_app(root: Path) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
         with warehouse.reading():
-            months, held = book.months(), stored_positions(book, viewer)
+            months, held, outlook = book.months(), stored_positions(book, viewer), stored_outlook(book, viewer)
         return page(request, "home.html", viewer, contracts=sorted(book.visible(viewer).items()), months=months,
-                    positions=[] if held is None else [{k: json_value(v) for k, v in row.items()} for row in held.to_pylist()])
+                    positions=[] if held is None else [{k: json_value(v) for k, v in row.items()} for row in held.to_pylist()],
+                    outlook=[] if outlook is None else outlook.to_pylist(), workspace_year=workspace.year.label)
 
     @app.get("/statements", response_class=HTMLResponse, include_in_schema=False)
     def statements_page(request: Request, month: str | None = None, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
@@ -488,21 +491,19 @@ def create_app(root: Path) -> FastAPI:
         return [{"month": month_label(c.month), "version": c.version, "lines": c.lines, "total": json_value(c.total), "hash": c.content_hash}
                 for c in closes]
 
-    def do_pay(viewer: Viewer) -> Job:
-        allowed(viewer, "pay")
+    def start_job(viewer: Viewer, what: str, work: Callable[[Job], str], total: int | None = None) -> Job:
+        """Run `work` in the background (one job at a time: they write the warehouse); its
+        outcome, or its problems, are the job's to show."""
         running = [j for j in jobs.values() if j.state == "running"]
         if running:
             return running[0]
-        job = Job(id=uuid.uuid4().hex[:12], what=f"pay {workspace.year.label}", user=viewer.user, started=dt.datetime.now(dt.timezone.utc))
+        job = Job(id=uuid.uuid4().hex[:12], what=what, user=viewer.user, started=dt.datetime.now(dt.timezone.utc), total=total)
         jobs[job.id] = job
 
-        def work() -> None:
-            from carecontracts.payments import run_payments
-
+        def run() -> None:
             try:
                 with warehouse.writing():
-                    result = run_payments(workspace, workspace.year.months)
-                job.outcome = f"{len(result.year_lines):,} lines priced, {format_money(pc.sum(result.lines['amount']).as_py() or Decimal(0))} in all"
+                    job.outcome = work(job)
                 job.state = "done"
             except ProblemsError as error:
                 job.problems, job.state = [str(p) for p in error.problems], "failed"
@@ -511,8 +512,34 @@ def create_app(root: Path) -> FastAPI:
                 job.problems, job.state = [f"{type(error).__name__}: {error}"], "failed"
             job.finished = dt.datetime.now(dt.timezone.utc)
 
-        threading.Thread(target=work, name=f"job-{job.id}", daemon=True).start()
+        threading.Thread(target=run, name=f"job-{job.id}", daemon=True).start()
         return job
+
+    def do_pay(viewer: Viewer) -> Job:
+        allowed(viewer, "pay")
+
+        def work(job: Job) -> str:
+            from carecontracts.payments import run_payments
+
+            result = run_payments(workspace, workspace.year.months)
+            return f"{len(result.year_lines):,} lines priced, {format_money(pc.sum(result.lines['amount']).as_py() or Decimal(0))} in all"
+
+        return start_job(viewer, f"pay {workspace.year.label}", work)
+
+    def do_outlook(viewer: Viewer, runs: int) -> Job:
+        allowed(viewer, "outlook")
+        from carecontracts.scenarios.outlook import summary, work_out
+        from carecontracts.scenarios.simulate import check_runs
+
+        check_runs(runs)
+
+        def work(job: Job) -> str:
+            def advance(done: int) -> None:
+                job.done += done
+
+            return summary(work_out(workspace, runs, progress=advance))
+
+        return start_job(viewer, f"outlook {workspace.year.label}: forecast and {runs:,} simulated years", work, total=runs)
 
     def job_of(viewer: Viewer, job_id: str) -> Job:
         job = jobs.get(job_id)
@@ -568,6 +595,19 @@ def create_app(root: Path) -> FastAPI:
     def pay(viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
         """Price the year again in the background; follow it at /api/jobs/{id}."""
         return do_pay(viewer).as_json()
+
+    @app.post("/api/outlook", tags=["statements"], status_code=202)
+    def outlook_post(runs: int = Query(200, description="simulated years"), viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
+        """Forecast the year and simulate it in the background, as of the latest closed month; follow it at /api/jobs/{id}."""
+        return do_outlook(viewer, runs).as_json()
+
+    @app.get("/api/outlook", tags=["statements"])
+    def outlook_get(viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
+        """The caller's party's outlook: forecast net position at outturn (and its range over the methods), and
+        the simulated distribution of its position (a commissioner's: its payments, against its budget)."""
+        with warehouse.reading():
+            held = stored_outlook(book, viewer)
+        return [] if held is None else [{k: json_value(v) for k, v in row.items()} for row in held.to_pylist()]
 
     @app.get("/api/jobs/{job_id}", tags=["cycle"])
     def job(job_id: str, viewer: Viewer = Depends(api_viewer)) -> dict[str, Any]:
@@ -696,6 +736,13 @@ def create_app(root: Path) -> FastAPI:
     def pay_page(request: Request, csrf: str = Form(""), viewer: Viewer = Depends(page_viewer)) -> Response:
         check_csrf(request, csrf)
         return RedirectResponse(f"/jobs/{do_pay(viewer).id}", status_code=303)
+
+    @app.post("/outlook", include_in_schema=False)
+    def outlook_page(request: Request, runs: str = Form("200"), csrf: str = Form(""), viewer: Viewer = Depends(page_viewer)) -> Response:
+        check_csrf(request, csrf)
+        if not runs.strip().isdigit():
+            raise ProblemsError([Problem("runs", f"{runs!r} is not a number of runs", value=runs, expected="a whole number, e.g. 200")])
+        return RedirectResponse(f"/jobs/{do_outlook(viewer, int(runs)).id}", status_code=303)
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
     def job_page(request: Request, job_id: str, viewer: Viewer = Depends(page_viewer)) -> HTMLResponse:
