@@ -765,7 +765,7 @@ def forecast(
     backtest_: Annotated[bool, typer.Option("--backtest", help="Forecast the year from each of its months and print the error by horizon.")] = False,
 ) -> None:
     """Where will the year end? Actual to date plus each method's projection of the rest, per contract and party."""
-    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.payments import contracts_as_priced, open_engine
     from carecontracts.periods import month_label, parse_month
     from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, backtest, forecast as run_forecast
 
@@ -777,7 +777,7 @@ def forecast(
     if not backtest_ and as_of is None:
         raise fail(ProblemsError([Problem("--as-of", "which month is the last of actual data?", expected="--as-of 2025-11 (or --backtest)")]))
     try:
-        contracts = workspace_contracts(space)
+        contracts = contracts_as_priced(space)
         engine, tables = open_engine(space)
         try:
             if backtest_:
@@ -879,7 +879,7 @@ def whatif(
 ) -> None:
     """What if activity or terms change? The difference it makes to each contract and party, and why."""
     from carecontracts.language.yaml_lines import load_yaml
-    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.payments import contracts_as_priced, open_engine
     from carecontracts.scenarios.whatif import parse_whatif, run_whatif
 
     space = open_workspace(workspace)
@@ -890,7 +890,7 @@ def whatif(
             scenario = _whatif_from_options(name, service, provider, commissioner, pod, currency, from_month, to_month, change, move_to, set_, outcome, price)
         first = min((c.scale or c.move).from_ or space.year.months[0] for c in scenario.changes if (c.scale or c.move)) if any(c.scale or c.move for c in scenario.changes) else space.year.months[0]  # type: ignore[union-attr]
         months = [m for m in space.year.months if m >= month_start_of(first)]
-        contracts = workspace_contracts(space)
+        contracts = contracts_as_priced(space)
         engine, tables = open_engine(space)
         try:
             with err.status(f"pricing the baseline and '{scenario.name}'..."):
@@ -1082,7 +1082,7 @@ def report(
 ) -> None:
     """The outlook as a self-contained HTML report and an XLSX workbook: actual against plan and forecast, outturn, positions, what-if, comparison of forms, risk."""
     from carecontracts.language.yaml_lines import load_yaml
-    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.payments import contracts_as_priced, open_engine
     from carecontracts.periods import month_label, parse_month
     from carecontracts.report.outlook import gather, write_html, write_xlsx
     from carecontracts.scenarios.whatif import parse_whatif
@@ -1101,7 +1101,7 @@ def report(
         raise fail(error) from None
     try:
         scenario = parse_whatif(load_yaml(whatif_file, str(whatif_file))) if whatif_file is not None else None
-        contracts = workspace_contracts(space)
+        contracts = contracts_as_priced(space)
         engine, tables = open_engine(space)
         try:
             comparison = None
@@ -1153,7 +1153,7 @@ def simulate(
 ) -> None:
     """How bad can it get? A Monte Carlo of every party's position (volume, unit cost and outcomes drawn), with stress tests."""
     from carecontracts.language.yaml_lines import load_yaml
-    from carecontracts.payments import open_engine, workspace_contracts
+    from carecontracts.payments import contracts_as_priced, open_engine
     from carecontracts.periods import month_label, parse_month
     from carecontracts.report.risk import write_risk_html, write_risk_xlsx
     from carecontracts.scenarios.simulate import RiskModel, check_runs, parse_risk_model, simulate as run_simulation
@@ -1169,7 +1169,7 @@ def simulate(
         raise fail(error) from None
     try:
         risk_model = parse_risk_model(load_yaml(model, str(model))) if model is not None else RiskModel()
-        contracts = workspace_contracts(space)
+        contracts = contracts_as_priced(space)
         engine, tables = open_engine(space)
         try:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -65,9 +65,10 @@ def contracts_as_priced(workspace: Workspace) -> list[Contract]:
     them (a workspace without a records store has none)."""
     from carecontracts.cycle.notices import with_withholdings, withholdings
     from carecontracts.cycle.submissions import open_records
+    from carecontracts.records.store import Records
 
     contracts = workspace_contracts(workspace)
-    if workspace.settings.records is None and not (workspace.state_dir / "records.sqlite").is_file():
+    if not Records.kept(workspace.state_dir, workspace.settings.records):
         return contracts
     with open_records(workspace).session() as session:
         return with_withholdings(contracts, withholdings(session))

@@ -24,6 +24,7 @@ from carecontracts.problems import Problem, ProblemsError
 from carecontracts.records.schema import Event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_FILE = "records.sqlite"
 GENESIS = "0" * 64
 # PostgreSQL advisory lock keys (any 64-bit numbers other applications are unlikely to use).
 MIGRATION_LOCK = 0x63617265_00000001
@@ -82,8 +83,13 @@ class Records:
         """The workspace's store: `url` if set, else records.sqlite in the state folder."""
         if url is None:
             state_dir.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{state_dir / 'records.sqlite'}"
+            url = f"sqlite:///{state_dir / DEFAULT_FILE}"
         return cls(url)
+
+    @staticmethod
+    def kept(state_dir: Path, url: str | None = None) -> bool:
+        """Whether the workspace has a store to read: one set by URL, or the default file made."""
+        return url is not None or (state_dir / DEFAULT_FILE).is_file()
 
     def _migrate(self) -> None:
         """Bring the store to the latest migration, once however many commands open it at once."""
