@@ -876,14 +876,22 @@ def whatif(
     outcome: Annotated[Optional[list[str]], typer.Option(help="Change outcome achievement: CONTRACT.METRIC=POINTS, e.g. MSK-2025.hip-function=-10.")] = None,
     price: Annotated[Optional[list[str]], typer.Option(help="Change a unit price: PRICE_LIST/CURRENCY=VALUE or =+2% (CURRENCY * for all), e.g. national-2025/HN12F=6000.")] = None,
     name: Annotated[str, typer.Option(help="Name of the what-if scenario.")] = "what-if",
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="On the forecast: the last month of actual data, e.g. 2025-11. Months after it "
+                                                  "are each forecast method's projection, and the change applies to them too.")] = None,
 ) -> None:
-    """What if activity or terms change? The difference it makes to each contract and party, and why."""
+    """What if activity or terms change? The difference it makes to each contract and party, and why.
+
+    With --as-of, asked mid-year about the rest of it: the change applies to actual months up to
+    --as-of and to each forecast method's projected activity after it (run rate, same month last
+    year × growth, plan, and their blend), baseline and what-if priced in one run.
+    """
     from carecontracts.language.yaml_lines import load_yaml
     from carecontracts.payments import contracts_as_priced, open_engine
-    from carecontracts.scenarios.whatif import parse_whatif, run_whatif
+    from carecontracts.scenarios.whatif import parse_whatif, run_forward, run_whatif
 
     space = open_workspace(workspace)
     try:
+        actual_to = _as_of(as_of)
         if file is not None:
             scenario = parse_whatif(load_yaml(file, str(file)))
         else:
@@ -893,15 +901,60 @@ def whatif(
         contracts = contracts_as_priced(space)
         engine, tables = open_engine(space)
         try:
-            with err.status(f"pricing the baseline and '{scenario.name}'..."):
-                result = run_whatif(engine, contracts, space.year, tables, scenario, months)
+            if actual_to is not None:
+                with err.status(f"forecasting {space.year.label} as of {actual_to:%Y-%m}, with and without '{scenario.name}'..."):
+                    forward = run_forward(engine, contracts, space.year, tables, scenario, actual_to, months)
+            else:
+                with err.status(f"pricing the baseline and '{scenario.name}'..."):
+                    result = run_whatif(engine, contracts, space.year, tables, scenario, months)
         finally:
             engine.close()
     except ProblemsError as error:
         raise fail(error) from None
+    if actual_to is not None:
+        _print_forward(forward, months, space.year)
+        return
+    _print_whatif(result, scenario, period_label(months, space.year))
+
+
+def _as_of(text: str | None) -> dt.date | None:
+    """--as-of as a month, or a located problem."""
+    from carecontracts.periods import parse_month
+
+    if text is None:
+        return None
+    try:
+        return parse_month(text)
+    except ValueError as error:
+        raise ProblemsError([Problem("--as-of", str(error), value=text, expected="a month, e.g. 2025-11")]) from None
+
+
+def _print_forward(forward, months: list[dt.date], year) -> None:
+    """A what-if on the forecast: the difference by method, then the headline method in detail."""
+    from carecontracts.periods import month_label
+    from carecontracts.scenarios.forecast import METHOD_WORDS
+
+    actual = [m for m in months if m <= forward.as_of]
+    ahead = [m for m in months if m > forward.as_of]
+    spans = ([f"{month_label(actual[0])} to {month_label(actual[-1])} actual"] if actual else []) + (
+        [f"{month_label(ahead[0])} to {month_label(ahead[-1])} projected"] if ahead else [])
+    for method, why in forward.unavailable.items():
+        err.print(f"[yellow]Note:[/yellow] no {method} forecast: {why}.")
+    table = Table(title=f"The what-if on the forecast as of {month_label(forward.as_of)}, by method ({'; '.join(spans)})", title_justify="left")
+    for column in ("method", "forecast", "with the what-if", "difference"):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    for method, result in forward.by_method.items():
+        before = sum((d.baseline for d in result.differences), Decimal(0))
+        table.add_row(f"{method} ({METHOD_WORDS[method]})", money(before), money(before + result.total), money(result.total))
+    out.print(table)
+    headline = forward.by_method[forward.headline]
+    _print_whatif(headline, headline.whatif, f"{period_label(months, year)}, on the {forward.headline} forecast ({'; '.join(spans)})")
+
+
+def _print_whatif(result, scenario, label: str) -> None:
+    """A what-if's differences by contract and component, by party, and in all."""
     for unmatched in result.unmatched():
         err.print(f"[yellow]Warning:[/yellow] {unmatched.describe()} matches no activity, so it changes nothing.")
-    label = period_label(months, space.year)
     table = Table(title=f"What if {'; '.join(c.describe() for c in scenario.changes)} — {label}", title_justify="left")
     for column in ("contract", "component", "baseline", "what-if", "difference", "why"):
         table.add_column(column, justify="right" if column in ("baseline", "what-if", "difference") else "left", no_wrap=column != "why")

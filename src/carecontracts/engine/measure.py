@@ -226,7 +226,13 @@ def tallies(
         compliant=rows.compliant,
         **{f"unit_{column}": rows[column] for column in keep},
     )
-    return routed.group_by([*TALLY_KEYS, *(f"unit_{column}" for column in keep)]).aggregate(
+    return summed(routed, [*TALLY_KEYS, *(f"unit_{column}" for column in keep)])
+
+
+def summed(routed: ir.Table, keys: Sequence[str] = TALLY_KEYS) -> ir.Table:
+    """Routed tallies' measures summed over `keys` (by default the tally keys, summing away
+    any `unit_` columns carried along)."""
+    return routed.group_by(list(keys)).aggregate(
         quantity=routed.quantity.sum().cast(QUANTITY_TYPE),
         readmitted=routed.readmitted.sum().cast(QUANTITY_TYPE),
         chargeable=routed.chargeable.sum().cast(QUANTITY_TYPE),

@@ -17,6 +17,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -54,11 +55,11 @@ def _factor(value: Decimal) -> ir.NumericValue:
     return ibis.literal(value.quantize(Decimal("0.00000001")), type=FACTOR)
 
 
-def _with_measures(table: ir.Table, quantity: ir.NumericValue, ratios: ir.Table) -> ir.Table:
+def _with_measures(table: ir.Table, quantity: ir.NumericValue, ratios: ir.Table, key: Sequence[str] = KEY) -> ir.Table:
     """Projected rows: quantity as given, other measures in the key's year-to-date
     proportion to quantity."""
-    joined = table.mutate(projected=quantity.cast(QUANTITY_TYPE)).join(ratios, KEY)
-    columns: dict[str, ir.Value] = {name: joined[name] for name in [*KEY, "month"]}
+    joined = table.mutate(projected=quantity.cast(QUANTITY_TYPE)).join(ratios, list(key))
+    columns: dict[str, ir.Value] = {name: joined[name] for name in [*key, "month"]}
     for name in (*QUANTITIES, *OTHERS):
         per_unit = joined[f"per_{name}"]
         value = recast(joined.projected.cast(QUANTITY_TYPE) * per_unit.cast(FACTOR), QUANTITY_TYPE)
@@ -66,12 +67,12 @@ def _with_measures(table: ir.Table, quantity: ir.NumericValue, ratios: ir.Table)
     return joined.select(**columns)
 
 
-def _ratios(to_date: ir.Table) -> ir.Table:
+def _ratios(to_date: ir.Table, key: Sequence[str] = KEY) -> ir.Table:
     """Per key: each measure per unit of quantity over the year to date (1 for quantity)."""
-    sums = to_date.group_by(KEY).aggregate(**{name: to_date[name].sum() for name in (*QUANTITIES, *OTHERS)})
+    sums = to_date.group_by(list(key)).aggregate(**{name: to_date[name].sum() for name in (*QUANTITIES, *OTHERS)})
     units = sums.quantity.cast("double")
     safe = ibis.cases((units == 0, ibis.null()), else_=units)
-    return sums.select(*KEY, **{f"per_{name}": (sums[name].cast("double") / safe).fill_null(0).cast(FACTOR) for name in (*QUANTITIES, *OTHERS)})
+    return sums.select(*key, **{f"per_{name}": (sums[name].cast("double") / safe).fill_null(0).cast(FACTOR) for name in (*QUANTITIES, *OTHERS)})
 
 
 def _months_frame(engine: Engine, months: list[dt.date]) -> ir.Table:
@@ -94,35 +95,38 @@ def project(
     year: FinancialYear,
     as_of: dt.date,
     methods: tuple[str, ...] = METHODS,
+    key: Sequence[str] = KEY,
 ) -> Projection:
-    """Project routed actual tallies beyond `as_of` to the end of the year."""
+    """Project routed actual tallies beyond `as_of` to the end of the year, per `key` (the
+    tally key, and any `unit_` columns carried along to be projected apart)."""
+    keys = list(key)
     elapsed = [m for m in year.months if m <= as_of]
     future = [m for m in year.months if m > as_of]
     actual = routed.filter(routed.scenario == ACTUAL)
     to_date = actual.filter(actual.month.isin(elapsed))
-    ratios = _ratios(to_date)
+    ratios = _ratios(to_date, keys)
     months = _months_frame(engine, future)
     found: dict[str, ir.Table] = {}
     unavailable: dict[str, str] = {}
 
     if True:  # the run rate is also where the other methods fall back for keys they cannot project
-        sums = to_date.group_by(KEY).aggregate(total=to_date.quantity.sum())
+        sums = to_date.group_by(keys).aggregate(total=to_date.quantity.sum())
         mean = recast(sums.total.cast(QUANTITY_TYPE) * _factor(Decimal(1) / len(elapsed)), QUANTITY_TYPE)
         rows = sums.mutate(mean=mean).cross_join(months)
-        found["run_rate"] = _with_measures(rows, rows.mean, ratios)
+        found["run_rate"] = _with_measures(rows, rows.mean, ratios, keys)
 
     if "seasonal" in methods or "blend" in methods:
         if last_year is None:
             unavailable["seasonal"] = f"no activity for the same months of last year ({month_label(add_months(year.months[0], -12))} on)"
         else:
-            before = last_year.filter(last_year.month.isin(elapsed)).group_by(KEY).aggregate(before=last_year.quantity.sum())
-            now = to_date.group_by(KEY).aggregate(now=to_date.quantity.sum())
-            growth = now.join(before, KEY)
+            before = last_year.filter(last_year.month.isin(elapsed)).group_by(keys).aggregate(before=last_year.quantity.sum())
+            now = to_date.group_by(keys).aggregate(now=to_date.quantity.sum())
+            growth = now.join(before, keys)
             growth = growth.filter(growth.before > 0)
-            growth = growth.select(*KEY, growth=(growth.now.cast("double") / growth.before.cast("double")).cast(FACTOR))
-            later = last_year.filter(last_year.month.isin(future)).group_by([*KEY, "month"]).aggregate(last=last_year.quantity.sum())
-            rows = later.join(growth, KEY).select(*KEY, "month", "last", "growth")
-            found["seasonal"] = _or_run_rate(_with_measures(rows, recast(rows.last.cast(QUANTITY_TYPE) * rows.growth, QUANTITY_TYPE), ratios), growth, found["run_rate"])
+            growth = growth.select(*keys, growth=(growth.now.cast("double") / growth.before.cast("double")).cast(FACTOR))
+            later = last_year.filter(last_year.month.isin(future)).group_by([*keys, "month"]).aggregate(last=last_year.quantity.sum())
+            rows = later.join(growth, keys).select(*keys, "month", "last", "growth")
+            found["seasonal"] = _or_run_rate(_with_measures(rows, recast(rows.last.cast(QUANTITY_TYPE) * rows.growth, QUANTITY_TYPE), ratios, keys), growth, found["run_rate"], keys)
 
     if "plan" in methods or "blend" in methods:
         if plans is None:
@@ -130,34 +134,34 @@ def project(
         else:
             planned = plans.group_by(["contract", "service", "month"]).aggregate(planned=plans.planned_quantity.sum())
             line_to_date = to_date.group_by(["contract", "service"]).aggregate(line_total=to_date.quantity.sum())
-            key_to_date = to_date.group_by(KEY).aggregate(key_total=to_date.quantity.sum())
+            key_to_date = to_date.group_by(keys).aggregate(key_total=to_date.quantity.sum())
             shares = key_to_date.join(line_to_date, ["contract", "service"])
             shares = shares.filter(shares.line_total > 0)
-            shares = shares.select(*KEY, share=(shares.key_total.cast("double") / shares.line_total.cast("double")).cast(FACTOR))
+            shares = shares.select(*keys, share=(shares.key_total.cast("double") / shares.line_total.cast("double")).cast(FACTOR))
             ahead = planned.filter(planned.month.cast("date").isin(future))
             rows = shares.join(ahead, ["contract", "service"])
-            rows = rows.select(*KEY, month=rows.month.cast("date"), planned=rows.planned, share=rows.share)
-            planned_keys = rows.select(*KEY).distinct()
-            found["plan"] = _or_run_rate(_with_measures(rows, recast(rows.planned.cast(QUANTITY_TYPE) * rows.share, QUANTITY_TYPE), ratios), planned_keys, found["run_rate"])
+            rows = rows.select(*keys, month=rows.month.cast("date"), planned=rows.planned, share=rows.share)
+            planned_keys = rows.select(*keys).distinct()
+            found["plan"] = _or_run_rate(_with_measures(rows, recast(rows.planned.cast(QUANTITY_TYPE) * rows.share, QUANTITY_TYPE), ratios, keys), planned_keys, found["run_rate"], keys)
 
     if "blend" in methods:
         parts = [found[m] for m in ("run_rate", "seasonal", "plan") if m in found]
         both = ibis.union(*parts, distinct=False)
         count = len(parts)
-        grouped = both.group_by([*KEY, "month"]).aggregate(total=both.quantity.sum())
+        grouped = both.group_by([*keys, "month"]).aggregate(total=both.quantity.sum())
         rows = grouped.mutate(mean=recast(grouped.total.cast(QUANTITY_TYPE) * _factor(Decimal(1) / count), QUANTITY_TYPE))
-        found["blend"] = _with_measures(rows, rows.mean, ratios)
+        found["blend"] = _with_measures(rows, rows.mean, ratios, keys)
     return Projection({m: found[m] for m in methods if m in found}, {m: why for m, why in unavailable.items() if m in methods})
 
 
-def _or_run_rate(projected: ir.Table, covered: ir.Table, run_rate: ir.Table) -> ir.Table:
+def _or_run_rate(projected: ir.Table, covered: ir.Table, run_rate: ir.Table, key: Sequence[str] = KEY) -> ir.Table:
     """A method's projection, with the run rate for keys it cannot project (no plan line,
     no activity in the same months last year)."""
-    rest = run_rate.anti_join(covered.select(*KEY), KEY)
+    rest = run_rate.anti_join(covered.select(*key), list(key))
     return ibis.union(projected, rest.select(projected.columns), distinct=False)
 
 
-def _projected_routed(routed: ir.Table, projection: Projection, elapsed: list[dt.date], as_of: dt.date | None) -> list[tuple[str, ir.Table]]:
+def projected_routed(routed: ir.Table, projection: Projection, elapsed: list[dt.date], as_of: dt.date | None) -> list[tuple[str, ir.Table]]:
     """(scenario, routed tallies) per method: the actual months to date, then the projection."""
     actual = routed.filter(routed.scenario == ACTUAL, routed.month.isin(elapsed))
     columns = routed.columns
@@ -170,13 +174,13 @@ def _projected_routed(routed: ir.Table, projection: Projection, elapsed: list[dt
     return result
 
 
-def last_year_tallies(engine: Engine, fine: ir.Table, agreements: list[Agreement], year: FinancialYear) -> ir.Table | None:
+def last_year_tallies(engine: Engine, fine: ir.Table, agreements: list[Agreement], year: FinancialYear, keep: Sequence[str] = ()) -> ir.Table | None:
     """Last year's fine tallies moved forward twelve months and routed as this year's, so
     `month` is the month they stand for (None when there is no activity last year)."""
     previous = [add_months(m, -12) for m in year.months]
     last = fine.filter(fine.month.isin(previous))
     moved = last.mutate(month=ibis.date(last.month.year() + 1, last.month.month(), 1))
-    routed = tallies(engine, moved.select(fine.columns), agreements)
+    routed = tallies(engine, moved.select(fine.columns), agreements, keep)
     if routed is None:
         return None
     return routed if engine.to_arrow(routed.select("month").limit(1)).num_rows else None
@@ -198,7 +202,7 @@ def _named(lines: ir.Table, scenario: str, method: str, as_of: dt.date) -> ir.Ta
     return lines.mutate(basis=ibis.cases((lines.month > as_of, words + lines.basis), else_=lines.basis))
 
 
-def _check_as_of(routed: ir.Table | None, year: FinancialYear, as_of: dt.date, engine: Engine) -> list[dt.date]:
+def check_as_of(routed: ir.Table | None, year: FinancialYear, as_of: dt.date, engine: Engine) -> list[dt.date]:
     if as_of not in year.months:
         raise ProblemsError([Problem("--as-of", f"{month_label(as_of)} is outside the financial year {year.label}", expected="a month of the workspace's financial year")])
     elapsed = [m for m in year.months if m <= as_of]
@@ -219,11 +223,11 @@ def forecast(
     """Price the actual year to date and each method's projection of the rest, together."""
     agreements = agreements_of(contracts)
     fine, routed = measure(engine, agreements, tables.activity)
-    elapsed = _check_as_of(routed, year, as_of, engine)
+    elapsed = check_as_of(routed, year, as_of, engine)
     assert fine is not None and routed is not None
     last = last_year_tallies(engine, fine, agreements, year) if "seasonal" in methods or "blend" in methods else None
     projection = project(engine, routed, last, tables.plans, year, as_of, methods)
-    scenarios = _projected_routed(routed, projection, elapsed, None)
+    scenarios = projected_routed(routed, projection, elapsed, None)
     if not scenarios:
         raise ProblemsError([Problem("--method", "; ".join(f"{m}: {why}" for m, why in projection.unavailable.items()), expected="a method the data allows")])
     names = tuple(name for name, _ in scenarios)
@@ -268,7 +272,7 @@ def backtest(
     for as_of in year.months[:-1]:
         elapsed = [m for m in year.months if m <= as_of]
         projection = project(engine, routed, last, tables.plans, year, as_of, methods)
-        scenarios += _projected_routed(routed, projection, elapsed, as_of)
+        scenarios += projected_routed(routed, projection, elapsed, as_of)
     names = (ACTUAL,) + tuple(name for name, _ in scenarios)
     all_routed = ibis.union(routed, *[rows for _, rows in scenarios], distinct=False)
     lines = price_tallies(engine, agreements, year, tables, all_routed, names)

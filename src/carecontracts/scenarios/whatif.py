@@ -12,7 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Mapping
 
 import ibis
 import ibis.expr.types as ir
@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from carecontracts.engine.agreements import agreements_of
 from carecontracts.engine.backend import Engine, recast
-from carecontracts.engine.measure import ACTUAL, tallies
+from carecontracts.engine.measure import ACTUAL, summed, tallies
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.run import RunTables, measure, price_tallies
 from carecontracts.language.load import problems_from_validation
@@ -31,9 +31,10 @@ from carecontracts.machine import is_overflow
 from carecontracts.money import QUANTITY_TYPE
 from carecontracts.periods import FinancialYear, month_label, month_start
 from carecontracts.problems import Problem, ProblemsError
+from carecontracts.scenarios.forecast import KEY, METHODS, check_as_of, last_year_tallies, project, projected_routed
 
 FACTOR = "decimal(12, 8)"
-MEASURES_SCALED = ("quantity", "cost")
+MEASURES_SCALED = ("quantity", "cost", "readmitted", "chargeable")  # the last two: of routed tallies
 COUNTS_SCALED = ("events", "compliant")
 
 
@@ -139,12 +140,19 @@ def parse_whatif(document: LocatedDocument) -> WhatIf:
 # --------------------------------------------------------------------------- activity
 
 
-def _matching(fine: ir.Table, where: ActivityFilter) -> ir.BooleanValue:
+FILTERED = ("service", "provider", "commissioner", "currency", "pod")
+# Routed tallies carry the activity's own columns a filter reads as `unit_<column>`.
+CARRIED = tuple(c for c in FILTERED if c != "currency")
+
+
+def _matching(fine: ir.Table, where: ActivityFilter, carried: bool = False) -> ir.BooleanValue:
+    """Rows of fine tallies (or of routed tallies carrying `CARRIED`) the filter matches."""
     condition = ibis.literal(True)
-    for column in ("service", "provider", "commissioner", "currency", "pod"):
+    for column in FILTERED:
         values = getattr(where, column)
         if values:
-            condition &= fine[column].isin(values).fill_null(False)
+            name = f"unit_{column}" if carried and column in CARRIED else column
+            condition &= fine[name].isin(values).fill_null(False)
     if where.from_ is not None:
         condition &= fine.month >= month_start(where.from_)
     if where.to is not None:
@@ -176,15 +184,16 @@ class Applied:
     matched_units: Decimal
 
 
-def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenario: str) -> tuple[ir.Table, list[Applied]]:
-    """The baseline's fine tallies with the activity changes applied, as `scenario`."""
+def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenario: str, carried: bool = False) -> tuple[ir.Table, list[Applied]]:
+    """The baseline's fine tallies (or routed tallies carrying the filtered columns, which
+    can only be scaled) with the activity changes applied, as `scenario`."""
     changed = fine.mutate(scenario=ibis.literal(scenario))
     applied: list[Applied] = []
     for change in changes:
         where = change.scale or change.move
         if where is None:
             continue
-        hit = _matching(changed, where)
+        hit = _matching(changed, where, carried)
         matched = engine.to_arrow(changed.filter(hit).aggregate(units=changed.quantity.sum())).column("units")[0].as_py() or Decimal(0)
         applied.append(Applied(change, Decimal(matched)))
         if change.scale is not None:
@@ -434,6 +443,101 @@ def _run_whatif(
     lines = ibis.union(base_lines, what_lines, distinct=False)
     lines = engine.to_arrow(lines.filter(lines.month.isin(months)))
     kinds = {(a.id, c.id): c.kind for a in agreements for c in a.components}
+    return WhatIfResult(whatif, months, _differences(lines, kinds, baseline, scenario), applied, lines)
+
+
+# --------------------------------------------------------------------------- forward
+
+
+@dataclass(frozen=True)
+class ForwardResult:
+    """A what-if on the forecast: for each method, the what-if against that method's forecast,
+    actual to `as_of` and projected after it, priced in one run."""
+
+    as_of: dt.date
+    by_method: dict[str, WhatIfResult]
+    unavailable: dict[str, str]
+
+    @property
+    def headline(self) -> str:
+        """The method to show in detail: the blend where the data allows it, else the first."""
+        return "blend" if "blend" in self.by_method else next(iter(self.by_method))
+
+
+def run_forward(
+    engine: Engine,
+    contracts: list[Contract],
+    year: FinancialYear,
+    tables: RunTables,
+    whatif: WhatIf,
+    as_of: dt.date,
+    months: list[dt.date] | None = None,
+    methods: tuple[str, ...] | None = None,
+) -> ForwardResult:
+    """Apply the what-if to each forecast method's activity, actual to `as_of` and projected
+    after it, and price baseline and what-if forecasts together. Activity is scaled where it
+    is (moving it to another provider needs each row's own activity: actual months only)."""
+    methods = methods or METHODS
+    months = months or year.months
+    moved = [c for c in whatif.changes if c.move is not None]
+    if moved:
+        raise ProblemsError([Problem("--move-to", f"'{moved[0].describe()}' moves activity: with --as-of the months after it are projected, "
+                                     "and projected activity is not kept row by row to be routed to another provider's contract",
+                                     expected="--change to scale activity on the forecast; --move-to without --as-of (actual months)")])
+    try:
+        return _run_forward(engine, contracts, year, tables, whatif, as_of, months, methods)
+    except Exception as error:
+        if is_overflow(error) or isinstance(error, pa.ArrowInvalid):
+            raise _too_large(whatif, error) from None
+        raise
+
+
+def _run_forward(engine: Engine, contracts: list[Contract], year: FinancialYear, tables: RunTables, whatif: WhatIf, as_of: dt.date,
+                 months: list[dt.date], methods: tuple[str, ...]) -> ForwardResult:
+    """run_forward's pricing, once the what-if is known to be sound."""
+    agreements = agreements_of(contracts)
+    fine, _ = measure(engine, agreements, tables.activity)
+    if fine is None:
+        raise ProblemsError([Problem("--as-of", "no activity is loaded to forecast from", expected="run `carecontracts load` first")])
+    routed = tallies(engine, fine, agreements, keep=CARRIED)
+    elapsed = check_as_of(routed, year, as_of, engine)
+    last = last_year_tallies(engine, fine, agreements, year, CARRIED) if "seasonal" in methods or "blend" in methods else None
+    projection = project(engine, routed, last, tables.plans, year, as_of, methods, [*KEY, *(f"unit_{c}" for c in CARRIED)])
+    forecasts = projected_routed(routed, projection, elapsed, None)
+    if not forecasts:
+        raise ProblemsError([Problem("--as-of", "; ".join(f"{m}: {why}" for m, why in projection.unavailable.items()), expected="a month the data allows")])
+    activity_changes = [c for c in whatif.changes if c.scale is not None]
+    achieved = achievement_changes(contracts, [c for c in whatif.changes if c.outcome is not None])
+    base_parts, what_parts, names, what_names = [], [], [], []
+    applied_by: dict[str, list[Applied]] = {}
+    for name, rows in forecasts:
+        method = name.split(":")[1]
+        what_name = f"{whatif.name} on {method}"
+        changed, applied_by[method] = apply_activity(engine, rows, activity_changes, what_name, carried=True) if activity_changes else (
+            rows.mutate(scenario=ibis.literal(what_name)), [])
+        base_parts.append(summed(rows))
+        what_parts.append(summed(changed))
+        names.append(name)
+        what_names.append(what_name)
+    parameter_changes = [c for c in whatif.changes if c.parameter is not None]
+    changed_agreements = agreements_of(apply_parameters(contracts, parameter_changes)) if parameter_changes else agreements
+    what_tables = with_prices(engine, tables, [c for c in whatif.changes if c.price is not None])
+    achievement = {(what, contract, metric): change for what in what_names for (contract, metric), change in achieved.items()}
+    base_lines = price_tallies(engine, agreements, year, tables, ibis.union(*base_parts, distinct=False), tuple(names))
+    what_lines = price_tallies(engine, changed_agreements, year, what_tables, ibis.union(*what_parts, distinct=False), tuple(what_names), achievement)
+    lines = ibis.union(base_lines, what_lines, distinct=False)
+    lines = engine.to_arrow(lines.filter(lines.month.isin(months)))
+    kinds = {(a.id, c.id): c.kind for a in agreements for c in a.components}
+    by_method = {}
+    for name, what_name in zip(names, what_names):
+        method = name.split(":")[1]
+        mine = lines.filter(pa.compute.is_in(lines.column("scenario"), value_set=pa.array([name, what_name])))
+        by_method[method] = WhatIfResult(whatif, months, _differences(mine, kinds, name, what_name), applied_by[method], mine)
+    return ForwardResult(as_of, by_method, projection.unavailable)
+
+
+def _differences(lines: pa.Table, kinds: Mapping[tuple[str, str], str], baseline: str, scenario: str) -> list[Difference]:
+    """Each contract component's money in the baseline and the what-if, and why it moves."""
     totals: dict[tuple[str, str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in lines.to_pylist():
         totals[(row["contract"], row["component"], row["payer"], row["payee"])][row["scenario"]] += row["amount"]
@@ -442,4 +546,4 @@ def _run_whatif(
         kind = kinds.get((contract, component.split(".")[0]), "")
         reason = MECHANISMS[kind].why(component) if kind else ""
         differences.append(Difference(contract, component, kind, payer, payee, amounts.get(baseline, Decimal(0)), amounts.get(scenario, Decimal(0)), reason))
-    return WhatIfResult(whatif, months, differences, applied, lines)
+    return differences

@@ -1,0 +1,83 @@
+"""A what-if asked mid-year about the rest of it, on a workspace whose activity stops at
+November, worked by hand.
+
+ISP-2025 pays £100 a case. Elective (EL) cases April to November: 8, 12, 10, 10, 9, 11, 10, 10
+(80 in 8 months: a run rate of 10 a month); day cases (DC) 5 a month. With no plans and no
+last year, the run rate is the forecast (the plan method falls back to it) and so is their blend. "10% fewer electives
+from December" takes 1 case a month off December to March's projected 10: 4 cases, £400."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from carecontracts.cli import app
+
+runner = CliRunner()
+CONTRACT = """\
+id: ISP-2025
+provider: ISP
+commissioner: ICB-A
+term: {start: 2025-04-01, end: 2026-03-31}
+components:
+  - {id: cases, kind: activity, prices: tariff, unit: cases}
+"""
+HEADER = "activity_id,patient_id,provider,commissioner,service,currency,pod,start_date,end_date,quantity"
+ELECTIVE = {"2025-04": 8, "2025-05": 12, "2025-06": 10, "2025-07": 10, "2025-08": 9, "2025-09": 11, "2025-10": 10, "2025-11": 10}
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("forward") / "ws"
+    (root / "contracts").mkdir(parents=True)
+    (root / "prices").mkdir()
+    (root / "data" / "activity").mkdir(parents=True)
+    (root / "carecontracts.toml").write_text('name = "cut at November"\n', encoding="utf-8")
+    (root / "contracts" / "isp.yaml").write_text(CONTRACT, encoding="utf-8")
+    (root / "prices" / "tariff.csv").write_text("currency,unit_price,valid_from,valid_to\nHRG1,100,2025-04-01,2026-03-31\n", encoding="utf-8")
+    rows = []
+    for month, electives in ELECTIVE.items():
+        for pod, count in (("EL", electives), ("DC", 5)):
+            rows += [f"{pod}{month}-{i},P{pod}{month}-{i},ISP,ICB-A,general,HRG1,{pod},{month}-15,{month}-15,1" for i in range(count)]
+    (root / "data" / "activity" / "activity.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["load", "-w", str(root)])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def whatif(root: Path, *args: str) -> str:
+    result = runner.invoke(app, ["whatif", "-w", str(root), "--provider", "ISP", "--pod", "EL", "--from", "2025-12", "--change", "-10%", *args])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_without_the_forecast_there_is_nothing_to_change(cut: Path) -> None:
+    said = whatif(cut)
+    assert "matches no activity, so it changes nothing" in said and "no change" in said
+
+
+def test_on_the_forecast_it_saves_what_the_run_rate_says(cut: Path) -> None:
+    said = whatif(cut, "--as-of", "2025-11")
+    assert "no seasonal forecast" in said
+    # December to March projected at 15 cases a month (10 EL + 5 DC) × £100: £6,000; less 4 EL cases: £5,600.
+    assert "run_rate (run rate of the year to date) │ £6,000.00 │ £5,600.00 │ -£400.00" in said
+    assert "2025-12 to 2026-03 projected" in said
+    assert "In all, 2025-12..2026-03, on the blend forecast (2025-12 to 2026-03 projected): a saving of £400.00." in said
+
+
+def test_from_an_earlier_month_actual_months_change_too(cut: Path) -> None:
+    # From October: October and November's actual 20 EL cases lose 2 (£200), December to March 4 (£400).
+    result = runner.invoke(app, ["whatif", "-w", str(cut), "--provider", "ISP", "--pod", "EL", "--from", "2025-10", "--change", "-10%",
+                                 "--as-of", "2025-11"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, said
+    assert "(2025-10 to 2025-11 actual; 2025-12 to 2026-03 projected)" in said
+    assert "a saving of £600.00." in said
+
+
+def test_moving_projected_activity_is_refused_saying_why(cut: Path) -> None:
+    result = runner.invoke(app, ["whatif", "-w", str(cut), "--provider", "ISP", "--move-to", "ISP", "--as-of", "2025-11"])
+    assert result.exit_code == 2
+    assert "projected activity is not kept row by row" in " ".join(result.output.split())
