@@ -172,16 +172,34 @@ def test_unparseable_date_is_located_by_line_column_and_value(loaded: tuple[Work
     """A date that does not parse is reported with file, CSV line, column, value and the expected form."""
     workspace, before = loaded
     rows = list(ACTIVITY_A)
-    rows[1] = "A2,P2,PROV,ICB,general,HRG2,NEL,10/04/2025,2025-04-10,2.5"  # data row 2 → line 3
+    rows[1] = "A2,P2,PROV,ICB,general,HRG2,NEL,04/31/2025,2025-04-10,2.5"  # data row 2 → line 3; month first is not a UK date
     write(workspace.root, "data/activity/a.csv", ACTIVITY_COLUMNS, rows)
     (problem,) = rejected(workspace, before)
     assert problem.source == "data/activity/a.csv"
     assert problem.line == 3
     assert problem.field == "start_date"
-    assert problem.value == "10/04/2025"
-    assert problem.expected == "a date like 2025-11-30"
-    assert str(problem).startswith("data/activity/a.csv:3 start_date: '10/04/2025'")
-    assert "a date like 2025-11-30" in str(problem)
+    assert problem.value == "04/31/2025"
+    assert problem.expected == "a date like 2025-11-30 (or 30/11/2025, day first)"
+    assert str(problem).startswith("data/activity/a.csv:3 start_date: '04/31/2025'")
+
+
+def test_uk_dates_pound_signs_and_thousands_separators_are_read(loaded: tuple[Workspace, dict]) -> None:
+    """As a spreadsheet saves them: 10/04/2025 is 10 April; £1,234.50 is 1234.50; but 1,2,3 is no number."""
+    workspace, before = loaded
+    rows = list(ACTIVITY_A)
+    rows[1] = 'A2,P2,PROV,ICB,general,HRG2,NEL,10/04/2025,1/5/2025,"1,234.5"'
+    write(workspace.root, "data/activity/a.csv", ACTIVITY_COLUMNS, rows)
+    write(workspace.root, "prices/tariff.csv", PRICE_COLUMNS, ['HRG1,"£1,168.00",01/04/2025,31/03/2026', *TARIFF[1:]])
+    load_workspace(workspace)
+    assert rows_of(workspace, "SELECT start_date, end_date, quantity FROM activity WHERE activity_id = 'A2'") == [
+        (dt.date(2025, 4, 10), dt.date(2025, 5, 1), Decimal("1234.5"))]
+    assert rows_of(workspace, "SELECT unit_price, valid_from, valid_to FROM prices WHERE currency = 'HRG1'") == [
+        (Decimal("1168.00"), dt.date(2025, 4, 1), dt.date(2026, 3, 31))]
+    after = snapshot(workspace)
+    rows[1] = 'A2,P2,PROV,ICB,general,HRG2,NEL,10/04/2025,1/5/2025,"1,2,3"'
+    write(workspace.root, "data/activity/a.csv", ACTIVITY_COLUMNS, rows)
+    (problem,) = rejected(workspace, after)
+    assert (problem.line, problem.field, problem.value) == (3, "quantity", "1,2,3") and "£1,234.56" in problem.expected
 
 
 def test_impossible_calendar_date_is_rejected(loaded: tuple[Workspace, dict]) -> None:
@@ -511,14 +529,14 @@ def test_check_files_reports_the_same_problems_without_a_warehouse(tmp_path: Pat
     """check_files finds exactly what a load would, and creates no warehouse."""
     workspace = new_workspace(tmp_path)
     a = list(ACTIVITY_A)
-    a[1] = "A2,P2,PROV,ICB,general,HRG2,NEL,10/04/2025,2025-04-10,2.5"
+    a[1] = "A2,P2,PROV,ICB,general,HRG2,NEL,10th April,2025-04-10,2.5"
     write(tmp_path, "data/activity/a.csv", ACTIVITY_COLUMNS, a)
     write(tmp_path, "prices/x.csv", PRICE_COLUMNS, ["HRG1,-1,2025-04-01,2026-03-31"])
     checked = check_files(workspace)
     assert not workspace.warehouse_path.exists()
     assert not workspace.state_dir.exists()
     assert {(p.source, p.line, p.field, p.value) for p in checked} == {
-        ("data/activity/a.csv", 3, "start_date", "10/04/2025"),
+        ("data/activity/a.csv", 3, "start_date", "10th April"),
         ("prices/x.csv", 2, "unit_price", "-1"),
     }
     with pytest.raises(ProblemsError) as error:

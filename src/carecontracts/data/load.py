@@ -126,7 +126,27 @@ def _typed(column: Column, present: bool, source_type: str | None) -> str:
         return f"TRY_CAST(CASE WHEN length({text}) = 7 THEN {text} || '-01' ELSE {text} END AS DATE)"
     if _native(column, source_type):
         return f"TRY_CAST({raw} AS {column.target_type})"
-    return f"TRY_CAST(NULLIF(trim(CAST({raw} AS VARCHAR)), '') AS {column.target_type})"
+    text = f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
+    if column.kind is Kind.DATE:
+        return f"coalesce(TRY_CAST({text} AS DATE), {uk_date(text)})"
+    if column.kind in (Kind.DECIMAL, Kind.INTEGER):
+        return f"TRY_CAST({plain_number(text)} AS {column.target_type})"
+    return f"TRY_CAST({text} AS {column.target_type})"
+
+
+# A number as a spreadsheet writes it: a £ sign, thousands separators in their places.
+WRITTEN_NUMBER = r"-?£?-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?"
+
+
+def plain_number(text: str) -> str:
+    """SQL: the number in `text` without a £ sign or thousands separators where it is written
+    with them in their places (£1,234.56 → 1234.56); any other text as it is."""
+    return f"CASE WHEN regexp_full_match({text}, '{WRITTEN_NUMBER}') THEN regexp_replace({text}, '[£,]', '', 'g') ELSE {text} END"
+
+
+def uk_date(text: str) -> str:
+    """SQL: a day written the UK way, 30/11/2025 (day first), as a date; NULL otherwise."""
+    return f"CASE WHEN regexp_full_match({text}, '[0-9]{{1,2}}/[0-9]{{1,2}}/[0-9]{{4}}') THEN try_strptime({text}, '%d/%m/%Y')::DATE END"
 
 
 def _bad(column: Column, present: bool, native: bool = False) -> list[tuple[str, str]]:
@@ -146,7 +166,7 @@ def _bad(column: Column, present: bool, native: bool = False) -> list[tuple[str,
         checks.append((f"day({typed}) <> 1", "a month like 2025-11"))
     if column.kind in (Kind.DECIMAL, Kind.INTEGER) and not native:
         # Parsing rounds to the stored places; a value that loses digits is refused, not rounded.
-        checks.append((f"TRY_CAST(trim({raw}) AS DECIMAL(38, 12)) <> {typed}", column.precision_expected()))
+        checks.append((f"TRY_CAST({plain_number(f'trim({raw})')} AS DECIMAL(38, 12)) <> {typed}", column.precision_expected()))
     if column.minimum is not None:
         checks.append((f"{typed} < {column.minimum}", column.expected()))
     if column.maximum is not None:

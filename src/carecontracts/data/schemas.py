@@ -34,10 +34,10 @@ class Column:
         """What a good value looks like, in words, for error messages."""
         words = {
             Kind.TEXT: "a non-empty value",
-            Kind.DATE: "a date like 2025-11-30",
+            Kind.DATE: "a date like 2025-11-30 (or 30/11/2025, day first)",
             Kind.MONTH: "a month like 2025-11",
-            Kind.DECIMAL: "a number",
-            Kind.INTEGER: "a whole number",
+            Kind.DECIMAL: "a number (such as 1234.56, or £1,234.56)",
+            Kind.INTEGER: "a whole number (such as 1234, or 1,234)",
         }[self.kind]
         if self.choices:
             words = "one of " + ", ".join(self.choices)
