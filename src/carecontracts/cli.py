@@ -1398,8 +1398,13 @@ AUDIT_HELP = "\n\n".join([
     "against their spread). Every finding says how it ranks.",
     "[bold]Groups[/bold] (--group provider / commissioner / any column): each group on its own, and all together. A group that cannot "
     "be tested (too few records: --min-records; a range that does not reach the threshold; too few bins) is listed as 'cannot test' "
-    "with the reason, and the others go on. Each group's own share by period is charted (XmR, Making Data Count rules and icons; "
+    "with the reason, and the others go on. Each group's own share by period is charted (Making Data Count rules and icons; "
     "--min-periods, --min-per-period, --baseline, --phase; limits clipped to 0-100); chart signals are information, not findings.",
+    "[bold]Charts[/bold] (--chart): with the count behind each period known (RTT, A&E, patient-level values, the workspace), a p-chart: "
+    "centre = all met / all counted over the baseline, limits p ± 3·sqrt(p(1-p)/n) for each period's own n. Where the periods vary more "
+    "than binomial sampling gives (sigma_z, the moving range of the points' z-scores / 1.128, over 1; usual with thousands of attendances) "
+    "Laney's p' multiplies each sigma by sigma_z, else every busy month would be 'special cause'. Figures with no counts get an XmR chart. "
+    "The output says which chart was drawn and why.",
     "[bold]Examples[/bold]",
     "  carecontracts audit -w example --html audit.html",
     "  carecontracts audit --file rtt.csv --where \"RTT Part Type=Part_1A\" --group provider --threshold 18",
@@ -1441,6 +1446,9 @@ def audit(
     baseline: Annotated[Optional[int], typer.Option(help="Chart limits from the first N points of each phase (default: all of them).", min=2, rich_help_panel="Groups and charts")] = None,
     phase: Annotated[Optional[list[str]], typer.Option("--phase", help="A period where a new phase of the chart starts (e.g. 2025-04), with limits of its own. Repeatable.", rich_help_panel="Groups and charts")] = None,
     chart_target: Annotated[Optional[float], typer.Option(help="The target line for the charts' assurance icon (default: the threshold, for shares).", rich_help_panel="Groups and charts")] = None,
+    chart: Annotated[str, typer.Option("--chart", help="The control chart of each group's share: auto (a p-chart when the records or attendances behind each period are known, "
+                                       "widened by Laney's p' correction when the periods vary more than binomial sampling gives, sigma_z over 1; XmR otherwise), "
+                                       "xmr, p (binomial limits only) or laney (p' always).", rich_help_panel="Groups and charts")] = "auto",
     seasonal: Annotated[Optional[bool], typer.Option("--seasonal/--no-seasonal", help="Chart figures less the average group's seasonal pattern (default: with 10 or more groups and 24 or more months).", rich_help_panel="Groups and charts", show_default=False)] = None,
     pooled: Annotated[bool, typer.Option("--pooled/--no-pooled", help="With --group, also audit all groups together.", rich_help_panel="Groups and charts")] = True,
     output_format: Annotated[str, typer.Option("--format", help="What is printed (or written to --output): text, json or csv.", rich_help_panel="Output")] = "text",
@@ -1451,7 +1459,7 @@ def audit(
     from carecontracts.audit.findings import grouped, subjects_text
     from carecontracts.audit.histogram import Side
     from carecontracts.audit.readers import Layout, RowFilter
-    from carecontracts.audit.run import AuditOptions, FileSpec, audit_file, audit_workspace
+    from carecontracts.audit.run import AuditOptions, ChartChoice, FileSpec, audit_file, audit_workspace
     from carecontracts.report.audit_html import render
 
     check_outputs({"--output": (output, ()), "--html": (html, ("html", "htm"))})
@@ -1462,6 +1470,8 @@ def audit(
             fmt = output.suffix.lower()[1:]
         if fmt not in ("text", "json", "csv"):
             problems.append(Problem("--format", f"'{output_format}' is not a format", value=output_format, expected="text, json or csv"))
+        if chart.lower() not in {m.value for m in ChartChoice}:
+            problems.append(Problem("--chart", f"'{chart}' is not a chart", value=chart, expected="auto, xmr, p or laney"))
         if layout not in {m.value for m in Layout}:
             problems.append(Problem("--layout", f"'{layout}' is not a layout", value=layout, expected="auto, long, rtt or ae"))
         if file is None and (where or layout != "auto" or period):
@@ -1473,7 +1483,7 @@ def audit(
             threshold=threshold, side=Side.BELOW if below else Side.ABOVE, bin_width=bin_width, max_degree=max_degree, window=window, span=span,
             replicates=replicates, seed=seed, alpha=alpha, min_records=min_records, min_per_period=min_per_period, min_periods=min_periods,
             other_targets=tuple(other_target or ()), exclude=_ranges(exclude or [], "--exclude"), calendar=calendar, baseline=baseline,
-            phases=tuple(phase or ()), chart_target=chart_target, seasonal=seasonal, pooled=pooled, layout=Layout(layout), filters=filters,
+            phases=tuple(phase or ()), chart_target=chart_target, chart=ChartChoice(chart.lower()), seasonal=seasonal, pooled=pooled, layout=Layout(layout), filters=filters,
             ae_types=tuple(t.strip() for t in ae_types.split(",") if t.strip()),
         )
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

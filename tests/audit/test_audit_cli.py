@@ -22,6 +22,7 @@ os.environ["COLUMNS"] = "250"
 from carecontracts.audit.run import audit_workspace  # noqa: E402
 from carecontracts.cli import app  # noqa: E402
 from carecontracts.examples.generate import CLOCK_STOPPER  # noqa: E402
+from carecontracts.audit.readers import period_label  # noqa: E402
 from carecontracts.examples.published import AE_EXAMPLE, RTT_EXAMPLE, ae_rows, rtt_rows, write_csv  # noqa: E402
 from carecontracts.workspace import Workspace  # noqa: E402
 
@@ -170,7 +171,8 @@ def test_help_teaches_the_rules_and_the_options() -> None:
     result = invoke("audit", "--help")
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    for words in ("placebo", "negative binomial", "--where", "--min-records", "--baseline", "--phase", "--format", "Christmas", "cannot test", "Examples"):
+    for words in ("placebo", "negative binomial", "--where", "--min-records", "--baseline", "--phase", "--chart", "Laney", "p-chart", "--format", "Christmas",
+                  "cannot test", "Examples"):
         assert words in text, words
 
 
@@ -189,3 +191,45 @@ def test_every_readme_audit_command_runs_on_the_example(example: Path, tmp_path:
         args = [str(tmp_path / a) if a.endswith((".html", ".csv", ".json")) and not a.startswith(str(example)) else a for a in args]
         result = runner.invoke(app, args)
         assert result.exit_code == 0, f"{command}\n{result.output}"
+
+
+def test_ae_charts_are_laney_p_prime_by_default_xmr_when_asked_and_say_why(tmp_path: Path) -> None:
+    rows, _ = ae_rows(seed=7, providers=4, months=24, nudgers=0)
+    path = write_csv(tmp_path / "ae.csv", rows)
+    out, page = tmp_path / "ae.json", tmp_path / "ae.html"
+    result = invoke("audit", "--file", path, "--threshold", 95, "--above", "--group", "provider", "--min-records", 10_000, "--output", out, "--html", page)
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    charts = {s["subject"]: s["chart"] for s in document["subjects"]}
+    pooled = charts["all"]
+    # Hundreds of thousands of attendances a month: binomial limits would be a fraction of a point
+    # wide, and the months differ by points, so σ_z is far over 1 and Laney's correction is used.
+    assert pooled["kind"] == "p′ (Laney)" and pooled["phases"][0]["sigma_z"] > 5 and "over 1" in pooled["why"]
+    body = [r for r in rows[1:] if r[1] != "TOTAL"]
+    header = rows[0]
+    attend = [header.index(c) for c in header if c.startswith("A&E attendances")]
+    by_month: dict[str, int] = {}
+    for r in body:
+        by_month[period_label(r[0])] = by_month.get(period_label(r[0]), 0) + sum(int(r[i]) for i in attend)
+    assert pooled["denominators"] == [by_month[label] for label in pooled["labels"]]  # each month's own attendances
+    spc = [f for f in document["findings"] if f["check"] == "spc" and f["subject"] == "all"]
+    assert spc and all("p′-chart (Laney)" in f["sentence"] and f["chart"] == "p′ (Laney)" for f in spc)
+    assert "p′ (Laney) chart" in page.read_text()
+    xmr_out = tmp_path / "xmr.json"
+    result = invoke("audit", "--file", path, "--threshold", 95, "--above", "--group", "provider", "--min-records", 10_000, "--chart", "xmr", "--output", xmr_out)
+    assert result.exit_code == 0, result.output
+    assert {s["chart"]["kind"] for s in json.loads(xmr_out.read_text())["subjects"]} == {"XmR"}
+
+
+def test_a_p_chart_of_figures_with_no_counts_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "figures.csv"
+    path.write_text("provider,month,percent\n" + "".join(f"A,2025-{m:02d},{90 + m % 3}\n" for m in range(1, 13)))
+    out = tmp_path / "out.json"
+    result = invoke("audit", "--file", path, "--value", "percent", "--period", "month", "--threshold", 95, "--above", "--chart", "p", "--output", out)
+    assert result.exit_code == 2 and "--chart" in result.output and "count behind each period" in result.output and not out.exists()
+    result = invoke("audit", "--file", path, "--value", "percent", "--period", "month", "--threshold", 95, "--above", "--output", out)
+    assert result.exit_code == 0, result.output
+    chart = json.loads(out.read_text())["subjects"][0]["chart"]
+    assert chart["kind"] == "XmR" and "no counts behind them" in chart["why"]
+    bad = invoke("audit", "--file", path, "--value", "percent", "--chart", "c")
+    assert bad.exit_code == 2 and "'c' is not a chart" in bad.output

@@ -77,11 +77,14 @@ def subject_dict(s: SubjectAudit) -> dict[str, Any]:
             rank, count, p = s.density_placebo
             out["discontinuity"]["placebo"] = {"rank": rank, "count": count, "p": p}
     if s.chart is not None:
-        chart = s.chart.xmr
+        chart = s.chart.control
         out["chart"] = {
-            "title": s.chart.title, "labels": chart.labels, "values": chart.values,
+            "title": s.chart.title, "kind": chart.kind.value, "why": chart.why, "labels": chart.labels, "values": chart.values,
+            "denominators": chart.sizes, "lower_limits": chart.lowers, "upper_limits": chart.uppers,
             "phases": [{"first": chart.labels[p.start], "last": chart.labels[p.stop - 1], "baseline_points": p.baseline, "mean": p.mean,
-                        "lower": p.lower, "upper": p.upper, "moving_range": p.moving_range} for p in chart.phases],
+                        "lower": p.lower, "upper": p.upper, "moving_range": p.moving_range,
+                        **({"sigma_z": p.measured_sigma_z, "sigma_z_used": p.sigma_z} if p.point_sigma is not None else {})}
+                       for p in chart.phases],
             "signals": [{"rule": sig.rule.value, "first": chart.labels[sig.points[0]], "last": chart.labels[sig.points[-1]],
                          "meaning": sig.meaning.value, "upward": sig.upward} for sig in chart.signals],
             "variation": chart.variation.value, "assurance": chart.assurance.value if chart.assurance else None, "target": chart.target,
@@ -99,7 +102,7 @@ def to_json(audit: Audit) -> str:
                     "replicates": options.replicates, "seed": options.seed, "alpha": options.alpha, "min_records": options.min_records,
                     "min_per_period": options.min_per_period, "min_periods": options.min_periods, "other_targets": list(options.other_targets),
                     "exclude": [list(r) for r in options.exclude], "calendar": options.calendar, "baseline": options.baseline,
-                    "phases": list(options.phases), "filters": [f.text for f in options.filters]},
+                    "phases": list(options.phases), "chart": options.chart.value, "filters": [f.text for f in options.filters]},
         "summary": {"findings": len(audit.findings), "to_explain": len(audit.doubtful), "cannot_test": len(audit.untested)},
         "findings": [{"severity": f.severity.value, "subject": f.subject, "name": names.get(f.subject, ""), "check": f.check,
                       "title": f.title, "sentence": f.sentence, **f.numbers} for f in audit.findings],

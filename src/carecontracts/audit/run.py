@@ -1,8 +1,9 @@
 """Run an audit over a workspace's warehouse or over one file.
 
 Per subject (a provider, a commissioner, or every row together): threshold bunching set
-against placebo thresholds, the density test likewise, and an XmR chart of the subject's own
-share by period; over all records the manifest of logical checks; for a workspace with
+against placebo thresholds, the density test likewise, and a control chart of the subject's own
+share by period (a p-chart, or Laney's p′, when the count behind each period is known; XmR
+otherwise); over all records the manifest of logical checks; for a workspace with
 published figures in `data/reported/*.csv`, reported against recomputed. A subject whose data
 cannot be tested is reported as `cannot test` with the reason and the others go on; only a
 file that cannot be read, or bad values in it, stop the run (every problem located at once).
@@ -11,9 +12,11 @@ Nothing prints: everything comes back as an `Audit`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -38,7 +41,7 @@ from carecontracts.audit.discontinuity import Discontinuity, density_test, grid_
 from carecontracts.audit.findings import Finding, Severity, ordered
 from carecontracts.audit.histogram import Histogram, Scale, Side, default_width, from_counts, from_values
 from carecontracts.audit.readers import AE_TYPES, Binned, Layout, Read, RowFilter, Values, detect_layout, open_file, period_label, read_ae, read_rtt
-from carecontracts.audit.spc import Improvement, Meaning, XmR, xmr
+from carecontracts.audit.spc import ChartKind, ControlChart, Improvement, Meaning, p_chart, xmr
 from carecontracts.problems import Problem, ProblemsError, raise_if_any
 from carecontracts.workspace import Workspace
 
@@ -46,6 +49,16 @@ MAX_REPORTED_PROBLEMS = 20
 REPORTED_FOLDER = "data/reported"
 POOLED = "all"
 SHARE_BOUNDS = (0.0, 100.0)
+
+
+class ChartChoice(str, Enum):
+    """Which control chart to draw: `auto` is a p-chart (p′ where over-dispersed) when the
+    count behind each period is known, XmR otherwise."""
+
+    AUTO = "auto"
+    XMR = "xmr"
+    P = "p"
+    LANEY = "laney"
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class AuditOptions:
     baseline: int | None = None
     phases: tuple[str, ...] = ()
     chart_target: float | None = None
+    chart: ChartChoice = ChartChoice.AUTO
     seasonal: bool | None = None  # None: adjust when there are many groups and two years of periods
     pooled: bool = True
     layout: Layout = Layout.AUTO
@@ -86,7 +100,7 @@ class AuditOptions:
 class Chart:
     """A subject's own share by period, charted."""
 
-    xmr: XmR
+    control: ControlChart
     title: str
     unit: str
     seasonal: bool = False
@@ -146,6 +160,7 @@ class SubjectData:
     weights: np.ndarray | None = None
     excluded: list[tuple[float, float]] = field(default_factory=list)  # ranges of value kept out of the fits
     periods: list[tuple[str, float, float]] = field(default_factory=list)  # label, figure (%), records behind it
+    denominators: bool = True  # the records behind each period are its share's denominator (False: figures with no counts)
     chart_title: str = ""
     name: str = ""
 
@@ -197,7 +212,7 @@ def _bin_width(values: np.ndarray, weights: np.ndarray, scale: Scale, options: A
 
 
 def _statistics(data: SubjectData, options: AuditOptions, scale: Scale, figures: bool) -> tuple[SubjectAudit, list[Finding]]:
-    """Bunching, the density test and the XmR chart for one subject, with their findings. Anything
+    """Bunching, the density test and the control chart for one subject, with their findings. Anything
     that cannot be tested becomes a `cannot test` finding; nothing here stops the other subjects."""
     subject = data.subject
     result = SubjectAudit(subject, data.records, data.name)
@@ -290,36 +305,53 @@ def _density(result: SubjectAudit, found: list[Finding], data: SubjectData, bins
 
 def _chart(result: SubjectAudit, found: list[Finding], data: SubjectData, options: AuditOptions, scale: Scale, figures: bool) -> None:
     subject = result.subject
-    kept = [(label, value) for label, value, behind in data.periods if behind >= options.min_per_period]
+    kept = [(label, value, behind) for label, value, behind in data.periods if behind >= options.min_per_period]
     dropped = len(data.periods) - len(kept)
     if dropped:
         result.notes.append(f"{dropped} period(s) with fewer than {options.min_per_period:,} behind the figure are left off the chart (--min-per-period)")
     if len(kept) < options.min_periods:
-        why = (f"{len(kept)} periods with at least {options.min_per_period:,} behind the figure, too few for an XmR chart "
+        why = (f"{len(kept)} periods with at least {options.min_per_period:,} behind the figure, too few for a control chart "
                f"(at least {options.min_periods}; --min-periods, --min-per-period)")
         found.append(_cannot(subject, "spc", why, {"periods": len(kept)}))
         result.notes.append(why)
         return
-    labels = [label for label, _ in kept]
-    values = [value for _, value in kept]
+    labels = [label for label, _, _ in kept]
+    values = [value for _, value, _ in kept]
+    sizes = [behind for _, _, behind in kept]
     missing = [p for p in options.phases if p not in labels]
     phases = [labels.index(p) for p in options.phases if p in labels]
     if missing:
         result.notes.append(f"phase start(s) {', '.join(missing)} are not periods of this chart")
     target = options.chart_target if options.chart_target is not None else (options.threshold if figures and scale.unit == "%" else None)
     improvement = Improvement.HIGHER
+    source = f"{subject} {data.chart_title}"
+    proportion = data.denominators and all(0 <= v <= 100 for v in values)
     try:
-        chart = xmr(values, labels, improvement, options.baseline, f"{subject} {data.chart_title}", phases, SHARE_BOUNDS, target)
+        if options.chart is ChartChoice.XMR:
+            chart = xmr(values, labels, improvement, options.baseline, source, phases, SHARE_BOUNDS, target)
+            chart = dataclasses.replace(chart, why="XmR chart, as asked (--chart xmr)")
+        elif proportion:
+            laney = {ChartChoice.AUTO: None, ChartChoice.P: False, ChartChoice.LANEY: True}[options.chart]
+            chart = p_chart(values, sizes, labels, improvement, options.baseline, source, phases, SHARE_BOUNDS, target, laney)
+        else:
+            chart = xmr(values, labels, improvement, options.baseline, source, phases, SHARE_BOUNDS, target)
+            reason = ("the figures have no counts behind them" if not data.denominators
+                      else f"the charted figures ({data.chart_title}) are not all within 0–100%")
+            chart = dataclasses.replace(chart, why=f"XmR chart: {reason}, so a p-chart cannot be drawn")
     except ProblemsError as error:
         why = "; ".join(p.message for p in error.problems)
         found.append(_cannot(subject, "spc", why))
         return
     title = data.chart_title
     result.chart = Chart(chart, title, "%", seasonal="seasonally adjusted" in title)
-    phase_words = ", ".join(f"{chart.labels[p.start]}–{chart.labels[p.stop - 1]}: mean {p.mean:.1f}, limits {p.lower:.1f} to {p.upper:.1f}"
+    at_mean = " at the mean denominator" if chart.kind is not ChartKind.XMR else ""
+    phase_words = ", ".join(f"{chart.labels[p.start]}–{chart.labels[p.stop - 1]}: mean {p.mean:.1f}, limits{at_mean} {p.lower:.1f} to {p.upper:.1f}"
                             + (f" (from the first {p.baseline} points)" if p.baseline < p.stop - p.start else "") for p in chart.phases)
-    numbers: dict[str, float | int | str] = {"mean": round(chart.mean, 2), "lower": round(chart.lower, 2), "upper": round(chart.upper, 2),
-                                             "variation": chart.variation.value, "periods": len(labels)}
+    phase_words = f"{chart.why}; {phase_words}"
+    numbers: dict[str, float | int | str] = {"chart": chart.kind.value, "mean": round(chart.mean, 2), "lower": round(chart.lower, 2),
+                                             "upper": round(chart.upper, 2), "variation": chart.variation.value, "periods": len(labels)}
+    if chart.kind is not ChartKind.XMR:
+        numbers["sigma_z"] = round(chart.last.measured_sigma_z, 3)
     if chart.assurance is not None:
         numbers["assurance"] = chart.assurance.value
     icons = f"latest point: {chart.variation.value}" + (f"; {chart.assurance.value}" if chart.assurance else "")
@@ -532,6 +564,10 @@ def _audit_values(read: Read, path: Path, options: AuditOptions, checks: list[Ch
     findings: list[Finding] = check_findings(checks)
     subjects = sorted(set(values.subject))
     grouped = read.group is not None
+    counted = not read.figures or values.denominator is not None  # the count behind each period's share is known
+    if not counted and options.chart in (ChartChoice.P, ChartChoice.LANEY):
+        raise ProblemsError([Problem("--chart", f"a p-chart needs the count behind each period's figure, and {path.name} gives figures only",
+                                     value=options.chart.value, expected="--chart auto or xmr for figures with no counts behind them")])
     adjusted, seasonal = _seasonal_adjustment(values, options, len(subjects)) if read.figures and grouped else (values.value, False)
     if seasonal:
         audit.notes.append("Charts are seasonally adjusted: each month's figure less the average provider's difference from its own mean in that "
@@ -574,7 +610,7 @@ def _audit_values(read: Read, path: Path, options: AuditOptions, checks: list[Ch
         else:
             title = f"% {meets_words}"
         data = SubjectData(subject, int(len(value)), values=value, weights=np.ones(len(value)), periods=periods if len(periods) > 1 else [],
-                           chart_title=title, name=read.names.get(subject, "every row together" if subject == POOLED else ""))
+                           denominators=counted, chart_title=title, name=read.names.get(subject, "every row together" if subject == POOLED else ""))
         result, found = _statistics(data, options, scale, read.figures)
         audit.subjects.append(result)
         findings += found

@@ -1,6 +1,6 @@
 """The audit as one self-contained HTML page: what needs explaining first, with its numbers
 (the excess, its interval, the placebo rank); what could not be tested and why; then per
-subject the distribution with its counterfactual and placebos, and the XmR chart of its own
+subject the distribution with its counterfactual and placebos, and the control chart of its own
 share with the Making Data Count icons; then the logical checks, reported against
 recomputed, and the method in words."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 from carecontracts.audit.export import write_whole
 from carecontracts.audit.findings import Finding, Severity, grouped, subjects_text
 from carecontracts.audit.run import Audit, SubjectAudit
-from carecontracts.audit.spc import Assurance, Variation, XmR
-from carecontracts.report.charts import MDC_COMMON, MDC_CONCERN, MDC_IMPROVEMENT, MDC_NEITHER, bunching_chart, xmr_chart
+from carecontracts.audit.spc import Assurance, ControlChart, Variation
+from carecontracts.report.charts import MDC_COMMON, MDC_CONCERN, MDC_IMPROVEMENT, MDC_NEITHER, bunching_chart, control_chart
 
 STYLE = """
 body { font-family: Arial, Helvetica, sans-serif; color: #231f20; max-width: 1100px; margin: 24px auto; padding: 0 16px; line-height: 1.4; }
@@ -50,7 +50,7 @@ def _icon(letter: str, colour: str, label: str, fill: str = "#fff") -> str:
             f"<text x='15' y='20' font-size='14' font-weight='bold' text-anchor='middle' fill='{colour}' font-family='Arial'>{_e(letter)}</text></svg>")
 
 
-def icons(chart: XmR) -> str:
+def icons(chart: ControlChart) -> str:
     """The variation icon (latest point) and, with a target, the assurance icon."""
     variation = chart.variation
     colour, letter = {
@@ -97,6 +97,15 @@ def _findings_table(findings: list[Finding], names: dict[str, str]) -> str:
     return "".join(rows)
 
 
+def _chart_words(choice: str) -> str:
+    """What --chart asked for, in words."""
+    return {
+        "auto": "a p-chart where the count behind each period is known, with Laney's p′ correction where the figures vary more than binomial "
+                "sampling gives (σ_z over 1); XmR where no counts are known",
+        "xmr": "XmR, as asked", "p": "p-charts, as asked", "laney": "Laney's p′-charts, as asked",
+    }[choice]
+
+
 def _method(audit: Audit) -> str:
     o = audit.options
     side = "at or below" if o.side.value == "below" else "at or above"
@@ -111,8 +120,8 @@ def _method(audit: Audit) -> str:
         "<li class='note'>Placebos: the same estimator at every bin edge where no target is, with the target's window and missing range kept out of "
         f"their fits. Bunching is reported only when the interval lies above zero and the target's z ranks in the top {o.alpha:.0%} of all "
         "(rank p = (1 + placebos at least as large) ÷ (1 + placebos)). The density test (McCrary) is ranked the same way.</li>"
-        f"<li class='note'>Charts: XmR of each subject's own share by period, Making Data Count rules (beyond the limits; 7 on one side; 6 rising or falling; "
-        f"2 of 3 beyond two sigma), limits clipped to 0–100{', from the first ' + str(o.baseline) + ' points of each phase' if o.baseline else ''}"
+        f"<li class='note'>Charts ({_e(_chart_words(o.chart.value))}): each subject's own share by period, Making Data Count rules (beyond the limits; 7 on one side; 6 rising or falling; "
+        f"2 of 3 beyond two sigma, each point against its own limits on a p-chart), limits clipped to 0–100{', from the first ' + str(o.baseline) + ' points of each phase' if o.baseline else ''}"
         f"{', phases from ' + ', '.join(o.phases) if o.phases else ''}. Signals are information: they say when performance changed, not that a figure is wrong.</li>"
         "</ul>"
     )
@@ -121,7 +130,7 @@ def _method(audit: Audit) -> str:
 def _subject(subject: SubjectAudit, audit: Audit, flagged: list[Finding]) -> str:
     title = subject.subject + (f" — {subject.name}" if subject.name else "")
     parts = [f"<h2 id='s-{_e(subject.subject)}'>{_e(title)} <span class='badge {'warning' if flagged else 'info'}'>{len(flagged)} to explain</span>"
-             + (icons(subject.chart.xmr) if subject.chart else "") + "</h2>"]
+             + (icons(subject.chart.control) if subject.chart else "") + "</h2>"]
     parts.append(f"<p class='note'>{subject.records:,} {_e(audit.scale.counted)}.</p>")
     charts = []
     if subject.bunching is not None:
@@ -141,9 +150,10 @@ def _subject(subject: SubjectAudit, audit: Audit, flagged: list[Finding]) -> str
         ranked = f"; rank {rank[0]} of {rank[1] + 1} among placebo thresholds (p {rank[2]:.3f})" if rank else ""
         parts.append(f"<p>Density test: {_e(subject.discontinuity.sentence())}{_e(ranked)}.</p>")
     if subject.chart is not None:
-        chart = subject.chart.xmr
+        chart = subject.chart.control
         icon_words = chart.variation.value + (f"; {chart.assurance.value}" if chart.assurance else "")
-        charts.append(xmr_chart(chart, f"{subject.subject}: {subject.chart_title} (XmR)", "%") + f"<p class='note'>Latest point: {_e(icon_words)}.</p>")
+        charts.append(control_chart(chart, f"{subject.subject}: {subject.chart_title} ({chart.kind.value} chart)", "%")
+                      + f"<p class='note'>{_e(chart.why[0].upper() + chart.why[1:])}. Latest point: {_e(icon_words)}.</p>")
     for note in subject.notes:
         parts.append(f"<p class='note'>{_e(note)}</p>")
     if charts:

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from carecontracts.audit.bunching import Bunching  # noqa: E402
-from carecontracts.audit.spc import Meaning, XmR  # noqa: E402
+from carecontracts.audit.spc import ControlChart, Meaning  # noqa: E402
 
 GREY, BLUE, ORANGE, INK = "#a5a5a5", "#289de0", "#fab428", "#231f20"
 COMMON, IMPROVEMENT, CONCERN = "#7f7f7f", "#361475", "#fab428"  # Making Data Count colours
@@ -76,14 +76,15 @@ def bunching_chart(estimate: Bunching, title: str) -> str:
 MDC_IMPROVEMENT, MDC_CONCERN, MDC_NEITHER, MDC_COMMON = "#289de0", "#fab428", "#361475", "#a6a6a6"  # Making Data Count colours
 
 
-def xmr_chart(chart: XmR, title: str, unit: str = "") -> str:
-    """The XmR chart as a small hand-made SVG: each phase's mean and process limits (clipped to
-    the scale), the two-sigma lines, the target, and the points of special cause coloured as
-    Making Data Count draws them (blue improvement, orange concern, purple neither)."""
+def control_chart(chart: ControlChart, title: str, unit: str = "") -> str:
+    """The XmR or p-chart as a small hand-made SVG: each phase's mean and process limits
+    (clipped to the scale; stepping point by point on a p-chart), the two-sigma lines, the
+    target, and the points of special cause coloured as Making Data Count draws them (blue
+    improvement, orange concern, purple neither)."""
     width, height, left, right, top, bottom = 720, 250, 46, 12, 26, 52
     values = chart.values
     n = len(values)
-    levels = [v for p in chart.phases for v in (p.lower, p.upper)] + list(values) + ([chart.target] if chart.target is not None else [])
+    levels = list(chart.lowers) + list(chart.uppers) + list(values) + ([chart.target] if chart.target is not None else [])
     low, high = min(levels), max(levels)
     pad = (high - low) * 0.08 or 1.0
     low, high = low - pad, high + pad
@@ -102,11 +103,15 @@ def xmr_chart(chart: XmR, title: str, unit: str = "") -> str:
                      f"<line x1='{left}' x2='{width - right}' y1='{y(tick):.1f}' y2='{y(tick):.1f}' stroke='#eef0f1'/>")
     for phase in chart.phases:
         x0, x1 = x(phase.start - 0.5 if phase.start else 0), x(phase.stop - 0.5 if phase.stop < n else n - 1)
-        lo2, hi2 = phase.two_sigma
-        for level, colour, dash, w in ((phase.mean, INK, "", 1.2), (phase.upper, "#d5281b", "5,3", 1), (phase.lower, "#d5281b", "5,3", 1),
-                                       (lo2, MDC_COMMON, "2,3", 0.8), (hi2, MDC_COMMON, "2,3", 0.8)):
-            parts.append(f"<line x1='{x0:.1f}' x2='{x1:.1f}' y1='{y(level):.1f}' y2='{y(level):.1f}' stroke='{colour}' stroke-width='{w}'"
-                         + (f" stroke-dasharray='{dash}'" if dash else "") + "/>")
+        parts.append(f"<line x1='{x0:.1f}' x2='{x1:.1f}' y1='{y(phase.mean):.1f}' y2='{y(phase.mean):.1f}' stroke='{INK}' stroke-width='1.2'/>")
+        lo2, hi2 = phase.two_sigmas
+        for line, colour, dash, w in ((phase.uppers, "#d5281b", "5,3", 1), (phase.lowers, "#d5281b", "5,3", 1),
+                                      (lo2, MDC_COMMON, "2,3", 0.8), (hi2, MDC_COMMON, "2,3", 0.8)):
+            steps = []
+            for j, level in enumerate(line):  # each point's own limit, as a step from half-way to half-way
+                i = phase.start + j
+                steps += [f"{max(x(i - 0.5), x0):.1f},{y(level):.1f}", f"{min(x(i + 0.5), x1):.1f},{y(level):.1f}"]
+            parts.append(f"<polyline points='{' '.join(steps)}' fill='none' stroke='{colour}' stroke-width='{w}' stroke-dasharray='{dash}'/>")
         if phase.baseline < phase.stop - phase.start:
             edge = x(phase.start + phase.baseline - 0.5)
             parts.append(f"<line x1='{edge:.1f}' x2='{edge:.1f}' y1='{top}' y2='{height - bottom}' stroke='{MDC_COMMON}' stroke-dasharray='1,2'/>"
@@ -129,5 +134,5 @@ def xmr_chart(chart: XmR, title: str, unit: str = "") -> str:
         parts.append(f"<text transform='translate({x(i):.1f},{height - bottom + 10}) rotate(45)' font-size='8.5' fill='#425563'>{html.escape(chart.labels[i])}</text>")
     last = chart.last
     parts.append(f"<text x='{width - right}' y='{height - 4}' font-size='9' text-anchor='end' fill='#425563'>mean {last.mean:.1f}, "
-                 f"process limits {last.lower:.1f} to {last.upper:.1f}{unit}</text></svg>")
+                 f"process limits {last.lower:.1f} to {last.upper:.1f}{unit}{' at the mean denominator' if last.point_sigma is not None else ''}</text></svg>")
     return "".join(parts)
