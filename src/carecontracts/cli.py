@@ -183,8 +183,12 @@ def init(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed (and sizes) gives byte-identical files.")] = 20250401,
+    blank: Annotated[bool, typer.Option("--blank", help="An empty workspace to fill: settings explained, data files with their "
+                                                       "columns, and a worked template of every contract kind in templates/.")] = False,
 ) -> None:
-    """Write a workspace to start from: the example, or with --contracts N a whole contract book.
+    """Write a workspace to start from: the example, with --contracts N a whole contract book, or with --blank your own.
+
+    [bold]carecontracts init DIR --blank[/bold] writes an empty workspace: carecontracts.toml with every setting explained, contracts/ and prices/ to fill, data files holding just their column headers, and templates/ with a worked, commented example of each contract kind (block, activity, cost and volume, aligned payment, capitation, incentives, withhold, risk and gain share, shared savings, a prime with sub-contracts, an alliance) to copy into contracts/ and edit.
 
     [bold]carecontracts init DIR[/bold] writes the example: one ICB, six providers, an MSK prime contractor and an older people's alliance, eight contracts and a year of patient-level activity.
 
@@ -192,10 +196,28 @@ def init(
 
     [bold]R[/bold] is the number of activity rows in the whole book, not per contract (500 per contract by default): they are drawn for the contracts' providers, commissioners and services in proportion to each contract's size, and every money term is set from the activity drawn, so the book is consistent at any R. Prices, plans, population and outcomes are written as the contracts need them.
     """
-    if contracts is None:
+    if blank:
+        if contracts is not None or rows is not None:
+            raise typer.BadParameter("a blank workspace has no contracts or activity: leave out --contracts and --rows.", param_hint="'--blank'")
+        _init_blank(folder)
+    elif contracts is None:
         _init_example(folder, EXAMPLE_ROWS if rows is None else rows, seed)
     else:
         _init_book(folder, contracts, rows, seed)
+
+
+def _init_blank(folder: Path) -> None:
+    """Write a blank workspace (exit 2 on a folder in use)."""
+    from carecontracts.examples.blank import write_blank
+
+    try:
+        written = write_blank(folder)
+    except FileExistsError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(PROBLEM_EXIT) from None
+    templates = sum(1 for w in written if w.startswith("templates/"))
+    out.print(f"Wrote a blank workspace to [bold]{folder}[/bold], with {templates} contract templates in templates/.")
+    out.print(f"Next: read '{folder / 'START HERE.md'}', copy a template into contracts/, then carecontracts check -w {folder}")
 
 
 def _init_example(folder: Path, rows: int, seed: int) -> None:
