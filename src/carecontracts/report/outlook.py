@@ -443,7 +443,7 @@ def outturn_table(report: Outlook) -> Table:
     of what the commissioners pay: SUMIF over the rows with no prime, so a prime's payments
     to its sub-contractors are not added twice. The total's lowest and highest are its own
     range over the methods, not sums of the contracts'."""
-    rows = [[*row, outlook.sub_contract_of] for row, outlook in zip(outturn_rows(report)[:-1], report.contracts, strict=True)]
+    rows = [[outlook.contract, *row[1:], outlook.sub_contract_of] for row, outlook in zip(outturn_rows(report)[:-1], report.contracts, strict=True)]
     headings = [*OUTTURN_HEADINGS, SUB_CONTRACT_OF]
     table = Table("Outturn", headings, rows)
     prime = headings.index(SUB_CONTRACT_OF) + 1

@@ -180,7 +180,8 @@ def widths(grid: Sequence[Sequence[Cell]], headings: Sequence[str | dt.date]) ->
 
 def table_sheet(table: Table, strings: SharedStrings) -> Sheet:
     """The worksheet of a table: headings frozen with the first column, an autofilter over
-    the heading and data rows, the total and the rows after it below the filter."""
+    the heading and data rows, the total and the rows after it below the filter; printed
+    landscape, one page wide."""
     body = [[cell(v) for v in row] for row in table.rows]
     numeric = [any(isinstance(row[i].value, (Decimal, Formula, int)) for row in body if i < len(row)) for i in range(len(table.headings))]
     grid: list[list[Cell]] = [heading_row(table.headings, numeric), *body]
@@ -188,7 +189,8 @@ def table_sheet(table: Table, strings: SharedStrings) -> Sheet:
         grid.append([cell(v, total=True) for v in table.total])
     grid += [[cell(v) for v in row] for row in table.after]
     corner = f"{column_letter(max(len(table.headings), 1))}{max(table.last_row, 1)}"
-    return Sheet(table.name, small_rows(grid, 1, strings), widths(grid, table.headings), len(grid), freeze=table.freeze, autofilter=f"A1:{corner}")
+    return Sheet(table.name, small_rows(grid, 1, strings), widths(grid, table.headings), len(grid), freeze=table.freeze, autofilter=f"A1:{corner}",
+                 fit_width=True)
 
 
 def write_book(path: Path, tables: Sequence[Table]) -> Path:
