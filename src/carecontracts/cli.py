@@ -1355,30 +1355,37 @@ def explain(
 def export(
     path: Annotated[Path, typer.Argument(help="File to write: .csv, .parquet or .xlsx.")],
     workspace: WorkspaceOption = Path("."),
-    period: Annotated[Optional[str], typer.Option(help="Only these months (2025-11, 2025-04..2025-11); all stored months if omitted.")] = None,
+    period: Annotated[Optional[str], typer.Option(help="Only these months (2025-11, 2025-04..2025-11, or 'year'); the months the last "
+                                                  "payment run was asked for (`pay 2025-11`: November) if omitted.")] = None,
     repriced: Annotated[bool, typer.Option("--repriced", help="What re-pricing gives today, closed months included, instead of the statement "
                                            "(which shows a closed month as issued).")] = False,
 ) -> None:
     """Export the statements of the last payment run: closed months as issued, with the
     prior-period adjustments paid in the first open month (column `adjusts`)."""
-    from carecontracts.payments import parse_period, stored
+    from carecontracts.payments import last_run, parse_period, stored
     from carecontracts.report.export import FORMATS, export_lines
 
     space = open_workspace(workspace)
     check_outputs({"PATH": (path, FORMATS)})
-    where, parameters = "", []
+    run = last_run(space)
+    months, positions = (run[0], None if repriced else run[1]) if run is not None else (None, None)
     if period:
         try:
             months = parse_period(period, space.year)
         except ProblemsError as error:
             raise fail(error) from None
+        if run is None or months != run[0]:
+            positions = None  # the stored positions are of the run's months only
+    where, parameters = "", []
+    if months:
         where, parameters = "WHERE month BETWEEN ? AND ?", [months[0], months[-1]]
     lines = stored(space, "repriced" if repriced else "statements", where + " ORDER BY scenario, contract, component, payer, payee, month, service, currency, adjusts", parameters)
     if lines is None:
         err.print("[red]No statements yet: run `carecontracts pay` first.[/red]")
         raise typer.Exit(PROBLEM_EXIT)
-    export_lines(lines, path, year=space.year)
-    out.print(f"Wrote {len(lines):,} lines to {path}")
+    export_lines(lines, path, positions, year=space.year)
+    shown = f" of {period_label(months, space.year)}" if months else ""
+    out.print(f"Wrote {len(lines):,} lines{shown} to {path}")
 
 
 def _ranges(texts: list[str], option: str) -> tuple[tuple[float, float], ...]:

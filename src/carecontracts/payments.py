@@ -339,6 +339,16 @@ def stored(workspace: Workspace, table: str = "statements", where: str = "", par
         return con.execute(f"SELECT * FROM {table} {where}", parameters or []).to_arrow_table()
 
 
+def last_run(workspace: Workspace) -> tuple[list[dt.date], pa.Table] | None:
+    """The months the last payment run was asked for (`pay 2025-11`: November) and the
+    parties' positions over them; None before a run, or when the run stored no positions."""
+    held = stored(workspace, "positions")
+    if held is None or held.num_rows == 0 or "from_month" not in held.column_names:
+        return None
+    first, last = held.column("from_month")[0].as_py(), held.column("to_month")[0].as_py()
+    return [m for m in workspace.year.months if first <= m <= last], held.drop_columns(["from_month", "to_month"])
+
+
 def stored_payment_plans(workspace: Workspace) -> pa.Table | None:
     """The payment plans loaded (plan rows naming a component), with the file and row each
     came from; None when there are none, or the plans were loaded before payment plans

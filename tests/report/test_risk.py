@@ -20,9 +20,10 @@ from openpyxl import load_workbook
 
 from carecontracts.engine.backend import Engine
 from carecontracts.money import format_money, to_pence
-from carecontracts.report.export import MONEY_FORMAT
+from carecontracts.report.xlsx import MONEY_CODE
 from carecontracts.report import risk
-from carecontracts.report.outlook import ContractOutlook, Outlook, _svg, render, write_xlsx
+from carecontracts.report.outlook import ContractOutlook, Outlook, render, write_xlsx
+from carecontracts.report.pages import svg
 from carecontracts.report.risk import fan, fan_chart, histogram_chart, percentiles, run_table, run_values, shown, write_risk_html, write_risk_xlsx
 from carecontracts.scenarios.simulate import RiskModel, Simulation, percentile, run_name
 from tests.helpers import YEAR
@@ -147,7 +148,7 @@ def test_charts_are_cropped_and_drawn_as_a_tight_savefig(simulation: Simulation,
     # The crop is measured without savefig's own measuring draw: it must be the same box and
     # the same drawing, every mark at the same place (to well under a thousandth of a point).
     figures: list = []
-    monkeypatch.setattr(risk, "_svg", lambda figure: figures.append(figure) or "")
+    monkeypatch.setattr(risk, "svg", lambda figure: figures.append(figure) or "")
     for each in (party(simulation, "ICB"), party(simulation, "BLOCKCO")):
         histogram_chart(simulation, each)
         fan_chart(simulation, each)
@@ -156,7 +157,7 @@ def test_charts_are_cropped_and_drawn_as_a_tight_savefig(simulation: Simulation,
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
         tight_text, tight_numbers = drawing(re.sub(r"\s+xmlns(:\w+)?=\"[^\"]*\"", "", buffer.getvalue()))
-        text, numbers = drawing(_svg(figure))
+        text, numbers = drawing(svg(figure))
         assert text == tight_text and len(numbers) == len(tight_numbers)
         assert max(abs(a - b) for a, b in zip(numbers, tight_numbers)) < 1e-4
 
@@ -189,7 +190,7 @@ def test_workbook_has_the_tables_and_every_run(simulation: Simulation, tmp_path:
     summary = {row[0]: row for row in book["Summary"].iter_rows(min_row=2, values_only=True)}
     prime = party(simulation, "PROV")
     assert D(str(summary["PROV"][6])) == prime.position.p95 and summary["PROV"][2] == "margin"
-    assert book["Summary"]["G2"].number_format == MONEY_FORMAT and book["Summary"]["K2"].number_format == "0.0%"
+    assert book["Summary"]["G2"].number_format == MONEY_CODE and book["Summary"]["K2"].number_format == "0.0%"
     runs = list(book["Runs"].iter_rows(values_only=True))
     assert runs[0][0] == "run" and runs[0][1:] == tuple(f"{p.party} ({'payments' if p.role == 'commissioner' else p.measure})" for p in simulation.parties)
     assert len(runs) == 1 + RUNS and [r[0] for r in runs[1:]] == list(range(1, RUNS + 1))
@@ -197,7 +198,7 @@ def test_workbook_has_the_tables_and_every_run(simulation: Simulation, tmp_path:
     margins = [D(str(r[column])) for r in runs[1:]]
     assert to_pence(sum(margins, D(0)) / RUNS) == prime.position.mean
     assert sorted(margins)[math.ceil(0.95 * RUNS) - 1] == prime.position.p95
-    assert book["Runs"]["B2"].number_format == MONEY_FORMAT
+    assert book["Runs"]["B2"].number_format == MONEY_CODE
     stress = list(book["Stress tests"].values)
     assert stress[0][:2] == ("party", "measure") and len(stress) == 1 + len(simulation.parties) + 2 + len(simulation.stresses)
     assert stress[-len(simulation.stresses) - 1][:3] == ("stress test", "scenario", "description")

@@ -1,6 +1,6 @@
-"""Read a statements workbook as a person's spreadsheet would: evaluate its SUM and SUMIF
-formulas over the cells they name, in exact decimals (written independently of the code
-that writes them)."""
+"""Read a workbook as a person's spreadsheet would: evaluate its SUM, SUMIF and SUBTOTAL
+formulas (and a difference of two cells) over the cells they name, in exact decimals
+(written independently of the code that writes them)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from openpyxl.utils import column_index_from_string
 from openpyxl.workbook.workbook import Workbook
 
 REFERENCE = re.compile(r"(?:'((?:[^']|'')+)'!|([A-Za-z0-9_]+)!)?\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?")
-CALL = re.compile(r"^=(SUM|SUMIF)\((.*)\)$")
+CALL = re.compile(r"^=(SUM|SUMIF|SUBTOTAL)\((.*)\)$")
+DIFFERENCE = re.compile(r"^=(\$?[A-Z]+\$?\d+)-(\$?[A-Z]+\$?\d+)$")
 
 
 def number(value: Any) -> Decimal:
@@ -52,16 +53,31 @@ def arguments(text: str) -> list[str]:
 
 
 def evaluate(book: Workbook, sheet: str, value: Any) -> Decimal:
-    """A cell's value: a number, or the SUM or SUMIF it holds, evaluated recursively."""
+    """A cell's value: a number, or the formula it holds, evaluated recursively. SUBTOTAL 109
+    is a SUM of the rows in view (the sheets read here hide none); SUMIF's criterion is a
+    cell or a quoted text, "" matching empty cells as Excel and LibreOffice do."""
     if not (isinstance(value, str) and value.startswith("=")):
         return number(value)
+    difference = DIFFERENCE.match(value)
+    if difference:
+        (_, left), = cells(book, sheet, difference.group(1))
+        (_, right), = cells(book, sheet, difference.group(2))
+        return evaluate(book, sheet, left) - evaluate(book, sheet, right)
     call = CALL.match(value)
     assert call, f"unexpected formula {value}"
     function, args = call.group(1), arguments(call.group(2))
+    if function == "SUBTOTAL":
+        assert args[0] == "109", f"not a sum of the rows in view: {value}"
+        assert not any(d.hidden for d in book[sheet].row_dimensions.values()), "a hidden row"
+        function, args = "SUM", args[1:]
     if function == "SUM":
         return sum((evaluate(book, where, v) for a in args for where, v in cells(book, sheet, a)), Decimal(0))
     names, criterion, amounts = args
-    (_, wanted), = cells(book, sheet, criterion)
+    if criterion.startswith('"'):
+        wanted = criterion[1:-1]
+    else:
+        (_, wanted), = cells(book, sheet, criterion)
     keys, values = cells(book, sheet, names), cells(book, sheet, amounts)
     assert len(keys) == len(values)
-    return sum((evaluate(book, where, v) for (_, k), (where, v) in zip(keys, values) if k == wanted), Decimal(0))
+    matches = (lambda k: k in (None, "")) if wanted == "" else (lambda k: k == wanted)
+    return sum((evaluate(book, where, v) for (_, k), (where, v) in zip(keys, values) if matches(k)), Decimal(0))

@@ -14,20 +14,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from openpyxl.styles import Font
 
 from carecontracts.machine import atomic_write
-from carecontracts.money import format_money
 from carecontracts.periods import FinancialYear
+from carecontracts.report.sheets import money_width, text_width
 from carecontracts.report.xlsx import (
-    MAX_ROWS, MONEY_CODE, Cell, Column, Formula, SharedStrings, Sheet, Style, Value, cell_ref, column_letter, sheet_ref, small_rows,
+    MAX_ROWS, Cell, Column, Formula, SharedStrings, Sheet, Style, Value, cell_ref, column_letter, sheet_ref, small_rows,
     table_rows, write_xlsx,
 )
 
 FORMATS = ("csv", "parquet", "xlsx")
 LINE_FORMATS = ("xlsx", "parquet", "csv")  # where a workbook's lines go: in it, or beside it
-MONEY_FORMAT = MONEY_CODE  # the £ format of every workbook the project writes
-BOLD = Font(bold=True)
 LINE_STYLES = {"month": Style.MONTH, "adjusts": Style.MONTH, "quantity": Style.QUANTITY, "rate": Style.RATE, "amount": Style.MONEY}
 NAME_COLUMNS = 3  # payer, payee, contract: the Summary's columns before the months
 
@@ -110,19 +107,6 @@ def month_heading(month: dt.date, year: FinancialYear | None) -> str:
     if year is not None and month in year:
         return f"M{year.months.index(month) + 1} {name}"
     return name
-
-
-def money_width(values: Sequence[Decimal], heading: str = "") -> float:
-    """A column width (in characters) that shows every amount in £ format and the heading:
-    the widest text is the largest amount's or the most negative one's."""
-    longest = max(len(format_money(max(values))), len(format_money(min(values)))) if values else 0
-    return max(longest * 1.1 + 2, len(heading) + 2, 10)
-
-
-def text_width(values: Sequence[str | None], heading: str = "", cap: int = 60) -> float:
-    """A column width for texts: the longest (up to `cap` characters) and the heading."""
-    longest = max([len(v) for v in values if v] + [0])
-    return min(max(longest, len(heading)) + 2, cap + 2)
 
 
 def extremes(values: pa.ChunkedArray | pa.Array) -> list[Decimal]:

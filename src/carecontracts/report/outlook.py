@@ -6,10 +6,8 @@ simulation, its risk section and sheets as well."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import html
-import io
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,17 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis.expr.types as ir
-import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.backends.backend_svg import RendererSVG
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
-from matplotlib.transforms import Bbox
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 
 from carecontracts.engine.agreements import agreements_of
 from carecontracts.engine.backend import Engine
@@ -38,8 +27,10 @@ from carecontracts.money import format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
-from carecontracts.machine import atomic_write
-from carecontracts.report.export import BOLD, MONEY_FORMAT
+from carecontracts.report.pages import EXTRA_STYLE, GREEN, PLAN_COLOUR, esc, html_table, month_name, pounds_label, style_axis, svg, write_text
+from carecontracts.report.risk import risk_section, risk_tables
+from carecontracts.report.sheets import FIRST_ROW, Share, Table, row_sum, subtotal, sum_where_blank, write_book
+from carecontracts.report.xlsx import Formula, column_letter
 from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, forecast
 from carecontracts.scenarios.whatif import WhatIf, WhatIfResult, run_whatif
 
@@ -48,12 +39,6 @@ if TYPE_CHECKING:
 
 ZERO = Decimal(0)
 TOTAL = "total"
-PLAN_COLOUR, GREEN, RED = "#768692", "#007f3b", "#d5281b"
-
-
-def month_name(month: dt.date) -> str:
-    """2025-04-01 → `Apr 2025`, as finance teams write months."""
-    return f"{month:%b %Y}"
 
 
 @dataclass(frozen=True)
@@ -234,59 +219,6 @@ _ROLE_ORDER = {"commissioner": 0, "prime": 1, "provider": 2, "sub-contractor": 3
 
 # --------------------------------------------------------------------------- charts
 
-NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
-
-
-SVG_DPI = 72  # the SVG backend draws in points
-
-
-def _tight_bbox(figure: Figure) -> Bbox:
-    """What `bbox_inches="tight"` crops the figure to (its drawn extent plus savefig's
-    padding), measured at the SVG backend's resolution without drawing the figure, which
-    savefig would otherwise do once just to measure before drawing it again to save it."""
-    dpi = figure.dpi
-    figure.dpi = SVG_DPI
-    try:
-        width, height = figure.get_size_inches() * SVG_DPI
-        extent = figure.get_tightbbox(RendererSVG(width, height, io.StringIO(), image_dpi=SVG_DPI))
-    finally:
-        figure.dpi = dpi
-    return extent.padded(mpl.rcParams["savefig.pad_inches"])
-
-
-def _svg(figure: Figure) -> str:
-    """The figure as inline SVG cropped to what is drawn, with no metadata and no namespace
-    declarations (the HTML parser supplies them), so the page names no address at all."""
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches=_tight_bbox(figure), metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
-    plt.close(figure)
-    text = buffer.getvalue()
-    text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
-    return NAMESPACES.sub("", text)
-
-
-
-def _pounds(value: float, _position: object = None) -> str:
-    """An axis label in pounds: £1.2m, £350k, £900."""
-    size = abs(value)
-    sign = "-" if value < 0 else ""
-    if size >= 1e9:
-        return f"{sign}£{size / 1e9:.1f}bn"
-    if size >= 1e6:
-        return f"{sign}£{size / 1e6:.1f}m"
-    if size >= 1e3:
-        return f"{sign}£{size / 1e3:.0f}k"
-    return f"{sign}£{size:.0f}"
-
-
-def _style(axis: Any, title: str) -> None:
-    axis.set_title(title, fontsize=10, loc="left")
-    axis.yaxis.set_major_formatter(FuncFormatter(_pounds))
-    axis.spines[["top", "right"]].set_visible(False)
-    axis.grid(axis="y", color="#e8edee", linewidth=0.6)
-    axis.set_axisbelow(True)
-
-
 def monthly_chart(report: Outlook, outlook: ContractOutlook, size: tuple[float, float] = (7.5, 3.2), legend: bool = True) -> str:
     """Actual to the as-of month, the headline forecast beyond it with the range over the
     methods shaded, and the plan where there is one."""
@@ -312,10 +244,10 @@ def monthly_chart(report: Outlook, outlook: ContractOutlook, size: tuple[float, 
     axis.tick_params(axis="y", labelsize=8)
     axis.set_ylim(bottom=0 if axis.get_ylim()[0] >= 0 else None)
     title = outlook.contract if outlook.contract != TOTAL else f"All contracts: {outlook.title.lower()}"
-    _style(axis, title + (f" (sub-contract of {outlook.sub_contract_of})" if outlook.sub_contract_of else ""))
+    style_axis(axis, title + (f" (sub-contract of {outlook.sub_contract_of})" if outlook.sub_contract_of else ""))
     if legend:
         axis.legend(fontsize=8, frameon=False, loc="lower left", ncol=2)
-    return _svg(figure)
+    return svg(figure)
 
 
 def waterfall_chart(report: Outlook) -> str:
@@ -333,18 +265,18 @@ def waterfall_chart(report: Outlook) -> str:
         colour = ORANGE if step >= 0 else GREEN
         axis.bar(index, step, bottom=running, color=colour, width=0.6)
         axis.plot([index - 1.3, index + 0.3], [running, running], color=GREY, linewidth=0.6)
-        axis.text(index, running + max(step, 0), _pounds(step) if step < 0 else "+" + _pounds(step), ha="center", va="bottom", fontsize=7)
+        axis.text(index, running + max(step, 0), pounds_label(step) if step < 0 else "+" + pounds_label(step), ha="center", va="bottom", fontsize=7)
         running += step
     axis.bar(len(labels) - 1, end, color=BLUE, width=0.6)
     axis.plot([len(labels) - 2.3, len(labels) - 1 + 0.3], [running, running], color=GREY, linewidth=0.6)
     for index, value in ((0, start), (len(labels) - 1, end)):
-        axis.text(index, value, _pounds(value), ha="center", va="bottom", fontsize=8, fontweight="bold")
+        axis.text(index, value, pounds_label(value), ha="center", va="bottom", fontsize=8, fontweight="bold")
     axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     axis.tick_params(axis="y", labelsize=8)
     low = min(start, min((start + sum(s for _, s in steps[:i]) for i in range(len(steps) + 1)), default=start))
     axis.set_ylim(bottom=max(0.0, low * 0.9))
-    _style(axis, f"From the actual to {month_name(report.as_of)} to the outturn ({report.headline}), by contract: the projected rest of the year")
-    return _svg(figure)
+    style_axis(axis, f"From the actual to {month_name(report.as_of)} to the outturn ({report.headline}), by contract: the projected rest of the year")
+    return svg(figure)
 
 
 # --------------------------------------------------------------------------- tables
@@ -394,47 +326,9 @@ def comparison_table(comparison: Any) -> tuple[list[str], list[list[Any]]] | Non
     scenarios, the commissioner's control and the provider's stability (None without one)."""
     if comparison is None:
         return None
-    rows = [[r.form, r.summary, r.expected, r.low, r.high, f"{r.control:.2f}%", f"{r.spread * 100:.1f}%",
-             f"{r.monthly_variation * 100:.1f}%", r.at_stake] for r in comparison.results]
+    rows = [[r.form, r.summary, r.expected, r.low, r.high, Share(float(r.control) / 100, places=2), Share(float(r.spread)),
+             Share(float(r.monthly_variation)), r.at_stake] for r in comparison.results]
     return COMPARISON_HEADINGS, rows
-
-
-class Share(float):
-    """A probability: a number in a workbook (formatted as a percentage), a percentage on the page."""
-
-    def __str__(self) -> str:
-        return f"{self:.1%}"
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text))
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return f"<td class='num{' neg' if value < 0 else ''}'>{_e(format_money(value))}</td>"
-    if value is None or isinstance(value, Share):
-        return f"<td class='num'>{'' if value is None else _e(value)}</td>"
-    return f"<td>{_e(value)}</td>"
-
-
-def _table(headings: list[str], rows: list[list[Any]], bold_last: bool = False, css: str = "") -> str:
-    money_columns = {i for i in range(len(headings)) if any(isinstance(r[i], (Decimal, Share)) for r in rows)}
-    head = "".join(f"<th class='num'>{_e(h)}</th>" if i in money_columns else f"<th>{_e(h)}</th>" for i, h in enumerate(headings))
-    body = []
-    for index, row in enumerate(rows):
-        mark = " class='total'" if bold_last and index == len(rows) - 1 else ""
-        body.append(f"<tr{mark}>" + "".join(_cell(v) for v in row) + "</tr>")
-    return f"<table class='{css}'><tr>{head}</tr>{''.join(body)}</table>"
-
-
-EXTRA_STYLE = """
-tr.total td { font-weight: bold; border-top: 2px solid #425563; } td.neg { color: #d5281b; } td.num, th.num { white-space: nowrap; text-align: right; }
-.small { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 12px; }
-.headline { display: flex; gap: 12px; margin: 12px 0; } .headline div { flex: 1; background: #f0f4f5; padding: 10px 12px; border-left: 4px solid #005eb8; }
-.headline b { display: block; font-size: 20px; } .headline span { font-size: 12px; color: #425563; }
-table.compact { font-size: 12px; } table.compact th, table.compact td { padding: 4px 5px; }
-"""
 
 
 def render(report: Outlook) -> str:
@@ -445,11 +339,11 @@ def render(report: Outlook) -> str:
     low, high = report.range_of(total)
     outturn = total.outturn(report.headline)
     title = f"{report.name + ': ' if report.name else ''}outlook {report.year.label} as of {as_of}"
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title><style>{STYLE}{EXTRA_STYLE}</style></head><body>"]
-    parts.append(f"<h1>{_e(title)}</h1>")
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}{EXTRA_STYLE}</style></head><body>"]
+    parts.append(f"<h1>{esc(title)}</h1>")
     parts.append(f"<p class='note'>Actual payments to {as_of}; the rest of the year projected by each forecast method the data allows "
-                 f"({_e(', '.join(report.methods))}), every method priced by the same contract terms as the payments. "
-                 f"Headline: {_e(report.headline)} ({_e(headline_words)}); the range is the lowest to highest outturn over the methods.</p>")
+                 f"({esc(', '.join(report.methods))}), every method priced by the same contract terms as the payments. "
+                 f"Headline: {esc(report.headline)} ({esc(headline_words)}); the range is the lowest to highest outturn over the methods.</p>")
     cards = [
         (format_money(total.actual_to_date), f"paid to {as_of}"),
         (format_money(outturn), f"outturn {report.year.label} ({report.headline})"),
@@ -457,13 +351,13 @@ def render(report: Outlook) -> str:
     ]
     if total.planned is not None:
         cards.append((format_money(outturn - total.planned), "outturn − plan"))
-    parts.append("<div class='headline'>" + "".join(f"<div><b>{_e(v)}</b><span>{_e(w)}</span></div>" for v, w in cards) + "</div>")
+    parts.append("<div class='headline'>" + "".join(f"<div><b>{esc(v)}</b><span>{esc(w)}</span></div>" for v, w in cards) + "</div>")
     for note in report.notes:
-        parts.append(f"<p class='note'>{_e(note)}</p>")
+        parts.append(f"<p class='note'>{esc(note)}</p>")
 
     parts.append("<h2>Month by month: actual, plan and forecast</h2>")
     parts.append(f"<div>{monthly_chart(report, total, (10, 3.8))}</div>")
-    parts.append(f"<p class='note'>Each contract below: black, actual; blue dashed, forecast ({_e(report.headline)}) with the range over the methods shaded; "
+    parts.append(f"<p class='note'>Each contract below: black, actual; blue dashed, forecast ({esc(report.headline)}) with the range over the methods shaded; "
                  "grey dotted, plan. A vertical line marks the last month of actual data.</p>")
     parts.append("<div class='small'>" + "".join(f"<div>{monthly_chart(report, o, (5.6, 3.0), legend=False)}</div>" for o in report.contracts) + "</div>")
     parts.append("<p class='note'>Plan: for a contract with payment plans in data/plans (rows naming a component), the payments "
@@ -473,13 +367,13 @@ def render(report: Outlook) -> str:
 
     parts.append("<h2>From the actual to date to the outturn</h2>")
     parts.append(f"<div>{waterfall_chart(report)}</div>")
-    parts.append(f"<h2>Outturn by contract</h2><p class='note'>Outturn by {_e(report.headline)}; lowest and highest over {_e(', '.join(report.methods))}. "
+    parts.append(f"<h2>Outturn by contract</h2><p class='note'>Outturn by {esc(report.headline)}; lowest and highest over {esc(', '.join(report.methods))}. "
                  "The total is what the commissioners pay: sub-contracts are paid by their prime out of its contract, so are not added again.</p>")
-    parts.append(_table(OUTTURN_HEADINGS, outturn_rows(report), bold_last=True))
+    parts.append(html_table(OUTTURN_HEADINGS, outturn_rows(report), bold_last=True))
 
-    parts.append(f"<h2>Party positions at outturn</h2><p class='note'>Income − payments over {report.year.label} by {_e(report.headline)}, "
+    parts.append(f"<h2>Party positions at outturn</h2><p class='note'>Income − payments over {report.year.label} by {esc(report.headline)}, "
                  "with the lowest and highest net over the methods.</p>")
-    parts.append(_table(POSITION_HEADINGS, position_rows(report)))
+    parts.append(html_table(POSITION_HEADINGS, position_rows(report)))
 
     parts.append("<h2>What if</h2>")
     if report.whatif is None:
@@ -487,31 +381,29 @@ def render(report: Outlook) -> str:
     else:
         result = report.whatif
         changes = "; ".join(c.describe() for c in result.whatif.changes)
-        parts.append(f"<p><b>{_e(result.whatif.name)}</b>: {_e(changes)}. Against the year's actual activity, {month_name(result.months[0])} to "
+        parts.append(f"<p><b>{esc(result.whatif.name)}</b>: {esc(changes)}. Against the year's actual activity, {month_name(result.months[0])} to "
                      f"{month_name(result.months[-1])}: {'a saving of ' + format_money(-result.total) if result.total < 0 else 'an extra ' + format_money(result.total) if result.total > 0 else 'no change'}.</p>")
         for change in result.unmatched():
-            parts.append(f"<p class='note'>Warning: {_e(change.describe())} matches no activity, so it changes nothing.</p>")
+            parts.append(f"<p class='note'>Warning: {esc(change.describe())} matches no activity, so it changes nothing.</p>")
         rows = [row for row in whatif_rows(result) if row[7] != 0]
         unchanged = len(result.differences) - len(rows)
         baseline = sum((d.baseline for d in result.differences), ZERO)
         scenario = sum((d.scenario for d in result.differences), ZERO)
         rows.append([TOTAL, "", "", "", "", baseline, scenario, result.total, ""])
-        parts.append(_table(WHATIF_HEADINGS, rows, bold_last=True))
+        parts.append(html_table(WHATIF_HEADINGS, rows, bold_last=True))
         if unchanged:
             parts.append(f"<p class='note'>{unchanged} other component lines do not change (all are in the workbook's What-if sheet); the total is over every line.</p>")
         parts.append("<h3>Change in each party's net position</h3>")
-        parts.append(_table(["party", "change"], [[p, c] for p, c in sorted(result.by_party().items()) if c]))
+        parts.append(html_table(["party", "change"], [[p, c] for p, c in sorted(result.by_party().items()) if c]))
 
     parts.append("<h2>Contract forms compared</h2>")
     compared = comparison_table(report.comparison)
     if compared is None:
         parts.append("<p class='note'>No comparison of contract forms in this report.</p>")
     else:
-        parts.append(f"<p>{_e(report.comparison.conclusion())}</p>")
-        parts.append(_table(*compared))
+        parts.append(f"<p>{esc(report.comparison.conclusion())}</p>")
+        parts.append(html_table(*compared))
     if report.risk is not None:
-        from carecontracts.report.risk import risk_section  # risk.py imports this module's helpers
-
         parts.append(f"<h2>Risk: {report.risk.runs:,} simulated runs</h2>")
         parts.append(risk_section(report.risk))
     parts.append("</body></html>")
@@ -521,20 +413,16 @@ def render(report: Outlook) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _write_text_atomically(text: str, path: Path) -> Path:
-    with atomic_write(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
-    return path
-
-
 def write_html(report: Outlook, path: Path) -> Path:
     """Write the page (temporary file, then replace), so a failure leaves no half page."""
-    return _write_text_atomically(render(report), path)
+    return write_text(render(report), path)
 
 
-def monthly_rows(report: Outlook) -> tuple[list[str], list[list[Any]]]:
-    """contract, series, then a column per month and the year: actual, plan and each method."""
-    headings = ["contract", "series", *[month_name(m) for m in report.months], "year"]
+def monthly_rows(report: Outlook) -> tuple[list[str | dt.date], list[list[Any]]]:
+    """contract, series, then a column per month (headed by the month as a date) and the
+    year (a SUM of the row's months): actual, plan and each method."""
+    headings: list[str | dt.date] = ["contract", "series", *report.months, "year"]
+    first, last = 3, 2 + len(report.months)
     rows: list[list[Any]] = []
     for outlook in [report.total, *report.contracts]:
         series: list[tuple[str, dict[dt.date, Decimal]]] = [("actual", outlook.actual)]
@@ -543,68 +431,55 @@ def monthly_rows(report: Outlook) -> tuple[list[str], list[list[Any]]]:
         series += [(f"forecast ({m})", outlook.forecasts[m]) for m in report.methods if m in outlook.forecasts]
         for name, values in series:
             cells = [values.get(m) for m in report.months]
-            rows.append([outlook.contract, name, *cells, sum((c for c in cells if c is not None), ZERO)])
+            rows.append([outlook.contract, name, *cells, row_sum(FIRST_ROW + len(rows), first, last, cells)])
     return headings, rows
 
 
-WIDE = ("why", "description", "parameter")
+SUB_CONTRACT_OF = "sub-contract of"
 
 
-def _sheet(book: Workbook, name: str, headings: list[str], rows: list[list[Any]], total_last: bool = False) -> None:
-    """One sheet of a write-only workbook: bold headings, frozen, then the rows (the last bold if a total)."""
-    written = book.create_sheet(name)
-    for index, heading in enumerate(headings, start=1):
-        written.column_dimensions[get_column_letter(index)].width = 60 if heading in WIDE else 26 if index == 1 else 16
-    written.freeze_panes = "B2"
-    written.append([_xl(written, h, BOLD) for h in headings])
-    for number, row in enumerate(rows):
-        strong = BOLD if total_last and number == len(rows) - 1 else None
-        written.append([_xl(written, v, strong) for v in row])
+def outturn_table(report: Outlook) -> Table:
+    """The Outturn sheet: each contract (the prime of a sub-contract beside it), and a total
+    of what the commissioners pay: SUMIF over the rows with no prime, so a prime's payments
+    to its sub-contractors are not added twice. The total's lowest and highest are its own
+    range over the methods, not sums of the contracts'."""
+    rows = [[outlook.contract, *row[1:], outlook.sub_contract_of] for row, outlook in zip(outturn_rows(report)[:-1], report.contracts, strict=True)]
+    headings = [*OUTTURN_HEADINGS, SUB_CONTRACT_OF]
+    table = Table("Outturn", headings, rows)
+    prime = headings.index(SUB_CONTRACT_OF) + 1
+    actual, projected, outturn, plan = (headings.index(h) + 1 for h in ("actual to date", "projected", "outturn", "plan"))
+    low, high = report.range_of(report.total)
+    planned: Formula | Decimal | None = None
+    difference = None
+    if report.total.planned is not None:
+        planned = sum_where_blank(table, plan, prime)
+        row = table.total_row
+        expected = report.total.outturn(report.headline) - report.total.planned
+        difference = Formula(f"{column_letter(outturn)}{row}-{column_letter(plan)}{row}", expected)
+    total = [TOTAL, *(sum_where_blank(table, c, prime) for c in (actual, projected, outturn)), low, high, planned, difference, None]
+    return dataclasses.replace(table, total=total)
 
 
-def _save_atomically(book: Workbook, path: Path) -> Path:
-    """Save a workbook (temporary file, then replace), so a failure leaves no half file."""
-    with atomic_write(path) as temporary:
-        book.save(temporary)
-    return path
+def whatif_table(result: WhatIfResult) -> Table:
+    """The What-if sheet: every component line, and the total of each money column over
+    the lines in view."""
+    table = Table("What-if", WHATIF_HEADINGS, whatif_rows(result))
+    money = [WHATIF_HEADINGS.index(h) + 1 for h in ("baseline", "what-if", "difference")]
+    total: list[Any] = [TOTAL, *[None] * (money[0] - 2), *(subtotal(table, c) for c in money), None]
+    return dataclasses.replace(table, total=total)
 
 
 def write_xlsx(report: Outlook, path: Path) -> Path:
-    """An XLSX of the same tables, one sheet each, money formatted (written atomically)."""
-    book = Workbook(write_only=True)
-    heads, monthly = monthly_rows(report)
-    _sheet(book, "Outturn", OUTTURN_HEADINGS, outturn_rows(report), total_last=True)
-    _sheet(book, "Monthly", heads, monthly)
-    _sheet(book, "Positions", POSITION_HEADINGS, position_rows(report))
+    """An XLSX of the same tables, one sheet each (written atomically)."""
+    tables = [outturn_table(report), Table("Monthly", *monthly_rows(report)), Table("Positions", POSITION_HEADINGS, position_rows(report))]
     if report.whatif is not None:
-        result = report.whatif
-        rows = whatif_rows(result)
-        rows.append([TOTAL, "", "", "", "", sum((d.baseline for d in result.differences), ZERO),
-                     sum((d.scenario for d in result.differences), ZERO), result.total, ""])
-        _sheet(book, "What-if", WHATIF_HEADINGS, rows, total_last=True)
+        tables.append(whatif_table(report.whatif))
     compared = comparison_table(report.comparison)
     if compared is not None:
-        _sheet(book, "Comparison", *compared)
+        tables.append(Table("Comparison", *compared))
     if report.risk is not None:
-        from carecontracts.report.risk import risk_sheets  # risk.py imports this module's helpers
-
-        risk_sheets(book, report.risk, prefix="Risk")
-    return _save_atomically(book, path)
-
-
-def _xl(sheet: Any, value: Any, font: Font | None = None) -> Any:
-    """A cell; money formatted as money, a probability as a percentage; a value needing no
-    format or font as itself, which openpyxl writes the same without a cell object of ours."""
-    if font is None and not isinstance(value, (Decimal, Share)):
-        return value
-    written = WriteOnlyCell(sheet, value=value)
-    if isinstance(value, Decimal):
-        written.number_format = MONEY_FORMAT
-    elif isinstance(value, Share):
-        written.number_format = "0.0%"
-    if font is not None:
-        written.font = font
-    return written
+        tables += risk_tables(report.risk, prefix="Risk")
+    return write_book(path, tables)
 
 
 __all__ = ["ContractOutlook", "Outlook", "PartyOutturn", "gather", "render", "write_html", "write_xlsx"]

@@ -18,26 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from matplotlib.ticker import FuncFormatter, MaxNLocator
-from openpyxl import Workbook
 
 from carecontracts.money import format_money, pence, pounds
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
-from carecontracts.report.outlook import (
-    EXTRA_STYLE,
-    PLAN_COLOUR,
-    RED,
-    Share,
-    _e,
-    _pounds,
-    _save_atomically,
-    _sheet,
-    _style,
-    _svg,
-    _table,
-    _write_text_atomically,
-    month_name,
-)
+from carecontracts.report.pages import EXTRA_STYLE, PLAN_COLOUR, RED, esc, html_table, month_name, pounds_label, style_axis, svg, write_text
+from carecontracts.report.sheets import Share, Table, heading_row, write_book
 from carecontracts.scenarios.simulate import EXPECTED, Distribution, PartyRisk, Simulation, run_name
 
 COMMISSIONER = "commissioner"
@@ -138,7 +124,7 @@ def fan(simulation: Simulation, party: PartyRisk) -> Fan:
 
 
 def _money_axis(axis: Any) -> None:
-    axis.xaxis.set_major_formatter(FuncFormatter(_pounds))
+    axis.xaxis.set_major_formatter(FuncFormatter(pounds_label))
     axis.xaxis.set_major_locator(MaxNLocator(5))
 
 
@@ -165,13 +151,13 @@ def histogram_chart(simulation: Simulation, party: PartyRisk) -> str:
         (distribution.p95, "P95", INK, "--"),
         (distribution.mean, "mean", ORANGE, "-"),
     ):
-        axis.axvline(float(mark), color=colour, linestyle=style, linewidth=1.3, label=f"{label} {_pounds(float(mark))}")
+        axis.axvline(float(mark), color=colour, linestyle=style, linewidth=1.3, label=f"{label} {pounds_label(float(mark))}")
     if budget is not None:
-        axis.axvline(budget, color=RED, linewidth=1.6, label=f"budget {_pounds(budget)}")
+        axis.axvline(budget, color=RED, linewidth=1.6, label=f"budget {pounds_label(budget)}")
     if span[0] < 0 < span[1]:
         for each in (axis, strip):
             each.axvline(0, color=GREY, linewidth=1, label="zero")
-    _style(axis, f"{party.party}: {measure} over {simulation.runs:,} runs" + (f", every run {format_money(distribution.p50)}" if same else ""))
+    style_axis(axis, f"{party.party}: {measure} over {simulation.runs:,} runs" + (f", every run {format_money(distribution.p50)}" if same else ""))
     axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0f}"))
     axis.yaxis.set_major_locator(MaxNLocator(4, integer=True))
     axis.set_ylabel("runs", fontsize=8)
@@ -187,7 +173,7 @@ def histogram_chart(simulation: Simulation, party: PartyRisk) -> str:
         left = value < span[0]
         edge = span[0] if left else span[1]
         strip.scatter([edge], [row], marker="<" if left else ">", s=30, color=RED, zorder=3, clip_on=False)
-        strip.annotate(_pounds(value), (edge, row), xytext=(6 if left else -6, 0), textcoords="offset points", fontsize=7, color=RED,
+        strip.annotate(pounds_label(value), (edge, row), xytext=(6 if left else -6, 0), textcoords="offset points", fontsize=7, color=RED,
                        ha="left" if left else "right", va="center")
     strip.set_yticks(rows, [name for name, _ in stresses], fontsize=7)
     strip.set_ylim(-0.7, len(stresses) - 0.3)
@@ -200,7 +186,7 @@ def histogram_chart(simulation: Simulation, party: PartyRisk) -> str:
         strip.set_xticks([float(distribution.p50)], [format_money(distribution.p50)])
     else:
         _money_axis(strip)
-    return _svg(figure)
+    return svg(figure)
 
 
 def _bands(axis: Any, x: np.ndarray, pounds: dict[float, np.ndarray], expected: np.ndarray | None) -> None:
@@ -238,15 +224,15 @@ def fan_chart(simulation: Simulation, party: PartyRisk) -> str:
         below = axes[1]
         _bands(below, x, {share: band - budget for share, band in pounds.items()}, None if expected is None else expected - budget)
         below.axhline(0, color=RED, linestyle=":", linewidth=1.6)
-        _style(below, "less the budget pro rata: over (+) or under (−)")
+        style_axis(below, "less the budget pro rata: over (+) or under (−)")
         below.title.set_fontsize(8)
     if simulation.as_of is not None and simulation.as_of in found.months:
         for each in axes:
             each.axvline(found.months.index(simulation.as_of) + 0.5, color=GREY, linewidth=0.8, label=f"actual to {month_name(simulation.as_of)}")
     axes[-1].set_xticks(x, [f"{m:%b}" for m in found.months], fontsize=7)
-    _style(axis, f"{party.party}: cumulative {measure} by month")
+    style_axis(axis, f"{party.party}: cumulative {measure} by month")
     axis.legend(fontsize=7, frameon=False, loc="best")
-    return _svg(figure)
+    return svg(figure)
 
 
 # --------------------------------------------------------------------------- tables
@@ -322,60 +308,61 @@ def risk_section(simulation: Simulation, level: int = 3) -> str:
     the model, its headings at `level` (h3 under a page's h2)."""
     h, sub = f"h{level}", f"h{level + 1}"
     as_of = f" as of {month_name(simulation.as_of)} (the actual months to then, the rest drawn)" if simulation.as_of else ""
-    parts = [f"<p class='note'>{simulation.runs:,} simulated years{_e(as_of)}, seed {simulation.seed}: volume, unit cost and outcome "
+    parts = [f"<p class='note'>{simulation.runs:,} simulated years{esc(as_of)}, seed {simulation.seed}: volume, unit cost and outcome "
              "achievement drawn around the expected year, each run priced by the contracts' terms to the penny. "
              "A commissioner is shown by what it pays; every other party by its margin (income − payments − costs) where its activity "
              "carries costs, else its net (income − payments). Percentiles are values of runs; the expected shortfall is the mean of the "
              "worst 5% of runs (for a commissioner, its highest payments); P(loss) is the share of runs below zero, P(over budget) the share "
              "of runs in which a commissioner pays more than its budget.</p>"]
     parts.append(f"<{h}>Every party over the runs</{h}>")
-    parts.append(_table(SUMMARY_HEADINGS, summary_rows(simulation), css="compact"))
+    parts.append(html_table(SUMMARY_HEADINGS, summary_rows(simulation), css="compact"))
     parts.append(f"<{h}>Stress tests</{h}><p class='note'>Each party's value in each stress test, priced like a run "
                  "(a commissioner: its payments).</p>")
-    parts.append(_table(*stress_table(simulation), css="compact"))
-    parts.append(_table(STRESS_HEADINGS, stress_rows(simulation)))
+    parts.append(html_table(*stress_table(simulation), css="compact"))
+    parts.append(html_table(STRESS_HEADINGS, stress_rows(simulation)))
     parts.append(f"<{h}>Each party's distribution and year</{h}><p class='note'>Left: the runs' values for the year, with P5, P50, P95, "
                  "the mean and each stress test. Right: cumulative by month, the median with the middle 50% and 90% of runs shaded and "
                  "the expected year dashed.</p>")
     for party in simulation.parties:
-        parts.append(f"<{sub}>{_e(party.party)} ({_e(party.role)})</{sub}>")
+        parts.append(f"<{sub}>{esc(party.party)} ({esc(party.role)})</{sub}>")
         parts.append(f"<div class='small'><div>{histogram_chart(simulation, party)}</div><div>{fan_chart(simulation, party)}</div></div>")
     parts.append(f"<{h}>Contracts' payments over the runs</{h}>")
-    parts.append(_table(CONTRACT_HEADINGS, contract_rows(simulation)))
+    parts.append(html_table(CONTRACT_HEADINGS, contract_rows(simulation)))
     parts.append(f"<{h}>The model</{h}><p class='note'>Every parameter the runs were drawn with and where it came from "
                  "(none: not drawn, e.g. Poisson volume or no costs).</p>")
-    parts.append(_table(PARAMETER_HEADINGS, [[name, _number(value), source] for name, value, source in parameter_rows(simulation)]))
+    parts.append(html_table(PARAMETER_HEADINGS, [[name, _number(value), source] for name, value, source in parameter_rows(simulation)]))
     return "\n".join(parts)
 
 
 def write_risk_html(simulation: Simulation, path: Path, title: str) -> Path:
     """A self-contained page of the risk section (temporary file, then replace)."""
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title><style>{STYLE}{EXTRA_STYLE}</style></head>"
-            f"<body><h1>{_e(title)}</h1>\n{risk_section(simulation, level=2)}\n</body></html>")
-    return _write_text_atomically(page, path)
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}{EXTRA_STYLE}</style></head>"
+            f"<body><h1>{esc(title)}</h1>\n{risk_section(simulation, level=2)}\n</body></html>")
+    return write_text(page, path)
 
 
-def risk_sheets(book: Workbook, simulation: Simulation, prefix: str = "") -> None:
-    """Add the risk sheets to a write-only workbook (named `<prefix> summary` etc. with a prefix)."""
+def risk_tables(simulation: Simulation, prefix: str = "") -> list[Table]:
+    """The risk sheets' tables (named `<prefix> summary` etc. with a prefix): the summary,
+    the stress tests with what each is beneath, the contracts, the model and every run."""
 
     def name(sheet: str) -> str:
         return f"{prefix} {sheet.lower()}" if prefix else sheet
 
-    _sheet(book, name("Summary"), SUMMARY_HEADINGS, summary_rows(simulation))
     headings, rows = stress_table(simulation)
-    described = [[], STRESS_HEADINGS, *stress_rows(simulation)]
-    _sheet(book, name("Stress tests"), headings, rows + described)
-    _sheet(book, name("Contracts"), CONTRACT_HEADINGS, contract_rows(simulation))
-    _sheet(book, name("Parameters"), PARAMETER_HEADINGS, parameter_rows(simulation))
-    _sheet(book, name("Runs"), *run_table(simulation))
+    described = [[], heading_row(STRESS_HEADINGS), *stress_rows(simulation)]
+    return [
+        Table(name("Summary"), SUMMARY_HEADINGS, summary_rows(simulation)),
+        Table(name("Stress tests"), headings, rows, after=described),
+        Table(name("Contracts"), CONTRACT_HEADINGS, contract_rows(simulation)),
+        Table(name("Parameters"), PARAMETER_HEADINGS, parameter_rows(simulation)),
+        Table(name("Runs"), *run_table(simulation)),
+    ]
 
 
 def write_risk_xlsx(simulation: Simulation, path: Path) -> Path:
-    """A workbook of the risk tables and every run's position, money formatted (written atomically)."""
-    book = Workbook(write_only=True)
-    risk_sheets(book, simulation)
-    return _save_atomically(book, path)
+    """A workbook of the risk tables and every run's position, money in £ (written atomically)."""
+    return write_book(path, risk_tables(simulation))
 
 
-__all__ = ["Fan", "fan", "fan_chart", "histogram_chart", "percentiles", "risk_section", "risk_sheets", "run_table", "run_values", "shown", "summary_rows",
+__all__ = ["Fan", "fan", "fan_chart", "histogram_chart", "percentiles", "risk_section", "risk_tables", "run_table", "run_values", "shown", "summary_rows",
            "write_risk_html", "write_risk_xlsx"]

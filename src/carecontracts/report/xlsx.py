@@ -53,14 +53,22 @@ class Style(IntEnum):
     BOLD = 7
     COUNT = 8
     HEADING_NUMBER = 9
+    PERCENT = 10
+    PERCENT_2 = 11
+    DATE = 12
+    HEADING_MONTH = 13
 
 
 # Pounds with thousands separators, negatives in red with a minus: what finance teams use.
 MONEY_CODE = '"£"#,##0.00;[Red]\\-"£"#,##0.00'
-NUMBER_FORMATS = {164: MONEY_CODE, 165: "mmm yyyy", 166: "#,##0.00######", 167: "#,##0.00########"}
+MONTH_CODE = "mmm yyyy"
+PERCENT_CODES = {1: "0.0%", 2: "0.00%"}  # by decimals shown
+DATE_CODE = "yyyy-mm-dd"
+NUMBER_FORMATS = {164: MONEY_CODE, 165: MONTH_CODE, 166: "#,##0.00######", 167: "#,##0.00########", 168: PERCENT_CODES[1],
+                  169: PERCENT_CODES[2], 170: DATE_CODE}
 STYLES_XML = (
     HEAD + f'<styleSheet xmlns="{MAIN}">'
-    '<numFmts count="4">' + "".join(f"<numFmt numFmtId={quoteattr(str(i))} formatCode={quoteattr(code)}/>" for i, code in NUMBER_FORMATS.items()) + "</numFmts>"
+    f'<numFmts count="{len(NUMBER_FORMATS)}">' + "".join(f"<numFmt numFmtId={quoteattr(str(i))} formatCode={quoteattr(code)}/>" for i, code in NUMBER_FORMATS.items()) + "</numFmts>"
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
     '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
@@ -68,7 +76,7 @@ STYLES_XML = (
     '<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
     '<border><left/><right/><top style="thin"><color auto="1"/></top><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="10">'
+    '<cellXfs count="14">'
     '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
@@ -79,6 +87,11 @@ STYLES_XML = (
     '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
     '<xf numFmtId="3" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1" applyAlignment="1"><alignment horizontal="right"/></xf>'
+    '<xf numFmtId="168" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="169" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="170" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="1" fillId="2" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1" applyAlignment="1">'
+    '<alignment horizontal="right"/></xf>'
     "</cellXfs>"
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
