@@ -1141,6 +1141,10 @@ def compare(
         table.add_row(FORM_WORDS[r.form], money(r.expected), f"{r.control:.2f}", money(r.control_per_percent.quantize(Decimal("0.01"))),
                       f"{r.monthly_variation * 100:.1f}%", f"{money(r.high - r.low)} ({r.spread * 100:.1f}%)", money(r.at_stake) if r.at_stake else "—")
     out.print(table)
+    out.print("[dim]control %/1%: the percent by which the year's payment moves when activity moves 1% (1.00 follows activity in "
+              "full, as cost per case; 0.00 not at all, as a block); £ per 1%: the same in pounds; monthly CV: how unevenly the provider "
+              "is paid through the year (the monthly payments' standard deviation over their mean); range over scenarios: the highest "
+              "less the lowest year over the activity scenarios; on outcomes: the money that depends on outcome achievement.[/dim]")
     out.print(f"[bold]{result.conclusion()}[/bold]")
 
 
@@ -1270,6 +1274,9 @@ def simulate(
         d = risk.position
         parties.add_row(risk.party, risk.role, risk.measure, money(d.mean), money(d.p5), money(d.p50), money(d.p95), f"{d.loss:.1%}", money(d.shortfall))
     out.print(parties)
+    out.print("[dim]P5, P50, P95: 5, 50 and 95 in every 100 simulated years come out at or below this; P(loss): the share of years in "
+              "which the party loses money; worst 5% (mean): the average of the worst 5 in every 100 years (the expected shortfall). "
+              "Margin is income less payments and the costs of its own activity, where the activity carries costs; else net.[/dim]")
     spend = Table(title="Each commissioner's payments over the runs", title_justify="left")
     for column in ("commissioner", "mean", "P5", "P50", "P95", "worst 5% (mean)", "budget", "P(over budget)"):
         spend.add_column(column, justify="left" if column == "commissioner" else "right", no_wrap=True)

@@ -326,7 +326,7 @@ def fit(expected: Expected, model: RiskModel, outcomes: list[OutcomeTarget]) -> 
             source = f"fitted from {history} months" if size is not None else f"poisson: no extra-Poisson noise in {history} months"
         if size is not None:
             sizes[u] = size
-        parameters.append(Parameter(f"volume {unit[0]} {unit[1]}: negative binomial size", size, source))
+        parameters.append(Parameter(f"volume {unit[0]} {unit[1]}: month-to-month spread (negative binomial size: the smaller, the more it varies)", size, source))
     shock = Parameter("system-wide demand shock (sd of log)", volume.demand_shock if volume.demand_shock is not None else DEFAULT_DEMAND_SHOCK,
                       "model file" if volume.demand_shock is not None else "default")
     providers = sorted({p for p, _ in expected.units})
