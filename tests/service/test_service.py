@@ -474,6 +474,10 @@ def test_notices_and_what_is_due_are_seen_by_the_parties_to_their_contract(clien
 def test_each_party_sees_only_its_own_outlook(client: TestClient, workspace: Path, tokens: dict[str, str]) -> None:
     started = api_post(client, tokens["ncl"], "/api/outlook?runs=20")
     assert started.status_code == 202 and (started.json()["state"], started.json()["total"]) == ("running", 20)
+    # One job at a time writes the warehouse: the same request again is the same job; other work waits its turn.
+    assert api_post(client, tokens["ncl"], "/api/outlook?runs=20").json()["id"] == started.json()["id"]
+    busy = api_post(client, tokens["admin"], "/api/pay")
+    assert busy.status_code == 409 and "started by ncl, is running" in busy.json()["detail"]
     deadline = time.monotonic() + 300
     while (job := api(client, tokens["ncl"], f"/api/jobs/{started.json()['id']}").json())["state"] == "running":
         assert time.monotonic() < deadline

@@ -496,7 +496,10 @@ def create_app(root: Path) -> FastAPI:
         outcome, or its problems, are the job's to show."""
         running = [j for j in jobs.values() if j.state == "running"]
         if running:
-            return running[0]
+            if running[0].user == viewer.user and running[0].what == what:
+                return running[0]
+            raise HTTPException(status_code=409, detail=f"'{running[0].what}', started by {running[0].user}, is running: "
+                                                        "one job at a time writes the warehouse; try again when it has ended")
         job = Job(id=uuid.uuid4().hex[:12], what=what, user=viewer.user, started=dt.datetime.now(dt.timezone.utc), total=total)
         jobs[job.id] = job
 
