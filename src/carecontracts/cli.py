@@ -491,6 +491,7 @@ def pay(
     """Run the payments: statements of what each commissioner owes each provider, with the basis of every line."""
     from carecontracts.report.book import BIG_BOOK, contract_count, contract_ids, select_contracts
     from carecontracts.report.export import export_lines, lines_path, write_statements
+    from carecontracts.totals import commissioners, headline
 
     space = open_workspace(workspace)
     beside = lines_path(xlsx, lines.value) if xlsx is not None and lines is not LinesFormat.xlsx else None
@@ -507,6 +508,7 @@ def pay(
             raise fail(error) from None
     title = f"Statements {label} ({space.settings.name})" + (f", {contract_count(chosen):,} contracts chosen" if contract else "")
     print_summary(chosen, months, title)
+    out.print(f"[bold]{headline(chosen, commissioners(result.contracts)).words()}[/bold]")
     print_cycle(result, space.year)
     show_notes(result.notes)
     for provider, commissioner, events in result.uncovered:
@@ -790,6 +792,7 @@ def forecast(
     from carecontracts.payments import contracts_as_priced, open_engine
     from carecontracts.periods import month_label, parse_month
     from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, backtest, forecast as run_forecast
+    from carecontracts.totals import commissioners
 
     space = open_workspace(workspace)
     chosen = tuple(_listed(method) or METHODS)
@@ -831,10 +834,14 @@ def forecast(
     actual: dict[str, Decimal] = defaultdict(Decimal)
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_party: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    paying = commissioners(contracts)
+    between: set[str] = set()  # sub-contracts: a provider pays them, out of what commissioners pay it
     for row in outlook.lines.to_pylist():
         totals[row["contract"]][row["scenario"]] += row["amount"]
         by_party[row["payer"]][row["scenario"]] -= row["amount"]
         by_party[row["payee"]][row["scenario"]] += row["amount"]
+        if row["payer"] not in paying:
+            between.add(row["contract"])
         if row["scenario"] == headline and row["month"] <= outlook.as_of:
             actual[row["contract"]] += row["amount"]
     label = month_label(outlook.as_of)
@@ -842,15 +849,20 @@ def forecast(
     for column in ("contract", f"actual to {label}", "projected", "outturn", "range"):
         table.add_column(column, justify="left" if column == "contract" else "right", no_wrap=True)
     grand: dict[str, Decimal] = defaultdict(Decimal)
+    apart: dict[str, Decimal] = defaultdict(Decimal)
     for contract, by in sorted(totals.items()):
         values = [by[f"forecast:{m}"] for m in outlook.methods]
-        table.add_row(contract, money(actual[contract]), money(by[headline] - actual[contract]), money(by[headline]), f"{money(min(values))} – {money(max(values))}")
+        shown = f"{contract} (sub-contract)" if contract in between else contract
+        table.add_row(shown, money(actual[contract]), money(by[headline] - actual[contract]), money(by[headline]), f"{money(min(values))} – {money(max(values))}")
         for name, value in by.items():
-            grand[name] += value
+            (apart if contract in between else grand)[name] += value
     table.add_section()
     values = [grand[f"forecast:{m}"] for m in outlook.methods]
-    done = sum(actual.values(), Decimal(0))
-    table.add_row("total", money(done), money(grand[headline] - done), money(grand[headline]), f"{money(min(values))} – {money(max(values))}", style="bold")
+    done = sum((v for c, v in actual.items() if c not in between), Decimal(0))
+    table.add_row("commissioners pay", money(done), money(grand[headline] - done), money(grand[headline]), f"{money(min(values))} – {money(max(values))}", style="bold")
+    if between:
+        paid_apart = sum((v for c, v in actual.items() if c in between), Decimal(0))
+        table.add_row("within that, to sub-contractors", money(paid_apart), money(apart[headline] - paid_apart), money(apart[headline]), "", style="dim")
     out.print(table)
     parties = Table(title="Each party's net position at outturn", title_justify="left")
     parties.add_column("party")
@@ -933,10 +945,13 @@ def whatif(
             engine.close()
     except ProblemsError as error:
         raise fail(error) from None
+    from carecontracts.totals import commissioners
+
+    paying = commissioners(contracts)
     if actual_to is not None:
-        _print_forward(forward, months, space.year)
+        _print_forward(forward, months, space.year, paying)
         return
-    _print_whatif(result, scenario, period_label(months, space.year))
+    _print_whatif(result, scenario, period_label(months, space.year), paying)
 
 
 def _as_of(text: str | None) -> dt.date | None:
@@ -951,10 +966,11 @@ def _as_of(text: str | None) -> dt.date | None:
         raise ProblemsError([Problem("--as-of", str(error), value=text, expected="a month, e.g. 2025-11")]) from None
 
 
-def _print_forward(forward, months: list[dt.date], year) -> None:
+def _print_forward(forward, months: list[dt.date], year, paying: set[str]) -> None:
     """A what-if on the forecast: the difference by method, then the headline method in detail."""
     from carecontracts.periods import month_label
     from carecontracts.scenarios.forecast import METHOD_WORDS
+    from carecontracts.totals import changed
 
     actual = [m for m in months if m <= forward.as_of]
     ahead = [m for m in months if m > forward.as_of]
@@ -962,19 +978,22 @@ def _print_forward(forward, months: list[dt.date], year) -> None:
         [f"{month_label(ahead[0])} to {month_label(ahead[-1])} projected"] if ahead else [])
     for method, why in forward.unavailable.items():
         err.print(f"[yellow]Note:[/yellow] no {method} forecast: {why}.")
-    table = Table(title=f"The what-if on the forecast as of {month_label(forward.as_of)}, by method ({'; '.join(spans)})", title_justify="left")
+    table = Table(title=f"What commissioners pay on the forecast as of {month_label(forward.as_of)}, by method ({'; '.join(spans)})",
+                  title_justify="left")
     for column in ("method", "forecast", "with the what-if", "difference"):
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     for method, result in forward.by_method.items():
-        before = sum((d.baseline for d in result.differences), Decimal(0))
-        table.add_row(f"{method} ({METHOD_WORDS[method]})", money(before), money(before + result.total), money(result.total))
+        before, after = (changed(result.differences, paying, side).commissioners_pay for side in ("baseline", "scenario"))
+        table.add_row(f"{method} ({METHOD_WORDS[method]})", money(before), money(after), money(after - before))
     out.print(table)
     headline = forward.by_method[forward.headline]
-    _print_whatif(headline, headline.whatif, f"{period_label(months, year)}, on the {forward.headline} forecast ({'; '.join(spans)})")
+    _print_whatif(headline, headline.whatif, f"{period_label(months, year)}, on the {forward.headline} forecast ({'; '.join(spans)})", paying)
 
 
-def _print_whatif(result, scenario, label: str) -> None:
+def _print_whatif(result, scenario, label: str, paying: set[str]) -> None:
     """A what-if's differences by contract and component, by party, and in all."""
+    from carecontracts.totals import changed
+
     for unmatched in result.unmatched():
         err.print(f"[yellow]Warning:[/yellow] {unmatched.describe()} matches no activity, so it changes nothing.")
     table = Table(title=f"What if {'; '.join(c.describe() for c in scenario.changes)} — {label}", title_justify="left")
@@ -1004,7 +1023,12 @@ def _print_whatif(result, scenario, label: str) -> None:
     for contract, moved in sorted(by_contract.items()):
         if moved:
             out.print(f"{contract}: {'saves' if moved < 0 else 'costs'} {money(abs(moved))}")
-    out.print(f"[bold]In all, {label}: {'a saving of ' + money(-result.total) if result.total < 0 else 'an extra ' + money(result.total) if result.total > 0 else 'no change'}.[/bold]")
+    change = changed(result.differences, paying)
+    moved = change.commissioners_pay
+    out.print(f"[bold]In all, {label}: {'a saving of ' + money(-moved) if moved < 0 else 'an extra ' + money(moved) if moved > 0 else 'no change'}"
+              " to what commissioners pay.[/bold]")
+    if change.between_providers:
+        out.print(f"Within that, what providers pay their sub-contractors changes by {money(change.between_providers)} (not added in).")
 
 
 def month_start_of(day: dt.date) -> dt.date:

@@ -62,9 +62,9 @@ def test_on_the_forecast_it_saves_what_the_run_rate_says(cut: Path) -> None:
     said = whatif(cut, "--as-of", "2025-11")
     assert "no seasonal forecast" in said
     # December to March projected at 15 cases a month (10 EL + 5 DC) × £100: £6,000; less 4 EL cases: £5,600.
-    assert "run_rate (run rate of the year to date) │ £6,000.00 │ £5,600.00 │ -£400.00" in said
+    assert "run_rate (run rate of the year to date) │ £6,000.00 │ £5,600.00 │ -£400.00" in said and "What commissioners pay on the forecast" in said
     assert "2025-12 to 2026-03 projected" in said
-    assert "In all, 2025-12..2026-03, on the blend forecast (2025-12 to 2026-03 projected): a saving of £400.00." in said
+    assert "In all, 2025-12..2026-03, on the blend forecast (2025-12 to 2026-03 projected): a saving of £400.00 to what commissioners pay." in said
 
 
 def test_from_an_earlier_month_actual_months_change_too(cut: Path) -> None:
@@ -74,7 +74,7 @@ def test_from_an_earlier_month_actual_months_change_too(cut: Path) -> None:
     said = " ".join(result.output.split())
     assert result.exit_code == 0, said
     assert "(2025-10 to 2025-11 actual; 2025-12 to 2026-03 projected)" in said
-    assert "a saving of £600.00." in said
+    assert "a saving of £600.00 to what commissioners pay." in said
 
 
 def test_moving_projected_activity_is_refused_saying_why(cut: Path) -> None:

@@ -29,6 +29,7 @@ from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
 from carecontracts.report.pages import EXTRA_STYLE, GREEN, PLAN_COLOUR, esc, html_table, month_name, pounds_label, style_axis, svg, write_text
 from carecontracts.report.risk import risk_section, risk_tables
+from carecontracts.totals import changed, commissioners
 from carecontracts.report.sheets import FIRST_ROW, Share, Table, row_sum, subtotal, sum_where_blank, write_book
 from carecontracts.report.xlsx import Formula, column_letter
 from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, forecast
@@ -102,6 +103,7 @@ class Outlook:
     comparison: Any = None
     notes: list[str] = field(default_factory=list)
     risk: Simulation | None = None
+    paying: frozenset[str] = frozenset()  # the commissioners: whose payments are the headline (`totals`)
 
     @property
     def months(self) -> list[dt.date]:
@@ -207,7 +209,8 @@ def gather(
     if planned_contracts and not every_plan:
         notes.append(f"Plans: {len(planned_contracts)} of {len(top_level)} contracts have planned values in data/plans "
                      f"({', '.join(o.contract for o in planned_contracts)}), so the total has no plan; each of theirs is drawn below.")
-    report = Outlook(name, year, as_of, result.methods, headline, result.unavailable, contract_outlooks, total, positions, notes=notes)
+    report = Outlook(name, year, as_of, result.methods, headline, result.unavailable, contract_outlooks, total, positions, notes=notes,
+                     paying=frozenset(commissioners(contracts)))
     if whatif is not None:
         report.whatif = run_whatif(engine, contracts, year, tables, whatif)
     report.comparison = comparison
@@ -381,8 +384,12 @@ def render(report: Outlook) -> str:
     else:
         result = report.whatif
         changes = "; ".join(c.describe() for c in result.whatif.changes)
+        moved = changed(result.differences, set(report.paying))
+        sub = moved.commissioners_pay
         parts.append(f"<p><b>{esc(result.whatif.name)}</b>: {esc(changes)}. Against the year's actual activity, {month_name(result.months[0])} to "
-                     f"{month_name(result.months[-1])}: {'a saving of ' + format_money(-result.total) if result.total < 0 else 'an extra ' + format_money(result.total) if result.total > 0 else 'no change'}.</p>")
+                     f"{month_name(result.months[-1])}: {'a saving of ' + format_money(-sub) if sub < 0 else 'an extra ' + format_money(sub) if sub > 0 else 'no change'}"
+                     " to what the commissioners pay" + (f"; within that, what providers pay their sub-contractors changes by "
+                                                         f"{format_money(moved.between_providers)}" if moved.between_providers else "") + ".</p>")
         for change in result.unmatched():
             parts.append(f"<p class='note'>Warning: {esc(change.describe())} matches no activity, so it changes nothing.</p>")
         rows = [row for row in whatif_rows(result) if row[7] != 0]
