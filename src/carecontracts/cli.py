@@ -925,7 +925,7 @@ def whatif(
 
     space = open_workspace(workspace)
     try:
-        actual_to = _as_of(as_of)
+        actual_to = month_option(as_of, "--as-of")
         if file is not None:
             scenario = parse_whatif(load_yaml(file, str(file)))
         else:
@@ -954,8 +954,8 @@ def whatif(
     _print_whatif(result, scenario, period_label(months, space.year), paying)
 
 
-def _as_of(text: str | None) -> dt.date | None:
-    """--as-of as a month, or a located problem."""
+def month_option(text: str | None, option: str) -> dt.date | None:
+    """A month given to an option (none if not given), or a problem naming the option."""
     from carecontracts.periods import parse_month
 
     if text is None:
@@ -963,7 +963,7 @@ def _as_of(text: str | None) -> dt.date | None:
     try:
         return parse_month(text)
     except ValueError as error:
-        raise ProblemsError([Problem("--as-of", str(error), value=text, expected="a month, e.g. 2025-11")]) from None
+        raise ProblemsError([Problem(option, str(error), value=text, expected="a month, e.g. 2025-11")]) from None
 
 
 def _print_forward(forward, months: list[dt.date], year, paying: set[str]) -> None:

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from carecontracts.cli import WorkspaceOption, app, check_contracts, open_workspace, out
+from carecontracts.cli import WorkspaceOption, app, check_contracts, month_option, open_workspace, out
 from carecontracts.problems import Problem, ProblemsError
 
 notice_app = typer.Typer(
@@ -31,17 +31,6 @@ def _day(text: str | None, option: str) -> dt.date | None:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise ProblemsError([Problem(option, f"{text!r} is not a day", value=text, expected="YYYY-MM-DD, e.g. 2025-11-14")]) from None
-
-
-def _month(text: str | None) -> dt.date | None:
-    from carecontracts.periods import parse_month
-
-    if text is None:
-        return None
-    try:
-        return parse_month(text)
-    except ValueError as error:
-        raise ProblemsError([Problem("--month", str(error), value=text, expected="a month, e.g. 2025-12")]) from None
 
 
 @notice_app.command("open")
@@ -78,7 +67,7 @@ def notice_step(
     """Take the next step of a notice. A withholding (and its remedy) is priced by the next `pay`."""
     from carecontracts.cycle.notices import Doing, next_steps, take_step
 
-    doing = Doing(on=_day(on, "--on"), note=note, milestone=milestone, due=_day(due, "--due"), percent=percent, month=_month(month))
+    doing = Doing(on=_day(on, "--on"), note=note, milestone=milestone, due=_day(due, "--due"), percent=percent, month=month_option(month, "--month"))
     notice, taken = take_step(open_workspace(workspace), reference, step, doing)
     following = ", ".join(s.name for s in next_steps(notice)) or "nothing: it has ended"
     out.print(f"{notice.reference}: {taken.title.lower()} on {notice.last_on}. Next: {following}.")
