@@ -137,6 +137,9 @@ def test_html_is_self_contained_with_its_charts_and_tables(outlook: Outlook, tmp
         assert f"<h2>{heading}" in page
     assert "£1,340,160.81" in page and "£20,160.81 – £31,361.21" not in page  # exact outturn; range shown as two columns
     assert "£893,440.53" in page and "-£3,150.00" in page and "each unit of activity is paid at its price" in page
+    # The what-if is totalled as what the commissioners pay: ACUTE's £3,150.00 less, nothing passed on to a sub-contractor.
+    assert "a saving of £3,150.00 to what the commissioners pay." in page and "what the commissioners pay</td>" in page
+    assert "within that, to sub-contractors" not in page
     assert "outlook 2025-26 as of Nov 2025" in page
     assert list((tmp_path / "out").iterdir()) == [tmp_path / "out" / "report.html"]  # no temporary file left
 

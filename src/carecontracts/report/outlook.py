@@ -394,12 +394,14 @@ def render(report: Outlook) -> str:
             parts.append(f"<p class='note'>Warning: {esc(change.describe())} matches no activity, so it changes nothing.</p>")
         rows = [row for row in whatif_rows(result) if row[7] != 0]
         unchanged = len(result.differences) - len(rows)
-        baseline = sum((d.baseline for d in result.differences), ZERO)
-        scenario = sum((d.scenario for d in result.differences), ZERO)
-        rows.append([TOTAL, "", "", "", "", baseline, scenario, result.total, ""])
+        before, after = (changed(result.differences, set(report.paying), side) for side in ("baseline", "scenario"))
+        if moved.between_providers:
+            rows.append(["within that, to sub-contractors", "", "", "", "", before.between_providers, after.between_providers,
+                         moved.between_providers, "paid by a prime out of what the commissioners pay it: not added in"])
+        rows.append(["what the commissioners pay", "", "", "", "", before.commissioners_pay, after.commissioners_pay, moved.commissioners_pay, ""])
         parts.append(html_table(WHATIF_HEADINGS, rows, bold_last=True))
         if unchanged:
-            parts.append(f"<p class='note'>{unchanged} other component lines do not change (all are in the workbook's What-if sheet); the total is over every line.</p>")
+            parts.append(f"<p class='note'>{unchanged} other component lines do not change (all are in the workbook's What-if sheet).</p>")
         parts.append("<h3>Change in each party's net position</h3>")
         parts.append(html_table(["party", "change"], [[p, c] for p, c in sorted(result.by_party().items()) if c]))
 
