@@ -3,7 +3,6 @@ what is due. Thin: each parses, calls carecontracts.cycle.notices and prints."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from carecontracts.cli import WorkspaceOption, app, check_contracts, month_option, open_workspace, out
-from carecontracts.problems import Problem, ProblemsError
 
 notice_app = typer.Typer(
     help="Contract management: contract performance notices (GC9), activity query notices, indicative activity plans and "
@@ -22,15 +20,6 @@ app.add_typer(notice_app, name="notice")
 
 OnOption = Annotated[Optional[str], typer.Option("--on", help="The day the step happened, YYYY-MM-DD (default: today).")]
 NoteOption = Annotated[Optional[str], typer.Option(help="What was said or agreed.")]
-
-
-def _day(text: str | None, option: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise ProblemsError([Problem(option, f"{text!r} is not a day", value=text, expected="YYYY-MM-DD, e.g. 2025-11-14")]) from None
 
 
 @notice_app.command("open")
@@ -44,11 +33,11 @@ def notice_open(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Open a notice on a contract; `notice due` then shows what is due, by whom, when."""
-    from carecontracts.cycle.notices import Doing, open_notice
+    from carecontracts.cycle.notices import Doing, day_of, open_notice
     from carecontracts.payments import workspace_contracts
 
     space = open_workspace(workspace)
-    notice = open_notice(space, workspace_contracts(space), kind, contract, about, Doing(on=_day(on, "--on"), note=note))
+    notice = open_notice(space, workspace_contracts(space), kind, contract, about, Doing(on=day_of(on, "--on"), note=note))
     out.print(f"Opened {notice.reference} on {contract} ({notice.state} {notice.opened_on}).")
 
 
@@ -65,9 +54,9 @@ def notice_step(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Take the next step of a notice. A withholding (and its remedy) is priced by the next `pay`."""
-    from carecontracts.cycle.notices import Doing, next_steps, take_step
+    from carecontracts.cycle.notices import Doing, day_of, next_steps, take_step
 
-    doing = Doing(on=_day(on, "--on"), note=note, milestone=milestone, due=_day(due, "--due"), percent=percent, month=month_option(month, "--month"))
+    doing = Doing(on=day_of(on, "--on"), note=note, milestone=milestone, due=day_of(due, "--due"), percent=percent, month=month_option(month, "--month"))
     notice, taken = take_step(open_workspace(workspace), reference, step, doing)
     following = ", ".join(s.name for s in next_steps(notice)) or "nothing: it has ended"
     out.print(f"{notice.reference}: {taken.title.lower()} on {notice.last_on}. Next: {following}.")
@@ -102,11 +91,11 @@ def notice_show(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """A notice's steps so far, and the steps that may follow now."""
-    from carecontracts.cycle.notices import history, next_steps, notices
+    from carecontracts.cycle.notices import history, next_steps, notice as find_notice
 
     space = open_workspace(workspace)
+    notice = find_notice(space, reference)
     taken = history(space, reference)
-    notice = next(n for n in notices(space) if n.reference == reference)
     table = Table(title=f"{reference}: {escape(notice.about)} ({notice.contract})", title_justify="left")
     for name in ("on", "step", "state", "by", "note"):
         table.add_column(name)
@@ -124,10 +113,10 @@ def notice_due(
 ) -> None:
     """What is due under each open notice, by whom and when (time limits in operational days,
     from the contract_management section of carecontracts.toml)."""
-    from carecontracts.cycle.notices import due, notices
+    from carecontracts.cycle.notices import day_of, due, notices
 
     space = open_workspace(workspace)
-    owed = due(space.settings.contract_management, notices(space), _day(on, "--on"))
+    owed = due(space.settings.contract_management, notices(space), day_of(on, "--on"))
     table = Table(title=f"Due ({len(owed)})", title_justify="left")
     for name in ("when", "reference", "contract", "what", "by"):
         table.add_column(name)

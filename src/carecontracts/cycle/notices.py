@@ -279,6 +279,16 @@ class _Needs:
         notice.remedied_in = month
 
 
+def day_of(text: str | None, field: str) -> dt.date | None:
+    """A day given as YYYY-MM-DD (empty: none), or a problem naming the field it was given to."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ProblemsError([Problem(field, f"{text!r} is not a day", value=text, expected="YYYY-MM-DD, e.g. 2025-11-14")]) from None
+
+
 def acting_commissioners(contract: Contract) -> set[str]:
     """Who acts for the commissioners in contract management: the co-ordinating commissioner,
     or each of them where the contract names none."""
@@ -353,6 +363,12 @@ def notices(workspace: Workspace, contract: str | None = None) -> list[Notice]:
         query = query.where(Notice.contract == contract)
     with open_records(workspace).session() as session:
         return list(session.scalars(query))
+
+
+def notice(workspace: Workspace, reference: str) -> Notice:
+    """One notice by its reference; an unknown one is a problem naming where to find them."""
+    with open_records(workspace).session() as session:
+        return _find(session, reference)
 
 
 def history(workspace: Workspace, reference: str) -> list[NoticeStep]:

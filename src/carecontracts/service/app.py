@@ -209,16 +209,6 @@ def step_record(s: notice_rules.Step) -> dict[str, Any]:
     return {"step": s.name, "title": s.title, "by": s.by, "needs": list(s.needs)}
 
 
-def day_of(text: str | None, name: str) -> dt.date | None:
-    """A day given as YYYY-MM-DD (empty: none), or a located problem."""
-    if text is None or not text.strip():
-        return None
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise ProblemsError([Problem(name, f"{text!r} is not a day", value=text, expected="YYYY-MM-DD, e.g. 2025-11-14")]) from None
-
-
 def create_app(root: Path) -> FastAPI:
     """The service for the workspace at `root`: its contracts are read once, at start."""
     workspace = Workspace.open(root)
@@ -463,8 +453,8 @@ def create_app(root: Path) -> FastAPI:
             return False
 
     def doing_of(taken: "TakeStep | OpenNotice") -> notice_rules.Doing:
-        return notice_rules.Doing(on=day_of(taken.on, "on"), note=taken.note or None, milestone=getattr(taken, "milestone", None) or None,
-                                  due=day_of(getattr(taken, "due", None), "due"), percent=getattr(taken, "percent", None) or None,
+        return notice_rules.Doing(on=notice_rules.day_of(taken.on, "on"), note=taken.note or None, milestone=getattr(taken, "milestone", None) or None,
+                                  due=notice_rules.day_of(getattr(taken, "due", None), "due"), percent=getattr(taken, "percent", None) or None,
                                   month=month_of(getattr(taken, "month", None)))
 
     def do_open_notice(viewer: Viewer, opened: "OpenNotice") -> Any:
