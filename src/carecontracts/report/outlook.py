@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import ibis.expr.types as ir
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -27,6 +26,7 @@ from carecontracts.money import format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
+from carecontracts.report.plans import plans_by_contract
 from carecontracts.report.pages import EXTRA_STYLE, GREEN, PLAN_COLOUR, esc, html_table, month_name, pounds_label, style_axis, svg, write_text
 from carecontracts.report.risk import risk_section, risk_tables
 from carecontracts.totals import changed, commissioners
@@ -119,27 +119,6 @@ class Outlook:
         return min(values), max(values)
 
 
-def _planned_by_month(engine: Engine, plans: ir.Table | None) -> dict[str, dict[dt.date, Decimal]]:
-    """Planned value per contract and month of some plan rows (empty without them)."""
-    if plans is None:
-        return {}
-    grouped = plans.group_by(["contract", "month"]).aggregate(value=plans.planned_value.sum())
-    found: dict[str, dict[dt.date, Decimal]] = defaultdict(dict)
-    for row in engine.to_arrow(grouped).to_pylist():
-        month = row["month"] if isinstance(row["month"], dt.date) else dt.date.fromisoformat(str(row["month"])[:10])
-        found[row["contract"]][month.replace(day=1)] = Decimal(row["value"])
-    return dict(found)
-
-
-def _plans_by_contract(engine: Engine, tables: RunTables) -> dict[str, dict[dt.date, Decimal]]:
-    """The plan per contract and month: for a contract with payment plans, the payments
-    planned (the money planned, fixed elements included); else its activity plans' planned
-    value (activity valued at its price)."""
-    activity = _planned_by_month(engine, tables.plans)
-    payments = _planned_by_month(engine, tables.payment_plans)
-    return {**{c: months for c, months in activity.items() if c not in payments}, **payments}
-
-
 def gather(
     engine: Engine,
     contracts: list[Contract],
@@ -160,7 +139,7 @@ def gather(
     titles = {a.id: (a.contract.title or "") if a.path == () else "" for a in agreements}
     prime_of = {a.id: a.contract.id for a in agreements if a.path != ()}
     top_level = {a.id for a in agreements if a.path == ()}
-    plans = _plans_by_contract(engine, tables)
+    plans = plans_by_contract(engine, tables)
 
     by_contract: dict[str, dict[str, dict[dt.date, Decimal]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(Decimal)))
     income: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
