@@ -57,6 +57,8 @@ class Style(IntEnum):
     PERCENT_2 = 11
     DATE = 12
     HEADING_MONTH = 13
+    VARIANCE = 14
+    VARIANCE_TOTAL = 15
 
 
 # Pounds with thousands separators, negatives in red with a minus: what finance teams use.
@@ -64,8 +66,10 @@ MONEY_CODE = '"£"#,##0.00;[Red]\\-"£"#,##0.00'
 MONTH_CODE = "mmm yyyy"
 PERCENT_CODES = {1: "0.0%", 2: "0.00%"}  # by decimals shown
 DATE_CODE = "yyyy-mm-dd"
+# A variance to plan: signed, green when favourable (positive), red when adverse.
+VARIANCE_CODE = '[Color10]\\+"£"#,##0.00;[Red]\\-"£"#,##0.00;"£"0.00'
 NUMBER_FORMATS = {164: MONEY_CODE, 165: MONTH_CODE, 166: "#,##0.00######", 167: "#,##0.00########", 168: PERCENT_CODES[1],
-                  169: PERCENT_CODES[2], 170: DATE_CODE}
+                  169: PERCENT_CODES[2], 170: DATE_CODE, 171: VARIANCE_CODE}
 STYLES_XML = (
     HEAD + f'<styleSheet xmlns="{MAIN}">'
     f'<numFmts count="{len(NUMBER_FORMATS)}">' + "".join(f"<numFmt numFmtId={quoteattr(str(i))} formatCode={quoteattr(code)}/>" for i, code in NUMBER_FORMATS.items()) + "</numFmts>"
@@ -76,7 +80,7 @@ STYLES_XML = (
     '<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
     '<border><left/><right/><top style="thin"><color auto="1"/></top><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="14">'
+    '<cellXfs count="16">'
     '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
@@ -92,6 +96,8 @@ STYLES_XML = (
     '<xf numFmtId="170" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="165" fontId="1" fillId="2" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1" applyAlignment="1">'
     '<alignment horizontal="right"/></xf>'
+    '<xf numFmtId="171" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="171" fontId="1" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyFont="1" applyBorder="1"/>'
     "</cellXfs>"
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
