@@ -244,9 +244,10 @@ def monthly_chart(report: Outlook, outlook: ContractOutlook, size: tuple[float, 
     return svg(figure)
 
 
-def _waterfall(start: tuple[str, float], steps: list[tuple[str, float]], end: tuple[str, float], title: str) -> str:
+def _waterfall(start: tuple[str, float], steps: list[tuple[str, float]], end: tuple[str, float], title: str, zoom: bool = False) -> str:
     """A bar for `start`, each step floating from the running total (orange when it adds to
-    what is paid, green when it takes away), and a bar for `end`."""
+    what is paid, green when it takes away), and a bar for `end`; `zoom` fits the axis to the
+    steps rather than to the bars (for steps small beside the totals, as variances are)."""
     labels = [start[0], *[s[0] for s in steps], end[0]]
     figure, axis = plt.subplots(figsize=(9.5, 3.8))
     axis.bar(0, start[1], color=INK, width=0.6)
@@ -262,8 +263,15 @@ def _waterfall(start: tuple[str, float], steps: list[tuple[str, float]], end: tu
         axis.text(index, value, pounds_label(value), ha="center", va="bottom", fontsize=8, fontweight="bold")
     axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     axis.tick_params(axis="y", labelsize=8)
-    low = min(start[1], end[1], *(start[1] + sum(s for _, s in steps[:i]) for i in range(len(steps) + 1)))
-    axis.set_ylim(bottom=max(0.0, low * 0.9))
+    running_totals = [start[1] + sum(s for _, s in steps[:i]) for i in range(len(steps) + 1)]
+    low = min(start[1], end[1], *running_totals)
+    if zoom:
+        high = max(start[1], end[1], *running_totals)
+        span = (high - low) or abs(high) * 0.01 or 1.0
+        axis.set_ylim(max(0.0, low - span * 1.5), high + span * 0.5)
+        title += " (the axis does not start at £0)"
+    else:
+        axis.set_ylim(bottom=max(0.0, low * 0.9))
     style_axis(axis, title)
     return svg(figure)
 
@@ -284,7 +292,8 @@ def bridge_chart(report: Outlook) -> str:
     top = [o for o in report.contracts if o.sub_contract_of is None and o.planned is not None]
     steps = [(o.contract, float(o.outturn(report.headline) - (o.planned or ZERO))) for o in top]
     return _waterfall(("plan", float(report.total.planned or ZERO)), steps, ("forecast outturn", float(report.total.outturn(report.headline))),
-                      f"From plan to forecast outturn ({report.headline}), by contract: orange pays more than planned (adverse), green less (favourable)")
+                      f"From plan to forecast outturn ({report.headline}), by contract: orange pays more than planned (adverse), green less (favourable)",
+                      zoom=True)
 
 
 # --------------------------------------------------------------------------- tables
@@ -390,7 +399,7 @@ def render(report: Outlook) -> str:
                  "grey dotted, plan. A vertical line marks the last month of actual data.</p>")
     parts.append("<div class='small'>" + "".join(f"<div>{monthly_chart(report, o, (5.6, 3.0), legend=False)}</div>" for o in report.contracts) + "</div>")
     parts.append("<p class='note'>Plan: for a contract with payment plans in data/plans (rows naming a component), the payments "
-                 "planned, so plan against actual means the same for a block or an aligned payment's fixed element as for activity. "
+                 "planned, so plan against outturn means the same for a block or an aligned payment's fixed element as for activity. "
                  "For a contract with only activity plans, the planned value of its planned activity: for a block or the fixed "
                  "element of an aligned payment that is not the payment planned.</p>")
 
