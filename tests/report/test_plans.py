@@ -22,7 +22,7 @@ from carecontracts.engine.backend import Engine  # noqa: E402
 from carecontracts.engine.run import RunTables, statement_lines  # noqa: E402
 from carecontracts.payments import check_workspace, open_engine, plan_versus_actual, workspace_contracts  # noqa: E402
 from carecontracts.problems import ProblemsError  # noqa: E402
-from carecontracts.report.outlook import _plans_by_contract  # noqa: E402
+from carecontracts.report.plans import plans_by_contract  # noqa: E402
 from carecontracts.report.plans import direction, payment_plan_problems  # noqa: E402
 from carecontracts.workspace import Workspace  # noqa: E402
 from tests.helpers import contract  # noqa: E402
@@ -258,7 +258,7 @@ def test_the_report_plans_the_money_where_there_are_payment_plans() -> None:
             "planned_value": pa.array([D("6300"), D("500"), D("100000"), D("100000")], pa.decimal128(18, 2)),
             "component": [None, None, "core", "core"],
         }))
-        planned = _plans_by_contract(engine, RunTables.of(None, None, plans, None, None))
+        planned = plans_by_contract(engine, RunTables.of(None, None, plans, None, None))
     finally:
         engine.close()
     assert planned == {"ACUTE-2025": {april: D("6300.00")}, "COMM-2025": {april: D("100000.00"), may: D("100000.00")}}

@@ -64,7 +64,7 @@ def test_on_the_forecast_it_saves_what_the_run_rate_says(cut: Path) -> None:
     # December to March projected at 15 cases a month (10 EL + 5 DC) × £100: £6,000; less 4 EL cases: £5,600.
     assert "run_rate (run rate of the year to date) │ £6,000.00 │ £5,600.00 │ -£400.00" in said and "What commissioners pay on the forecast" in said
     assert "2025-12 to 2026-03 projected" in said
-    assert "In all, 2025-12..2026-03, on the blend forecast (2025-12 to 2026-03 projected): a saving of £400.00 to what commissioners pay." in said
+    assert "In all, M9–M12 2025-12..2026-03, on the blend forecast (2025-12 to 2026-03 projected): a saving of £400.00 to what commissioners pay." in said
 
 
 def test_from_an_earlier_month_actual_months_change_too(cut: Path) -> None:
