@@ -32,7 +32,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from carecontracts.engine.mechanisms.shared import actual_cost, labelled, money_text, percent_text, runs_in_force, runs_text, share_value, times_share
+from carecontracts.engine.mechanisms.shared import actual_cost, in_force, labelled, money_text, percent_text, runs_in_force, runs_text, share_value, times_share
 from carecontracts.engine.price import KindContext, Placed
 from carecontracts.engine.registry import register
 from carecontracts.language.model import CommissionerShare, Dated, InterpolatedSavingsBand, SharedSavingsTerms
@@ -251,8 +251,7 @@ def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None
             if len(caps) == 1:
                 loss_cap_words = caps[0][1]
             else:
-                least = next(words for amount, words in caps if amount == loss_cap)
-                loss_cap_words = "the lesser of " + " and ".join(f"{words} ({format_money(to_pence(amount))})" for amount, words in caps) + f", {least}"
+                loss_cap_words = "the lesser of " + " and ".join(f"{words} ({format_money(to_pence(amount))})" for amount, words in caps)
         relief, relief_words = None, None
         circumstances = losses.circumstances_on(placed.months[-1])
         if circumstances is not None:
@@ -275,7 +274,8 @@ def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None
     )
 
 
-@register("shared_savings", measures_activity=True, summary="shares savings (and, two-sided, losses) against a benchmark once a year")
+@register("shared_savings", measures_activity=True, summary="shares savings (and, two-sided, losses) against a benchmark once a year",
+          settles_yearly=True)
 def price_shared_savings(context: KindContext) -> ir.Table:
     populations = _populations(context)
     rows = [
@@ -379,9 +379,12 @@ def _mean(placed: Placed, term: Dated | int) -> Decimal:
 
 
 def _mean_and_words(placed: Placed, term: Dated, shown: Callable[[Decimal], str]) -> tuple[Decimal, str]:
-    """A term's value for the year, and when dated its values with their months in words."""
+    """A term's value for the year, and when dated and varied within the year its values
+    with their months in words."""
     if isinstance(term, Decimal):
         return term, ""
+    if len(runs_in_force(placed, term, placed.months)) == 1:
+        return in_force(placed, term, placed.months[0]), ""
     total, count, runs = _weighted(placed, term, shown)
     return total / count, runs
 
