@@ -5,11 +5,13 @@ checked field by field before anything is priced, and unknown keys are errors.
 
 Every number is bounded, and has no more decimal places than the engine's column for it
 holds (money.py, engine/mechanisms/shared.py), so that what `check` accepts `pay` can price:
-money to the penny and at most £10bn a term; percents 0 to 100 to 4 places (a fraction to 6);
+money to the penny and at most £10bn a term; percents 0 to 100 to 4 places (a fraction to 6),
+minimum savings and loss rates to 7 (as the Medicare Shared Savings files give them);
 factors such as the MFF above 0 and at most 10, to 6 places. A number written as text (a
 quoted "48000000") is refused, not read as a number. Percents of money shared or paid at a
 rate (sharing, marginal, variable, band and loss percents) are refused between 0 and 1: 0.5
-there is a fraction pasted as a percent, and 50% is written 50.
+there is a fraction pasted as a percent, and 50% is written 50; so is a quality score from 0
+to 1 (a quality score is a percent like every other rate).
 """
 
 from __future__ import annotations
