@@ -152,3 +152,45 @@ components:
     block = explain([terms], lines, tallies, "C1", "core", month("2026-03"), month("2025-04"))
     (row,) = block.tallies
     assert (row["events"], row["cost"], block.tally_months) == (1, D("12000.00"), None)
+
+
+def test_a_dated_participant_revenue_is_weighted_by_months_and_circumstances_apply_to_their_years(engine: Engine) -> None:
+    """Benchmark £1.2m, spent £1.32m: a £120,000 loss (10%), shared at 50%: £60,000. Revenue
+    £400,000 to September and £800,000 from October is £600,000 for the year
+    ((6 × 400,000 + 6 × 800,000) / 12); 5% of it, £30,000, caps the loss: owes £30,000.
+    Circumstances given for 2024-25 only do not touch 2025-26."""
+    text = HEAD + """
+components:
+  - id: mssp
+    kind: shared_savings
+    benchmark: 1_200_000
+    sharing_percent: 50
+    losses:
+      loss_rate_percent: 50
+      revenue_cap_percent: 5
+      participant_revenue:
+        - {from: 2025-04-01, to: 2025-09-30, value: 400_000}
+        - {from: 2025-10-01, value: 800_000}
+      extreme_circumstances: [{from: 2024-04-01, to: 2025-03-31, waived: true}]
+"""
+    (line,) = run(engine, [contract(text)], activity(yearly_cost("1320000"))).to_pylist()
+    assert line["amount"] == D("-30000.00")
+    assert line["basis"].endswith(
+        "£120,000.00 × loss rate 50% = £60,000.00, capped at 5% of participant revenue £600,000.00 (£400,000.00 for 6 months, "
+        "£800,000.00 for 6 months): £30,000.00 (£60,000.00 before the cap)"
+    )
+
+
+def test_a_dated_population_with_a_gap_is_refused_at_check() -> None:
+    """A population dated by performance year that leaves a year uncovered is located, as any dated term is."""
+    text = HEAD.replace("end: 2026-03-31", "end: 2027-03-31") + """
+components:
+  - id: mssp
+    kind: shared_savings
+    benchmark_per_capita: 1_200
+    population: [{from: 2025-04-01, to: 2026-03-31, value: 20_000}]
+    sharing_percent: 50
+"""
+    with pytest.raises(ProblemsError) as raised:
+        contract(text)
+    assert "no value of 'population' covers 2026-04-01 to 2027-03-31" in str(raised.value)

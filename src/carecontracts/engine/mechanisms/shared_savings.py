@@ -194,6 +194,7 @@ SPINE_TYPES = {
     "two_sided": pa.bool_(), "minimum_loss": pa.decimal128(10, 7), "minimum_loss_words": pa.string(),
     "loss_rate": pa.decimal128(11, 10), "loss_words": pa.string(), "loss_cap_amount": pa.decimal128(28, 10), "loss_cap_words": pa.string(),
     "relief": pa.decimal128(11, 10), "relief_words": pa.string(),
+    "precise": pa.bool_(),
 }
 
 
@@ -271,6 +272,9 @@ def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None
         minimum_total, minimum_months, minimum_words,
         share_value(sharing_factor(terms)), _factor_words(terms), cap_amount, cap_words,
         *loss_row,
+        # A minimum with more than 2 places is compared with the savings rate shown to 7.
+        _places(minimum if isinstance(minimum, Decimal) else Decimal(0)) > 2
+        or (losses is not None and _places(losses.minimum_loss_rate_percent) > 2),
     )
 
 
@@ -332,9 +336,18 @@ def _basis(context: KindContext, table: ir.Table) -> ir.StringValue:
     """The line in words: the benchmark, expenditure and savings, which threshold, rate and
     cap applied, and the amount before the cap when it did."""
     _, v = _outcome(table)
-    m = lambda value: money_text(context, value)  # noqa: E731
+
+    def m(value: ir.Value) -> ir.StringValue:
+        return money_text(context, value)  # type: ignore[arg-type]
+
     hundred = ibis.literal(Decimal(100), type="decimal(4, 0)")
-    rate = context.engine.number((table.savings * hundred / table.benchmark.nullif(0)).cast("decimal(18, 2)"), 2)
+    # Words only: the rates compared are compared exactly (`_outcome`).
+    ratio = table.savings * hundred / table.benchmark.nullif(0)
+    # To 7 places as the rate × 10^7 rounded to a whole number: each backend divides to at
+    # least 6 places of that, where Spark would keep only 6 of the rate itself.
+    tenths = (table.savings.cast("decimal(24, 4)") * ibis.literal(Decimal(10**9), type="decimal(10, 0)")) / table.benchmark.cast("decimal(24, 4)").nullif(0)
+    seven = (tenths.round(0).cast("decimal(18, 0)").cast("decimal(25, 7)") * ibis.literal(Decimal("0.0000001"), type="decimal(8, 7)")).cast("decimal(26, 7)")
+    rate = ibis.cases((table.precise, context.engine.number(seven, 7)), else_=context.engine.number(ratio.cast("decimal(18, 2)"), 2))
     spent = ibis.cases((table.spent_words.notnull(), table.spent_words), else_="expenditure " + m(table.spent))
     head = table.benchmark_words + " − " + spent + " = savings " + m(table.savings) + " (" + rate + "% of benchmark); "
     earned = (
@@ -387,6 +400,12 @@ def _mean_and_words(placed: Placed, term: Dated, shown: Callable[[Decimal], str]
         return in_force(placed, term, placed.months[0]), ""
     total, count, runs = _weighted(placed, term, shown)
     return total / count, runs
+
+
+def _places(percent: Decimal) -> int:
+    """Decimal places a percent is written to: 3.0860861 → 7, 2.50 → 1."""
+    exponent = percent.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _people(persons: Decimal) -> str:
