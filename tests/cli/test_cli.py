@@ -474,3 +474,23 @@ def test_explain_shows_the_year_behind_a_shared_savings_line(workspace: Path) ->
     assert "Tallies behind them: the year to date, 2025-04 to 2026-03" in flat
     assert "£78,000.00" in flat and "£11,000.00" in flat
     assert "£12,000.00" not in flat
+
+
+def test_pay_prices_a_minimum_savings_rate_given_to_7_places(workspace: Path) -> None:
+    """The programme's files give minimum savings rates to 7 places. Benchmark £91,390,000 and
+    a minimum of 3.0860861%; spent £88,569,613.21 (11 months at £7,380,801.10, March
+    £7,380,801.11): saved £2,820,386.79, 3.0861000…% of benchmark, which reaches the minimum
+    (282,038,679 ≥ 91,390,000 × 3.0860861 = 282,037,408.66): 50% = £1,410,193.395, £1,410,193.40."""
+    (workspace / "contracts" / "aco.yaml").write_text(ACO.replace("benchmark: 100_000, minimum_savings_percent: 2",
+                                                                  "benchmark: 91_390_000, minimum_savings_percent: 3.0860861"))
+    days = [f"{2025 + (m + 3) // 12}-{(m + 3) % 12 + 1:02d}-10" for m in range(12)]
+    rows = [f"a{i},q{i},ACO,ICB-A,community,HRG1,EL,{d},{d},1,{'7380801.11' if i == 11 else '7380801.10'}" for i, d in enumerate(days)]
+    header = "activity_id,patient_id,provider,commissioner,service,currency,pod,start_date,end_date,quantity,cost\n"
+    (workspace / "data" / "activity" / "aco.csv").write_text(header + "\n".join(rows) + "\n")
+    for args in (("check", "-w", workspace), ("load", "-w", workspace), ("pay", "year", "-w", workspace)):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    explained = invoke("explain", "ACO-2025", "mssp", "2026-03", "-w", workspace)
+    flat = " ".join(explained.output.split())
+    assert "£1,410,193.40" in flat, explained.output
+    assert "savings £2,820,386.79 (3.0861000% of benchmark); savings rate reaches the minimum savings rate 3.0860861%" in flat, explained.output
