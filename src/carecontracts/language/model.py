@@ -693,6 +693,10 @@ class SharedSavingsTerms(ComponentBase, ActualCost):
             raise ValueError("give one minimum savings table: 'minimum_savings_by_population' (steps) or 'minimum_savings_interpolated'")
         if tables and "minimum_savings_percent" in self.model_fields_set:
             raise ValueError(f"give 'minimum_savings_percent' or '{tables[0]}', not both")
+        valuing = [name for name in ("prices", "mff", "readmission") if name in self.model_fields_set]
+        if self.expenditure_per_capita is not None and valuing:
+            raise ValueError(f"expenditure is given per head ('expenditure_per_capita'), so no activity is valued: "
+                             f"leave out {', '.join(repr(n) for n in valuing)}")
         bands = self.minimum_savings_interpolated or []
         for before, after in zip(bands, bands[1:]):
             if before.to_population is None or after.from_population <= before.to_population:
