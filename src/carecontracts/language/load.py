@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from pathlib import Path
 import difflib
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
 from typing import Any, Iterable, Mapping, get_args
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -78,7 +79,8 @@ def _expected(error: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _known_keys() -> set[str]:
+@cache
+def _known_keys() -> frozenset[str]:
     """Every key the contract language has, by its written name."""
     seen: set[type] = set()
     keys: set[str] = set()
@@ -93,7 +95,7 @@ def _known_keys() -> set[str]:
                 visit(inner)
 
     visit(Contract)
-    return keys
+    return frozenset(keys)
 
 
 def _types_in(annotation: object) -> Iterable[object]:
