@@ -278,7 +278,7 @@ def test_a_benchmark_per_head_varied_from_october_is_weighted_by_months(engine: 
     assert line["amount"] == D("65000.00")
     assert line["basis"].startswith(
         "benchmark £1,230.00 per head (£1,200.00 for 6 months, £1,260.00 for 6 months) × 1,000 people = £1,230,000.00"
-        " − expenditure £1,100,000.00 = savings £130,000.00 (10.57% of benchmark;"
+        " − expenditure £1,100,000.00 = savings £130,000.00 (10.57% of benchmark); savings rate reaches the minimum savings rate 0%"
     )
 
 
