@@ -1377,7 +1377,7 @@ def explain(
     """Explain statement lines: the contract terms behind them (file:line) and the tallies they price."""
     from carecontracts.engine.explain import explain as explain_lines
     from carecontracts.payments import contracts_as_priced, stored
-    from carecontracts.periods import parse_month
+    from carecontracts.periods import month_label, parse_month
 
     space = open_workspace(workspace)
     try:
@@ -1389,9 +1389,10 @@ def explain(
     if lines is None:
         err.print("[red]No statements yet: run `carecontracts pay` first.[/red]")
         raise typer.Exit(PROBLEM_EXIT)
-    tallies = stored(space, "tallies", "WHERE contract = ? AND month = ?", [contract, when])
+    # The year's tallies to the month: a settlement on the year prices them all.
+    tallies = stored(space, "tallies", "WHERE contract = ? AND month >= ? AND month <= ?", [contract, space.year.start, when])
     try:
-        result = explain_lines(contracts_as_priced(space), lines, tallies, contract, component, when)
+        result = explain_lines(contracts_as_priced(space), lines, tallies, contract, component, when, space.year.start)
     except ProblemsError as error:
         raise fail(error) from None
     agreement = result.agreement
@@ -1413,11 +1414,18 @@ def explain(
         statement.add_row(line["component"], line["payer"], line["service"] or "", line["currency"] or "", money(line["amount"]), line["basis"])
     out.print(statement)
     if result.tallies:
-        measured = Table(title="Tallies behind them", title_justify="left")
-        for name in ("payer", "service", "currency", "events", "quantity", "readmitted", "chargeable"):
-            measured.add_column(name, justify="right" if name in ("events", "quantity", "readmitted", "chargeable") else "left")
+        span = result.tally_months
+        title = f"Tallies behind them: the year to date, {month_label(span[0])} to {month_label(span[1])}" if span else "Tallies behind them"
+        costed = any(row.get("cost") is not None for row in result.tallies)
+        measured = Table(title=title, title_justify="left")
+        numbers = ("events", "quantity", "readmitted", "chargeable") + (("cost",) if costed else ())
+        for name in ("payer", "service", "currency", *numbers):
+            measured.add_column(name, justify="right" if name in numbers else "left")
         for row in result.tallies:
-            measured.add_row(row["payer"], row["service"], row["currency"], f"{row['events']:,}", f"{row['quantity']:,.2f}", f"{row['readmitted']:,.2f}", f"{row['chargeable']:,.2f}")
+            cells = [f"{row['events']:,}", f"{row['quantity']:,.2f}", f"{row['readmitted']:,.2f}", f"{row['chargeable']:,.2f}"]
+            if costed:
+                cells.append(money(row["cost"]) if row.get("cost") is not None else "")
+            measured.add_row(row["payer"], row["service"], row["currency"], *cells)
         out.print(measured)
 
 
