@@ -679,7 +679,7 @@ def plan_vs_actual(
 
     Actual counts every line paid in the period, prior-period adjustments in the month they are paid. Exit 2 when nothing is priced yet (`carecontracts pay` first), when no payment plan is loaded, or when a plan names a contract or component the contracts do not have.
     """
-    from carecontracts.payments import parse_period, plan_versus_actual
+    from carecontracts.payments import parse_period, plan_versus_actual, workspace_contracts
     from carecontracts.report.plans import VARIANCE_WORDS, direction
 
     space = open_workspace(workspace)
@@ -714,9 +714,13 @@ def plan_vs_actual(
         out.print(f"No payment plan for {', '.join(f'{line.contract} {line.component}' for line in unplanned)} "
                   f"({money(sum((line.actual for line in unplanned), Decimal(0)))} paid): shown without a plan, and not in the total.")
     if result.unplanned and not contract:
-        listed = ", ".join(f"{name} ({money(amount)})" for name, amount in result.unplanned.items())
-        out.print(f"Contracts with no payment plan, and what each was paid in {label}: {listed}. "
-                  "A row of data/plans naming a component plans its payments.")
+        sub_contracts = {s.id for c in workspace_contracts(space) for s in c.subcontracts}
+        for names, words in ((sorted(set(result.unplanned) - sub_contracts), "Contracts"),
+                             (sorted(set(result.unplanned) & sub_contracts), "Sub-contracts (paid by their prime out of its contract)")):
+            if names:
+                listed = ", ".join(f"{name} ({money(result.unplanned[name])})" for name in names)
+                out.print(f"{words} with no payment plan, and what each was paid in {label}: {listed}. "
+                          "A row of data/plans naming a component plans its payments.")
 
 
 @app.command()
