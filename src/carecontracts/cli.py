@@ -1202,14 +1202,17 @@ def compare(
     out.print(f"{where.words()}: {len(result.pairs)} provider–commissioner pair{'s' if len(result.pairs) != 1 else ''} ({pairs}); the year's activity at {result.price_list} prices: {money(result.value)}.")
     expected = "expected (forecast)" if when else "expected"
     table = Table(title=f"Contract forms for {where.words()}, {space.year.label} (scenarios: {', '.join(result.scenarios)})", title_justify="left")
-    for column in ("form", expected, "control %/1%", "£ per 1%", "monthly CV", "range over scenarios", "on outcomes"):
+    from carecontracts.money import currency_symbol
+
+    per_percent = f"{currency_symbol()} per 1%"
+    for column in ("form", expected, "control %/1%", per_percent, "monthly CV", "range over scenarios", "on outcomes"):
         table.add_column(column, justify="left" if column == "form" else "right", no_wrap=True)
     for r in result.results:
         table.add_row(FORM_WORDS[r.form], money(r.expected), f"{r.control:.2f}", money(r.control_per_percent.quantize(Decimal("0.01"))),
                       f"{r.monthly_variation * 100:.1f}%", f"{money(r.high - r.low)} ({r.spread * 100:.1f}%)", money(r.at_stake) if r.at_stake else "—")
     out.print(table)
     out.print("[dim]control %/1%: the percent by which the year's payment moves when activity moves 1% (1.00 follows activity in "
-              "full, as cost per case; 0.00 not at all, as a block); £ per 1%: the same in pounds; monthly CV: how unevenly the provider "
+              f"full, as cost per case; 0.00 not at all, as a block); {per_percent}: the same in money; monthly CV: how unevenly the provider "
               "is paid through the year (the monthly payments' standard deviation over their mean); range over scenarios: the highest "
               "less the lowest year over the activity scenarios; on outcomes: the money that depends on outcome achievement.[/dim]")
     out.print(f"[bold]{result.conclusion()}[/bold]")

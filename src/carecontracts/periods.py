@@ -62,6 +62,9 @@ class FinancialYear:
 
     @property
     def label(self) -> str:
+        """`2025-26` for a year from April; `2018` for a calendar year (from January)."""
+        if self.start.month == 1:
+            return f"{self.start.year}"
         return f"{self.start.year}-{(self.start.year + 1) % 100:02d}"
 
     def number(self, month: dt.date) -> int:

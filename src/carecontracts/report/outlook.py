@@ -22,7 +22,7 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.positions import roles
 from carecontracts.engine.run import RunTables
 from carecontracts.language.model import Contract
-from carecontracts.money import format_money
+from carecontracts.money import currency_symbol, format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
@@ -269,7 +269,7 @@ def _waterfall(start: tuple[str, float], steps: list[tuple[str, float]], end: tu
         high = max(start[1], end[1], *running_totals)
         span = (high - low) or abs(high) * 0.01 or 1.0
         axis.set_ylim(max(0.0, low - span * 1.5), high + span * 0.5)
-        title += " (the axis does not start at £0)"
+        title += f" (the axis does not start at {currency_symbol()}0)"
     else:
         axis.set_ylim(bottom=max(0.0, low * 0.9))
     style_axis(axis, title)

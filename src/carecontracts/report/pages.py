@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
 
 from carecontracts.machine import atomic_write
-from carecontracts.money import format_money
+from carecontracts.money import currency_symbol, format_money
 from carecontracts.report.sheets import Share, Variance
 
 PLAN_COLOUR, GREEN, RED = "#768692", "#007f3b", "#d5281b"
@@ -66,13 +66,14 @@ def pounds_label(value: float, _position: object = None) -> str:
     """An axis label in pounds: £1.2m, £350k, £900."""
     size = abs(value)
     sign = "-" if value < 0 else ""
+    symbol = currency_symbol()
     if size >= 1e9:
-        return f"{sign}£{size / 1e9:.1f}bn"
+        return f"{sign}{symbol}{size / 1e9:.1f}bn"
     if size >= 1e6:
-        return f"{sign}£{size / 1e6:.1f}m"
+        return f"{sign}{symbol}{size / 1e6:.1f}m"
     if size >= 1e3:
-        return f"{sign}£{size / 1e3:.0f}k"
-    return f"{sign}£{size:.0f}"
+        return f"{sign}{symbol}{size / 1e3:.0f}k"
+    return f"{sign}{symbol}{size:.0f}"
 
 
 def style_axis(axis: Any, title: str) -> None:
