@@ -38,7 +38,7 @@ CASES = [
     Case("latin-1-byte-check", append(TOML, b"# caf\xe9\n"), CHECK, (f"{TOML}:12", "byte 0xe9 is not UTF-8 text", "UTF-8")),
     Case("latin-1-byte-pay", append(TOML, b'# "caf\xe9"\n'), PAY, (f"{TOML}:12", "not UTF-8 text")),
     Case("binary-bytes", append(TOML, b"\x00\xff\x00"), CHECK, (f"{TOML}:12", "not UTF-8 text")),
-    Case("currency-not-pounds", edit(TOML, 'currency = "GBP"', 'currency = "USD"'), CHECK, (f"{TOML}:5", "currency", "pounds sterling")),
+    Case("currency-unknown", edit(TOML, 'currency = "GBP"', 'currency = "JPY"'), CHECK, (f"{TOML}:5", "currency", "GBP (£), USD ($) or EUR (€)")),
     Case("toml-syntax", edit(TOML, 'currency = "GBP"', "currency = GBP"), CHECK, (f"{TOML}:5", "TOML syntax error")),
 ]
 
