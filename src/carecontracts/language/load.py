@@ -19,6 +19,7 @@ from carecontracts.language.model import (
     PerHead,
     Pot,
     QualityIncentiveTerms,
+    SpellTerms,
     references,
     scalar_of,
     uncovered,
@@ -225,9 +226,11 @@ def _check_body(
             yield problem(
                 ("components", index, "prices"),
                 f"price list '{prices}' not found",
-                "a file prices/" + prices + ".csv" + (f"; known: {', '.join(sorted(price_lists))}" if price_lists else ""),
+                "a file prices/" + prices + ".csv" + (f"; known: {', '.join(known)}" if (known := sorted(n for n in price_lists if not n.endswith(".xlsx"))) else ""),
                 prices,
             )
+        if isinstance(component, SpellTerms):
+            yield from _check_spell(body, component, ("components", index), price_lists, problem)
         profile = getattr(component, "profile", None)
         if profile is not None and sum(profile) == 0:
             yield problem(("components", index, "profile"), "profile weights are all zero", "weights with a positive sum")
@@ -249,6 +252,24 @@ def _check_body(
             if len(set(ids)) != len(ids):
                 yield problem(("components", index, "indicators"), "an indicator id is used twice", "unique indicator ids")
     yield from _check_cycles(body, problem)
+
+
+def _check_spell(body: ContractBody, component: SpellTerms, path: tuple, price_lists: set[str] | None, problem) -> Iterable[Problem]:
+    """A spell component's workbook and local price list exist, and its top-ups name its services."""
+    if price_lists is not None:
+        books = sorted(name[:-5] for name in price_lists if name.endswith(".xlsx"))
+        if f"{component.book}.xlsx" not in price_lists:
+            yield problem(path + ("book",), f"prices workbook '{component.book}' not found",
+                          f"a file prices/{component.book}.xlsx" + (f"; known: {', '.join(books)}" if books else ""), component.book)
+        lists = sorted(name for name in price_lists if not name.endswith(".xlsx"))
+        if component.local_prices is not None and component.local_prices not in price_lists:
+            yield problem(path + ("local_prices",), f"price list '{component.local_prices}' not found",
+                          f"a file prices/{component.local_prices}.csv" + (f"; known: {', '.join(lists)}" if lists else ""), component.local_prices)
+    services = component.services or list(body.services)
+    for service in component.topups:
+        if service not in services:
+            yield problem(path + ("topups", service), f"top-up for service '{service}', which this component does not measure",
+                          f"one of {', '.join(services)}", service)
 
 
 def _check_references(body: ContractBody, index: int, problem) -> Iterable[Problem]:

@@ -244,6 +244,38 @@ class ActivityTerms(PricedTerms):
     kind: Literal["activity"]
 
 
+PricePoint = Literal[
+    "day_case", "elective", "non_elective", "outpatient_procedure",
+    "first_single", "first_multi", "follow_up_single", "follow_up_multi", "ae", "ae_type_3",
+]
+DEFAULT_SPELL_PODS: dict[str, str] = {"DC": "day_case", "EL": "elective", "NEL": "non_elective"}
+
+
+class SpellTerms(ComponentBase):
+    """NHS Payment Scheme spell pricing from a prices workbook: each spell at its HRG's price
+    for its admission type (the point its pod maps to), excess bed days past the trim point,
+    the reduced short-stay emergency tariff, best-practice differentials, specialised
+    top-ups by service, × MFF."""
+
+    kind: Literal["spell"]
+    book: Identifier = Field(description="A prices workbook in prices/ (file name without .xlsx).")
+    mff: DatedFactor = Decimal(1)
+    pods: Annotated[dict[str, PricePoint], Field(min_length=1)] = Field(
+        default_factory=lambda: dict(DEFAULT_SPELL_PODS),
+        description="Which price in the workbook each pod is paid at; DC day case, EL ordinary elective, NEL non-elective if omitted.",
+    )
+    best_practice: dict[str, UnitPrice] = Field(
+        default_factory=dict, description="HRG → best-practice differential paid per spell that met every criterion (activity `compliant` = 1)."
+    )
+    topups: dict[Identifier, Annotated[PositivePercent, Field(decimal_places=2)]] = Field(
+        default_factory=dict, description="Service → specialised top-up, a percent of the spell's price (to 2 places)."
+    )
+    local_prices: Identifier | None = Field(
+        default=None, description="A price list in prices/ for HRGs the workbook says have no national price; unpriced if omitted."
+    )
+    readmission: ReadmissionRule | None = None
+
+
 class CostAndVolumeTerms(ComponentBase):
     """Baseline volume at a price, a tolerance band, marginal rates outside it."""
 
@@ -575,6 +607,7 @@ ComponentTerms = Annotated[
     Union[
         BlockTerms,
         ActivityTerms,
+        SpellTerms,
         CostAndVolumeTerms,
         MarginalRateTerms,
         AlignedPaymentTerms,
