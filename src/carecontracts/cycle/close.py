@@ -40,7 +40,7 @@ def sources(workspace: Workspace) -> dict[str, str]:
         root = workspace.root / folder
         if root.is_dir():
             for path in sorted(root.rglob("*")):
-                if path.is_file() and path.suffix.lower() in (".yaml", ".yml", ".csv", ".parquet"):
+                if path.is_file() and path.suffix.lower() in (".yaml", ".yml", ".csv", ".parquet", ".xlsx"):
                     found[workspace.relative(path)] = file_hash(path)
     return found
 
@@ -161,7 +161,8 @@ class Reasons:
             for body in [contract, *contract.subcontracts]:
                 self.providers[body.id] = parties
                 self.files[body.id] = contract.source
-                self.prices[body.id] = {str(getattr(c, "prices")) for c in body.components if getattr(c, "prices", None)}
+                self.prices[body.id] = {str(name) for c in body.components for name in (getattr(c, "prices", None), getattr(c, "book", None),
+                                                                                           getattr(c, "local_prices", None)) if name}
         self._said: dict[tuple[str, dt.date, str], str] = {}
 
     def __call__(self, contract: str, month: dt.date, payer: str) -> str:

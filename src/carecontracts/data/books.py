@@ -350,7 +350,7 @@ def read_book(path: Path, source: str) -> list[Row]:
 
 
 def book_files(prices: Path) -> list[Path]:
-    return sorted(prices.glob("*.xlsx")) if prices.is_dir() else []
+    return sorted(p for p in prices.glob("*.xlsx") if not p.name.startswith("~$")) if prices.is_dir() else []
 
 
 def read_books(paths: Iterable[Path], relative: Any = str) -> pa.Table:
