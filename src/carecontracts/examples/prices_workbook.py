@@ -3,6 +3,10 @@ for a handful of HRGs: illustrative only, not the published prices."""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+import re
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -61,5 +65,29 @@ def write_prices_workbook(path: Path, apc: Sequence[Sequence[Any]] = APC_ROWS, o
     if emergency is not None:
         write_sheet(workbook, "3 A&E", list(AE_COLUMNS), emergency)
     path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
+    workbook.properties.creator = "carecontracts example"
+    workbook.properties.created = workbook.properties.modified = FIXED_TIME
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    path.write_bytes(_fixed_times(buffer.getvalue()))
     return path
+
+
+FIXED_TIME = dt.datetime(2025, 4, 1)
+
+
+def _fixed_times(data: bytes) -> bytes:
+    """The workbook's zip with every member dated alike, so the same prices give the same bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                content = _fixed_core(content)
+            target.writestr(zipfile.ZipInfo(item.filename, date_time=FIXED_TIME.timetuple()[:6]), content, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def _fixed_core(content: bytes) -> bytes:
+    """docProps/core.xml with its modified time as created (openpyxl stamps the time it saves)."""
+    return re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)", rb"\g<1>2025-04-01T00:00:00Z\g<2>", content)
