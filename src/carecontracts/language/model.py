@@ -248,7 +248,7 @@ PricePoint = Literal[
     "day_case", "elective", "non_elective", "outpatient_procedure",
     "first_single", "first_multi", "follow_up_single", "follow_up_multi", "ae", "ae_type_3",
 ]
-DEFAULT_SPELL_PODS: dict[str, str] = {"DC": "day_case", "EL": "elective", "NEL": "non_elective"}
+DEFAULT_SPELL_PODS: dict[str, PricePoint] = {"DC": "day_case", "EL": "elective", "NEL": "non_elective"}
 
 
 class SpellTerms(ComponentBase):
