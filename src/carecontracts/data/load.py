@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from carecontracts.data.schemas import ACTIVITY, DATASETS, PRICES, Column, Dataset, Kind
+from carecontracts.data.schemas import ACTIVITY, DATASETS, PRICES, SPELL_DAY_COLUMNS, Column, Dataset, Kind
 from carecontracts.periods import add_months
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.workspace import Workspace
@@ -439,10 +439,14 @@ def duplicate_ids(con: duckdb.DuckDBPyConnection, staged: str, kept: str | None,
 def provider_months(con: duckdb.DuckDBPyConnection, where: str = "true", parameters: list | None = None) -> list[ProviderMonth]:
     """Each provider-month of the warehouse's activity (within `where`): rows, totals, files
     and a fingerprint of every value of every row."""
-    values = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
+    values = ", ".join(_quote(c.name) for c in ACTIVITY.columns if c.name not in SPELL_DAY_COLUMNS)
+    days = ", ".join(_quote(c) for c in SPELL_DAY_COLUMNS)
+    # A row's spell days change its fingerprint only when it has some, so a month loaded
+    # before they were read keeps the fingerprint its submission recorded.
+    row_hash = f"xor(hash({values}), CASE WHEN coalesce({days}) IS NULL THEN 0 ELSE hash({days}) END)"
     rows = con.execute(
         f"""SELECT provider, date_trunc('month', end_date)::DATE AS month, count(*), sum(quantity), sum(cost),
-                   printf('%016x', bit_xor(hash({values}))), list(DISTINCT source_file ORDER BY source_file)
+                   printf('%016x', bit_xor({row_hash})), list(DISTINCT source_file ORDER BY source_file)
             FROM activity WHERE {where} GROUP BY ALL ORDER BY provider, month""",
         parameters or [],
     ).fetchall()
@@ -574,6 +578,7 @@ def load_month(
         if problems:
             raise ProblemsError(problems)
         if ACTIVITY.name in present:
+            _add_new_columns(con)
             columns = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
             con.execute(f"CREATE TABLE IF NOT EXISTS activity_replaced AS SELECT *, CAST(NULL AS TIMESTAMPTZ) AS replaced_at FROM {ACTIVITY.name} LIMIT 0")
             inserted = con.execute(f"INSERT INTO activity_replaced SELECT *, now() FROM {ACTIVITY.name} WHERE {in_scope}", arguments).fetchone()
@@ -590,6 +595,14 @@ def load_month(
         con.execute("COMMIT")
     mark_loaded(workspace)
     return report
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a warehouse's activity (and its replaced rows) loaded before a column was read
+    that column, empty, so a month loaded now goes in beside them."""
+    for table in (ACTIVITY.name, "activity_replaced"):
+        for column in ACTIVITY.columns:
+            con.execute(f"ALTER TABLE IF EXISTS {table} ADD COLUMN IF NOT EXISTS {_quote(column.name)} {column.target_type}")
 
 
 def _outside_month(con: duckdb.DuckDBPyConnection, staged: str, month: dt.date, following: dt.date) -> list[Problem]:

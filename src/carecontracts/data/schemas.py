@@ -139,6 +139,11 @@ ACTIVITY = Dataset(
 )
 
 
+# Days of a spell that do not count towards its trim point (spell pricing); added after the
+# other columns, so what was loaded before them reads as before.
+SPELL_DAY_COLUMNS = ("critical_care_days", "rehabilitation_days", "palliative_days")
+
+
 # Case-mix predictions are published by NHS England to as many as 9 places (EQ-5D index);
 # scores themselves to 6 at most.
 PREDICTED_SQL_TYPE = "DECIMAL(18, 10)"

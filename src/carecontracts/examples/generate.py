@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from carecontracts.data.schemas import ACTIVITY
+from carecontracts.data.schemas import ACTIVITY, SPELL_DAY_COLUMNS
 from carecontracts.examples import partnerships, published
 from carecontracts.examples.cycle import write_cycle_files
 from carecontracts.examples.prices_workbook import write_prices_workbook
@@ -373,7 +373,7 @@ def _dates(days: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
     return pa.array(YEAR_START + days.astype("timedelta64[D]"), pa.date32(), mask=missing)
 
 
-ACTIVITY_SCHEMA = ACTIVITY.arrow_schema([c.name for c in ACTIVITY.columns if c.name != "compliant"])
+ACTIVITY_SCHEMA = ACTIVITY.arrow_schema([c.name for c in ACTIVITY.columns if c.name != "compliant" and c.name not in SPELL_DAY_COLUMNS])
 
 
 def _patients(rng: np.random.Generator, commissioner: str, size: int) -> np.ndarray:
