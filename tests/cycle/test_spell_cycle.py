@@ -62,3 +62,20 @@ def test_a_reissued_book_changes_a_closed_month_only_by_adjustment(tmp_path: Pat
     # May is open: priced from the re-issue, £6,100 + 3 × £300 = £7,000.00.
     may = [r for r in lines(root, "2025-05") if not r["adjusts"]]
     assert [(r["amount"], f"issue {second}" in r["basis"]) for r in may] == [("7000.00", True)]
+
+
+def test_check_and_pay_refuse_a_bad_workbook_cell_naming_sheet_row_and_column(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "contracts").mkdir(parents=True)
+    (root / "data" / "activity").mkdir(parents=True)
+    (root / "carecontracts.toml").write_text('name = "spells"\n', encoding="utf-8")
+    (root / "contracts" / "acute.yaml").write_text(SPELLS, encoding="utf-8")
+    bad = [("HN12F", "Very Major Hip Procedures", None, None, None, "6,000.5p", 5, 7000, 10, 300, "No", None, None)]
+    write_prices_workbook(root / "prices" / "nps-2025-26.xlsx", bad, None, None)
+    write(root / "data" / "activity" / "activity.csv", ["A1,P1,ACUTE,ICB-A,general,HN12F,EL,2025-04-10,2025-04-12,1"])
+    said = " ".join(run("check", "-w", root, code=2).output.split())
+    # The header is row 4 of the sheet (under a title, a note and a blank row): HN12F is row 5.
+    assert "prices/nps-2025-26.xlsx row 5" in said and "sheet '1 APC & OPROC' column F (Ordinary elective spell tariff)" in said
+    assert "'6,000.5p' is not a number" in said
+    run("load", "-w", root)
+    assert "'6,000.5p' is not a number" in " ".join(run("pay", "year", "-w", root, code=2).output.split())
