@@ -111,3 +111,22 @@ def test_terms_are_checked_before_pricing() -> None:
     assert "components[0].book: prices workbook 'nps' not found (expected a file prices/nps.xlsx; known: other)" in said
     assert "components[0].local_prices: price list 'local' not found" in said
     assert "components[0].topups.surgery: top-up for service 'surgery', which this component does not measure" in said
+
+
+def test_dated_books_price_each_month_from_the_book_in_force(duck: Engine, book: pa.Table, tmp_path: Path) -> None:
+    later = [("HN12F", "Very Major Hip Procedures", None, None, None, 6500, 5, 7500, 10, 320, "No", None, None)]
+    both = pa.concat_tables([book, read_books([write_prices_workbook(tmp_path / "nps-2026.xlsx", later, None, None)])])
+    terms = "\n".join(TERMS.splitlines()[:-1]) + "\n    book:\n      - {from: 2025-04-01, to: 2025-09-30, book: nps}\n      - {from: 2025-10-01, book: nps-2026}\n"
+    lines = run(duck, [contract(terms)], activity([
+        {"service": "medicine", "currency": "HN12F", "pod": "EL", "end_date": dt.date(2025, 9, 30), "start_date": dt.date(2025, 9, 30)},
+        {"service": "medicine", "currency": "HN12F", "pod": "EL", "end_date": dt.date(2025, 10, 1), "start_date": dt.date(2025, 10, 1)},
+    ]), books=both).to_pylist()
+    # September from nps at £6,000; October from nps-2026 at £6,500.
+    assert [(line["month"], line["amount"]) for line in lines] == [(dt.date(2025, 9, 1), D("6000.00")), (dt.date(2025, 10, 1), D("6500.00"))]
+    assert "book nps issue" in lines[0]["basis"] and "book nps-2026 issue" in lines[1]["basis"]
+    with pytest.raises(ProblemsError) as raised:
+        contract("\n".join(TERMS.splitlines()[:-1]) + "\n    book:\n      - {from: 2025-04-01, to: 2025-09-30, book: nps}\n"
+                 "      - {from: 2025-11-01, book: nps-2027}\n", price_lists={"nps.xlsx"})
+    said = " | ".join(str(p) for p in raised.value.problems)
+    assert "components[0].book: no book covers 2025-10-01 to 2025-10-31" in said
+    assert "components[0].book[1].book: prices workbook 'nps-2027' not found" in said

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from carecontracts.cycle.submissions import file_hash, open_records
 from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract
+from carecontracts.language.model import SpellTerms
 from carecontracts.periods import month_label
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.records import actor, record_event
@@ -161,8 +162,8 @@ class Reasons:
             for body in [contract, *contract.subcontracts]:
                 self.providers[body.id] = parties
                 self.files[body.id] = contract.source
-                self.prices[body.id] = {str(name) for c in body.components for name in (getattr(c, "prices", None), getattr(c, "book", None),
-                                                                                           getattr(c, "local_prices", None)) if name}
+                self.prices[body.id] = {str(name) for c in body.components for name in (getattr(c, "prices", None), getattr(c, "local_prices", None),
+                                                                                           *(c.books() if isinstance(c, SpellTerms) else ())) if name}
         self._said: dict[tuple[str, dt.date, str], str] = {}
 
     def __call__(self, contract: str, month: dt.date, payer: str) -> str:

@@ -230,7 +230,7 @@ def _check_body(
                 prices,
             )
         if isinstance(component, SpellTerms):
-            yield from _check_spell(body, component, ("components", index), price_lists, problem)
+            yield from _check_spell(body, component, ("components", index), (term_start, term_end), price_lists, problem)
         profile = getattr(component, "profile", None)
         if profile is not None and sum(profile) == 0:
             yield problem(("components", index, "profile"), "profile weights are all zero", "weights with a positive sum")
@@ -254,13 +254,25 @@ def _check_body(
     yield from _check_cycles(body, problem)
 
 
-def _check_spell(body: ContractBody, component: SpellTerms, path: tuple, price_lists: set[str] | None, problem) -> Iterable[Problem]:
-    """A spell component's workbook and local price list exist, and its top-ups name its services."""
+def _check_spell(body: ContractBody, component: SpellTerms, path: tuple, term: tuple[dt.date, dt.date], price_lists: set[str] | None,
+                 problem) -> Iterable[Problem]:
+    """A spell component's workbooks and local price list exist, dated books cover its term
+    once, and its top-ups name its services."""
+    term_start, term_end = term
+    dated = [] if isinstance(component.book, str) else component.book
+    for gap_start, gap_end in uncovered(dated, term_start, term_end) if dated else []:  # type: ignore[arg-type]
+        yield problem(path + ("book",), f"no book covers {gap_start} to {gap_end}", "dated books covering the whole term")
+    ordered = sorted(dated, key=lambda e: e.from_)
+    for before, after in zip(ordered, ordered[1:]):
+        if before.to is None or before.to >= after.from_:
+            yield problem(path + ("book",), f"dated books overlap from {after.from_}", "each date covered by one book")
     if price_lists is not None:
         books = sorted(name[:-5] for name in price_lists if name.endswith(".xlsx"))
-        if f"{component.book}.xlsx" not in price_lists:
-            yield problem(path + ("book",), f"prices workbook '{component.book}' not found",
-                          f"a file prices/{component.book}.xlsx" + (f"; known: {', '.join(books)}" if books else ""), component.book)
+        for position, name in enumerate(component.books()):
+            where = path + ("book",) + (() if isinstance(component.book, str) else (position, "book"))
+            if f"{name}.xlsx" not in price_lists:
+                yield problem(where, f"prices workbook '{name}' not found",
+                              f"a file prices/{name}.xlsx" + (f"; known: {', '.join(books)}" if books else ""), name)
         lists = sorted(name for name in price_lists if not name.endswith(".xlsx"))
         if component.local_prices is not None and component.local_prices not in price_lists:
             yield problem(path + ("local_prices",), f"price list '{component.local_prices}' not found",

@@ -46,17 +46,20 @@ UPLIFT_TYPE = "decimal(12, 10)"
 
 
 def _terms(context: KindContext) -> tuple[ir.Table, ir.Table, ir.Table, ir.Table]:
-    """The components' books, pod → point maps, best-practice differentials and top-ups as tables."""
+    """The components' books in each payable month, pod → point maps, best-practice differentials and top-ups as tables."""
     components, pods, differentials, topups = [], [], [], []
     for placed in context.placed:
         terms: SpellTerms = placed.component  # type: ignore[assignment]
-        components.append((placed.contract, placed.id, placed.agreement.payee, terms.book, terms.local_prices))
+        for month in placed.months:
+            book = terms.book_on(max(month, placed.agreement.term.start))
+            assert book is not None, f"{placed.contract} {placed.id}: no book in {month}"  # contracts are checked for gaps when loaded
+            components.append((placed.contract, placed.id, month, placed.agreement.payee, book, terms.local_prices))
         pods += [(placed.contract, placed.id, pod, point) for pod, point in terms.pods.items()]
         differentials += [(placed.contract, placed.id, hrg.upper(), amount) for hrg, amount in terms.best_practice.items()]
         topups += [(placed.contract, placed.id, service, fraction(percent), percent) for service, percent in terms.topups.items()]
     key = {"contract": pa.string(), "component": pa.string()}
     return (
-        context.table(key | {"payee": pa.string(), "book": pa.string(), "local_list": pa.string()}, components),
+        context.table(key | {"month": pa.date32(), "payee": pa.string(), "book": pa.string(), "local_list": pa.string()}, components),
         context.table(key | {"pod": pa.string(), "point": pa.string()}, pods),
         context.table(key | {"currency": pa.string(), "differential": pa.decimal128(18, 4)}, differentials),
         context.table(key | {"service": pa.string(), "topup": pa.decimal128(9, 6), "topup_percent": pa.decimal128(9, 4)}, topups),
@@ -101,7 +104,7 @@ def price_spell(context: KindContext) -> ir.Table:
         raise context.fail([p.problem("no prices workbook is read", "book", "a prices workbook in prices/ (.xlsx)") for p in context.placed[:20]])
     components, pods, differentials, topups = _terms(context)
     tallies = context.tallies()
-    rows = tallies.join(components, ["contract", "component"]).join(monthly_factor(context, "mff"), ["contract", "component", "month"])
+    rows = tallies.join(components, ["contract", "component", "month"]).join(monthly_factor(context, "mff"), ["contract", "component", "month"])
     rows = _unclashed(rows.left_join(pods, ["contract", "component", "pod"]))
     books = books.select("book", "issue", "currency", "point", "national", "price", "combined", "trim", "excess_day",
                          "short_stay_percent", "short_stay_price", applies=books.short_stay)
