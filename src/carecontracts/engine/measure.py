@@ -77,6 +77,8 @@ def grain_columns(agreements: list[Agreement]) -> list[str]:
 
 
 SPELL_COLUMNS = ("spell_days", "short_stay")
+SPELL_KEYS = ("pod", *SPELL_COLUMNS)  # what spell components' tallies carry besides the tally keys
+NOT_A_SPELL = {"pod": "", "spell_days": 0, "short_stay": False}
 ADULT_AGE = 19
 
 
@@ -236,8 +238,9 @@ def tallies(
     zero = ibis.literal(0).cast(QUANTITY_TYPE)
     readmitted = ibis.cases(*[(rows.rule == index, rows[readmission_column(rule, rules)]) for index, rule in enumerate(rules)], else_=zero) if rules else zero
     chargeable = (rows.quantity - (readmitted * rows.avoidable)).cast(QUANTITY_TYPE)
-    # Spell components' tallies keep each spell's pod, days and short stay; others' none.
-    spelled = ["pod", *SPELL_COLUMNS] if SPELL_COLUMNS[0] in fine.columns else []
+    # Spell components' tallies keep each spell's pod, days and short stay; others' one value
+    # of each (not null, so that scenarios projecting tallies join on them as keys).
+    spelled = list(SPELL_KEYS) if SPELL_COLUMNS[0] in fine.columns else []
     routed = rows.select(
         scenario=rows.scenario,
         contract=rows.contract,
@@ -252,15 +255,16 @@ def tallies(
         events=rows.events,
         cost=rows.cost,
         compliant=rows.compliant,
-        **{column: ibis.cases((rows.spell, rows[column]), else_=ibis.null(rows[column].type())) for column in spelled},
+        **{column: ibis.cases((rows.spell, rows[column]), else_=ibis.literal(NOT_A_SPELL[column], rows[column].type())) for column in spelled},
         **{f"unit_{column}": rows[column] for column in keep},
     )
     return summed(routed, [*TALLY_KEYS, *spelled, *(f"unit_{column}" for column in keep)])
 
 
-def summed(routed: ir.Table, keys: Sequence[str] = TALLY_KEYS) -> ir.Table:
-    """Routed tallies' measures summed over `keys` (by default the tally keys, summing away
-    any `unit_` columns carried along)."""
+def summed(routed: ir.Table, keys: Sequence[str] | None = None) -> ir.Table:
+    """Routed tallies' measures summed over `keys` (by default the tally keys and any spell
+    keys, summing away any `unit_` columns carried along)."""
+    keys = keys if keys is not None else [*TALLY_KEYS, *(c for c in SPELL_KEYS if c in routed.columns)]
     return routed.group_by(list(keys)).aggregate(
         quantity=routed.quantity.sum().cast(QUANTITY_TYPE),
         readmitted=routed.readmitted.sum().cast(QUANTITY_TYPE),
