@@ -95,7 +95,7 @@ def test_an_hrg_or_pod_the_book_cannot_price_is_refused_naming_it(duck: Engine, 
     with pytest.raises(ProblemsError) as raised:
         priced(duck, book, "", [{"currency": "ZZ99Z", "pod": "EL"}, {"currency": "HN12F", "pod": "DC"}, {"currency": "HN12F", "pod": "OPFA"}])
     said = " | ".join(str(p) for p in raised.value.problems)
-    assert "contracts/test.yaml:12 components[0].book: prices workbook 'nps' has no price for HN12F day case; ZZ99Z ordinary elective" in said
+    assert "contracts/test.yaml:12 components[0].book: prices workbook 'nps' has no price for HN12F day case spell; ZZ99Z ordinary elective spell" in said
     assert "components[0].pods: spells of pod OPFA have no price point" in said
 
 
@@ -130,3 +130,18 @@ def test_dated_books_price_each_month_from_the_book_in_force(duck: Engine, book:
     said = " | ".join(str(p) for p in raised.value.problems)
     assert "components[0].book: no book covers 2025-10-01 to 2025-10-31" in said
     assert "components[0].book[1].book: prices workbook 'nps-2027' not found" in said
+
+
+def test_attendances_are_priced_by_treatment_function_and_department_type(duck: Engine, tmp_path: Path) -> None:
+    illustrative = read_books([write_prices_workbook(tmp_path / "nps.xlsx")])
+    terms = "    pods: {OPFA: first_single, OPFUPMP: follow_up_multi, AE: ae, AE3: ae_type_3, OPPROC: outpatient_procedure}\n"
+    lines = priced(duck, illustrative, terms, [
+        {"currency": "110", "pod": "OPFA"}, {"currency": "110", "pod": "OPFA"}, {"currency": "300", "pod": "OPFUPMP"},
+        {"currency": "VB11Z", "pod": "AE"}, {"currency": "VB11Z", "pod": "AE3"}, {"currency": "LB40F", "pod": "OPPROC"},
+    ])
+    found = {(line["currency"], line["amount"]) for line in lines}
+    # The workbook's 2 OP attendances sheet: TFC 110 first single £165 (× 2 = £330), TFC 300
+    # follow-up multi-professional £150; 3 A&E: VB11Z £95 at type 1 and 2 departments, £45 at
+    # type 3; 1 APC & OPROC: LB40F's outpatient procedure tariff £240.
+    assert found == {("110", D("330.00")), ("300", D("150.00")), ("VB11Z", D("95.00")), ("VB11Z", D("45.00")), ("LB40F", D("240.00"))}
+    assert any(line["basis"].startswith("2 first attendances (single professional) of 110 × £165.00") for line in lines)

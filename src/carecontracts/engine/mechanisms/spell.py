@@ -26,17 +26,17 @@ from carecontracts.language.model import SpellTerms
 from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, QUANTITY_TYPE, RATE_TYPE
 from carecontracts.problems import Problem
 
-POINT_WORDS = {
-    "day_case": "day case",
-    "elective": "ordinary elective",
-    "non_elective": "non-elective",
-    "outpatient_procedure": "outpatient procedure",
-    "first_single": "first attendance (single professional)",
-    "first_multi": "first attendance (multi-professional)",
-    "follow_up_single": "follow-up attendance (single professional)",
-    "follow_up_multi": "follow-up attendance (multi-professional)",
-    "ae": "A&E attendance (type 1 and 2 departments)",
-    "ae_type_3": "A&E attendance (type 3 departments)",
+POINT_NOUNS = {
+    "day_case": ("day case spell", "day case spells"),
+    "elective": ("ordinary elective spell", "ordinary elective spells"),
+    "non_elective": ("non-elective spell", "non-elective spells"),
+    "outpatient_procedure": ("outpatient procedure", "outpatient procedures"),
+    "first_single": ("first attendance (single professional)", "first attendances (single professional)"),
+    "first_multi": ("first attendance (multi-professional)", "first attendances (multi-professional)"),
+    "follow_up_single": ("follow-up attendance (single professional)", "follow-up attendances (single professional)"),
+    "follow_up_multi": ("follow-up attendance (multi-professional)", "follow-up attendances (multi-professional)"),
+    "ae": ("A&E attendance (type 1 and 2 departments)", "A&E attendances (type 1 and 2 departments)"),
+    "ae_type_3": ("A&E attendance (type 3 departments)", "A&E attendances (type 3 departments)"),
 }
 # Exact types chosen so every product below stays within 38 digits on every backend.
 SPELLS_TYPE = "decimal(16, 4)"
@@ -91,7 +91,7 @@ def _refuse_gaps(context: KindContext, rows: ir.Table) -> None:
                                            "every pod of the component's spells mapped to a price point (day_case, elective, non_elective, ...)"))
         priced = [r for r in gaps if r["point"] is not None]
         if priced:
-            listed = "; ".join(f"{r['currency']} {POINT_WORDS[r['point']]}" for r in priced[:10]) + (" and more" if len(priced) > 10 else "")
+            listed = "; ".join(f"{r['currency']} {POINT_NOUNS[r['point']][0]}" for r in priced[:10]) + (" and more" if len(priced) > 10 else "")
             problems.append(placed.problem(f"prices workbook '{priced[0]['book']}' has no price for {listed}", "book",
                                            f"a row for every HRG priced, in prices/{priced[0]['book']}.xlsx"))
     raise context.fail(problems)
@@ -167,9 +167,11 @@ def _basis(context: KindContext, lines: ir.Table) -> ir.StringValue:
     engine = context.engine
     count = number_text(context, lines.spells)
     plural = ibis.cases((lines.spells == 1, " spell"), else_=" spells")
-    words = ibis.cases(*[(lines.point == point, text) for point, text in POINT_WORDS.items()], else_=lines.point.fill_null("unmapped"))
+    one = lines.spells == 1
+    noun = ibis.cases(*[(lines.point == point, ibis.cases((one, single), else_=many)) for point, (single, many) in POINT_NOUNS.items()],
+                      else_="spells")
     book = "; book " + lines.book + ibis.cases((lines.issue.notnull(), " issue " + lines.issue), else_="")
-    what = count + " " + words + plural + " of " + lines.currency
+    what = count + " " + noun + " of " + lines.currency
     mff = " × MFF " + ibis.cases((lines.mff == lines.mff.round(4), engine.number(lines.mff, 4)), else_=engine.number(lines.mff, 6))
     price = " × " + price_text(context, lines.spell_price)
     price = ibis.cases((lines.combined, price + " combined day case / ordinary elective price"), else_=price)
@@ -192,7 +194,7 @@ def _basis(context: KindContext, lines: ir.Table) -> ir.StringValue:
     priced = what + price + excess + practice + topup + mff
     return ibis.cases(
         (lines.status == "ungrouped", count + plural + " ungrouped (" + lines.currency + "): not priced, a policy exclusion" + book),
-        (lines.status == "unpriced", what + " (" + words + "): no national price, not priced" + book),
+        (lines.status == "unpriced", what + ": no national price, not priced" + book),
         (lines.status == "local", what + ": no national price, at local price list " + lines.local_list + price + practice + topup + mff + book),
         else_=priced + book,
     )
