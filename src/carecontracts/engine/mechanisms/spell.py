@@ -194,7 +194,7 @@ def _basis(context: KindContext, lines: ir.Table) -> ir.StringValue:
     priced = what + price + excess + practice + topup + mff
     return ibis.cases(
         (lines.status == "ungrouped", count + plural + " ungrouped (" + lines.currency + "): not priced, a policy exclusion" + book),
-        (lines.status == "unpriced", what + ": no national price, not priced" + book),
+        (lines.status == "unpriced", what + ": no national price, not priced, a policy exclusion" + book),
         (lines.status == "local", what + ": no national price, at local price list " + lines.local_list + price + practice + topup + mff + book),
         else_=priced + book,
     )
