@@ -100,6 +100,7 @@ def workspace_books(workspace: Workspace) -> pa.Table | None:
 
 
 def with_books(engine: Engine, tables: RunTables, books: pa.Table | None) -> RunTables:
+    """The run's tables with the prices workbooks put on its engine."""
     return replace(tables, books=engine.put(books)) if books is not None else tables
 
 

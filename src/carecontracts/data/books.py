@@ -6,7 +6,9 @@ by HRG), outpatient attendances (by treatment function code) and A&E (by HRG, a 
 department type). Each sheet's header row is found by its first heading, and columns by
 their published headings, so title rows above and notes beside the table are allowed.
 Every cell that is not what its column holds is a problem naming the file, sheet, row and
-column; a workbook with any problem is not read at all."""
+column; a workbook with any problem is not read at all. A reduced short-stay emergency
+tariff given only as a % is that % of the non-elective price, half-up to the penny, as the
+published reduced tariffs are."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 from openpyxl import load_workbook
@@ -87,6 +89,7 @@ Cell = Decimal | Unpriced | None
 
 
 def _heading(text: Any) -> str:
+    """A heading compared as published, whatever its line breaks, spacing, case or footnote mark."""
     return re.sub(r"\s+", " ", str(text or "")).strip().rstrip("*").strip().lower()
 
 
@@ -107,17 +110,20 @@ class _Sheet:
     problems: list[Problem]
 
     def problem(self, row: int, field: str, value: Any, message: str, expected: str) -> None:
+        """Note a bad cell, located by file, row, sheet, column letter and heading."""
         column = self.columns[field]
         self.problems.append(Problem(
             self.source, message, row=row, field=f"sheet '{self.title}' column {get_column_letter(column)} ({self.headings[field]})",
             value=value, expected=expected,
         ))
 
-    def text(self, row: int, values: tuple, field: str) -> str | None:
+    def text(self, values: tuple, field: str) -> str | None:
+        """A cell as trimmed text, None when blank."""
         value = values[self.columns[field] - 1] if self.columns[field] - 1 < len(values) else None
         return None if value is None or str(value).strip() == "" else str(value).strip()
 
     def raw(self, values: tuple, field: str) -> Any:
+        """A cell's value as the workbook holds it (None past the row's last cell)."""
         index = self.columns[field] - 1
         return values[index] if index < len(values) else None
 
@@ -137,6 +143,7 @@ class _Sheet:
         return number
 
     def whole(self, row: int, values: tuple, field: str, most: int) -> int | None:
+        """A whole number of days (a trim point), None when not given."""
         value = self.raw(values, field)
         expected = f"a whole number of days from 0 to {most}, or blank"
         number = self._number(row, field, value, expected)
@@ -163,7 +170,8 @@ class _Sheet:
         return number.normalize() if number == number.to_integral_value() else number
 
     def yes_no(self, row: int, values: tuple, field: str) -> bool:
-        value = self.text(row, values, field)
+        """Yes or No (blank is No)."""
+        value = self.text(values, field)
         if value is None or value.lower() in ("no", "n", "-"):
             return False
         if value.lower() in ("yes", "y"):
@@ -172,6 +180,7 @@ class _Sheet:
         return False
 
     def _number(self, row: int, field: str, value: Any, expected: str) -> Decimal | None:
+        """A cell's number exactly, None when not given; anything else is a problem."""
         if value is None or isinstance(value, str) and value.strip().lower() in NOT_GIVEN:
             return None
         if isinstance(value, bool):
@@ -194,10 +203,12 @@ class _Sheet:
 
 
 def _shown(value: Any) -> str:
+    """A cell's value as a problem shows it."""
     return "(blank)" if value is None or str(value).strip() == "" else repr(value)
 
 
 def _find_sheet(workbook: Any, marks: tuple[str, ...]) -> Any:
+    """The first sheet whose name holds one of `marks` (published names carry a number: '1 APC & OPROC')."""
     for sheet in workbook.worksheets:
         name = sheet.title.lower()
         if any(mark in name for mark in marks):
@@ -237,7 +248,8 @@ def _rows(sheet: Any, read: _Sheet) -> Iterable[tuple[int, tuple, tuple]]:
 
 def _keyed(read: _Sheet, row: int, values: tuple, seen: dict[str, int]) -> str | None:
     """The row's currency code, once per sheet."""
-    code = str(read.raw(values, "currency")).strip().upper()
+    raw = read.raw(values, "currency")
+    code = str(int(raw) if isinstance(raw, float) and raw.is_integer() else raw).strip().upper()
     if not re.fullmatch(r"[A-Z0-9]{1,10}", code):
         read.problem(row, "currency", read.raw(values, "currency"), f"{_shown(read.raw(values, 'currency'))} is not a code", "a code of letters and digits such as HB12C or 110")
         return None
@@ -252,6 +264,7 @@ Row = dict[str, Any]
 
 
 def _point(book: str, issue: str, code: str, point: str, cell: Cell, sheet: str, row: int, **extra: Any) -> Row:
+    """One price point of a currency as a row of BOOK_SCHEMA."""
     return {
         "book": book, "issue": issue, "currency": code, "point": point,
         "national": not isinstance(cell, Unpriced), "price": cell if isinstance(cell, Decimal) else None,
@@ -262,6 +275,8 @@ def _point(book: str, issue: str, code: str, point: str, cell: Cell, sheet: str,
 
 
 def _apc(book: str, issue: str, sheet: Any, read: _Sheet) -> list[Row]:
+    """The APC & OPROC sheet's price points: day case and elective (at the combined price
+    where only that is given), non-elective with its short-stay terms, and outpatient procedure."""
     found: list[Row] = []
     seen: dict[str, int] = {}
     for row, values, formats in _rows(sheet, read):
@@ -350,10 +365,11 @@ def read_book(path: Path, source: str) -> list[Row]:
 
 
 def book_files(prices: Path) -> list[Path]:
+    """The prices workbooks in a prices folder (not the lock files a spreadsheet leaves open)."""
     return sorted(p for p in prices.glob("*.xlsx") if not p.name.startswith("~$")) if prices.is_dir() else []
 
 
-def read_books(paths: Iterable[Path], relative: Any = str) -> pa.Table:
+def read_books(paths: Iterable[Path], relative: Callable[[Path], str] = str) -> pa.Table:
     """Every workbook's prices as one table (BOOK_SCHEMA); a ProblemsError naming every bad
     cell of every workbook when any has one."""
     rows: list[Row] = []

@@ -99,6 +99,7 @@ def _refuse_gaps(context: KindContext, rows: ir.Table) -> None:
 
 @register("spell", measures_activity=True, summary="each spell is paid its HRG's price from the prices workbook")
 def price_spell(context: KindContext) -> ir.Table:
+    """Lines per service, HRG, month and price point of every spell component, from the books in force."""
     books = context.inputs.books
     if books is None:
         raise context.fail([p.problem("no prices workbook is read", "book", "a prices workbook in prices/ (.xlsx)") for p in context.placed[:20]])
@@ -109,7 +110,8 @@ def price_spell(context: KindContext) -> ir.Table:
     books = books.select("book", "issue", "currency", "point", "national", "price", "combined", "trim", "excess_day",
                          "short_stay_percent", "short_stay_price", applies=books.short_stay)
     rows = _unclashed(rows.left_join(books, [rows.book == books.book, rows.currency == books.currency, rows.point == books.point]))
-    _refuse_gaps(context, rows)
+    if not context.inputs.repricing.prices_checked:  # a simulation's runs price the HRGs and pods of the actual year
+        _refuse_gaps(context, rows)
     prices = context.inputs.prices
     if prices is not None:
         local_prices = prices.select("price_list", "currency", "unit_price", "valid_from", "valid_to")
