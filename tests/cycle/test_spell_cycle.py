@@ -77,5 +77,9 @@ def test_check_and_pay_refuse_a_bad_workbook_cell_naming_sheet_row_and_column(tm
     # The header is row 4 of the sheet (under a title, a note and a blank row): HN12F is row 5.
     assert "prices/nps-2025-26.xlsx row 5" in said and "sheet '1 APC & OPROC' column F (Ordinary elective spell tariff)" in said
     assert "'6,000.5p' is not a number" in said
+    assert "'6,000.5p' is not a number" in " ".join(run("load", "-w", root, code=2).output.split())
+    good = [("HN12F", "Very Major Hip Procedures", None, None, None, 6000, 5, 7000, 10, 300, "No", None, None)]
+    write_prices_workbook(root / "prices" / "nps-2025-26.xlsx", good, None, None)
     run("load", "-w", root)
+    write_prices_workbook(root / "prices" / "nps-2025-26.xlsx", bad, None, None)
     assert "'6,000.5p' is not a number" in " ".join(run("pay", "year", "-w", root, code=2).output.split())

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
+from carecontracts.data.books import book_files, read_books
 from carecontracts.data.schemas import ACTIVITY, DATASETS, PRICES, SPELL_DAY_COLUMNS, Column, Dataset, Kind
 from carecontracts.periods import add_months
 from carecontracts.problems import Problem, ProblemsError
@@ -510,6 +511,7 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
         stagers = _stage_all(con, workspace, [(d, data_files(workspace, d)) for d in datasets], report, progress)
         problems = [p for stager in stagers for p in stager.problems]
         problems += [p for stager in stagers if stager.dataset is ACTIVITY for p in duplicate_ids(con, stager.table, None)]
+        problems += workbook_problems(workspace)
         if problems:
             raise ProblemsError(problems)
         for stager in stagers:
@@ -519,6 +521,16 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
         con.execute("COMMIT")
     mark_loaded(workspace)
     return report
+
+
+def workbook_problems(workspace: Workspace) -> list[Problem]:
+    """Every bad cell of the prices workbooks in prices/: a load refuses them as it refuses a
+    bad price list, though `pay` reads the workbooks themselves."""
+    try:
+        read_books(book_files(workspace.prices_dir), workspace.relative)
+    except ProblemsError as error:
+        return error.problems
+    return []
 
 
 def mark_loaded(workspace: Workspace) -> None:
@@ -567,6 +579,7 @@ def load_month(
                                     expected=f"the month's rows, or --provider X to record that provider X had no activity in {month:%Y-%m}"))
         if providers:
             problems += _other_providers(con, activity.table, providers)
+        problems += workbook_problems(workspace)
         scope = sorted(providers or named)
         present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         in_scope = "end_date >= ? AND end_date < ? AND list_contains(?, provider)"
