@@ -1004,8 +1004,8 @@ def write_example(
     listed = _prices(model.currencies)
     partnership_files, extra_prices = partnerships.write(root, seed, {code: price for code, price, _, _ in listed}, _population(seed), _header)
     written += partnership_files
-    written.append(_csv(root / "prices" / f"{PRICE_LIST}.csv", ("currency", "unit_price", "valid_from", "valid_to"), listed + extra_prices))
     written.append(write_prices_workbook(root / "prices" / f"{SPELL_BOOK}.xlsx"))
+    written.append(_csv(root / "prices" / f"{PRICE_LIST}.csv", ("currency", "unit_price", "valid_from", "valid_to"), listed + extra_prices))
     written.append(_csv(root / "data" / "plans" / "plans.csv", ("contract", "service", "month", "planned_quantity", "planned_value"), _plans(delivered, terms)))
     written.append(_csv(root / "data" / "plans" / "payments.csv", ("contract", "component", "month", "planned_value"), _payment_plans()))
     written.append(_csv(root / "data" / "population" / "population.csv", ("commissioner", "month", "band", "persons"), _population(seed)))
