@@ -73,7 +73,7 @@ BOOK_SCHEMA = pa.schema([
     ("trim", pa.int64()),
     ("excess_day", pa.decimal128(18, 4)),
     ("short_stay", pa.bool_()),
-    ("short_stay_percent", pa.decimal128(9, 4)),
+    ("short_stay_percent", pa.string()),  # as published, for the basis: 30, 12.5
     ("short_stay_price", pa.decimal128(18, 4)),
     ("sheet", pa.string()),
     ("row", pa.int64()),
@@ -269,9 +269,14 @@ def _point(book: str, issue: str, code: str, point: str, cell: Cell, sheet: str,
         "book": book, "issue": issue, "currency": code, "point": point,
         "national": not isinstance(cell, Unpriced), "price": cell if isinstance(cell, Decimal) else None,
         "combined": extra.pop("combined", False), "trim": extra.pop("trim", None), "excess_day": extra.pop("excess_day", None),
-        "short_stay": extra.pop("short_stay", False), "short_stay_percent": extra.pop("short_stay_percent", None),
+        "short_stay": extra.pop("short_stay", False), "short_stay_percent": _percent_text(extra.pop("short_stay_percent", None)),
         "short_stay_price": extra.pop("short_stay_price", None), "sheet": sheet, "row": row,
     }
+
+
+def _percent_text(percent: Decimal | None) -> str | None:
+    """A percent as a line's basis shows it: 30, 12.5."""
+    return None if percent is None else f"{percent.normalize():f}"
 
 
 def _apc(book: str, issue: str, sheet: Any, read: _Sheet) -> list[Row]:

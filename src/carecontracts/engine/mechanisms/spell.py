@@ -56,13 +56,13 @@ def _terms(context: KindContext) -> tuple[ir.Table, ir.Table, ir.Table, ir.Table
             components.append((placed.contract, placed.id, month, placed.agreement.payee, book, terms.local_prices))
         pods += [(placed.contract, placed.id, pod, point) for pod, point in terms.pods.items()]
         differentials += [(placed.contract, placed.id, hrg.upper(), amount) for hrg, amount in terms.best_practice.items()]
-        topups += [(placed.contract, placed.id, service, fraction(percent), percent) for service, percent in terms.topups.items()]
+        topups += [(placed.contract, placed.id, service, fraction(percent), f"{percent.normalize():f}") for service, percent in terms.topups.items()]
     key = {"contract": pa.string(), "component": pa.string()}
     return (
         context.table(key | {"month": pa.date32(), "payee": pa.string(), "book": pa.string(), "local_list": pa.string()}, components),
         context.table(key | {"pod": pa.string(), "point": pa.string()}, pods),
         context.table(key | {"currency": pa.string(), "differential": pa.decimal128(18, 4)}, differentials),
-        context.table(key | {"service": pa.string(), "topup": pa.decimal128(9, 6), "topup_percent": pa.decimal128(9, 4)}, topups),
+        context.table(key | {"service": pa.string(), "topup": pa.decimal128(9, 6), "topup_percent": pa.string()}, topups),
     )
 
 
@@ -176,10 +176,10 @@ def _basis(context: KindContext, lines: ir.Table) -> ir.StringValue:
     what = count + " " + noun + " of " + lines.currency
     mff = " × MFF " + ibis.cases((lines.mff == lines.mff.round(4), engine.number(lines.mff, 4)), else_=engine.number(lines.mff, 6))
     price = " × " + price_text(context, lines.spell_price)
-    price = ibis.cases((lines.combined, price + " combined day case / ordinary elective price"), else_=price)
+    price = ibis.cases((lines.combined & (lines.status == "national"), price + " combined day case / ordinary elective price"), else_=price)
     price = ibis.cases(
         (lines.reduced, price + " reduced short-stay emergency tariff (aged 19 or over, 0-1 days"
-         + ibis.cases((lines.short_stay_percent.notnull(), ", " + number_text(context, lines.short_stay_percent, 4) + "% of "
+         + ibis.cases((lines.short_stay_percent.notnull(), ", " + lines.short_stay_percent + "% of "
                        + price_text(context, lines.full_price)), else_="") + ")"),
         else_=price,
     )
@@ -192,7 +192,7 @@ def _basis(context: KindContext, lines: ir.Table) -> ir.StringValue:
         (lines.met > 0, " + " + number_text(context, lines.met) + " meeting best practice × " + price_text(context, lines.differential)),
         else_="",
     )
-    topup = ibis.cases((lines.topup_percent.notnull(), " + specialised top-up " + number_text(context, lines.topup_percent, 4) + "%"), else_="")
+    topup = ibis.cases((lines.topup_percent.notnull(), " + specialised top-up " + lines.topup_percent + "%"), else_="")
     priced = what + price + excess + practice + topup + mff
     return ibis.cases(
         (lines.status == "ungrouped", count + plural + " ungrouped (" + lines.currency + "): not priced, a policy exclusion" + book),
