@@ -299,7 +299,6 @@ class SpellTerms(ComponentBase):
     local_prices: Identifier | None = Field(
         default=None, description="A price list in prices/ for HRGs the workbook says have no national price; unpriced if omitted."
     )
-    readmission: ReadmissionRule | None = None
 
 
 class CostAndVolumeTerms(ComponentBase):

@@ -39,7 +39,7 @@ POINT_NOUNS = {
     "ae_type_3": ("A&E attendance (type 3 departments)", "A&E attendances (type 3 departments)"),
 }
 # Exact types chosen so every product below stays within 38 digits on every backend.
-SPELLS_TYPE = "decimal(16, 4)"
+SPELLS_TYPE = "decimal(16, 4)"  # spells as activity counts them (4 places; no readmission share is taken off a spell)
 UNIT_TYPE = "decimal(18, 4)"
 BASE_TYPE = "decimal(25, 10)"
 UPLIFT_TYPE = "decimal(12, 10)"
