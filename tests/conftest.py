@@ -20,6 +20,17 @@ from carecontracts.engine.backend import Engine
 _spark: Engine | None = None
 
 
+@pytest.fixture(autouse=True)
+def _pounds() -> Iterator[None]:
+    """Money is shown in pounds unless the test opens a workspace that says otherwise, and a
+    test that does leaves pounds behind it."""
+    from carecontracts.money import use_currency
+
+    use_currency("GBP")
+    yield
+    use_currency("GBP")
+
+
 def _spark_engine() -> Engine:
     global _spark
     if _spark is None:

@@ -25,6 +25,8 @@ from carecontracts.problems import Problem, ProblemsError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from carecontracts.periods import FinancialYear
+
 class Guarded(TyperGroup):
     """The command group: a fault of the machine (a busy warehouse, a full disk, a folder
     that cannot be written) or located problems raised anywhere below a command end in a
@@ -391,13 +393,9 @@ def priced_run(space, period: str, backend: str | None):
         raise fail(error) from None
 
 
-def period_label(months: list[dt.date], year) -> str:
-    """November 2025, 2025-26, or April 2025..November 2025."""
-    from carecontracts.periods import month_label
-
-    if len(months) == 1:
-        return month_label(months[0])
-    return year.label if months == year.months else f"{month_label(months[0])}..{month_label(months[-1])}"
+def period_label(months: list[dt.date], year: FinancialYear) -> str:
+    """`M8 2025-11`, `2025-26`, or `M1–M8 2025-04..2025-11 (year to date)`: financial months beside calendar ones."""
+    return year.period(months)
 
 
 def print_summary(lines, months: list[dt.date], title: str) -> Decimal:
@@ -636,6 +634,39 @@ def signed_money(value: Decimal) -> str:
     return ("+" if value > 0 else "") + money(value)
 
 
+def coloured_variance(variance: Decimal) -> str:
+    """A variance to plan, signed, green when favourable and red when adverse."""
+    colour = "green" if variance > 0 else "red" if variance < 0 else None
+    return f"[{colour}]{signed_money(variance)}[/{colour}]" if colour else signed_money(variance)
+
+
+def print_against_plan(plans: dict[str, dict[dt.date, Decimal]], outturns: dict[str, Decimal], between: set[str], title: str) -> None:
+    """Each contract's forecast outturn against its plan for the year, the variance signed and
+    coloured, and the commissioners' total where every contract they pay has a plan."""
+    from carecontracts.report.plans import VARIANCE_WORDS, direction, variance_to_plan
+
+    planned = {contract: sum(by_month.values(), Decimal(0)) for contract, by_month in plans.items()}
+    table = Table(title=title, title_justify="left")
+    for column in ("contract", "plan", "outturn", "variance", ""):
+        table.add_column(column, justify="left" if column in ("contract", "") else "right", no_wrap=True)
+
+    def row(name: str, plan: Decimal | None, outturn: Decimal, style: str | None = None) -> None:
+        variance = None if plan is None else variance_to_plan(plan, outturn)
+        table.add_row(name, "—" if plan is None else money(plan), money(outturn), "—" if variance is None else coloured_variance(variance),
+                      direction(variance), style=style)
+
+    for contract in sorted(c for c in outturns if c not in between):
+        row(contract, planned.get(contract), outturns[contract])
+    paid = [c for c in outturns if c not in between]
+    total_plan = sum((planned[c] for c in paid), Decimal(0)) if all(c in planned for c in paid) else None
+    table.add_section()
+    row("commissioners pay", total_plan, sum((outturns[c] for c in paid), Decimal(0)), "bold")
+    out.print(table)
+    missing = sorted(c for c in paid if c not in planned)
+    out.print("Plan: each contract's payment plans in data/plans, else its planned activity valued at its price. " + VARIANCE_WORDS
+              + (f" The total has no plan: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} none." if missing else ""))
+
+
 @app.command("plan-vs-actual")
 def plan_vs_actual(
     period: Annotated[str, typer.Argument(help="A month (2025-11), a range (2025-04..2025-11), or 'year'.")],
@@ -648,7 +679,8 @@ def plan_vs_actual(
 
     Actual counts every line paid in the period, prior-period adjustments in the month they are paid. Exit 2 when nothing is priced yet (`carecontracts pay` first), when no payment plan is loaded, or when a plan names a contract or component the contracts do not have.
     """
-    from carecontracts.payments import parse_period, plan_versus_actual
+    from carecontracts.payments import parse_period, plan_versus_actual, workspace_contracts
+    from carecontracts.report.plans import VARIANCE_WORDS, direction
 
     space = open_workspace(workspace)
     try:
@@ -659,15 +691,15 @@ def plan_vs_actual(
     label = period_label(months, space.year)
     adjusted = any(line.adjustments for line in result.lines)
     table = Table(title=f"Plan versus actual payments, {label} ({space.settings.name})", title_justify="left")
-    headings = ["contract", "component", "planned", "actual", "variance", "variance %"] + (["of which adjustments"] if adjusted else [])
+    headings = ["contract", "component", "planned", "actual", "variance", "variance %", ""] + (["of which adjustments"] if adjusted else [])
     for name in headings:
-        table.add_column(name, justify="left" if name in ("contract", "component") else "right", no_wrap=True)
+        table.add_column(name, justify="left" if name in ("contract", "component", "") else "right", no_wrap=True)
 
     def row(line, style: str | None = None) -> None:
         percent = line.variance_percent
         cells = [line.contract, line.component, "—" if line.planned is None else money(line.planned), money(line.actual),
-                 "—" if line.variance is None else signed_money(line.variance),
-                 "—" if percent is None else f"{'+' if percent > 0 else ''}{percent}%"]
+                 "—" if line.variance is None else coloured_variance(line.variance),
+                 "—" if percent is None else f"{'+' if percent > 0 else ''}{percent}%", direction(line.variance)]
         table.add_row(*cells, *([money(line.adjustments)] if adjusted else []), style=style)
 
     for line in result.lines:
@@ -675,16 +707,20 @@ def plan_vs_actual(
     table.add_section()
     row(result.total, "bold")
     out.print(table)
-    out.print("Variance = actual − planned: positive when more was paid than planned. Actual is the statements of the last payment run "
+    out.print(VARIANCE_WORDS + " Actual is the statements of the last payment run "
               "(`carecontracts pay`), prior-period adjustments counted in the month they are paid; the total is of the lines with a plan.")
     unplanned = [line for line in result.lines if line.planned is None]
     if unplanned:
         out.print(f"No payment plan for {', '.join(f'{line.contract} {line.component}' for line in unplanned)} "
                   f"({money(sum((line.actual for line in unplanned), Decimal(0)))} paid): shown without a plan, and not in the total.")
     if result.unplanned and not contract:
-        listed = ", ".join(f"{name} ({money(amount)})" for name, amount in result.unplanned.items())
-        out.print(f"Contracts with no payment plan, and what each was paid in {label}: {listed}. "
-                  "A row of data/plans naming a component plans its payments.")
+        sub_contracts = {s.id for c in workspace_contracts(space) for s in c.subcontracts}
+        for names, words in ((sorted(set(result.unplanned) - sub_contracts), "Contracts"),
+                             (sorted(set(result.unplanned) & sub_contracts), "Sub-contracts (paid by their prime out of its contract)")):
+            if names:
+                listed = ", ".join(f"{name} ({money(result.unplanned[name])})" for name in names)
+                out.print(f"{words} with no payment plan, and what each was paid in {label}: {listed}. "
+                          "A row of data/plans naming a component plans its payments.")
 
 
 @app.command()
@@ -791,6 +827,7 @@ def forecast(
     """Where will the year end? Actual to date plus each method's projection of the rest, per contract and party."""
     from carecontracts.payments import contracts_as_priced, open_engine
     from carecontracts.periods import month_label, parse_month
+    from carecontracts.report.plans import plans_by_contract
     from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, backtest, forecast as run_forecast
     from carecontracts.totals import commissioners
 
@@ -812,6 +849,7 @@ def forecast(
                 when = parse_month(as_of or "")
                 with err.status(f"forecasting {space.year.label} as of {month_label(when)}..."):
                     outlook = run_forecast(engine, contracts, space.year, tables, when, chosen)
+                    plans = plans_by_contract(engine, tables)
         finally:
             engine.close()
     except ValueError as error:
@@ -844,9 +882,13 @@ def forecast(
             between.add(row["contract"])
         if row["scenario"] == headline and row["month"] <= outlook.as_of:
             actual[row["contract"]] += row["amount"]
-    label = month_label(outlook.as_of)
-    table = Table(title=f"Outturn {space.year.label} as of {label} ({METHOD_WORDS[headline.split(':')[1]]}; range over {', '.join(outlook.methods)})", title_justify="left")
-    for column in ("contract", f"actual to {label}", "projected", "outturn", "range"):
+    year = space.year
+    done_months = [m for m in year.months if m <= outlook.as_of]
+    to_date = f"YTD M1–M{len(done_months)}" if done_months else "YTD"
+    ahead = f"projected M{len(done_months) + 1}–M12" if len(done_months) < 12 else "projected"
+    table = Table(title=f"Outturn {year.label} as of {year.financial_month(outlook.as_of)} ({METHOD_WORDS[headline.split(':')[1]]}; "
+                        f"range over {', '.join(outlook.methods)})", title_justify="left")
+    for column in ("contract", to_date, ahead, "outturn", "range"):
         table.add_column(column, justify="left" if column == "contract" else "right", no_wrap=True)
     grand: dict[str, Decimal] = defaultdict(Decimal)
     apart: dict[str, Decimal] = defaultdict(Decimal)
@@ -864,6 +906,7 @@ def forecast(
         paid_apart = sum((v for c, v in actual.items() if c in between), Decimal(0))
         table.add_row("within that, to sub-contractors", money(paid_apart), money(apart[headline] - paid_apart), money(apart[headline]), "", style="dim")
     out.print(table)
+    print_against_plan(plans, {c: by[headline] for c, by in totals.items()}, between, f"Forecast outturn against plan, {year.label}")
     parties = Table(title="Each party's net position at outturn", title_justify="left")
     parties.add_column("party")
     for name in outlook.methods:
@@ -1159,14 +1202,17 @@ def compare(
     out.print(f"{where.words()}: {len(result.pairs)} provider–commissioner pair{'s' if len(result.pairs) != 1 else ''} ({pairs}); the year's activity at {result.price_list} prices: {money(result.value)}.")
     expected = "expected (forecast)" if when else "expected"
     table = Table(title=f"Contract forms for {where.words()}, {space.year.label} (scenarios: {', '.join(result.scenarios)})", title_justify="left")
-    for column in ("form", expected, "control %/1%", "£ per 1%", "monthly CV", "range over scenarios", "on outcomes"):
+    from carecontracts.money import currency_symbol
+
+    per_percent = f"{currency_symbol()} per 1%"
+    for column in ("form", expected, "control %/1%", per_percent, "monthly CV", "range over scenarios", "on outcomes"):
         table.add_column(column, justify="left" if column == "form" else "right", no_wrap=True)
     for r in result.results:
         table.add_row(FORM_WORDS[r.form], money(r.expected), f"{r.control:.2f}", money(r.control_per_percent.quantize(Decimal("0.01"))),
                       f"{r.monthly_variation * 100:.1f}%", f"{money(r.high - r.low)} ({r.spread * 100:.1f}%)", money(r.at_stake) if r.at_stake else "—")
     out.print(table)
     out.print("[dim]control %/1%: the percent by which the year's payment moves when activity moves 1% (1.00 follows activity in "
-              "full, as cost per case; 0.00 not at all, as a block); £ per 1%: the same in pounds; monthly CV: how unevenly the provider "
+              f"full, as cost per case; 0.00 not at all, as a block); {per_percent}: the same in money; monthly CV: how unevenly the provider "
               "is paid through the year (the monthly payments' standard deviation over their mean); range over scenarios: the highest "
               "less the lowest year over the activity scenarios; on outcomes: the money that depends on outcome achievement.[/dim]")
     out.print(f"[bold]{result.conclusion()}[/bold]")
@@ -1338,7 +1384,7 @@ def explain(
     """Explain statement lines: the contract terms behind them (file:line) and the tallies they price."""
     from carecontracts.engine.explain import explain as explain_lines
     from carecontracts.payments import contracts_as_priced, stored
-    from carecontracts.periods import parse_month
+    from carecontracts.periods import month_label, parse_month
 
     space = open_workspace(workspace)
     try:
@@ -1350,9 +1396,10 @@ def explain(
     if lines is None:
         err.print("[red]No statements yet: run `carecontracts pay` first.[/red]")
         raise typer.Exit(PROBLEM_EXIT)
-    tallies = stored(space, "tallies", "WHERE contract = ? AND month = ?", [contract, when])
+    # The year's tallies to the month: a settlement on the year prices them all.
+    tallies = stored(space, "tallies", "WHERE contract = ? AND month >= ? AND month <= ?", [contract, space.year.start, when])
     try:
-        result = explain_lines(contracts_as_priced(space), lines, tallies, contract, component, when)
+        result = explain_lines(contracts_as_priced(space), lines, tallies, contract, component, when, space.year.start)
     except ProblemsError as error:
         raise fail(error) from None
     agreement = result.agreement
@@ -1374,11 +1421,18 @@ def explain(
         statement.add_row(line["component"], line["payer"], line["service"] or "", line["currency"] or "", money(line["amount"]), line["basis"])
     out.print(statement)
     if result.tallies:
-        measured = Table(title="Tallies behind them", title_justify="left")
-        for name in ("payer", "service", "currency", "events", "quantity", "readmitted", "chargeable"):
-            measured.add_column(name, justify="right" if name in ("events", "quantity", "readmitted", "chargeable") else "left")
+        span = result.tally_months
+        title = f"Tallies behind them: the year to date, {month_label(span[0])} to {month_label(span[1])}" if span else "Tallies behind them"
+        costed = any(row.get("cost") is not None for row in result.tallies)
+        measured = Table(title=title, title_justify="left")
+        numbers = ("events", "quantity", "readmitted", "chargeable") + (("cost",) if costed else ())
+        for name in ("payer", "service", "currency", *numbers):
+            measured.add_column(name, justify="right" if name in numbers else "left")
         for row in result.tallies:
-            measured.add_row(row["payer"], row["service"], row["currency"], f"{row['events']:,}", f"{row['quantity']:,.2f}", f"{row['readmitted']:,.2f}", f"{row['chargeable']:,.2f}")
+            cells = [f"{row['events']:,}", f"{row['quantity']:,.2f}", f"{row['readmitted']:,.2f}", f"{row['chargeable']:,.2f}"]
+            if costed:
+                cells.append(money(row["cost"]) if row.get("cost") is not None else "")
+            measured.add_row(row["payer"], row["service"], row["currency"], *cells)
         out.print(measured)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Sequence
 
@@ -87,7 +89,22 @@ def split_exactly(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     return parts
 
 
-def format_money(value: Decimal, symbol: str = "£") -> str:
-    """£1,234.56, with a leading minus for negatives."""
+CURRENCY_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€"}
+_symbol: ContextVar[str] = ContextVar("currency_symbol", default="£")
+
+
+def use_currency(code: str) -> None:
+    """Show money in this currency (a key of CURRENCY_SYMBOLS) from now on: the open
+    workspace's, so every screen, workbook, page and line's basis says $ where it prices in dollars."""
+    _symbol.set(CURRENCY_SYMBOLS[code])
+
+
+def currency_symbol() -> str:
+    """The symbol money is shown with: the open workspace's currency (£ by default)."""
+    return _symbol.get()
+
+
+def format_money(value: Decimal, symbol: str | None = None) -> str:
+    """£1,234.56 (in the workspace's currency), with a leading minus for negatives."""
     sign = "-" if value < 0 else ""
-    return f"{sign}{symbol}{abs(value):,.2f}"
+    return f"{sign}{symbol if symbol is not None else currency_symbol()}{abs(value):,.2f}"

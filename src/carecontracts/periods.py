@@ -62,7 +62,31 @@ class FinancialYear:
 
     @property
     def label(self) -> str:
+        """`2025-26` for a year from April; `2018` for a calendar year (from January)."""
+        if self.start.month == 1:
+            return f"{self.start.year}"
         return f"{self.start.year}-{(self.start.year + 1) % 100:02d}"
+
+    def number(self, month: dt.date) -> int:
+        """The financial month's number, 1 for the year's first month (M1) to 12 (M12)."""
+        count = (month.year - self.start.year) * 12 + month.month - self.start.month + 1
+        if not 1 <= count <= 12:
+            raise ValueError(f"{month_label(month)} is not in {self.label}")
+        return count
+
+    def financial_month(self, month: dt.date) -> str:
+        """`M8 2025-11`: the financial month beside the calendar month, as finance teams read them."""
+        return f"M{self.number(month)} {month_label(month)}"
+
+    def period(self, months: list[dt.date]) -> str:
+        """A run of months in finance terms: `M8 2025-11`, `2025-26` for the whole year, `M1–M8
+        2025-04..2025-11 (year to date)` from the year's start, else `M6–M8 2025-09..2025-11`."""
+        if months == self.months:
+            return self.label
+        if len(months) == 1:
+            return self.financial_month(months[0])
+        span = f"M{self.number(months[0])}–M{self.number(months[-1])} {month_label(months[0])}..{month_label(months[-1])}"
+        return span + (" (year to date)" if months[0] == self.start else "")
 
     def __contains__(self, day: dt.date) -> bool:
         return self.start <= day <= self.end

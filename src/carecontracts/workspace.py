@@ -49,7 +49,7 @@ class Settings(BaseModel):
     name: str = "workspace"
     financial_year: str = Field(default="2025-26", description="The year `pay year` means: 2025-26 (or 2025), a year from 2000 to 2098.")
     financial_year_start_month: int = Field(default=4, ge=1, le=12, strict=True)
-    currency: Literal["GBP"] = Field(default="GBP", description="Amounts are priced, stated and shown in pounds sterling.")
+    currency: Literal["GBP", "USD", "EUR"] = Field(default="GBP", description="The currency amounts are priced, stated and shown in: GBP (£), USD ($) or EUR (€).")
     backend: str = Field(default="duckdb", pattern="^(duckdb|spark)$")
     spark_master: str = Field(default="local[*]", description="Where Spark runs: local[*], or a cluster's master URL (spark://host:7077, yarn).")
     records: str | None = Field(
@@ -77,8 +77,8 @@ EXPECTED_SETTING = {
     "financial_year": "a financial year such as 2025-26",
     "financial_year_start_month": "a month number, 1 to 12",
     "backend": "duckdb or spark",
-    "currency": "GBP: amounts are priced, stated and shown in pounds sterling, and no other currency is supported",
-    "budgets": "amounts in pounds, to the penny: ICB-NCL = 495_000_000",
+    "currency": "GBP (£), USD ($) or EUR (€): the currency amounts are priced, stated and shown in",
+    "budgets": "amounts in the workspace's currency, to the penny: ICB-NCL = 495_000_000",
     "contract_management": "a time limit in operational days (1 to 250), or a percent or months as the README's contract management section says",
 }
 
@@ -139,6 +139,9 @@ class Workspace:
             settings = Settings.model_validate(raw)
         except ValidationError as error:
             raise ProblemsError([_setting_problem(text, e) for e in error.errors(include_url=False)]) from None
+        from carecontracts.money import use_currency
+
+        use_currency(settings.currency)
         return cls(root, settings)
 
     def setting_line(self, key: str) -> int | None:

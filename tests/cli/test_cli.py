@@ -444,3 +444,53 @@ def test_pay_help_teaches_the_outputs() -> None:
     shown = invoke("pay", "--help")
     assert shown.exit_code == 0
     assert "--lines" in shown.output and "parquet" in shown.output and "--contract" in shown.output
+
+
+ACO = """\
+id: ACO-2025
+commissioner: ICB-A
+provider: ACO
+term: {start: 2025-04-01, end: 2026-03-31}
+components:
+  - {id: mssp, kind: shared_savings, benchmark: 100_000, minimum_savings_percent: 2, sharing_percent: 50}
+"""
+
+
+def test_explain_shows_the_year_behind_a_shared_savings_line(workspace: Path) -> None:
+    """A shared savings line, settled in March, prices the year's expenditure: explain shows
+    the year's tallies to March, 12 cases costing £1,000 × (1 + 2 + … + 12) = £78,000.00
+    (March alone would be 1 case and £12,000.00). Saved £22,000 (22% ≥ 2%) × 50% = £11,000.00."""
+    (workspace / "contracts" / "aco.yaml").write_text(ACO)
+    rows = [f"a{i},q{i},ACO,ICB-A,community,HRG1,EL,{d},{d},1,{1000 * (i + 1)}.00"
+            for i, d in enumerate(f"{2025 + (m + 3) // 12}-{(m + 3) % 12 + 1:02d}-10" for m in range(12))]
+    header = "activity_id,patient_id,provider,commissioner,service,currency,pod,start_date,end_date,quantity,cost\n"
+    (workspace / "data" / "activity" / "aco.csv").write_text(header + "\n".join(rows) + "\n")
+    for args in (("load", "-w", workspace), ("pay", "year", "-w", workspace)):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    explained = invoke("explain", "ACO-2025", "mssp", "2026-03", "-w", workspace)
+    assert explained.exit_code == 0, explained.output
+    flat = " ".join(explained.output.split())
+    assert "Tallies behind them: the year to date, 2025-04 to 2026-03" in flat
+    assert "£78,000.00" in flat and "£11,000.00" in flat
+    assert "£12,000.00" not in flat
+
+
+def test_pay_prices_a_minimum_savings_rate_given_to_7_places(workspace: Path) -> None:
+    """The programme's files give minimum savings rates to 7 places. Benchmark £91,390,000 and
+    a minimum of 3.0860861%; spent £88,569,613.21 (11 months at £7,380,801.10, March
+    £7,380,801.11): saved £2,820,386.79, 3.0861000…% of benchmark, which reaches the minimum
+    (282,038,679 ≥ 91,390,000 × 3.0860861 = 282,037,408.66): 50% = £1,410,193.395, £1,410,193.40."""
+    (workspace / "contracts" / "aco.yaml").write_text(ACO.replace("benchmark: 100_000, minimum_savings_percent: 2",
+                                                                  "benchmark: 91_390_000, minimum_savings_percent: 3.0860861"))
+    days = [f"{2025 + (m + 3) // 12}-{(m + 3) % 12 + 1:02d}-10" for m in range(12)]
+    rows = [f"a{i},q{i},ACO,ICB-A,community,HRG1,EL,{d},{d},1,{'7380801.11' if i == 11 else '7380801.10'}" for i, d in enumerate(days)]
+    header = "activity_id,patient_id,provider,commissioner,service,currency,pod,start_date,end_date,quantity,cost\n"
+    (workspace / "data" / "activity" / "aco.csv").write_text(header + "\n".join(rows) + "\n")
+    for args in (("check", "-w", workspace), ("load", "-w", workspace), ("pay", "year", "-w", workspace)):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    explained = invoke("explain", "ACO-2025", "mssp", "2026-03", "-w", workspace)
+    flat = " ".join(explained.output.split())
+    assert "£1,410,193.40" in flat, explained.output
+    assert "savings £2,820,386.79 (3.0861000% of benchmark); savings rate reaches the minimum savings rate 3.0860861%" in flat, explained.output

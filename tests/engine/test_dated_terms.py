@@ -249,7 +249,8 @@ def test_a_shared_savings_benchmark_varied_from_october_is_weighted_by_months(en
     assert (line["month"], line["amount"]) == (month("2026-03"), D("60000.00"))
     assert line["basis"].startswith(
         "benchmark £3,050,000.00 (£3,000,000.00 for 6 months, £3,100,000.00 for 6 months) − expenditure £2,900,000.00"
-        " = savings £150,000.00 (4.92% of benchmark; minimum 2.00%); savings rate reaches the minimum savings rate"
+        " = savings £150,000.00 (4.92% of benchmark); savings rate reaches the minimum savings rate 2%: £150,000.00 × sharing rate 40%"
+        " = £60,000.00"
     )
 
 
@@ -277,7 +278,7 @@ def test_a_benchmark_per_head_varied_from_october_is_weighted_by_months(engine: 
     assert line["amount"] == D("65000.00")
     assert line["basis"].startswith(
         "benchmark £1,230.00 per head (£1,200.00 for 6 months, £1,260.00 for 6 months) × 1,000 people = £1,230,000.00"
-        " − expenditure £1,100,000.00 = savings £130,000.00 (10.57% of benchmark;"
+        " − expenditure £1,100,000.00 = savings £130,000.00 (10.57% of benchmark); savings rate reaches the minimum savings rate 0%"
     )
 
 
@@ -286,9 +287,11 @@ def test_a_benchmark_per_head_varied_from_october_is_weighted_by_months(engine: 
     [
         # Savings £87,500.00: 87,500 × 100 × 12 = 105,000,000 = 3,000,000 × 35, exactly the
         # minimum: shared from the first pound, 50% = £43,750.00.
-        ("2912500", "43750.00", "savings rate reaches the minimum savings rate: £87,500.00 × sharing rate 50%"),
+        ("2912500", "43750.00", "savings rate reaches the minimum savings rate 2.92% (weighted by months: 2.5% for 7 months, "
+                                "3.5% for 5 months): £87,500.00 × sharing rate 50% = £43,750.00"),
         # A penny less saved, £87,499.99, is short of it: nothing.
-        ("2912500.01", "0.00", "savings rate below the minimum savings rate: nothing shared"),
+        ("2912500.01", "0.00", "savings rate below the minimum savings rate 2.92% (weighted by months: 2.5% for 7 months, "
+                                   "3.5% for 5 months): nothing shared"),
     ],
 )
 def test_a_minimum_savings_percent_varied_from_november_is_the_mean_of_its_months(engine: Engine, spent: str, expected: str, words: str) -> None:
@@ -317,7 +320,7 @@ def test_a_minimum_savings_percent_varied_from_november_is_the_mean_of_its_month
     )
     line = only_line(run(engine, [terms], activity(monthly_cost(spent))), "savings")
     assert line["amount"] == D(expected)
-    assert "of benchmark; minimum 2.92%, weighted by months: 2.5% for 7 months, 3.5% for 5 months); " + words in line["basis"]
+    assert "(2.92% of benchmark); " + words in line["basis"]
 
 
 def test_a_dated_benchmark_pot_or_withhold_with_a_gap_or_a_bad_value_is_located() -> None:

@@ -233,7 +233,7 @@ def test_shared_savings_design_example(engine: Engine) -> None:
     lines = run(engine, [contract(HEAD + SAVINGS.format(extra=""))], activity(monthly_cost("232000000")))
     (line,) = lines.to_pylist()
     assert (line["month"], line["amount"]) == (month("2026-03"), D("3200000.00"))
-    assert "3.33% of benchmark; minimum 2.50%" in line["basis"]
+    assert "(3.33% of benchmark); savings rate reaches the minimum savings rate 2.5%" in line["basis"]
 
 
 @pytest.mark.parametrize(
@@ -244,21 +244,24 @@ def test_shared_savings_design_example(engine: Engine) -> None:
         # A penny short of it: nothing.
         ("234000000.01", "", "0.00"),
         # Quality score 0.9 and a 2% payment reduction: 8m × 0.4 × 0.9 × 0.98 = 2,822,400.
-        ("232000000", "    quality_score: 0.9\n    payment_reduction_percent: 2\n", "2822400.00"),
+        ("232000000", "    quality_score: 90\n    payment_reduction_percent: 2\n", "2822400.00"),
         # Cap at 1% of benchmark = 2.4m.
         ("232000000", "    cap_percent: 1\n", "2400000.00"),
         # Population bands: 20,000 people fall in the ≤ 20,000 band with a 3.9% minimum → 3.33% is short.
         ("232000000", "    minimum_savings_by_population: [{up_to_population: 20000, percent: 3.9}, {percent: 2}]\n", "0.00"),
         # Two-sided: 12m lost (5%), loss rate 1 − 40% = 60% → owes 7.2m, capped at 2% of 240m = 4.8m.
-        ("252000000", "    losses: {minimum_loss_percent: 2, cap_percent: 2}\n", "-4800000.00"),
+        ("252000000", "    losses: {minimum_loss_rate_percent: 2, cap_percent: 2}\n", "-4800000.00"),
         # Loss rate bounded above at 50%: 12m × 50% = 6m.
-        ("252000000", "    losses: {max_loss_percent: 50}\n", "-6000000.00"),
+        ("252000000", "    losses: {loss_rate_ceiling_percent: 50}\n", "-6000000.00"),
         # One-sided terms: a loss owes nothing.
         ("252000000", "", "0.00"),
     ],
 )
 def test_shared_savings_edges(engine: Engine, spent: str, extra: str, expected: str) -> None:
-    lines = run(engine, [contract(HEAD + SAVINGS.format(extra=extra))], activity(monthly_cost(spent)))
+    text = SAVINGS.format(extra=extra)
+    if "minimum_savings_by_population" in extra:  # a table instead of the one percent
+        text = text.replace("    minimum_savings_percent: 2.5\n", "")
+    lines = run(engine, [contract(HEAD + text)], activity(monthly_cost(spent)))
     assert amounts(lines) == [D(expected)]
 
 

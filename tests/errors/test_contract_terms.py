@@ -53,11 +53,22 @@ CASES = [
     Case("provider-cap-too-large", edit(OPA, "provider_cap: 2_000_000", "provider_cap: 2e13"), CHECK, (f"{OPA}:35", "components[1].provider_cap", "a number at most 10,000,000,000")),
     Case("band-provider-percent-fraction", edit(OPA, "provider_percent: 50}", "provider_percent: 0.5}"), CHECK, (f"{OPA}:34", "components[1].bands[0].provider_percent", "write 50 for 50%")),
     Case("sharing-percent-fraction", append(OPA, savings().replace("sharing_percent: 50", "sharing_percent: 0.5")), CHECK, (f"{OPA}:44", "components[3].sharing_percent", "write 50 for 50%")),
-    Case("loss-bounds-reversed", append(OPA, savings(", losses: {min_loss_percent: 75, max_loss_percent: 40}")), CHECK, (f"{OPA}:44", "components[3].losses", "min_loss_percent 75 is above max_loss_percent 40")),
-    Case("loss-rate-outside-bounds", append(OPA, savings(", losses: {loss_percent: 80, min_loss_percent: 40, max_loss_percent: 75}")), CHECK, (f"{OPA}:44", "components[3].losses", "loss_percent 80 is outside its bounds")),
-    Case("minimum-savings-7-places", append(OPA, savings(", minimum_savings_percent: 3.0860861")), CHECK, (f"{OPA}:44", "components[3].minimum_savings_percent", "at most 4 decimal places")),
-    Case("minimum-loss-7-places", append(OPA, savings(", losses: {minimum_loss_percent: 1.1234567}")), CHECK, (f"{OPA}:44", "components[3].losses.minimum_loss_percent", "at most 4 decimal places")),
-    Case("min-loss-7-places", append(OPA, savings(", losses: {min_loss_percent: 40.1234567}")), CHECK, (f"{OPA}:44", "components[3].losses.min_loss_percent", "at most 4 decimal places")),
+    Case("loss-bounds-reversed", append(OPA, savings(", losses: {loss_rate_floor_percent: 75, loss_rate_ceiling_percent: 40}")), CHECK, (f"{OPA}:44", "components[3].losses", "loss_rate_floor_percent 75 is above loss_rate_ceiling_percent 40")),
+    Case("loss-rate-outside-bounds", append(OPA, savings(", losses: {loss_rate_percent: 80, loss_rate_floor_percent: 40, loss_rate_ceiling_percent: 75}")), CHECK, (f"{OPA}:44", "components[3].losses", "loss_rate_percent 80 is outside its bounds")),
+    Case("minimum-savings-8-places", append(OPA, savings(", minimum_savings_percent: 3.08608611")), CHECK, (f"{OPA}:44", "components[3].minimum_savings_percent", "at most 7 decimal places")),
+    Case("minimum-loss-8-places", append(OPA, savings(", losses: {minimum_loss_rate_percent: 1.12345678}")), CHECK, (f"{OPA}:44", "components[3].losses.minimum_loss_rate_percent", "at most 7 decimal places")),
+    Case("loss-floor-7-places", append(OPA, savings(", losses: {loss_rate_floor_percent: 40.1234567}")), CHECK, (f"{OPA}:44", "components[3].losses.loss_rate_floor_percent", "at most 4 decimal places")),
+    Case("min-loss-renamed", append(OPA, savings(", losses: {min_loss_percent: 40}")), CHECK, (f"{OPA}:44", "components[3].losses.min_loss_percent", "unknown key 'min_loss_percent'", "'loss_rate_floor_percent', its new name (the lowest rate losses are shared at)")),
+    Case("minimum-loss-renamed", append(OPA, savings(", losses: {minimum_loss_percent: 2}")), CHECK, (f"{OPA}:44", "components[3].losses.minimum_loss_percent", "'minimum_loss_rate_percent', its new name")),
+    Case("sharing-misspelt", append(OPA, savings(", sharing_percnt: 40")), CHECK, (f"{OPA}:44", "components[3].sharing_percnt", "did you mean 'sharing_percent'?")),
+    Case("quality-score-fraction", append(OPA, savings(", quality_score: 0.85")), CHECK, (f"{OPA}:44", "components[3].quality_score", "the quality score is a percent: write 85 for 85%")),
+    Case("quality-score-one", append(OPA, savings(", quality_score: 1")), CHECK, (f"{OPA}:44", "components[3].quality_score", "write 100 for 100%")),
+    Case("quality-score-over-100", append(OPA, savings(", quality_score: 101")), CHECK, (f"{OPA}:44", "components[3].quality_score", "a number at most 100")),
+    Case("months-affected-13", append(OPA, savings(", losses: {extreme_circumstances: {months_affected: 13, population_affected_percent: 40}}")), CHECK, (f"{OPA}:44", "components[3].losses.extreme_circumstances.months_affected", "a number at most 12")),
+    Case("revenue-cap-without-revenue", append(OPA, savings(", losses: {revenue_cap_percent: 8}")), CHECK, (f"{OPA}:44", "components[3].losses", "'revenue_cap_percent' and 'participant_revenue' go together")),
+    Case("interpolated-band-reversed", append(OPA, savings(", minimum_savings_interpolated: [{from_population: 6000, to_population: 5000, low_end_percent: 3.9, high_end_percent: 3.6}]")), CHECK, (f"{OPA}:44", "components[3].minimum_savings_interpolated[0]", "to_population 5000 is not above from_population 6000")),
+    Case("given-expenditure-and-prices", append(OPA, savings(", expenditure_per_capita: 100, prices: national")), CHECK, (f"{OPA}:44", "components[3]", "expenditure is given per head ('expenditure_per_capita'), so no activity is valued: leave out 'prices'")),
+    Case("step-and-percent", append(OPA, savings(", minimum_savings_percent: 2, minimum_savings_by_population: [{percent: 3}]")), CHECK, (f"{OPA}:44", "components[3]", "give 'minimum_savings_percent' or 'minimum_savings_by_population', not both")),
     Case("population-1e30", append(OPA, savings().replace("population: 20000", "population: 1e30")), CHECK, (f"{OPA}:44", "components[3].population", "a number at most 1,000,000,000")),
     Case("term-day-does-not-exist", edit(COMMUNITY, "end: 2026-03-31", "end: 2026-02-31"), CHECK, (f"{COMMUNITY}:12", "term.end", "a date that exists")),
     Case("withhold-from-day-does-not-exist", append(COMMUNITY, "  - {id: sanction, kind: withhold, of: [core], percent: 2, from: 2025-13-01}\n"), CHECK, (f"{COMMUNITY}:20", "components[1].from", "a date that exists")),
@@ -93,7 +104,7 @@ def test_pay_refuses_as_check_does(example: Path, case: Case) -> None:
 def test_several_contracts_refused_at_once(example: Path) -> None:
     """Problems in several contracts are all told in one run, by check and by pay."""
     both(edit(ACUTE, "mff: 1.0461", "mff: -1"), edit(COMMUNITY, "annual: 48_000_000", 'annual: "48m"'),
-         append(OPA, savings(", losses: {min_loss_percent: 75, max_loss_percent: 40}")))(example)
+         append(OPA, savings(", losses: {loss_rate_floor_percent: 75, loss_rate_ceiling_percent: 40}")))(example)
     for command in (CHECK, PAY):
         result = invoke(example, *command)
         assert result.exit_code == 2
@@ -168,7 +179,7 @@ def test_good_edges_pass(example: Path) -> None:
         edit(GP, '"0-17": 0.16', '"0-17": 0.160001'),
         edit(COMMUNITY, "annual: 48_000_000", "annual: 10_000_000_000"),
         edit(MH, "baseline_volume: 335", "baseline_volume: 100_000_000"),
-        append(OPA, savings(", minimum_savings_percent: 3.0861, losses: {min_loss_percent: 40.1234, max_loss_percent: 75, minimum_loss_percent: 1.1234}")),
+        append(OPA, savings(", minimum_savings_percent: 3.0860861, losses: {loss_rate_floor_percent: 40.1234, loss_rate_ceiling_percent: 75, minimum_loss_rate_percent: 1.1234567}")),
     )(example)
     checked = invoke(example, *CHECK)
     assert checked.exit_code == 0, checked.output

@@ -121,7 +121,9 @@ def test_positions_at_outturn(outlook: Outlook) -> None:
 
 
 def test_whatif_in_the_report(outlook: Outlook) -> None:
-    # December's one HB12C spell, £6,300.00, halved: £3,150.00 less to ACUTE.
+    # On the run-rate forecast as of November: HB12C runs at 0.25 spells a month (two in
+    # eight months), so December to March project 4 × 0.25 × £6,300.00 = £6,300.00; halved
+    # from December: £3,150.00 less to ACUTE.
     result = outlook.whatif
     assert result is not None and result.total == D("-3150.00")
     assert result.by_party()["ICB-A"] == D("3150.00") and result.by_party()["ACUTE"] == D("-3150.00")
@@ -148,11 +150,16 @@ def test_xlsx_has_the_same_tables(outlook: Outlook, tmp_path: Path) -> None:
     book = load_workbook(write_xlsx(outlook, tmp_path / "report.xlsx"))
     assert book.sheetnames == ["Outturn", "Monthly", "Positions", "What-if"]
     outturn = list(book["Outturn"].values)
-    assert outturn[0][:4] == ("contract", "actual to date", "projected", "outturn")
+    assert outturn[0][:4] == ("contract", "YTD M1–M8", "projected M9–M12", "outturn")
+    assert outturn[0][6:9] == ("plan", "variance to plan", "favourable / adverse")
     # The total is a formula over the contracts without a prime (MSK-SUB's £24,000 is paid out of MSK-2025's).
     assert outturn[-1][0] == "total" and evaluate(book, "Outturn", outturn[-1][3]) == D("1340160.81")
     acute = next(r for r in outturn if r[0] == "ACUTE-2025")
-    assert [D(str(v)) for v in acute[1:8]] == [D("13440.53"), D("6720.28"), D("20160.81"), D("20160.81"), D("31361.21"), D("75600"), D("-55439.19")]
+    assert [D(str(v)) for v in acute[1:7]] == [D("13440.53"), D("6720.28"), D("20160.81"), D("20160.81"), D("31361.21"), D("75600")]
+    # Plan £75,600.00 − outturn £20,160.81 = £55,439.19 paid less than planned: favourable, a formula in green.
+    assert evaluate(book, "Outturn", acute[7]) == D("55439.19") and acute[8] == "favourable"
+    variance_cell = book["Outturn"].cell(row=outturn.index(acute) + 1, column=8)
+    assert variance_cell.number_format.startswith("[Color10]") and "[Red]" in variance_cell.number_format
     assert book["Outturn"]["D2"].number_format.startswith('"£"#,##0.00')  # money in pounds
     monthly = list(book["Monthly"].values)
     assert monthly[0][1:3] == ("series", dt.datetime(2025, 4, 1))  # a month is a date, shown as Apr 2025

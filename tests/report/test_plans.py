@@ -22,8 +22,8 @@ from carecontracts.engine.backend import Engine  # noqa: E402
 from carecontracts.engine.run import RunTables, statement_lines  # noqa: E402
 from carecontracts.payments import check_workspace, open_engine, plan_versus_actual, workspace_contracts  # noqa: E402
 from carecontracts.problems import ProblemsError  # noqa: E402
-from carecontracts.report.outlook import _plans_by_contract  # noqa: E402
-from carecontracts.report.plans import payment_plan_problems  # noqa: E402
+from carecontracts.report.plans import plans_by_contract  # noqa: E402
+from carecontracts.report.plans import direction, payment_plan_problems  # noqa: E402
 from carecontracts.workspace import Workspace  # noqa: E402
 from tests.helpers import contract  # noqa: E402
 
@@ -87,14 +87,16 @@ def paid(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_plan_versus_actual_for_a_block_and_cost_per_case(paid: Path) -> None:
     """November: the block planned £100,000.00 and paid £100,000.00, no variance; the cases
-    planned £1,000.00 and paid 3 × £400.00 = £1,200.00, £200.00 (20.0%) over plan."""
+    planned £1,000.00 and paid 3 × £400.00 = £1,200.00, £200.00 (20.0%) over plan: a variance
+    (plan − actual) of −£200.00, adverse to the commissioner."""
     result = plan_versus_actual(Workspace.open(paid), [NOV])
     lines = {(line.contract, line.component): line for line in result.lines}
     assert set(lines) == {("COMM-2025", "core"), ("ISP-2025", "cases")}
     block, cases = lines[("COMM-2025", "core")], lines[("ISP-2025", "cases")]
     assert (block.planned, block.actual, block.variance, block.variance_percent) == (D("100000.00"), D("100000.00"), D("0.00"), D("0.0"))
-    assert (cases.planned, cases.actual, cases.variance, cases.variance_percent) == (D("1000.00"), D("1200.00"), D("200.00"), D("20.0"))
-    assert (result.total.planned, result.total.actual, result.total.variance) == (D("101000.00"), D("101200.00"), D("200.00"))
+    assert (cases.planned, cases.actual, cases.variance, cases.variance_percent) == (D("1000.00"), D("1200.00"), D("-200.00"), D("-20.0"))
+    assert (result.total.planned, result.total.actual, result.total.variance) == (D("101000.00"), D("101200.00"), D("-200.00"))
+    assert [direction(x.variance) for x in (block, cases, result.total)] == ["on plan", "adverse", "adverse"]
 
 
 def test_plan_versus_actual_over_the_year(paid: Path) -> None:
@@ -104,19 +106,20 @@ def test_plan_versus_actual_over_the_year(paid: Path) -> None:
     result = plan_versus_actual(space, space.year.months)
     lines = {(line.contract, line.component): (line.planned, line.actual, line.variance) for line in result.lines}
     assert lines == {("COMM-2025", "core"): (D("1200000.00"), D("1200000.00"), D("0.00")),
-                     ("ISP-2025", "cases"): (D("1000.00"), D("1200.00"), D("200.00"))}
+                     ("ISP-2025", "cases"): (D("1000.00"), D("1200.00"), D("-200.00"))}
 
 
 def test_plan_vs_actual_command_prints_the_table(paid: Path) -> None:
     result = invoke("plan-vs-actual", "2025-11", "-w", paid)
     assert result.exit_code == 0, result.output
     rows = [" ".join(line.replace("│", " ").split()) for line in result.output.splitlines()]
-    assert "COMM-2025 core £100,000.00 £100,000.00 £0.00 0.0%" in rows
-    assert "ISP-2025 cases £1,000.00 £1,200.00 +£200.00 +20.0%" in rows
-    assert "total £101,000.00 £101,200.00 +£200.00 +0.2%" in rows
+    assert "COMM-2025 core £100,000.00 £100,000.00 £0.00 0.0% on plan" in rows
+    assert "ISP-2025 cases £1,000.00 £1,200.00 -£200.00 -20.0% adverse" in rows
+    assert "total £101,000.00 £101,200.00 -£200.00 -0.2% adverse" in rows
+    assert "Plan versus actual payments, M8 2025-11" in result.output
     one = invoke("plan-vs-actual", "2025-11", "-w", paid, "--contract", "ISP-2025")
     assert one.exit_code == 0, one.output
-    assert "COMM-2025" not in one.output and "+20.0%" in one.output
+    assert "COMM-2025" not in one.output and "-20.0%" in one.output
     unknown = invoke("plan-vs-actual", "2025-11", "-w", paid, "--contract", "ISP-2026")
     assert unknown.exit_code == 2 and "ISP-2025" in unknown.output
 
@@ -145,7 +148,7 @@ def test_an_adjustment_counts_in_the_month_it_is_paid(tmp_path: Path) -> None:
     december = {(line.contract, line.component): line for line in plan_versus_actual(space, [DEC]).lines}
     assert (november[("ISP-2025", "cases")].actual, november[("ISP-2025", "cases")].adjustments) == (D("1200.00"), D("0"))
     cases = december[("ISP-2025", "cases")]
-    assert (cases.planned, cases.actual, cases.adjustments, cases.variance, cases.variance_percent) == (D("0"), D("400.00"), D("400.00"), D("400.00"), None)
+    assert (cases.planned, cases.actual, cases.adjustments, cases.variance, cases.variance_percent) == (D("0"), D("400.00"), D("400.00"), D("-400.00"), None)
     printed = invoke("plan-vs-actual", "2025-12", "-w", root)
     assert printed.exit_code == 0 and "of which adjustments" in printed.output
 
@@ -255,7 +258,7 @@ def test_the_report_plans_the_money_where_there_are_payment_plans() -> None:
             "planned_value": pa.array([D("6300"), D("500"), D("100000"), D("100000")], pa.decimal128(18, 2)),
             "component": [None, None, "core", "core"],
         }))
-        planned = _plans_by_contract(engine, RunTables.of(None, None, plans, None, None))
+        planned = plans_by_contract(engine, RunTables.of(None, None, plans, None, None))
     finally:
         engine.close()
     assert planned == {"ACUTE-2025": {april: D("6300.00")}, "COMM-2025": {april: D("100000.00"), may: D("100000.00")}}

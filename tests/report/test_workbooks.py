@@ -34,7 +34,7 @@ WHATIF = "name: half the HB12C work\nchanges:\n  - scale: {currency: [HB12C], fr
 TEXT_NUMBER = re.compile(r"-?£?[\d,]+(\.\d+)?%?|[A-Z][a-z]{2} \d{4}|\d{4}-\d{2}(-\d{2})?")
 # The report's money columns, sheet by sheet (a month heading is a money column too).
 MONEY = {
-    "Outturn": {"actual to date", "projected", "outturn", "lowest", "highest", "plan", "outturn − plan"},
+    "Outturn": {"YTD M1–M8", "projected M9–M12", "outturn", "lowest", "highest", "plan"},
     "Monthly": {"year"},
     "Positions": {"income", "payments", "net", "lowest net", "highest net"},
     "What-if": {"baseline", "what-if", "difference"},
@@ -42,6 +42,7 @@ MONEY = {
     "Risk summary": {"mean", "P5", "P50", "P95", "expected shortfall", "budget"},
     "Risk contracts": {"expected year", "mean", "P5", "P50", "P95"},
 }
+VARIANCE = {"Outturn": {"variance to plan"}}  # signed money: green when favourable, red when adverse
 PERCENT = {"Comparison": {"% cost per 1% activity", "range / expected", "monthly variation"}, "Risk summary": {"P(loss)", "P(over budget)"}}
 
 
@@ -121,6 +122,11 @@ def check_table(book: Workbook, name: str) -> None:
         if shown:
             width = sheet.column_dimensions[get_column_letter(column)].width
             assert width >= max(len(s) for s in shown) + 1, (name, get_column_letter(column), width, max(shown, key=len))
+    for heading in VARIANCE.get(name, ()):
+        for row in lines:
+            cell = sheet.cell(row, headings[heading])
+            if cell.value is not None:
+                assert str(cell.value).startswith("=") and cell.number_format.startswith("[Color10]") and "[Red]" in cell.number_format, f"{name}!{cell.coordinate}"
     for heading in PERCENT.get(name, ()):
         for row in rows:
             cell = sheet.cell(row, headings[heading])
@@ -166,7 +172,7 @@ def outturn_total_counts_what_the_commissioners_pay(book: Workbook, said: str) -
     prime = get_column_letter(headings["sub-contract of"])
     subs = [r for r in rows if sheet.cell(r, headings["sub-contract of"]).value]
     assert subs and all(sheet.cell(r, headings["sub-contract of"]).value == "MSK-2025" for r in subs)
-    for heading in ("actual to date", "projected", "outturn"):
+    for heading in ("YTD M1–M8", "projected M9–M12", "outturn", "plan"):
         letter = get_column_letter(headings[heading])
         formula = sheet.cell(total, headings[heading]).value
         assert formula == f'=SUMIF(${prime}$2:${prime}${rows[-1]},"",{letter}2:{letter}{rows[-1]})'
@@ -175,7 +181,17 @@ def outturn_total_counts_what_the_commissioners_pay(book: Workbook, said: str) -
     said = re.search(r"Outturn 2025-26 as of 2025-11 \(blend\): (£[\d,.]+); paid to date (£[\d,.]+)\.", said)
     assert said, said
     assert format_money(evaluate(book, "Outturn", sheet.cell(total, headings["outturn"]).value)) == said.group(1)
-    assert format_money(evaluate(book, "Outturn", sheet.cell(total, headings["actual to date"]).value)) == said.group(2)
+    assert format_money(evaluate(book, "Outturn", sheet.cell(total, headings["YTD M1–M8"]).value)) == said.group(2)
+    # The example plans every contract the commissioners pay, so the total has a plan, and its
+    # variance is plan − outturn, favourable when positive, each contract's a formula too.
+    planned, outturn = (evaluate(book, "Outturn", sheet.cell(total, headings[h]).value) for h in ("plan", "outturn"))
+    variance = evaluate(book, "Outturn", sheet.cell(total, headings["variance to plan"]).value)
+    assert planned > 0 and variance == planned - outturn
+    assert sheet.cell(total, headings["favourable / adverse"]).value == ("favourable" if variance > 0 else "adverse")
+    for row in rows:
+        plan_cell = sheet.cell(row, headings["plan"]).value
+        if plan_cell is not None:
+            assert evaluate(book, "Outturn", sheet.cell(row, headings["variance to plan"]).value) == Decimal(repr(plan_cell)) - Decimal(repr(sheet.cell(row, headings["outturn"]).value))
 
 
 def whatif_totals_are_subtotals_of_the_lines(book: Workbook) -> None:
@@ -241,7 +257,7 @@ def test_export_writes_the_months_asked(example: Path, tmp_path: Path) -> None:
     shutil.copytree(example, ws)
     cli("pay", "2025-11", "-w", ws)
     said = cli("export", root / "nov.xlsx", "-w", ws)
-    assert "of 2025-11" in said
+    assert "of M8 2025-11" in said
     book = load_workbook(root / "nov.xlsx")
     assert book.sheetnames == ["Summary", "Positions", "Lines"]
     assert [c.value for c in book["Summary"][2] if str(c.value).startswith("M")] == ["M8 Nov 2025"]
@@ -261,3 +277,22 @@ def test_export_writes_the_months_asked(example: Path, tmp_path: Path) -> None:
     refused = runner.invoke(app, ["export", str(root / "x.csv"), "-w", str(ws), "--period", "2026-07"])
     assert refused.exit_code == 2 and "2026-07 is outside the financial year 2025-26" in refused.output
     assert not (root / "x.csv").exists()
+
+
+def test_the_report_page_has_a_total_plan_signed_variances_and_the_months_it_projects(report: tuple[Workbook, str], example: Path) -> None:
+    """The page's headline sets the forecast outturn against the total plan, the variance is
+    signed and coloured by whether it is favourable, the bridge from plan to outturn is drawn,
+    and the what-if says which months are actual and which projected."""
+    book, _ = report
+    page = (example.parent / "report.html").read_text()
+    sheet = book["Outturn"]
+    headings, total = columns(sheet), total_row(sheet)
+    planned, variance = (evaluate(book, "Outturn", sheet.cell(total, headings[h]).value) for h in ("plan", "variance to plan"))
+    word = "favourable" if variance > 0 else "adverse"
+    assert f"variance to plan of {format_money(planned)}: {word}" in page
+    signed = ("+" if variance > 0 else "") + format_money(variance)
+    assert f"<td class='num {'fav' if variance > 0 else 'neg'}'>{signed}</td><td>{word}</td>" in page
+    assert "<h2>From plan to forecast outturn</h2><div><svg" in page.replace("\n", "")
+    cells = re.findall(r"<td class='num (fav|neg)'>([+-])£", page)
+    assert cells and all((kind == "fav") == (sign == "+") for kind, sign in cells)  # green is favourable and positive, red adverse
+    assert "On the blend forecast as of Nov 2025: Apr 2025 to Nov 2025 (M1–M8) actual, Dec 2025 to Mar 2026 (M9–M12) projected" in page

@@ -64,7 +64,7 @@ def test_on_the_forecast_it_saves_what_the_run_rate_says(cut: Path) -> None:
     # December to March projected at 15 cases a month (10 EL + 5 DC) × £100: £6,000; less 4 EL cases: £5,600.
     assert "run_rate (run rate of the year to date) │ £6,000.00 │ £5,600.00 │ -£400.00" in said and "What commissioners pay on the forecast" in said
     assert "2025-12 to 2026-03 projected" in said
-    assert "In all, 2025-12..2026-03, on the blend forecast (2025-12 to 2026-03 projected): a saving of £400.00 to what commissioners pay." in said
+    assert "In all, M9–M12 2025-12..2026-03, on the blend forecast (2025-12 to 2026-03 projected): a saving of £400.00 to what commissioners pay." in said
 
 
 def test_from_an_earlier_month_actual_months_change_too(cut: Path) -> None:
@@ -81,3 +81,25 @@ def test_moving_projected_activity_is_refused_saying_why(cut: Path) -> None:
     result = runner.invoke(app, ["whatif", "-w", str(cut), "--provider", "ISP", "--move-to", "ISP", "--as-of", "2025-11"])
     assert result.exit_code == 2
     assert "projected activity is not kept row by row" in " ".join(result.output.split())
+
+
+def test_fewer_referrals_become_fewer_cases_after_the_lag(cut: Path) -> None:
+    """40 fewer elective referrals in December and January, 25% of which become cases two
+    months later: 10 fewer cases over February and March, where 10 + 10 electives are
+    projected, so 5 fewer each month: 10 × £100 = £1,000 less of the £3,000 projected for
+    those months (15 cases a month, day cases too); December and January do not change."""
+    (cut / "referrals.yaml").write_text(
+        "name: fewer referrals\nchanges:\n  - referrals: {provider: [ISP], pod: [EL], from: 2025-12-01, to: 2026-01-31}\n"
+        "    units: -40\n    conversion_percent: 25\n    lag_months: 2\n", encoding="utf-8")
+    result = runner.invoke(app, ["whatif", str(cut / "referrals.yaml"), "-w", str(cut), "--as-of", "2025-11"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "-40 referrals, 25% becoming activity: -10 units, 2 months later (provider ISP; pod EL; 2026-02 to 2026-03)" in said
+    assert "run_rate (run rate of the year to date) │ £3,000.00 │ £2,000.00 │ -£1,000.00" in said
+    assert "a saving of £1,000.00 to what commissioners pay." in said
+
+
+def test_a_referral_change_needs_its_first_month_for_a_lag(cut: Path) -> None:
+    (cut / "lagless.yaml").write_text("changes:\n  - referrals: {provider: [ISP]}\n    units: -40\n    lag_months: 2\n", encoding="utf-8")
+    result = runner.invoke(app, ["whatif", str(cut / "lagless.yaml"), "-w", str(cut), "--as-of", "2025-11"])
+    assert result.exit_code == 2 and "lagless.yaml:2" in result.output and "needs 'from'" in " ".join(result.output.split())

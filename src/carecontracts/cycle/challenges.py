@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from carecontracts.cycle.close import current_closes, first_open
+from carecontracts.money import format_money
 from carecontracts.cycle.contracts import find
 from carecontracts.cycle.invoices import exact_amount
 from carecontracts.cycle.submissions import open_records
@@ -210,6 +211,6 @@ def challenged_lines(session: Session, schema: pa.Schema) -> pa.Table:
     upheld = list(session.scalars(sa.select(Challenge).where(Challenge.state == State.UPHELD.value, Challenge.component.is_not(None),
                                                              Challenge.amount.is_not(None)).order_by(Challenge.id)))
     rows = [{"scenario": "actual", "contract": c.contract, "component": c.component, "payer": c.payer, "payee": c.payee, "month": c.month,
-             "amount": -(c.amount or Decimal(0)), "basis": f"Challenge {c.reference} upheld ({c.reason}): {c.component} reduced by £{c.amount:,.2f}"}
+             "amount": -(c.amount or Decimal(0)), "basis": f"Challenge {c.reference} upheld ({c.reason}): {c.component} reduced by {format_money(c.amount or Decimal(0))}"}
             for c in upheld]
     return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema}, schema=schema)

@@ -21,6 +21,7 @@ from carecontracts.cycle.submissions import file_hash, open_records
 from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract
 from carecontracts.language.model import SpellTerms
+from carecontracts.money import format_money
 from carecontracts.periods import month_label
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.records import actor, record_event
@@ -134,11 +135,11 @@ def settle(repriced: pa.Table, issued: pa.Table, closed: set[dt.date], months: l
 
 
 def _pounds(value: Decimal | None) -> str:
-    return f"£{(value or Decimal(0)):,.2f}"
+    return format_money(value or Decimal(0))
 
 
 def _signed(value: Decimal) -> str:
-    return f"{'+' if value >= 0 else '−'}£{abs(value):,.2f}"
+    return ("+" if value >= 0 else "−") + format_money(abs(value))
 
 
 class Reasons:

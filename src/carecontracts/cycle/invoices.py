@@ -23,7 +23,7 @@ from carecontracts.workspace import Workspace
 def exact_amount(text: str | Decimal, field: str) -> Decimal:
     """An amount in pounds with at most two places (commas allowed), or a located error."""
     try:
-        value = Decimal(str(text).replace(",", "").replace("£", "").strip())
+        value = Decimal(str(text).replace(",", "").strip().lstrip("£$€").strip())
     except InvalidOperation:
         value = None
     if value is None or not value.is_finite() or value.as_tuple().exponent < -2:  # type: ignore[operator]

@@ -135,14 +135,14 @@ def _typed(column: Column, present: bool, source_type: str | None) -> str:
     return f"TRY_CAST({text} AS {column.target_type})"
 
 
-# A number as a spreadsheet writes it: a £ sign, thousands separators in their places.
-WRITTEN_NUMBER = r"-?£?-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?"
+# A number as a spreadsheet writes it: a currency sign, thousands separators in their places.
+WRITTEN_NUMBER = r"-?[£$€]?-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?"
 
 
 def plain_number(text: str) -> str:
     """SQL: the number in `text` without a £ sign or thousands separators where it is written
     with them in their places (£1,234.56 → 1234.56); any other text as it is."""
-    return f"CASE WHEN regexp_full_match({text}, '{WRITTEN_NUMBER}') THEN regexp_replace({text}, '[£,]', '', 'g') ELSE {text} END"
+    return f"CASE WHEN regexp_full_match({text}, '{WRITTEN_NUMBER}') THEN regexp_replace({text}, '[£$€,]', '', 'g') ELSE {text} END"
 
 
 def uk_date(text: str) -> str:

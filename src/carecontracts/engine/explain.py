@@ -31,6 +31,7 @@ class Explanation:
     parameters: list[Parameter]
     lines: list[dict[str, Any]]
     tallies: list[dict[str, Any]]
+    tally_months: tuple[dt.date, dt.date] | None = None  # the months summed, for a yearly settlement
 
 
 def _flatten(value: Any, path: tuple) -> list[tuple[tuple, Any]]:
@@ -83,16 +84,40 @@ def explain(
     contract_id: str,
     component_id: str,
     month: dt.date,
+    year_start: dt.date | None = None,
 ) -> Explanation:
-    """The lines of one component in one month, with their terms and tallies."""
+    """The lines of one component in one month, with their terms and the tallies they price:
+    the month's, or for a settlement on the year (shared savings) the year's to that month,
+    from `year_start`, summed."""
     agreement, index = find_component(contracts, contract_id, component_id)
     component = agreement.components[index]
+    mechanism = MECHANISMS[component.kind]
 
-    def matches(row: dict[str, Any]) -> bool:
-        return row["contract"] == contract_id and row["month"] == month and str(row["component"]).split(".")[0] == component.id and (
+    def ours(row: dict[str, Any]) -> bool:
+        return row["contract"] == contract_id and str(row["component"]).split(".")[0] == component.id and (
             component_id == component.id or row["component"] == component_id
         )
 
-    chosen = [r for r in lines.to_pylist() if matches(r)]
-    behind = [r for r in tallies.to_pylist() if matches(r)] if tallies is not None else []
-    return Explanation(agreement, component, MECHANISMS[component.kind].summary, parameters_of(agreement, index), chosen, behind)
+    chosen = [r for r in lines.to_pylist() if ours(r) and r["month"] == month]
+    rows = [r for r in tallies.to_pylist() if ours(r)] if tallies is not None else []
+    if mechanism.settles_yearly and year_start is not None:
+        in_year = [r for r in rows if year_start <= r["month"] <= month]
+        return Explanation(agreement, component, mechanism.summary, parameters_of(agreement, index), chosen, year_totals(in_year), (year_start, month))
+    behind = [r for r in rows if r["month"] == month]
+    return Explanation(agreement, component, mechanism.summary, parameters_of(agreement, index), chosen, behind)
+
+
+SUMMED = ("events", "quantity", "readmitted", "chargeable", "cost")
+
+
+def year_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tallies summed over their months per payer, service and currency (a cost stays
+    unknown only when no month has one)."""
+    totals: dict[tuple, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["payer"], r["service"], r["currency"], r["month"])):
+        key = (row["payer"], row["service"], row["currency"])
+        total = totals.setdefault(key, {**row, **{name: None for name in SUMMED if name in row}})
+        for name in SUMMED:
+            if name in row and row[name] is not None:
+                total[name] = row[name] if total[name] is None else total[name] + row[name]
+    return list(totals.values())

@@ -23,7 +23,7 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.registry import MECHANISMS
 from carecontracts.engine.statement import conform
 from carecontracts.language.model import ComponentTerms, references
-from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE
+from carecontracts.money import AMOUNT_TYPE, SHARE_TYPE, SHARED_TYPE, currency_symbol
 from carecontracts.language.yaml_lines import format_path
 from carecontracts.periods import FinancialYear, month_label
 from carecontracts.problems import Problem, ProblemsError
@@ -333,7 +333,7 @@ def split_among_members(engine: Engine, lines: ir.Table, alliances: Sequence[Agr
     split = split.mutate(part=ibis.cases((split["last"], ibis.literal(0).cast(AMOUNT_TYPE)), else_=rounded))
     others = split.part.sum().over(ibis.window(group_by=[split.line_number]))
     whole = engine.number(split.amount.abs(), 2)
-    whole = ibis.cases((split.amount < 0, "-£" + whole), else_="£" + whole)
+    whole = ibis.cases((split.amount < 0, "-" + currency_symbol() + whole), else_=currency_symbol() + whole)
     split = split.mutate(
         payee=split.member,
         amount=ibis.cases((split["last"], (split.amount - others).cast(AMOUNT_TYPE)), else_=split.part),

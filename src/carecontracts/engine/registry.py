@@ -18,6 +18,7 @@ class Mechanism:
     measures_activity: bool
     summary: str
     parts: dict[str, str] | None = None
+    settles_yearly: bool = False  # one line for the year's tallies, not the month's
 
     def why(self, component: str) -> str:
         """Why a component's (or its part's, as in `api.variable`) payment moves or not."""
@@ -39,11 +40,11 @@ class _Registry(dict[str, Mechanism]):
 MECHANISMS: dict[str, Mechanism] = _Registry()
 
 
-def register(kind: str, *, measures_activity: bool, summary: str, parts: dict[str, str] | None = None):
+def register(kind: str, *, measures_activity: bool, summary: str, parts: dict[str, str] | None = None, settles_yearly: bool = False):
     """Decorator: register a pricing function under a contract component `kind`."""
 
     def wrap(function):
-        MECHANISMS[kind] = Mechanism(kind, function, measures_activity, summary, parts)
+        MECHANISMS[kind] = Mechanism(kind, function, measures_activity, summary, parts, settles_yearly)
         return function
 
     return wrap

@@ -996,12 +996,12 @@ class Writer:
         cost = d.of(plan.id, "community", "emergency", "a-and-e").cost.sum()
         annual = _thousands(cost * rng.uniform(0.98, 1.04), 100_000)
         benchmark = _pounds(cost * rng.uniform(0.97, 1.07), 100_000)
-        losses = "    losses: {min_loss_percent: 40, max_loss_percent: 75, cap_percent: 5}\n" if "losses" in plan.options else ""
+        losses = "    losses: {loss_rate_floor_percent: 40, loss_rate_ceiling_percent: 75, cap_percent: 5}\n" if "losses" in plan.options else ""
         services = {"community": "service: [community]", "urgent": "service: [emergency, a-and-e]"}
         body = self._parties(plan, "Integrated care, block with shared savings", services) + "components:\n"
         body += self._block("core", annual, "Block")
         body += (f"  - id: savings\n    title: Shared savings\n    kind: shared_savings\n    benchmark: {_yaml_number(benchmark)}\n"
-                 "    minimum_savings_percent: 2\n    sharing_percent: 50\n    quality_score: 0.9\n    cap_percent: 10\n" + losses)
+                 "    minimum_savings_percent: 2\n    sharing_percent: 50\n    quality_score: 90\n    cap_percent: 10\n" + losses)
         header = (f"{plan.provider}: an integrated care provider ({plan.id}) on a block of {_money(annual)} a year, sharing half of any "
                   f"saving against a benchmark of {_money(benchmark)} once it reaches 2%" + (", and losses too" if losses else "") + ".")
         return Written(header, body, annual)

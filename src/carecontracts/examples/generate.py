@@ -863,16 +863,46 @@ def _plans(delivered: Delivered, terms: DerivedTerms) -> list[tuple[str, str, st
     return rows
 
 
-def _payment_plans() -> list[tuple[str, str, str, str]]:
-    """Monthly planned payments (contract, component, month, planned_value), so plan against
-    actual means something for fixed elements: the community block and the acute trust's
-    fixed element in twelfths, as the contracts pay them, and its variable element planned
-    at nothing (delivering the planned activity would pay nothing on it)."""
+def _payment_plans(plans: list[tuple[str, str, str, int, str]], population: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, str]]:
+    """The ICB's financial plan: the payments it plans for each contract and component by
+    month (contract, component, month, planned_value), set at the start of the year, so every
+    contract has a plan and plan against outturn means the same for fixed and variable money.
+
+    Blocks and the acute trust's fixed element in twelfths, as the contracts pay them; its
+    variable element at nothing (delivering the planned activity would pay nothing on it);
+    the independent-sector hospital and the mental health trust at their activity plans'
+    value; capitation at April's registered list all year (so list growth shows as a small
+    adverse variance); incentives at the whole pot in the months they settle; the alliance's
+    risk share at nothing."""
     rows: list[tuple[str, str, str, str]] = []
-    for contract, component, annual in ((CONTRACT_OF[COMMUNITY_TRUST], "core", COMMUNITY_BLOCK), (CONTRACT_OF[ACUTE], "api.fixed", ACUTE_FIXED)):
-        twelfths = split_exactly(Decimal(annual), [Decimal(1)] * 12)
-        rows += [(contract, component, month, f"{amount:.2f}") for month, amount in zip(MONTHS, twelfths)]
-    rows += [(CONTRACT_OF[ACUTE], "api.variable", month, "0.00") for month in MONTHS]
+
+    def twelfths(contract: str, component: str, annual: Decimal) -> None:
+        rows.extend((contract, component, month, f"{amount:.2f}") for month, amount in zip(MONTHS, split_exactly(annual, [Decimal(1)] * 12)))
+
+    def monthly(contract: str, component: str, amounts: dict[str, Decimal]) -> None:
+        rows.extend((contract, component, month, f"{amounts.get(month, Decimal(0)):.2f}") for month in MONTHS)
+
+    twelfths(CONTRACT_OF[COMMUNITY_TRUST], "core", Decimal(COMMUNITY_BLOCK))
+    twelfths(CONTRACT_OF[ACUTE], "api.fixed", Decimal(ACUTE_FIXED))
+    monthly(CONTRACT_OF[ACUTE], "api.variable", {})
+    for contract, component in ((CONTRACT_OF[ISP], "cases"), (CONTRACT_OF[MH], "mh")):
+        valued: dict[str, Decimal] = defaultdict(Decimal)
+        for planned_contract, _, month, _, value in plans:
+            if planned_contract == contract:
+                valued[month] += Decimal(value)
+        monthly(contract, component, valued)
+    twelfths(CONTRACT_OF[OOA], "ooa", (Decimal(sum(OOA_HISTORY)) / len(OOA_HISTORY)).quantize(Decimal("0.01"), ROUND_HALF_UP))
+    april = {band: persons for commissioner, month, band, persons in population if commissioner == ICB and month == MONTHS[0]}
+
+    def per_head(rates: dict[str, str], weights: dict[str, str]) -> Decimal:
+        return sum((Decimal(rate) * Decimal(weights.get(band, "1")) * april[band] for band, rate in rates.items()), Decimal(0)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+    monthly(CONTRACT_OF[GP], "capitation", dict.fromkeys(MONTHS, per_head(CAPITATION_RATES, RISK_WEIGHTS)))
+    twelfths("MSK-2025", "core", Decimal(partnerships.MSK_CORE))
+    monthly("MSK-2025", "outcomes", {MONTHS[-1]: Decimal(partnerships.MSK_CORE) * Decimal("0.05")})
+    monthly("OPA-2025", "budget", dict.fromkeys(MONTHS, per_head(partnerships.OVER_65_RATES, {})))
+    monthly("OPA-2025", "risk", {})
+    monthly("OPA-2025", "independence", dict.fromkeys(MONTHS[2::3], Decimal(partnerships.INDEPENDENCE_POT) / 4))
     return rows
 
 
@@ -919,7 +949,7 @@ def _readme() -> str:
         - gp-fed.yaml, {CONTRACT_OF[GP]}: GP federation {GP} on capitation by age band, risk weighted.
 
         Data: data/activity (patient-level activity, April 2025 – March 2026), data/plans (plans.csv: planned activity;
-        payments.csv: planned payments of the community block and the acute fixed and variable elements), data/population;
+        payments.csv: the ICB's financial plan, the payments planned for every contract and component), data/population;
         prices/{PRICE_LIST}.csv holds national average unit costs 2023/24 (NHS England, Open Government Licence v3.0).
         prices/{SPELL_BOOK}.xlsx is a prices workbook in the NHS Payment Scheme's published layout for `spell` components,
         with made-up prices for a handful of HRGs: illustrative only, not the published prices (no example contract uses it yet).
@@ -1006,8 +1036,9 @@ def write_example(
     written += partnership_files
     written.append(write_prices_workbook(root / "prices" / f"{SPELL_BOOK}.xlsx"))
     written.append(_csv(root / "prices" / f"{PRICE_LIST}.csv", ("currency", "unit_price", "valid_from", "valid_to"), listed + extra_prices))
-    written.append(_csv(root / "data" / "plans" / "plans.csv", ("contract", "service", "month", "planned_quantity", "planned_value"), _plans(delivered, terms)))
-    written.append(_csv(root / "data" / "plans" / "payments.csv", ("contract", "component", "month", "planned_value"), _payment_plans()))
+    activity_plans = _plans(delivered, terms)
+    written.append(_csv(root / "data" / "plans" / "plans.csv", ("contract", "service", "month", "planned_quantity", "planned_value"), activity_plans))
+    written.append(_csv(root / "data" / "plans" / "payments.csv", ("contract", "component", "month", "planned_value"), _payment_plans(activity_plans, _population(seed))))
     written.append(_csv(root / "data" / "population" / "population.csv", ("commissioner", "month", "band", "persons"), _population(seed)))
     written.append(_csv(root / "data" / "reported" / "waits.csv", ("provider", "month", "measure", "percent"), _reported_waits(activity_files)))
     written += published.write_example_files(root / "data" / "published", seed)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, get_args
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from carecontracts.language.model import (
     AlignedPaymentTerms,
@@ -15,10 +17,13 @@ from carecontracts.language.model import (
     Contract,
     ContractBody,
     DatedValue,
+    LossTerms,
     OutcomeIncentiveTerms,
     PerHead,
     Pot,
     QualityIncentiveTerms,
+    RENAMED_KEYS,
+    SharedSavingsTerms,
     SpellTerms,
     references,
     scalar_of,
@@ -54,7 +59,8 @@ def _data_path(data: Any, loc: tuple, key_error: bool) -> tuple:
 def _expected(error: Mapping[str, Any]) -> str | None:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "no such key here; check its spelling"
+        hint = (error.get("ctx") or {}).get("hint")
+        return hint or "no such key here; check its spelling"
     if kind == "missing":
         return "this key to be given"
     if kind == "union_tag_invalid":
@@ -72,6 +78,42 @@ def _expected(error: Mapping[str, Any]) -> str | None:
     if kind == "number_text":
         return "a number, e.g. 48_000_000"
     return None
+
+
+@cache
+def _known_keys() -> frozenset[str]:
+    """Every key the contract language has, by its written name."""
+    seen: set[type] = set()
+    keys: set[str] = set()
+
+    def visit(model: object) -> None:
+        if not isinstance(model, type) or not issubclass(model, BaseModel) or model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            keys.add(field.alias or name)
+            for inner in _types_in(field.annotation):
+                visit(inner)
+
+    visit(Contract)
+    return frozenset(keys)
+
+
+def _types_in(annotation: object) -> Iterable[object]:
+    """The classes named anywhere in a type annotation."""
+    yield annotation
+    for argument in get_args(annotation):
+        yield from _types_in(argument)
+
+
+def _renamed_or_near(key: str) -> str | None:
+    """What to write instead of an unknown key: its new name when renamed, else a known key
+    spelled nearly the same."""
+    if key in RENAMED_KEYS:
+        new, meaning = RENAMED_KEYS[key]
+        return f"'{new}', its new name ({meaning})"
+    near = difflib.get_close_matches(key, sorted(_known_keys()), n=1, cutoff=0.8)
+    return f"a known key; did you mean '{near[0]}'?" if near else None
 
 
 def _number_words(value: object) -> str:
@@ -98,6 +140,9 @@ def problems_from_validation(document: LocatedDocument, error: ValidationError) 
         message = _message(item["msg"])
         if item["type"] == "extra_forbidden":
             message = f"unknown key '{path[-1]}'"
+            hint = _renamed_or_near(str(path[-1]))
+            if hint:
+                item = {**item, "ctx": {"hint": hint}}
         elif item["type"] == "missing":
             message = f"'{path[-1]}' is required"
         key = (path, message)
@@ -161,6 +206,9 @@ def dated_terms(component: object) -> Iterable[tuple[tuple, str, list[DatedValue
         for band, value in component.rates.items():
             if isinstance(value, list):
                 yield ("rates", band), f"rates.{band}", value, PerHead
+    if isinstance(component, SharedSavingsTerms) and component.losses is not None and isinstance(component.losses.participant_revenue, list):
+        yield ("losses", "participant_revenue"), "losses.participant_revenue", component.losses.participant_revenue, scalar_of(
+            LossTerms.model_fields["participant_revenue"].annotation)
     if isinstance(component, OutcomeIncentiveTerms) and isinstance(component.pot.amount, list):
         yield ("pot", "amount"), "pot.amount", component.pot.amount, scalar_of(Pot.model_fields["amount"].annotation)
 

@@ -5,11 +5,13 @@ checked field by field before anything is priced, and unknown keys are errors.
 
 Every number is bounded, and has no more decimal places than the engine's column for it
 holds (money.py, engine/mechanisms/shared.py), so that what `check` accepts `pay` can price:
-money to the penny and at most £10bn a term; percents 0 to 100 to 4 places (a fraction to 6);
+money to the penny and at most £10bn a term; percents 0 to 100 to 4 places (a fraction to 6),
+minimum savings and loss rates to 7 (as the Medicare Shared Savings files give them);
 factors such as the MFF above 0 and at most 10, to 6 places. A number written as text (a
 quoted "48000000") is refused, not read as a number. Percents of money shared or paid at a
 rate (sharing, marginal, variable, band and loss percents) are refused between 0 and 1: 0.5
-there is a fraction pasted as a percent, and 50% is written 50.
+there is a fraction pasted as a percent, and 50% is written 50; so is a quality score from 0
+to 1 (a quality score is a percent like every other rate).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ PerHead = Annotated[Number, Field(ge=0, le=100_000, decimal_places=6, descriptio
 # A percent becomes a fraction to 6 places in the engine (FRACTION_TYPE, decimal(9, 6)).
 Percent = Annotated[Number, Field(ge=0, le=100, decimal_places=4)]
 PositivePercent = Annotated[Percent, Field(gt=0)]
+# A threshold rate compared with savings or losses as a percent of benchmark, to the 7 places
+# the Medicare Shared Savings files give (3.0860861).
+ThresholdPercent = Annotated[Number, Field(ge=0, le=100, decimal_places=7)]
 RatePercent = Annotated[Percent, AfterValidator(_not_a_fraction)]
 Weight = Annotated[Number, Field(ge=0, le=1_000_000, decimal_places=6)]
 # A payment index such as the market forces factor (FACTOR_TYPE, decimal(10, 6)).
@@ -63,6 +68,18 @@ Factor = Annotated[Number, Field(gt=0, le=10, decimal_places=6)]
 # An achievement, score or schedule point (scores are decimal(18, 6) in the engine).
 Score = Annotated[Number, Field(ge=-1_000_000, le=1_000_000, decimal_places=6)]
 Fraction = Annotated[Number, Field(ge=0, le=1, decimal_places=6)]
+
+
+def _not_a_fraction_score(value: Decimal) -> Decimal:
+    """A quality score is a percent: one from 0 to 1 (0.85, or 1 for full marks) is a fraction
+    written as it once was, refused naming the percent meant."""
+    if 0 < value <= 1:
+        meant = f"{(value * 100).normalize():f}"
+        raise PydanticCustomError("percent_fraction", "looks like a fraction; the quality score is a percent: write {meant} for {meant}%", {"meant": meant})
+    return value
+
+
+QualityPercent = Annotated[Number, Field(ge=0, le=100, decimal_places=4), AfterValidator(_not_a_fraction_score)]
 Persons = Annotated[Whole, Field(gt=0, le=1_000_000_000)]
 StrList = Annotated[list[str], Field(min_length=1)]
 
@@ -98,6 +115,8 @@ DatedRatePercent = Union[RatePercent, DatedList]
 DatedPerHead = Union[PerHead, DatedList]
 DatedUnitPrice = Union[UnitPrice, DatedList]
 DatedFactor = Union[Factor, DatedList]
+DatedThresholdPercent = Union[ThresholdPercent, DatedList]
+DatedPersons = Union[Persons, DatedList]
 
 
 def scalar_of(annotation: object) -> object | None:
@@ -572,28 +591,109 @@ class RiskShareTerms(ComponentBase, ActualCost):
 
 
 class SavingsBand(Strict):
+    """A step of a minimum savings rate table: the percent for populations up to a size."""
+
     up_to_population: Persons | None = None
-    percent: Percent
+    percent: ThresholdPercent
+
+
+class InterpolatedSavingsBand(Strict):
+    """A band of an interpolated minimum savings rate table (the Medicare Shared Savings
+    one-sided table): the rate falls in a straight line from `low_end_percent` at
+    `from_population` to `high_end_percent` at `to_population`; the last band may be open
+    (no `to_population`), its rate flat."""
+
+    from_population: Persons
+    to_population: Persons | None = None
+    low_end_percent: ThresholdPercent
+    high_end_percent: ThresholdPercent | None = None
+
+    @model_validator(mode="after")
+    def _ends(self) -> "InterpolatedSavingsBand":
+        if self.to_population is not None and self.to_population <= self.from_population:
+            raise ValueError(f"to_population {self.to_population} is not above from_population {self.from_population}")
+        if (self.to_population is None) != (self.high_end_percent is None):
+            raise ValueError("give 'to_population' and 'high_end_percent' together (an open last band has neither)")
+        return self
+
+
+class ExtremeCircumstances(Strict):
+    """Extreme and uncontrollable circumstances (a disaster, a pandemic) in a performance
+    year: shared losses × (1 − months affected ÷ 12 × percent of the population in affected
+    areas), or waived whole. With `from`/`to`, only for the years it covers."""
+
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+    months_affected: Annotated[Whole, Field(ge=0, le=12)] | None = None
+    population_affected_percent: Percent | None = None
+    waived: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "ExtremeCircumstances":
+        share = self.months_affected is not None or self.population_affected_percent is not None
+        if self.waived and share:
+            raise ValueError("a waiver owes no losses at all: give 'waived: true', or 'months_affected' and 'population_affected_percent', not both")
+        if not self.waived and (self.months_affected is None or self.population_affected_percent is None):
+            raise ValueError("give 'months_affected' and 'population_affected_percent' (or 'waived: true')")
+        if self.from_ is not None and self.to is not None and self.to < self.from_:
+            raise ValueError(f"'to' {self.to} is before 'from' {self.from_}")
+        return self
+
+    def covers(self, day: dt.date) -> bool:
+        """True when the circumstances apply to a settlement on `day`."""
+        return (self.from_ is None or self.from_ <= day) and (self.to is None or day <= self.to)
+
+
+# Keys renamed so each name says what it is; the old spelling is refused naming the new one.
+RENAMED_KEYS = {
+    "min_loss_percent": ("loss_rate_floor_percent", "the lowest rate losses are shared at"),
+    "max_loss_percent": ("loss_rate_ceiling_percent", "the highest rate losses are shared at"),
+    "minimum_loss_percent": ("minimum_loss_rate_percent", "the loss, as a percent of benchmark, below which nothing is owed"),
+    "loss_percent": ("loss_rate_percent", "a fixed rate losses are shared at"),
+}
 
 
 class LossTerms(Strict):
-    """Two-sided shared savings: losses shared at a loss rate (fixed, or 1 − the final sharing
-    rate, bounded), above a minimum loss rate, capped as a percent of benchmark."""
+    """Two-sided shared savings: a loss past the minimum loss rate (a percent of benchmark)
+    is shared at the loss rate: fixed, or 1 − a percent × the quality score, or else 1 − the
+    final sharing rate; bounded by a floor and a ceiling; capped at the lesser of a percent
+    of benchmark and a percent of participant revenue; then reduced for extreme and
+    uncontrollable circumstances."""
 
-    loss_percent: RatePercent | None = None
-    min_loss_percent: RatePercent | None = None
-    max_loss_percent: RatePercent | None = None
-    minimum_loss_percent: Percent = Decimal(0)
-    cap_percent: Percent | None = None
+    loss_rate_percent: RatePercent | None = Field(default=None, description="A fixed rate losses are shared at.")
+    loss_rate_quality_percent: RatePercent | None = Field(
+        default=None, description="The loss rate is 1 − this percent × the quality score (75: 1 − 0.75 × quality)."
+    )
+    loss_rate_floor_percent: RatePercent | None = Field(default=None, description="The lowest rate losses are shared at.")
+    loss_rate_ceiling_percent: RatePercent | None = Field(default=None, description="The highest rate losses are shared at.")
+    minimum_loss_rate_percent: ThresholdPercent = Field(
+        default=Decimal(0), description="The minimum loss rate: a loss below this percent of benchmark owes nothing."
+    )
+    cap_percent: Percent | None = Field(default=None, description="Most owed, as a percent of benchmark.")
+    revenue_cap_percent: Percent | None = Field(default=None, description="Most owed, as a percent of participant revenue.")
+    participant_revenue: DatedMoney | None = Field(
+        default=None, description="The participants' revenue for a year; when dated, weighted by months as `benchmark` is."
+    )
+    extreme_circumstances: ExtremeCircumstances | Annotated[list[ExtremeCircumstances], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> "LossTerms":
-        low, high, fixed = self.min_loss_percent, self.max_loss_percent, self.loss_percent
+        low, high, fixed = self.loss_rate_floor_percent, self.loss_rate_ceiling_percent, self.loss_rate_percent
         if low is not None and high is not None and low > high:
-            raise ValueError(f"min_loss_percent {low} is above max_loss_percent {high}: the bounds are reversed")
+            raise ValueError(f"loss_rate_floor_percent {low} is above loss_rate_ceiling_percent {high}: the bounds are reversed")
         if fixed is not None and ((low is not None and fixed < low) or (high is not None and fixed > high)):
-            raise ValueError(f"loss_percent {fixed} is outside its bounds, min_loss_percent {low} to max_loss_percent {high}")
+            raise ValueError(f"loss_rate_percent {fixed} is outside its bounds, loss_rate_floor_percent {low} to loss_rate_ceiling_percent {high}")
+        if fixed is not None and self.loss_rate_quality_percent is not None:
+            raise ValueError("give 'loss_rate_percent' (fixed) or 'loss_rate_quality_percent' (1 − percent × quality), not both")
+        if (self.revenue_cap_percent is None) != (self.participant_revenue is None):
+            raise ValueError("'revenue_cap_percent' and 'participant_revenue' go together: the cap is that percent of that revenue")
         return self
+
+    def circumstances_on(self, day: dt.date) -> ExtremeCircumstances | None:
+        """The extreme and uncontrollable circumstances that apply to a settlement on `day`."""
+        given = self.extreme_circumstances
+        entries = [given] if isinstance(given, ExtremeCircumstances) else list(given or [])
+        return next((e for e in entries if e.covers(day)), None)
 
 
 class SharedSavingsTerms(ComponentBase, ActualCost):
@@ -607,16 +707,36 @@ class SharedSavingsTerms(ComponentBase, ActualCost):
         "the term's months of the year (for a whole year, a twelfth of each month's value).",
     )
     benchmark_per_capita: DatedMoney | None = Field(
-        default=None, description="A benchmark per person a year; when dated, weighted by months as `benchmark` is."
+        default=None, description="A benchmark per assigned person a year; when dated, weighted by months as `benchmark` is."
     )
-    population: Persons | None = Field(default=None, description="Persons; the mean monthly population in the data if omitted.")
-    minimum_savings_percent: DatedPercent = Field(
+    expenditure_per_capita: DatedMoney | None = Field(
+        default=None,
+        description="Expenditure per assigned person a year, given instead of measured from activity; "
+        "when dated, weighted by months as `benchmark` is.",
+    )
+    population: DatedPersons | None = Field(
+        default=None,
+        description="Assigned persons; when dated, weighted by months as `benchmark` is; the mean monthly "
+        "population in the data if omitted. Needed only by a per-head term or a minimum by population.",
+    )
+    minimum_savings_percent: DatedThresholdPercent = Field(
         default=Decimal(0),
-        description="When dated, the mean of the percents in force in the term's months of the year (weighted by months).",
+        description="The minimum savings rate; when dated, the mean of the percents in force in the term's months "
+        "of the year (weighted by months).",
     )
-    minimum_savings_by_population: Annotated[list[SavingsBand], Field(min_length=1)] | None = None
+    minimum_savings_by_population: Annotated[list[SavingsBand], Field(min_length=1)] | None = Field(
+        default=None, description="The minimum savings rate by population in steps: the percent of the first band the population fits."
+    )
+    minimum_savings_interpolated: Annotated[list[InterpolatedSavingsBand], Field(min_length=1)] | None = Field(
+        default=None,
+        description="The minimum savings rate by population, straight between each band's ends, rounded half-up "
+        "to 7 places of a percent (the Medicare Shared Savings one-sided table).",
+    )
     sharing_percent: RatePercent
-    quality_score: Fraction = Decimal(1)
+    quality_score: QualityPercent = Decimal(100)
+    quality_scales_savings: bool = Field(
+        default=True, description="Savings are shared at the sharing rate × the quality score; false: at the sharing rate flat."
+    )
     payment_reduction_percent: Percent = Decimal(0)
     cap_percent: Percent | None = Field(default=None, description="Most earned, as a percent of benchmark.")
     losses: LossTerms | None = None
@@ -625,7 +745,26 @@ class SharedSavingsTerms(ComponentBase, ActualCost):
     def _benchmark(self) -> "SharedSavingsTerms":
         if (self.benchmark is None) == (self.benchmark_per_capita is None):
             raise ValueError("give either 'benchmark' or 'benchmark_per_capita'")
+        tables = [name for name in ("minimum_savings_by_population", "minimum_savings_interpolated") if getattr(self, name) is not None]
+        if len(tables) > 1:
+            raise ValueError("give one minimum savings table: 'minimum_savings_by_population' (steps) or 'minimum_savings_interpolated'")
+        if tables and "minimum_savings_percent" in self.model_fields_set:
+            raise ValueError(f"give 'minimum_savings_percent' or '{tables[0]}', not both")
+        valuing = [name for name in ("prices", "mff", "readmission") if name in self.model_fields_set]
+        if self.expenditure_per_capita is not None and valuing:
+            raise ValueError(f"expenditure is given per head ('expenditure_per_capita'), so no activity is valued: "
+                             f"leave out {', '.join(repr(n) for n in valuing)}")
+        bands = self.minimum_savings_interpolated or []
+        for before, after in zip(bands, bands[1:]):
+            if before.to_population is None or after.from_population <= before.to_population:
+                raise ValueError(f"minimum_savings_interpolated bands must rise and not overlap: {after.from_population} follows "
+                                 f"a band up to {before.to_population if before.to_population is not None else 'any size'}")
         return self
+
+    def needs_population(self) -> bool:
+        """True when a term is per head or by population, so the assigned population is needed."""
+        return (self.benchmark_per_capita is not None or self.expenditure_per_capita is not None
+                or self.minimum_savings_by_population is not None or self.minimum_savings_interpolated is not None)
 
 
 ComponentTerms = Annotated[

@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import ibis.expr.types as ir
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -23,17 +22,18 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.positions import roles
 from carecontracts.engine.run import RunTables
 from carecontracts.language.model import Contract
-from carecontracts.money import format_money
+from carecontracts.money import currency_symbol, format_money
 from carecontracts.periods import FinancialYear
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
+from carecontracts.report.plans import VARIANCE_WORDS, direction, plans_by_contract, variance_to_plan
 from carecontracts.report.pages import EXTRA_STYLE, GREEN, PLAN_COLOUR, esc, html_table, month_name, pounds_label, style_axis, svg, write_text
 from carecontracts.report.risk import risk_section, risk_tables
 from carecontracts.totals import changed, commissioners
-from carecontracts.report.sheets import FIRST_ROW, Share, Table, row_sum, subtotal, sum_where_blank, write_book
-from carecontracts.report.xlsx import Formula, column_letter
+from carecontracts.report.sheets import FIRST_ROW, Share, Table, Variance, row_sum, subtotal, sum_where_blank, write_book
+from carecontracts.report.xlsx import Cell, Formula, Style, column_letter
 from carecontracts.scenarios.forecast import METHOD_WORDS, METHODS, forecast
-from carecontracts.scenarios.whatif import WhatIf, WhatIfResult, run_whatif
+from carecontracts.scenarios.whatif import WhatIf, WhatIfResult, run_forward, run_whatif
 
 if TYPE_CHECKING:
     from carecontracts.scenarios.simulate import Simulation
@@ -104,6 +104,7 @@ class Outlook:
     notes: list[str] = field(default_factory=list)
     risk: Simulation | None = None
     paying: frozenset[str] = frozenset()  # the commissioners: whose payments are the headline (`totals`)
+    whatif_on_forecast: bool = False  # the what-if is priced on the headline forecast (actual to as_of, projected after)
 
     @property
     def months(self) -> list[dt.date]:
@@ -113,31 +114,17 @@ class Outlook:
     def projected_months(self) -> list[dt.date]:
         return [m for m in self.year.months if m > self.as_of]
 
+    @property
+    def variance(self) -> Decimal | None:
+        """The commissioners' plan − forecast outturn (headline method): None when not every
+        contract they pay has a plan."""
+        planned = self.total.planned
+        return None if planned is None else variance_to_plan(planned, self.total.outturn(self.headline))
+
     def range_of(self, outlook: ContractOutlook) -> tuple[Decimal, Decimal]:
         """Lowest and highest outturn over the methods."""
         values = list(outlook.outturns.values()) or [ZERO]
         return min(values), max(values)
-
-
-def _planned_by_month(engine: Engine, plans: ir.Table | None) -> dict[str, dict[dt.date, Decimal]]:
-    """Planned value per contract and month of some plan rows (empty without them)."""
-    if plans is None:
-        return {}
-    grouped = plans.group_by(["contract", "month"]).aggregate(value=plans.planned_value.sum())
-    found: dict[str, dict[dt.date, Decimal]] = defaultdict(dict)
-    for row in engine.to_arrow(grouped).to_pylist():
-        month = row["month"] if isinstance(row["month"], dt.date) else dt.date.fromisoformat(str(row["month"])[:10])
-        found[row["contract"]][month.replace(day=1)] = Decimal(row["value"])
-    return dict(found)
-
-
-def _plans_by_contract(engine: Engine, tables: RunTables) -> dict[str, dict[dt.date, Decimal]]:
-    """The plan per contract and month: for a contract with payment plans, the payments
-    planned (the money planned, fixed elements included); else its activity plans' planned
-    value (activity valued at its price)."""
-    activity = _planned_by_month(engine, tables.plans)
-    payments = _planned_by_month(engine, tables.payment_plans)
-    return {**{c: months for c, months in activity.items() if c not in payments}, **payments}
 
 
 def gather(
@@ -160,7 +147,7 @@ def gather(
     titles = {a.id: (a.contract.title or "") if a.path == () else "" for a in agreements}
     prime_of = {a.id: a.contract.id for a in agreements if a.path != ()}
     top_level = {a.id for a in agreements if a.path == ()}
-    plans = _plans_by_contract(engine, tables)
+    plans = plans_by_contract(engine, tables)
 
     by_contract: dict[str, dict[str, dict[dt.date, Decimal]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(Decimal)))
     income: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
@@ -212,7 +199,11 @@ def gather(
     report = Outlook(name, year, as_of, result.methods, headline, result.unavailable, contract_outlooks, total, positions, notes=notes,
                      paying=frozenset(commissioners(contracts)))
     if whatif is not None:
-        report.whatif = run_whatif(engine, contracts, year, tables, whatif)
+        if any(c.move is not None for c in whatif.changes) or as_of >= year.months[-1]:
+            report.whatif = run_whatif(engine, contracts, year, tables, whatif)
+        else:
+            report.whatif = run_forward(engine, contracts, year, tables, whatif, as_of, methods=(headline,)).by_method[headline]
+            report.whatif_on_forecast = True
     report.comparison = comparison
     return report
 
@@ -253,33 +244,56 @@ def monthly_chart(report: Outlook, outlook: ContractOutlook, size: tuple[float, 
     return svg(figure)
 
 
+def _waterfall(start: tuple[str, float], steps: list[tuple[str, float]], end: tuple[str, float], title: str, zoom: bool = False) -> str:
+    """A bar for `start`, each step floating from the running total (orange when it adds to
+    what is paid, green when it takes away), and a bar for `end`; `zoom` fits the axis to the
+    steps rather than to the bars (for steps small beside the totals, as variances are)."""
+    labels = [start[0], *[s[0] for s in steps], end[0]]
+    figure, axis = plt.subplots(figsize=(9.5, 3.8))
+    axis.bar(0, start[1], color=INK, width=0.6)
+    running = start[1]
+    for index, (_, step) in enumerate(steps, start=1):
+        axis.bar(index, step, bottom=running, color=ORANGE if step >= 0 else GREEN, width=0.6)
+        axis.plot([index - 1.3, index + 0.3], [running, running], color=GREY, linewidth=0.6)
+        axis.text(index, running + max(step, 0), pounds_label(step) if step < 0 else "+" + pounds_label(step), ha="center", va="bottom", fontsize=7)
+        running += step
+    axis.bar(len(labels) - 1, end[1], color=BLUE, width=0.6)
+    axis.plot([len(labels) - 2.3, len(labels) - 1 + 0.3], [running, running], color=GREY, linewidth=0.6)
+    for index, value in ((0, start[1]), (len(labels) - 1, end[1])):
+        axis.text(index, value, pounds_label(value), ha="center", va="bottom", fontsize=8, fontweight="bold")
+    axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    axis.tick_params(axis="y", labelsize=8)
+    running_totals = [start[1] + sum(s for _, s in steps[:i]) for i in range(len(steps) + 1)]
+    low = min(start[1], end[1], *running_totals)
+    if zoom:
+        high = max(start[1], end[1], *running_totals)
+        span = (high - low) or abs(high) * 0.01 or 1.0
+        axis.set_ylim(max(0.0, low - span * 1.5), high + span * 0.5)
+        title += f" (the axis does not start at {currency_symbol()}0)"
+    else:
+        axis.set_ylim(bottom=max(0.0, low * 0.9))
+    style_axis(axis, title)
+    return svg(figure)
+
+
 def waterfall_chart(report: Outlook) -> str:
     """From the actual to date, each contract's projected remainder (headline method) as a
     floating bar, to the outturn."""
     top = [o for o in report.contracts if o.sub_contract_of is None]
     steps = [(o.contract, float(o.outturn(report.headline) - o.actual_to_date)) for o in top]
-    start = float(report.total.actual_to_date)
-    end = float(report.total.outturn(report.headline))
-    labels = [f"actual to {month_name(report.as_of)}", *[s[0] for s in steps], "outturn"]
-    figure, axis = plt.subplots(figsize=(9.5, 3.8))
-    axis.bar(0, start, color=INK, width=0.6)
-    running = start
-    for index, (_, step) in enumerate(steps, start=1):
-        colour = ORANGE if step >= 0 else GREEN
-        axis.bar(index, step, bottom=running, color=colour, width=0.6)
-        axis.plot([index - 1.3, index + 0.3], [running, running], color=GREY, linewidth=0.6)
-        axis.text(index, running + max(step, 0), pounds_label(step) if step < 0 else "+" + pounds_label(step), ha="center", va="bottom", fontsize=7)
-        running += step
-    axis.bar(len(labels) - 1, end, color=BLUE, width=0.6)
-    axis.plot([len(labels) - 2.3, len(labels) - 1 + 0.3], [running, running], color=GREY, linewidth=0.6)
-    for index, value in ((0, start), (len(labels) - 1, end)):
-        axis.text(index, value, pounds_label(value), ha="center", va="bottom", fontsize=8, fontweight="bold")
-    axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-    axis.tick_params(axis="y", labelsize=8)
-    low = min(start, min((start + sum(s for _, s in steps[:i]) for i in range(len(steps) + 1)), default=start))
-    axis.set_ylim(bottom=max(0.0, low * 0.9))
-    style_axis(axis, f"From the actual to {month_name(report.as_of)} to the outturn ({report.headline}), by contract: the projected rest of the year")
-    return svg(figure)
+    return _waterfall((f"actual to {month_name(report.as_of)}", float(report.total.actual_to_date)), steps,
+                      ("outturn", float(report.total.outturn(report.headline))),
+                      f"From the actual to {month_name(report.as_of)} to the outturn ({report.headline}), by contract: the projected rest of the year")
+
+
+def bridge_chart(report: Outlook) -> str:
+    """The variance bridge: from the commissioners' plan, each contract's outturn − plan
+    (orange where it pays more than planned, green where less), to the forecast outturn."""
+    top = [o for o in report.contracts if o.sub_contract_of is None and o.planned is not None]
+    steps = [(o.contract, float(o.outturn(report.headline) - (o.planned or ZERO))) for o in top]
+    return _waterfall(("plan", float(report.total.planned or ZERO)), steps, ("forecast outturn", float(report.total.outturn(report.headline))),
+                      f"From plan to forecast outturn ({report.headline}), by contract: orange pays more than planned (adverse), green less (favourable)",
+                      zoom=True)
 
 
 # --------------------------------------------------------------------------- tables
@@ -290,19 +304,24 @@ def _range_text(low: Decimal, high: Decimal) -> str:
 
 
 def outturn_rows(report: Outlook) -> list[list[Any]]:
-    """contract, actual to date, projected, outturn, low, high, plan, outturn − plan."""
+    """contract, actual to date, projected, outturn, low, high, plan, variance to plan (plan −
+    outturn) and whether it is favourable or adverse."""
     rows: list[list[Any]] = []
     for outlook in [*report.contracts, report.total]:
         low, high = report.range_of(outlook)
         outturn = outlook.outturn(report.headline)
         planned = outlook.planned
+        variance = None if planned is None else Variance(variance_to_plan(planned, outturn))
         name = outlook.contract + (f" (sub-contract of {outlook.sub_contract_of})" if outlook.sub_contract_of else "")
-        rows.append([name, outlook.actual_to_date, outturn - outlook.actual_to_date, outturn, low, high,
-                     planned, None if planned is None else outturn - planned])
+        rows.append([name, outlook.actual_to_date, outturn - outlook.actual_to_date, outturn, low, high, planned, variance, direction(variance)])
     return rows
 
 
-OUTTURN_HEADINGS = ["contract", "actual to date", "projected", "outturn", "lowest", "highest", "plan", "outturn − plan"]
+def outturn_headings(report: Outlook) -> list[str]:
+    """The outturn table's headings, the months to date and ahead named M1–M12."""
+    done = len(report.months) - len(report.projected_months)
+    return ["contract", f"YTD M1–M{done}", f"projected M{done + 1}–M12" if done < 12 else "projected", "outturn", "lowest", "highest",
+            "plan", "variance to plan", "favourable / adverse"]
 
 
 POSITION_HEADINGS = ["party", "role", "income", "payments", "net", "lowest net", "highest net"]
@@ -334,6 +353,21 @@ def comparison_table(comparison: Any) -> tuple[list[str], list[list[Any]]] | Non
     return COMPARISON_HEADINGS, rows
 
 
+def whatif_span(report: Outlook) -> str:
+    """Which months the what-if is priced on: actual to the as-of month and projected after it
+    (headline forecast), or the year's actual activity."""
+    result = report.whatif
+    assert result is not None
+    months = result.months
+    if not report.whatif_on_forecast:
+        moved = " (activity moved to another provider is priced on actual months only)" if any(c.move is not None for c in result.whatif.changes) else ""
+        return f"Against the year's actual activity, {month_name(months[0])} to {month_name(months[-1])}{moved}"
+    done = [m for m in months if m <= report.as_of]
+    ahead = [m for m in months if m > report.as_of]
+    return (f"On the {report.headline} forecast as of {month_name(report.as_of)}: {month_name(done[0])} to {month_name(done[-1])} "
+            f"(M1–M{len(done)}) actual, {month_name(ahead[0])} to {month_name(ahead[-1])} (M{len(done) + 1}–M12) projected")
+
+
 def render(report: Outlook) -> str:
     """The page's HTML: headline figures, charts, then the tables."""
     as_of = month_name(report.as_of)
@@ -352,8 +386,9 @@ def render(report: Outlook) -> str:
         (format_money(outturn), f"outturn {report.year.label} ({report.headline})"),
         (_range_text(low, high), "range over the methods"),
     ]
-    if total.planned is not None:
-        cards.append((format_money(outturn - total.planned), "outturn − plan"))
+    if report.variance is not None:
+        cards.append((("+" if report.variance > 0 else "") + format_money(report.variance),
+                      f"variance to plan of {format_money(total.planned or ZERO)}: {direction(report.variance)}"))
     parts.append("<div class='headline'>" + "".join(f"<div><b>{esc(v)}</b><span>{esc(w)}</span></div>" for v, w in cards) + "</div>")
     for note in report.notes:
         parts.append(f"<p class='note'>{esc(note)}</p>")
@@ -364,15 +399,21 @@ def render(report: Outlook) -> str:
                  "grey dotted, plan. A vertical line marks the last month of actual data.</p>")
     parts.append("<div class='small'>" + "".join(f"<div>{monthly_chart(report, o, (5.6, 3.0), legend=False)}</div>" for o in report.contracts) + "</div>")
     parts.append("<p class='note'>Plan: for a contract with payment plans in data/plans (rows naming a component), the payments "
-                 "planned, so plan against actual means the same for a block or an aligned payment's fixed element as for activity. "
+                 "planned, so plan against outturn means the same for a block or an aligned payment's fixed element as for activity. "
                  "For a contract with only activity plans, the planned value of its planned activity: for a block or the fixed "
                  "element of an aligned payment that is not the payment planned.</p>")
 
     parts.append("<h2>From the actual to date to the outturn</h2>")
     parts.append(f"<div>{waterfall_chart(report)}</div>")
+    parts.append("<h2>From plan to forecast outturn</h2>")
+    if report.variance is None:
+        parts.append("<p class='note'>No variance bridge: not every contract the commissioners pay has a plan in data/plans.</p>")
+    else:
+        parts.append(f"<div>{bridge_chart(report)}</div>")
     parts.append(f"<h2>Outturn by contract</h2><p class='note'>Outturn by {esc(report.headline)}; lowest and highest over {esc(', '.join(report.methods))}. "
-                 "The total is what the commissioners pay: sub-contracts are paid by their prime out of its contract, so are not added again.</p>")
-    parts.append(html_table(OUTTURN_HEADINGS, outturn_rows(report), bold_last=True))
+                 "The total is what the commissioners pay: sub-contracts are paid by their prime out of its contract, so are not added again. "
+                 f"{esc(VARIANCE_WORDS)}</p>")
+    parts.append(html_table(outturn_headings(report), outturn_rows(report), bold_last=True))
 
     parts.append(f"<h2>Party positions at outturn</h2><p class='note'>Income − payments over {report.year.label} by {esc(report.headline)}, "
                  "with the lowest and highest net over the methods.</p>")
@@ -386,8 +427,8 @@ def render(report: Outlook) -> str:
         changes = "; ".join(c.describe() for c in result.whatif.changes)
         moved = changed(result.differences, set(report.paying))
         sub = moved.commissioners_pay
-        parts.append(f"<p><b>{esc(result.whatif.name)}</b>: {esc(changes)}. Against the year's actual activity, {month_name(result.months[0])} to "
-                     f"{month_name(result.months[-1])}: {'a saving of ' + format_money(-sub) if sub < 0 else 'an extra ' + format_money(sub) if sub > 0 else 'no change'}"
+        parts.append(f"<p><b>{esc(result.whatif.name)}</b>: {esc(changes)}. {esc(whatif_span(report))}: "
+                     f"{'a saving of ' + format_money(-sub) if sub < 0 else 'an extra ' + format_money(sub) if sub > 0 else 'no change'}"
                      " to what the commissioners pay" + (f"; within that, what providers pay their sub-contractors changes by "
                                                          f"{format_money(moved.between_providers)}" if moved.between_providers else "") + ".</p>")
         for change in result.unmatched():
@@ -450,22 +491,31 @@ SUB_CONTRACT_OF = "sub-contract of"
 def outturn_table(report: Outlook) -> Table:
     """The Outturn sheet: each contract (the prime of a sub-contract beside it), and a total
     of what the commissioners pay: SUMIF over the rows with no prime, so a prime's payments
-    to its sub-contractors are not added twice. The total's lowest and highest are its own
-    range over the methods, not sums of the contracts'."""
-    rows = [[outlook.contract, *row[1:], outlook.sub_contract_of] for row, outlook in zip(outturn_rows(report)[:-1], report.contracts, strict=True)]
-    headings = [*OUTTURN_HEADINGS, SUB_CONTRACT_OF]
+    to its sub-contractors are not added twice. Each variance is a formula, plan − outturn,
+    signed and coloured. The total's lowest and highest are its own range over the methods,
+    not sums of the contracts'."""
+    headings = [*outturn_headings(report), SUB_CONTRACT_OF]
+    actual, projected, outturn, plan, variance = (headings.index(h) + 1 for h in (headings[1], headings[2], "outturn", "plan", "variance to plan"))
+
+    def difference(row: int, expected: Decimal) -> Cell:
+        return Cell(Formula(f"{column_letter(plan)}{row}-{column_letter(outturn)}{row}", expected), Style.VARIANCE)
+
+    rows = []
+    for index, (row, outlook) in enumerate(zip(outturn_rows(report)[:-1], report.contracts, strict=True)):
+        cells = [outlook.contract, *row[1:], outlook.sub_contract_of]
+        if row[variance - 1] is not None:
+            cells[variance - 1] = difference(FIRST_ROW + index, row[variance - 1])
+        rows.append(cells)
     table = Table("Outturn", headings, rows)
     prime = headings.index(SUB_CONTRACT_OF) + 1
-    actual, projected, outturn, plan = (headings.index(h) + 1 for h in ("actual to date", "projected", "outturn", "plan"))
     low, high = report.range_of(report.total)
     planned: Formula | Decimal | None = None
-    difference = None
-    if report.total.planned is not None:
+    total_variance: Cell | None = None
+    if report.variance is not None:
         planned = sum_where_blank(table, plan, prime)
-        row = table.total_row
-        expected = report.total.outturn(report.headline) - report.total.planned
-        difference = Formula(f"{column_letter(outturn)}{row}-{column_letter(plan)}{row}", expected)
-    total = [TOTAL, *(sum_where_blank(table, c, prime) for c in (actual, projected, outturn)), low, high, planned, difference, None]
+        total_variance = Cell(difference(table.total_row, report.variance).value, Style.VARIANCE_TOTAL)
+    total = [TOTAL, *(sum_where_blank(table, c, prime) for c in (actual, projected, outturn)), low, high, planned, total_variance,
+             direction(report.variance), None]
     return dataclasses.replace(table, total=total)
 
 

@@ -20,8 +20,8 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
 
 from carecontracts.machine import atomic_write
-from carecontracts.money import format_money
-from carecontracts.report.sheets import Share
+from carecontracts.money import currency_symbol, format_money
+from carecontracts.report.sheets import Share, Variance
 
 PLAN_COLOUR, GREEN, RED = "#768692", "#007f3b", "#d5281b"
 
@@ -66,13 +66,14 @@ def pounds_label(value: float, _position: object = None) -> str:
     """An axis label in pounds: £1.2m, £350k, £900."""
     size = abs(value)
     sign = "-" if value < 0 else ""
+    symbol = currency_symbol()
     if size >= 1e9:
-        return f"{sign}£{size / 1e9:.1f}bn"
+        return f"{sign}{symbol}{size / 1e9:.1f}bn"
     if size >= 1e6:
-        return f"{sign}£{size / 1e6:.1f}m"
+        return f"{sign}{symbol}{size / 1e6:.1f}m"
     if size >= 1e3:
-        return f"{sign}£{size / 1e3:.0f}k"
-    return f"{sign}£{size:.0f}"
+        return f"{sign}{symbol}{size / 1e3:.0f}k"
+    return f"{sign}{symbol}{size:.0f}"
 
 
 def style_axis(axis: Any, title: str) -> None:
@@ -90,7 +91,11 @@ def esc(text: object) -> str:
 
 
 def html_cell(value: Any) -> str:
-    """A table cell: money in £ right-aligned (red when negative), a share as a percentage."""
+    """A table cell: money in £ right-aligned (red when negative), a variance signed (green when
+    favourable, red when adverse), a share as a percentage."""
+    if isinstance(value, Variance):
+        css = " fav" if value > 0 else " neg" if value < 0 else ""
+        return f"<td class='num{css}'>{'+' if value > 0 else ''}{esc(format_money(value))}</td>"
     if isinstance(value, Decimal):
         return f"<td class='num{' neg' if value < 0 else ''}'>{esc(format_money(value))}</td>"
     if value is None or isinstance(value, Share):
@@ -110,7 +115,7 @@ def html_table(headings: list[str], rows: list[list[Any]], bold_last: bool = Fal
 
 
 EXTRA_STYLE = """
-tr.total td { font-weight: bold; border-top: 2px solid #425563; } td.neg { color: #d5281b; } td.num, th.num { white-space: nowrap; text-align: right; }
+tr.total td { font-weight: bold; border-top: 2px solid #425563; } td.neg { color: #d5281b; } td.fav { color: #007f3b; } td.num, th.num { white-space: nowrap; text-align: right; }
 .small { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 12px; }
 .headline { display: flex; gap: 12px; margin: 12px 0; } .headline div { flex: 1; background: #f0f4f5; padding: 10px 12px; border-left: 4px solid #005eb8; }
 .headline b { display: block; font-size: 20px; } .headline span { font-size: 12px; color: #425563; }

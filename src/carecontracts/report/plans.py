@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable
 
+import ibis.expr.types as ir
 import pyarrow as pa
 
 from carecontracts.engine.agreements import Agreement, agreements_of
+from carecontracts.engine.backend import Engine
 from carecontracts.engine.measure import ACTUAL
 from carecontracts.engine.registry import MECHANISMS
+from carecontracts.engine.run import RunTables
 from carecontracts.language.model import ComponentTerms, Contract
 from carecontracts.problems import Problem
 
@@ -137,6 +140,24 @@ def _percent(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
+FAVOURABLE, ADVERSE, ON_PLAN = "favourable", "adverse", "on plan"
+VARIANCE_WORDS = ("Variance = plan − paid (or forecast outturn), from the commissioners' side as finance reports it: positive and favourable "
+                  "when less was paid than planned, negative and adverse when more.")
+
+
+def variance_to_plan(planned: Decimal, paid: Decimal) -> Decimal:
+    """Planned − paid: positive (favourable to the commissioners who pay) when less was paid
+    than planned, negative (adverse) when more. Every command and page signs a variance so."""
+    return planned - paid
+
+
+def direction(variance: Decimal | None) -> str:
+    """`favourable`, `adverse` or `on plan` for a variance to plan (blank without a plan)."""
+    if variance is None:
+        return ""
+    return FAVOURABLE if variance > 0 else ADVERSE if variance < 0 else ON_PLAN
+
+
 @dataclass(frozen=True)
 class PlanLine:
     """One contract's component (or part): the payments planned for the period (None where
@@ -150,16 +171,16 @@ class PlanLine:
 
     @property
     def variance(self) -> Decimal | None:
-        """Actual − planned: positive when more was paid than planned."""
-        return None if self.planned is None else self.actual - self.planned
+        """Plan − actual (`variance_to_plan`): positive and favourable when less was paid than planned."""
+        return None if self.planned is None else variance_to_plan(self.planned, self.actual)
 
     @property
     def variance_percent(self) -> Decimal | None:
         """The variance as a percent of the plan, to one place (None without a plan, or for
         a plan of nothing)."""
-        if self.planned is None or self.planned == 0:
+        if self.planned is None or self.planned == 0 or self.variance is None:
             return None
-        return _percent((self.actual - self.planned) * 100 / self.planned)
+        return _percent(self.variance * 100 / self.planned)
 
 
 @dataclass
@@ -248,3 +269,24 @@ def plan_versus_actual(
     lines += [PlanLine(contract, component, None, amount, adjusted) for (contract, component), (amount, adjusted) in unplanned_lines.items()]
     lines.sort(key=lambda line: (line.contract, line.component))
     return PlanVersusActual(months, lines, {c: a for c, a in sorted(unplanned.items()) if c not in names})
+
+
+def _planned_by_month(engine: Engine, plans: ir.Table | None) -> dict[str, dict[dt.date, Decimal]]:
+    """Planned value per contract and month of some plan rows (empty without them)."""
+    if plans is None:
+        return {}
+    grouped = plans.group_by(["contract", "month"]).aggregate(value=plans.planned_value.sum())
+    found: dict[str, dict[dt.date, Decimal]] = defaultdict(dict)
+    for row in engine.to_arrow(grouped).to_pylist():
+        month = row["month"] if isinstance(row["month"], dt.date) else dt.date.fromisoformat(str(row["month"])[:10])
+        found[row["contract"]][month.replace(day=1)] = Decimal(row["value"])
+    return dict(found)
+
+
+def plans_by_contract(engine: Engine, tables: RunTables) -> dict[str, dict[dt.date, Decimal]]:
+    """The plan per contract and month: for a contract with payment plans, the payments
+    planned (the money planned, fixed elements included); else its activity plans' planned
+    value (activity valued at its price)."""
+    activity = _planned_by_month(engine, tables.plans)
+    payments = _planned_by_month(engine, tables.payment_plans)
+    return {**{c: months for c, months in activity.items() if c not in payments}, **payments}

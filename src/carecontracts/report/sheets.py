@@ -41,6 +41,13 @@ class Share(float):
         return f"{self:.{self.places}%}"
 
 
+class Variance(Decimal):
+    """A variance to plan (plan − paid): money shown signed, green when favourable and red
+    when adverse, in a workbook and on the page."""
+
+    __slots__ = ()
+
+
 def money_width(values: Sequence[Decimal], heading: str = "") -> float:
     """A column width (in characters) that shows every amount in £ format and the heading:
     the widest text is the largest amount's or the most negative one's."""
@@ -122,6 +129,8 @@ def cell(value: Any, total: bool = False) -> Cell:
     """A value with the format its type calls for; in a total row, bold with a rule above."""
     if isinstance(value, Cell):
         return value
+    if isinstance(value, Variance):
+        return Cell(Decimal(value), Style.VARIANCE_TOTAL if total else Style.VARIANCE)
     if isinstance(value, (Decimal, Formula)):
         return Cell(value, Style.MONEY_TOTAL if total else Style.MONEY)
     if isinstance(value, Share):
@@ -143,8 +152,8 @@ def shown(item: Cell) -> str | Decimal:
     value = item.value
     if isinstance(value, Formula):
         return Decimal(0) if value.expected is None else value.expected
-    if item.style in (Style.MONEY, Style.MONEY_TOTAL) and isinstance(value, Decimal):
-        return value
+    if item.style in (Style.MONEY, Style.MONEY_TOTAL, Style.VARIANCE, Style.VARIANCE_TOTAL) and isinstance(value, Decimal):
+        return value if item.style in (Style.MONEY, Style.MONEY_TOTAL) else -abs(value)  # a variance always shows a sign
     if item.style in PERCENT_STYLES.values() and isinstance(value, Decimal):
         return f"{value:.{2 if item.style is Style.PERCENT_2 else 1}%}"
     if item.style in (Style.MONTH, Style.HEADING_MONTH):

@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from carecontracts.money import currency_symbol
+
 MAX_ROWS = 1_048_576  # rows in one Excel worksheet, the heading included
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 0 in the 1900 date system (dates after Feb 1900)
 LARGE_SHEET = 500_000  # rows (or strings) past which a part is written with ZIP64 sizes
@@ -57,45 +59,64 @@ class Style(IntEnum):
     PERCENT_2 = 11
     DATE = 12
     HEADING_MONTH = 13
+    VARIANCE = 14
+    VARIANCE_TOTAL = 15
 
 
-# Pounds with thousands separators, negatives in red with a minus: what finance teams use.
-MONEY_CODE = '"£"#,##0.00;[Red]\\-"£"#,##0.00'
+# Money with thousands separators, negatives in red with a minus: what finance teams use; in
+# the workspace's currency (£ unless it says otherwise).
+def money_code(symbol: str = "£") -> str:
+    """The number format of money in `symbol`."""
+    return f'"{symbol}"#,##0.00;[Red]\\-"{symbol}"#,##0.00'
+
+
+def variance_code(symbol: str = "£") -> str:
+    """A variance to plan: signed, green when favourable (positive), red when adverse."""
+    return f'[Color10]\\+"{symbol}"#,##0.00;[Red]\\-"{symbol}"#,##0.00;"{symbol}"0.00'
+
+
+MONEY_CODE = money_code()
 MONTH_CODE = "mmm yyyy"
 PERCENT_CODES = {1: "0.0%", 2: "0.00%"}  # by decimals shown
 DATE_CODE = "yyyy-mm-dd"
-NUMBER_FORMATS = {164: MONEY_CODE, 165: MONTH_CODE, 166: "#,##0.00######", 167: "#,##0.00########", 168: PERCENT_CODES[1],
-                  169: PERCENT_CODES[2], 170: DATE_CODE}
-STYLES_XML = (
-    HEAD + f'<styleSheet xmlns="{MAIN}">'
-    f'<numFmts count="{len(NUMBER_FORMATS)}">' + "".join(f"<numFmt numFmtId={quoteattr(str(i))} formatCode={quoteattr(code)}/>" for i, code in NUMBER_FORMATS.items()) + "</numFmts>"
-    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-    '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
-    '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
-    '<fill><patternFill patternType="solid"><fgColor rgb="FFDDE6F0"/><bgColor indexed="64"/></patternFill></fill></fills>'
-    '<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
-    '<border><left/><right/><top style="thin"><color auto="1"/></top><bottom/><diagonal/></border></borders>'
-    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="14">'
-    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-    '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
-    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="164" fontId="1" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyFont="1" applyBorder="1"/>'
-    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="167" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
-    '<xf numFmtId="3" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1" applyAlignment="1"><alignment horizontal="right"/></xf>'
-    '<xf numFmtId="168" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="169" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="170" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="165" fontId="1" fillId="2" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1" applyAlignment="1">'
-    '<alignment horizontal="right"/></xf>'
-    "</cellXfs>"
-    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-    "</styleSheet>"
-)
+
+
+def styles_xml(symbol: str) -> str:
+    """styles.xml with money in `symbol`."""
+    formats = {164: money_code(symbol), 165: MONTH_CODE, 166: "#,##0.00######", 167: "#,##0.00########", 168: PERCENT_CODES[1],
+               169: PERCENT_CODES[2], 170: DATE_CODE, 171: variance_code(symbol)}
+    return (
+        HEAD + f'<styleSheet xmlns="{MAIN}">'
+        f'<numFmts count="{len(formats)}">' + "".join(f"<numFmt numFmtId={quoteattr(str(i))} formatCode={quoteattr(code)}/>" for i, code in formats.items()) + "</numFmts>"
+        '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+        '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
+        '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
+        '<fill><patternFill patternType="solid"><fgColor rgb="FFDDE6F0"/><bgColor indexed="64"/></patternFill></fill></fills>'
+        '<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
+        '<border><left/><right/><top style="thin"><color auto="1"/></top><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="16">'
+        '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
+        '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="164" fontId="1" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyFont="1" applyBorder="1"/>'
+        '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="167" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+        '<xf numFmtId="3" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1" applyAlignment="1"><alignment horizontal="right"/></xf>'
+        '<xf numFmtId="168" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="169" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="170" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="165" fontId="1" fillId="2" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1" applyAlignment="1">'
+        '<alignment horizontal="right"/></xf>'
+        '<xf numFmtId="171" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="171" fontId="1" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyFont="1" applyBorder="1"/>'
+        "</cellXfs>"
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+        "</styleSheet>"
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -371,7 +392,7 @@ def write_xlsx(path: Path, sheets: Sequence[Sheet], strings: SharedStrings, appl
         package.writestr("docProps/app.xml", app)
         package.writestr("xl/workbook.xml", workbook)
         package.writestr("xl/_rels/workbook.xml.rels", workbook_rels)
-        package.writestr("xl/styles.xml", STYLES_XML)
+        package.writestr("xl/styles.xml", styles_xml(currency_symbol()))
         for number, sheet in enumerate(sheets, start=1):
             # ZIP64 sizes only where a part may pass 2 GiB; smaller parts keep the plain headers every reader knows.
             with package.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=sheet.last_row > LARGE_SHEET) as part:

@@ -29,7 +29,7 @@ from carecontracts.language.model import Contract, Identifier, Strict
 from carecontracts.language.yaml_lines import LocatedDocument
 from carecontracts.machine import is_overflow
 from carecontracts.money import QUANTITY_TYPE
-from carecontracts.periods import FinancialYear, month_label, month_start
+from carecontracts.periods import FinancialYear, add_months, month_label, month_start
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.scenarios.forecast import KEY, METHODS, check_as_of, last_year_tallies, project, projected_routed
 
@@ -71,11 +71,18 @@ class ActivityFilter(Strict):
         return "; ".join(parts) or "all activity"
 
 
+MAX_LAG_MONTHS = 24
+
+
 class Change(Strict):
-    """One change: scale matching activity by a percent or a number of units, move it to
+    """One change: scale matching activity by a percent or a number of units, change the
+    referrals that lead to it (a share converting to activity some months later), move it to
     another provider, or set a contract parameter."""
 
     scale: ActivityFilter | None = None
+    referrals: ActivityFilter | None = Field(default=None, description="The activity that the changed referrals lead to, from the month referrals change.")
+    conversion_percent: Decimal | None = Field(default=None, gt=0, le=100, description="Of `units` more (or fewer) referrals, the percent that become activity.")
+    lag_months: int = Field(default=0, ge=0, le=MAX_LAG_MONTHS, description="Months from referral to the activity it leads to.")
     percent: Decimal | None = Field(default=None, ge=-100, le=MAX_PERCENT, description="Change in matching activity, e.g. -10.")
     units: Decimal | None = Field(default=None, ge=-MAX_UNITS, le=MAX_UNITS, description="Units added (or, negative, removed), spread in proportion.")
     move: ActivityFilter | None = None
@@ -88,9 +95,13 @@ class Change(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Change":
-        kinds = [k for k in ("scale", "move", "parameter", "price", "outcome") if getattr(self, k) is not None]
+        kinds = [k for k in ("scale", "referrals", "move", "parameter", "price", "outcome") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("give one of 'scale', 'move', 'parameter', 'price' or 'outcome'")
+            raise ValueError("give one of 'scale', 'referrals', 'move', 'parameter', 'price' or 'outcome'")
+        if self.referrals is None and (self.conversion_percent is not None or self.lag_months):
+            raise ValueError("'conversion_percent' and 'lag_months' go with 'referrals'")
+        if self.referrals is not None:
+            return self._as_activity(self.referrals)
         if self.price is not None and ("/" not in self.price or (self.value is None) == (self.percent is None)):
             raise ValueError("'price' is PRICE_LIST/CURRENCY with a new 'value' or a 'percent' change, e.g. national-2025/HN12F, percent: 2")
         if self.outcome is not None and (self.points is None or len(self.outcome.split(".")) != 2):
@@ -108,7 +119,31 @@ class Change(Strict):
                 raise ValueError("'parameter' is CONTRACT.COMPONENT.FIELD, e.g. ISP-2025.isp.mff")
         return self
 
+    def _as_activity(self, referrals: ActivityFilter) -> "Change":
+        """A referral change as the change in activity it leads to: `units` referrals × the
+        conversion percent, or the same percent of the activity, from `lag_months` later."""
+        if (self.percent is None) == (self.units is None):
+            raise ValueError("'referrals' needs either 'percent' (of the activity they lead to) or 'units' (referrals more or fewer)")
+        if self.percent is not None and self.conversion_percent is not None:
+            raise ValueError("'conversion_percent' goes with 'units' of referrals: a percent change in referrals is the same percent of the activity they lead to")
+        if self.lag_months and referrals.from_ is None:
+            raise ValueError("'referrals' with 'lag_months' needs 'from': the first month referrals change")
+        shifted = referrals.model_copy(update={
+            "from_": None if referrals.from_ is None else add_months(month_start(referrals.from_), self.lag_months),
+            "to": None if referrals.to is None else add_months(month_start(referrals.to), self.lag_months),
+        })
+        units = None if self.units is None else self.units * (self.conversion_percent if self.conversion_percent is not None else Decimal(100)) / 100
+        return self.model_copy(update={"scale": shifted, "units": units})
+
     def describe(self) -> str:
+        if self.referrals is not None and self.scale is not None:
+            if self.percent is not None:
+                size = f"{self.percent.normalize():+f}%"
+            else:
+                conversion = self.conversion_percent if self.conversion_percent is not None else Decimal(100)
+                referred = (self.units or Decimal(0)) * 100 / conversion
+                size = f"{referred.normalize():+,f} referrals, {conversion.normalize():f}% becoming activity: {(self.units or Decimal(0)).normalize():+,f} units"
+            return f"referrals for {self.referrals.words()}: {size}, {self.lag_months} months later ({self.scale.words()})"
         if self.scale is not None:
             size = f"{self.percent.normalize():+f}%" if self.percent is not None else f"{self.units:+,} units"  # type: ignore[union-attr]
             return f"{self.scale.words()}: {size}"

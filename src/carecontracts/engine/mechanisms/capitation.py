@@ -12,7 +12,7 @@ from carecontracts.engine.mechanisms.shared import in_force, labelled, number_te
 from carecontracts.engine.price import KindContext
 from carecontracts.engine.registry import register
 from carecontracts.language.model import CapitationTerms
-from carecontracts.money import AMOUNT_TYPE, RATE_TYPE
+from carecontracts.money import AMOUNT_TYPE, RATE_TYPE, currency_symbol
 from carecontracts.periods import month_label
 
 
@@ -68,7 +68,7 @@ def price_capitation(context: KindContext) -> ir.Table:
         rate=rate,
         amount=(rows.persons * rate).round(2).cast(AMOUNT_TYPE),
         basis=number_text(context, rows.persons) + " people in band " + rows.band + " × "
-        + ibis.cases((rows.rate == rows.rate.round(4), price_text(context, rows.rate)), else_="£" + context.engine.number(rows.rate, 6))
+        + ibis.cases((rows.rate == rows.rate.round(4), price_text(context, rows.rate)), else_=currency_symbol() + context.engine.number(rows.rate, 6))
         + " per head per month" + weighted,
     ))
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from carecontracts.engine.price import KindContext, Placed
 from carecontracts.language.model import Dated, PricedTerms, value_on
-from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, OPERAND_TYPE, QUANTITY_TYPE, RATE_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, format_money, split_exactly, to_pence
+from carecontracts.money import AMOUNT_TYPE, FACTOR_TYPE, OPERAND_TYPE, QUANTITY_TYPE, RATE_TYPE, SHARE_TYPE, SHARED_TYPE, VALUE_TYPE, currency_symbol, format_money, split_exactly, to_pence
 from carecontracts.periods import month_label
 
 DECIMAL_ARROW = {
@@ -305,13 +305,15 @@ def money_text(context: KindContext, value: ir.NumericValue) -> ir.StringValue:
     half-up to pence first, as money is, since the engines' formatting rounds differently."""
     value = value.cast(VALUE_TYPE)
     formatted = context.engine.number(value.abs().round(2), 2)
-    return ibis.cases((value < 0, "-£" + formatted), else_="£" + formatted)
+    symbol = currency_symbol()
+    return ibis.cases((value < 0, "-" + symbol + formatted), else_=symbol + formatted)
 
 
 def price_text(context: KindContext, value: ir.NumericValue) -> ir.StringValue:
     """A unit price as used: £168.00, or £65.5602 when it has more than pence."""
     whole_pence = value == value.round(2)
-    return ibis.cases((whole_pence, "£" + context.engine.number(value, 2)), else_="£" + context.engine.number(value, 4))
+    symbol = currency_symbol()
+    return ibis.cases((whole_pence, symbol + context.engine.number(value, 2)), else_=symbol + context.engine.number(value, 4))
 
 
 def number_text(context: KindContext, value: ir.NumericValue, places: int = 2) -> ir.StringValue:
