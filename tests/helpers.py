@@ -36,7 +36,7 @@ ACTIVITY_SCHEMA = ACTIVITY.arrow_schema(
 )
 
 
-OPTIONAL_COLUMNS = ("cost", "compliant", "referral_date", "site")
+OPTIONAL_COLUMNS = ("cost", "compliant", "referral_date", "site", "critical_care_days", "rehabilitation_days", "palliative_days")
 
 
 def activity(rows: list[dict[str, Any]]) -> pa.Table:
@@ -124,6 +124,7 @@ def run(engine: Engine, contracts: list[Contract], activity_rows: pa.Table | Non
         plans=put("plans", tables.get("plans")),
         population=put("population", tables.get("population")),
         outcomes=put("outcomes", tables.get("outcomes")),
+        books=put("books", tables.get("books")),
     )
     return statement_lines(engine, contracts, YEAR, run_tables)
 

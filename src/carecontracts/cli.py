@@ -190,7 +190,7 @@ def init(
 ) -> None:
     """Write a workspace to start from: the example, with --contracts N a whole contract book, or with --blank your own.
 
-    [bold]carecontracts init DIR --blank[/bold] writes an empty workspace: carecontracts.toml with every setting explained, contracts/ and prices/ to fill, data files holding just their column headers, and templates/ with a worked, commented example of each contract kind (block, activity, cost and volume, aligned payment, capitation, incentives, withhold, risk and gain share, shared savings, a prime with sub-contracts, an alliance) to copy into contracts/ and edit.
+    [bold]carecontracts init DIR --blank[/bold] writes an empty workspace: carecontracts.toml with every setting explained, contracts/ and prices/ to fill, data files holding just their column headers, and templates/ with a worked, commented example of each contract kind (block, activity, spells from a prices workbook, cost and volume, aligned payment, capitation, incentives, withhold, risk and gain share, shared savings, a prime with sub-contracts, an alliance) to copy into contracts/ and edit.
 
     [bold]carecontracts init DIR[/bold] writes the example: one ICB, six providers, an MSK prime contractor and an older people's alliance, eight contracts and a year of patient-level activity.
 

@@ -12,6 +12,7 @@ import duckdb
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from carecontracts.data.books import book_files, read_books
 from carecontracts.data.load import DATASETS, LoadReport, data_files, duplicate_ids, staged_files
 from carecontracts.data.schemas import ACTIVITY, PLANS
 from carecontracts.engine.agreements import agreements_of
@@ -90,14 +91,28 @@ def year_notes(workspace: Workspace, contracts: list[Contract]) -> tuple[list[Pr
     return [], notes
 
 
+def workspace_books(workspace: Workspace) -> pa.Table | None:
+    """The prices workbooks in prices/ (*.xlsx) as one table, read afresh for every run so a
+    re-issued workbook prices the open months at once; None when there are none. Raises
+    naming every bad cell of every workbook."""
+    files = book_files(workspace.prices_dir)
+    return read_books(files, workspace.relative) if files else None
+
+
+def with_books(engine: Engine, tables: RunTables, books: pa.Table | None) -> RunTables:
+    """The run's tables with the prices workbooks put on its engine."""
+    return replace(tables, books=engine.put(books)) if books is not None else tables
+
+
 def open_engine(workspace: Workspace, backend: str | None = None) -> tuple[Engine, RunTables]:
     """The engine and warehouse tables for a run; Spark reads Parquet copies of the warehouse."""
     if not workspace.warehouse_path.exists():
         raise ProblemsError([Problem(workspace.relative(workspace.warehouse_path), "no data loaded yet", expected="run `carecontracts load` first")])
+    books = workspace_books(workspace)
     kind = backend or workspace.settings.backend
     if kind == "duckdb":
         engine = Engine.duckdb(workspace.warehouse_path)
-        return engine, RunTables.from_engine(engine)
+        return engine, with_books(engine, RunTables.from_engine(engine), books)
     folder = spark_copy(workspace)
     engine = Engine.spark(workspace.settings.spark_master)
 
@@ -107,7 +122,7 @@ def open_engine(workspace: Workspace, backend: str | None = None) -> tuple[Engin
         path = folder / f"{name}.parquet"
         return engine.con.read_parquet(str(path), table_name=f"cc_{name}") if path.exists() else None
 
-    return engine, RunTables.of(read("activity"), read("prices"), read("plans"), read("population"), read("outcomes"))
+    return engine, with_books(engine, RunTables.of(read("activity"), read("prices"), read("plans"), read("population"), read("outcomes")), books)
 
 
 def spark_copy(workspace: Workspace) -> Path:
@@ -162,6 +177,11 @@ def check_workspace(workspace: Workspace) -> Checked:
         problems += error.problems
     outside, notes = year_notes(workspace, contracts)
     problems += outside
+    books = None
+    try:
+        books = workspace_books(workspace)
+    except ProblemsError as error:
+        problems += error.problems
     rows = None
     with staged_files(workspace) as (con, found):
         problems += [p for dataset in found.values() for p in dataset]
@@ -183,14 +203,14 @@ def check_workspace(workspace: Workspace) -> Checked:
             if contracts and not problems:
                 # Price the year from the files as `pay` would after a load: every problem
                 # pricing meets (a rate, plan or population missing for the data) is found now.
-                staged = RunTables.of(*(engine.table(f"_stage_{name}").drop("_bad") for name in WAREHOUSE_TABLES))
+                staged = with_books(engine, RunTables.of(*(engine.table(f"_stage_{name}").drop("_bad") for name in WAREHOUSE_TABLES)), books)
                 try:
                     price_year(engine, contracts, workspace.year, staged)
                 except ProblemsError as error:
                     problems += error.problems
         finally:
             engine.close()
-    files = sum(len(data_files(workspace, d)) for d in DATASETS)
+    files = sum(len(data_files(workspace, d)) for d in DATASETS) + len(book_files(workspace.prices_dir))
     return Checked(problems, contracts, files, rows, notes)
 
 

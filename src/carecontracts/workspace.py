@@ -174,8 +174,10 @@ class Workspace:
         return FinancialYear.parse(self.settings.financial_year, self.settings.financial_year_start_month)
 
     def price_lists(self) -> set[str]:
-        """Names of the price lists in prices/ (file stems)."""
-        return {p.stem for p in self.prices_dir.glob("*.csv")} | {p.stem for p in self.prices_dir.glob("*.parquet")}
+        """Names of the price lists in prices/ (file stems), and of its prices workbooks with
+        their suffix (`nps-2025-26.xlsx`)."""
+        lists = {p.stem for p in self.prices_dir.glob("*.csv")} | {p.stem for p in self.prices_dir.glob("*.parquet")}
+        return lists | {p.name for p in self.prices_dir.glob("*.xlsx")}
 
     def relative(self, path: Path) -> str:
         try:

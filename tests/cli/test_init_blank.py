@@ -13,7 +13,7 @@ from carecontracts.examples.blank import TEMPLATES
 
 runner = CliRunner()
 KINDS = {"block", "activity", "cost_and_volume", "marginal_rate", "aligned_payment", "low_volume_block", "capitation", "outcome_incentive",
-         "quality_incentive", "best_practice_topup", "withhold", "risk_share", "gain_share", "shared_savings"}
+         "quality_incentive", "best_practice_topup", "withhold", "risk_share", "gain_share", "shared_savings", "spell"}
 
 
 def invoke(*args: object) -> tuple[int, str]:
@@ -24,7 +24,7 @@ def invoke(*args: object) -> tuple[int, str]:
 def test_a_blank_workspace_has_settings_headers_and_a_template_of_every_kind(tmp_path: Path) -> None:
     root = tmp_path / "mine"
     code, said = invoke("init", root, "--blank")
-    assert code == 0 and "with 16 contract templates in templates/" in said
+    assert code == 0 and "with 17 contract templates in templates/" in said
     assert (root / "contracts").is_dir() and not list((root / "contracts").iterdir())
     assert (root / "data" / "activity" / "activity.csv").read_text().startswith("activity_id,patient_id,provider,commissioner,")
     templates = sorted(p.name for p in (root / "templates").glob("*.yaml"))

@@ -21,7 +21,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from carecontracts.data.books import APC_COLUMNS, read_books
 from carecontracts.data.schemas import OUTCOMES
+from carecontracts.examples.prices_workbook import write_prices_workbook
 from carecontracts.engine.backend import Engine
 from carecontracts.engine.run import RunTables, statement_lines
 from carecontracts.language.load import parse_contract
@@ -38,11 +40,14 @@ CASES = ROOT / "tests" / "cases"
 CASE_FILES = sorted(CASES.glob("*.yaml"))
 
 # The keys each part of a case may have (required ones listed first in the README).
-CASE_KEYS = {"name", "why", "year", "contract", "contracts", "activity", "prices", "plans", "population", "outcomes", "expect", "total", "xfail"}
+CASE_KEYS = {"name", "why", "year", "contract", "contracts", "activity", "prices", "books", "plans", "population", "outcomes", "expect", "total", "xfail"}
 ACTIVITY_KEYS = {
     "count", "month", "activity_id", "patient_id", "provider", "commissioner", "service", "currency", "pod",
     "start_date", "end_date", "quantity", "admission_method", "age", "cost", "compliant", "referral_date", "site",
+    "critical_care_days", "rehabilitation_days", "palliative_days",
 }
+# An HRG's row of a prices workbook's APC & OPROC sheet: its columns but the code.
+BOOK_KEYS = {field for field in APC_COLUMNS.values() if field != "currency"}
 PRICE_KEYS = {"from", "to", "value"}
 PLAN_KEYS = {"contract", "service", "month", "planned_value", "planned_quantity", "commissioner"}
 POPULATION_KEYS = {"commissioner", "month", "band", "persons"}
@@ -89,6 +94,7 @@ class Case:
     contracts: list[Contract]
     activity: pa.Table | None
     prices: pa.Table | None
+    books: pa.Table | None
     plans: pa.Table | None
     population: pa.Table | None
     outcomes: pa.Table | None
@@ -255,7 +261,8 @@ def load_case(path: Path) -> Case:
         except ValueError as error:
             read.problem(("year",), str(error))
     price_lists = read_prices(read, top.get("prices", {}), year)
-    contracts = read_contracts(read, top, set(price_lists))
+    books = read_books_of(read, top.get("books", {}))
+    contracts = read_contracts(read, top, set(price_lists) | {f"{name}.xlsx" for name in books})
     defaults = Defaults.of(contracts, year)
     rows = read_activity(read, top.get("activity", []), defaults)
     plans = read_plans(read, top.get("plans", []), defaults)
@@ -273,6 +280,7 @@ def load_case(path: Path) -> Case:
         document.source, name, why, year, contracts,
         activity=activity_table(rows) if rows else None,
         prices=pa.concat_tables([price_table(entries, list_name, str(year.start), str(year.end)) for list_name, entries in price_lists.items()]) if price_lists else None,
+        books=books_table(books, read) if books else None,
         plans=plans_table(plans) if plans else None,
         population=population_table(people) if people else None,
         outcomes=pa.Table.from_pylist(episodes, schema=OUTCOMES.arrow_schema()) if episodes else None,
@@ -303,6 +311,43 @@ def read_prices(read: Reader, node: Any, year: FinancialYear) -> dict[str, list[
                 if value is not None and start and end:
                     price_lists[list_name].append((str(currency), str(value), f"{start}..{end}"))
     return price_lists
+
+
+def read_books_of(read: Reader, node: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Prices workbooks: {book: {HRG: {column: value}}}, each HRG a row of the APC & OPROC
+    sheet in the published layout (the columns named as in data.books.APC_COLUMNS)."""
+    books: dict[str, list[tuple[Any, ...]]] = {}
+    fields = [field for field in APC_COLUMNS.values() if field != "currency"]
+    for book, hrgs in read.named(node, ("books",)).items():
+        path = ("books", book)
+        if not isinstance(hrgs, dict) or not hrgs:
+            read.problem(path, "expected HRG: {column: value} pairs, e.g. {HN12F: {elective: 6000, elective_trim: 5}}")
+            continue
+        books[str(book)] = []
+        for hrg, row in hrgs.items():
+            cells = read.mapping(row, path + (hrg,), BOOK_KEYS)
+            # A percent cell holds its fraction, as a spreadsheet formatted in percent keeps it.
+            percent = cells.get("short_stay_percent")
+            if isinstance(percent, (int, Decimal)):
+                cells["short_stay_percent"] = float(Decimal(percent) / 100)
+            books[str(book)].append((str(hrg), *(_cell(cells.get(field)) for field in fields)))
+    return books
+
+
+def _cell(value: Any) -> Any:
+    """A case's value as a workbook cell holds it (whole numbers as ints, others as text)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    return value
+
+
+def books_table(books: dict[str, list[tuple[Any, ...]]], read: Reader) -> pa.Table:
+    """The case's books written as workbooks in the published layout, then read back as `pay` reads them."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [write_prices_workbook(Path(folder) / f"{name}.xlsx", rows, None, None) for name, rows in books.items()]
+        return read_books(paths, lambda p: f"books.{p.stem}")
 
 
 def read_contracts(read: Reader, top: dict[str, Any], price_lists: set[str]) -> list[Contract]:
@@ -533,7 +578,7 @@ def run_case(engine: Engine, case: Case) -> list[dict[str, Any]]:
     def put(table: pa.Table | None):
         return None if table is None else engine.put(table)
 
-    tables = RunTables(put(case.activity), put(case.prices), put(case.plans), put(case.population), put(case.outcomes))
+    tables = RunTables(put(case.activity), put(case.prices), put(case.plans), put(case.population), put(case.outcomes), books=put(case.books))
     return statement_lines(engine, case.contracts, case.year, tables).to_pylist()
 
 
@@ -615,5 +660,5 @@ def test_unknown_keys_fail_naming_the_file_and_key(tmp_path: Path) -> None:
 def test_every_key_is_documented() -> None:
     """Each key a case may use is explained in tests/cases/README.md."""
     readme = (CASES / "README.md").read_text(encoding="utf-8")
-    keys = CASE_KEYS | ACTIVITY_KEYS | PRICE_KEYS | PLAN_KEYS | POPULATION_KEYS | OUTCOME_KEYS | EXPECT_KEYS
+    keys = CASE_KEYS | ACTIVITY_KEYS | PRICE_KEYS | BOOK_KEYS | PLAN_KEYS | POPULATION_KEYS | OUTCOME_KEYS | EXPECT_KEYS
     assert sorted(key for key in keys if f"`{key}`" not in readme) == []

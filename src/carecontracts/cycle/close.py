@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from carecontracts.cycle.submissions import file_hash, open_records
 from carecontracts.engine.statement import ORDER
 from carecontracts.language import Contract
+from carecontracts.language.model import SpellTerms
 from carecontracts.money import format_money
 from carecontracts.periods import month_label
 from carecontracts.problems import Problem, ProblemsError
@@ -41,7 +42,7 @@ def sources(workspace: Workspace) -> dict[str, str]:
         root = workspace.root / folder
         if root.is_dir():
             for path in sorted(root.rglob("*")):
-                if path.is_file() and path.suffix.lower() in (".yaml", ".yml", ".csv", ".parquet"):
+                if path.is_file() and path.suffix.lower() in (".yaml", ".yml", ".csv", ".parquet", ".xlsx"):
                     found[workspace.relative(path)] = file_hash(path)
     return found
 
@@ -162,7 +163,8 @@ class Reasons:
             for body in [contract, *contract.subcontracts]:
                 self.providers[body.id] = parties
                 self.files[body.id] = contract.source
-                self.prices[body.id] = {str(getattr(c, "prices")) for c in body.components if getattr(c, "prices", None)}
+                self.prices[body.id] = {str(name) for c in body.components for name in (getattr(c, "prices", None), getattr(c, "local_prices", None),
+                                                                                           *(c.books() if isinstance(c, SpellTerms) else ())) if name}
         self._said: dict[tuple[str, dt.date, str], str] = {}
 
     def __call__(self, contract: str, month: dt.date, payer: str) -> str:

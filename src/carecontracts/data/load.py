@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from carecontracts.data.schemas import ACTIVITY, DATASETS, PRICES, Column, Dataset, Kind
+from carecontracts.data.books import book_files, read_books
+from carecontracts.data.schemas import ACTIVITY, DATASETS, PRICES, SPELL_DAY_COLUMNS, Column, Dataset, Kind
 from carecontracts.periods import add_months
 from carecontracts.problems import Problem, ProblemsError
 from carecontracts.workspace import Workspace
@@ -439,10 +440,14 @@ def duplicate_ids(con: duckdb.DuckDBPyConnection, staged: str, kept: str | None,
 def provider_months(con: duckdb.DuckDBPyConnection, where: str = "true", parameters: list | None = None) -> list[ProviderMonth]:
     """Each provider-month of the warehouse's activity (within `where`): rows, totals, files
     and a fingerprint of every value of every row."""
-    values = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
+    values = ", ".join(_quote(c.name) for c in ACTIVITY.columns if c.name not in SPELL_DAY_COLUMNS)
+    days = ", ".join(_quote(c) for c in SPELL_DAY_COLUMNS)
+    # A row's spell days change its fingerprint only when it has some, so a month loaded
+    # before they were read keeps the fingerprint its submission recorded.
+    row_hash = f"xor(hash({values}), CASE WHEN coalesce({days}) IS NULL THEN 0 ELSE hash({days}) END)"
     rows = con.execute(
         f"""SELECT provider, date_trunc('month', end_date)::DATE AS month, count(*), sum(quantity), sum(cost),
-                   printf('%016x', bit_xor(hash({values}))), list(DISTINCT source_file ORDER BY source_file)
+                   printf('%016x', bit_xor({row_hash})), list(DISTINCT source_file ORDER BY source_file)
             FROM activity WHERE {where} GROUP BY ALL ORDER BY provider, month""",
         parameters or [],
     ).fetchall()
@@ -506,6 +511,7 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
         stagers = _stage_all(con, workspace, [(d, data_files(workspace, d)) for d in datasets], report, progress)
         problems = [p for stager in stagers for p in stager.problems]
         problems += [p for stager in stagers if stager.dataset is ACTIVITY for p in duplicate_ids(con, stager.table, None)]
+        problems += workbook_problems(workspace)
         if problems:
             raise ProblemsError(problems)
         for stager in stagers:
@@ -515,6 +521,16 @@ def load_workspace(workspace: Workspace, progress: Progress | None = None, datas
         con.execute("COMMIT")
     mark_loaded(workspace)
     return report
+
+
+def workbook_problems(workspace: Workspace) -> list[Problem]:
+    """Every bad cell of the prices workbooks in prices/: a load refuses them as it refuses a
+    bad price list, though `pay` reads the workbooks themselves."""
+    try:
+        read_books(book_files(workspace.prices_dir), workspace.relative)
+    except ProblemsError as error:
+        return error.problems
+    return []
 
 
 def mark_loaded(workspace: Workspace) -> None:
@@ -563,6 +579,7 @@ def load_month(
                                     expected=f"the month's rows, or --provider X to record that provider X had no activity in {month:%Y-%m}"))
         if providers:
             problems += _other_providers(con, activity.table, providers)
+        problems += workbook_problems(workspace)
         scope = sorted(providers or named)
         present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         in_scope = "end_date >= ? AND end_date < ? AND list_contains(?, provider)"
@@ -574,6 +591,7 @@ def load_month(
         if problems:
             raise ProblemsError(problems)
         if ACTIVITY.name in present:
+            _add_new_columns(con)
             columns = ", ".join(_quote(c.name) for c in ACTIVITY.columns)
             con.execute(f"CREATE TABLE IF NOT EXISTS activity_replaced AS SELECT *, CAST(NULL AS TIMESTAMPTZ) AS replaced_at FROM {ACTIVITY.name} LIMIT 0")
             inserted = con.execute(f"INSERT INTO activity_replaced SELECT *, now() FROM {ACTIVITY.name} WHERE {in_scope}", arguments).fetchone()
@@ -590,6 +608,14 @@ def load_month(
         con.execute("COMMIT")
     mark_loaded(workspace)
     return report
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a warehouse's activity (and its replaced rows) loaded before a column was read
+    that column, empty, so a month loaded now goes in beside them."""
+    for table in (ACTIVITY.name, "activity_replaced"):
+        for column in ACTIVITY.columns:
+            con.execute(f"ALTER TABLE IF EXISTS {table} ADD COLUMN IF NOT EXISTS {_quote(column.name)} {column.target_type}")
 
 
 def _outside_month(con: duckdb.DuckDBPyConnection, staged: str, month: dt.date, following: dt.date) -> list[Problem]:

@@ -131,9 +131,17 @@ ACTIVITY = Dataset(
         Column("cost", Kind.DECIMAL, required=False, minimum=0, sql_type="DECIMAL(18, 2)"),
         Column("site", Kind.TEXT, required=False),
         Column("compliant", Kind.INTEGER, required=False, minimum=0, maximum=1),
+        Column("critical_care_days", Kind.INTEGER, required=False, minimum=0, maximum=36500),
+        Column("rehabilitation_days", Kind.INTEGER, required=False, minimum=0, maximum=36500),
+        Column("palliative_days", Kind.INTEGER, required=False, minimum=0, maximum=36500),
     ),
     (("t_end_date < t_start_date", "end_date", "an end date on or after start_date"),),
 )
+
+
+# Days of a spell that do not count towards its trim point (spell pricing); added after the
+# other columns, so what was loaded before them reads as before.
+SPELL_DAY_COLUMNS = ("critical_care_days", "rehabilitation_days", "palliative_days")
 
 
 # Case-mix predictions are published by NHS England to as many as 9 places (EQ-5D index);

@@ -76,6 +76,31 @@ def grain_columns(agreements: list[Agreement]) -> list[str]:
     return ["scenario", "provider", "commissioner", "month"] + [c for c in FILTER_COLUMNS if c in used]
 
 
+SPELL_COLUMNS = ("spell_days", "short_stay")
+SPELL_KEYS = ("pod", *SPELL_COLUMNS)  # what spell components' tallies carry besides the tally keys
+NOT_A_SPELL = {"pod": "", "spell_days": 0, "short_stay": False}
+ADULT_AGE = 19
+
+
+def prices_spells(agreements: Sequence[Agreement]) -> bool:
+    """Whether any component prices spells, so tallies keep their length of stay."""
+    return any(c.kind == "spell" for a in agreements for c in a.components)
+
+
+def with_spell_columns(events: ir.Table) -> ir.Table:
+    """Events with what spell pricing reads of each spell: `spell_days`, the length of stay
+    net of critical care, rehabilitation and palliative days (the days that count towards
+    the trim point, never below 0), and `short_stay`, a patient aged 19 or over who stayed
+    0 or 1 days (an unknown age is not taken as adult)."""
+    stay = events.end_date.delta(events.start_date, unit="day")
+    net = stay
+    for column in ("critical_care_days", "rehabilitation_days", "palliative_days"):
+        if column in events.columns:
+            net = net - events[column].fill_null(0)
+    adult = (events.age >= ADULT_AGE).fill_null(False) if "age" in events.columns else ibis.literal(False)
+    return events.mutate(spell_days=ibis.greatest(net, 0).cast("int64"), short_stay=(stay <= 1) & adult)
+
+
 def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
     """Quantities by month at the finest grain any contract needs, with the quantity of
     readmissions under each readmission rule.
@@ -90,6 +115,9 @@ def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
     missing = [c for c in grain if c not in events.columns]
     if missing:
         events = events.mutate(**{c: ibis.literal(None, type="string") for c in missing})
+    if prices_spells(agreements):
+        events = with_spell_columns(events)
+        grain += list(SPELL_COLUMNS)
     rules = readmission_rules(agreements)
     flags = [readmission_column(r, rules) for r in rules]
     zero = ibis.literal(0).cast(QUANTITY_TYPE)
@@ -182,10 +210,10 @@ def routes(engine: Engine, fine: ir.Table, agreements: Sequence[Agreement]) -> i
             for key, label in zip(pair_keys, labels[names]):
                 if label is not None:
                     rows.append((*(key[c] for c in dimensions), agreement.id, component.id, fixed_payer or key["commissioner"], label,
-                                 agreement.term.start.replace(day=1), agreement.term.end, flag, share))
+                                 agreement.term.start.replace(day=1), agreement.term.end, flag, share, component.kind == "spell"))
     types = {c: pa.string() for c in dimensions} | {
         "contract": pa.string(), "component": pa.string(), "payer": pa.string(), "service_name": pa.string(),
-        "month_from": pa.date32(), "month_to": pa.date32(), "rule": pa.int64(), "avoidable": pa.decimal128(9, 6),
+        "month_from": pa.date32(), "month_to": pa.date32(), "rule": pa.int64(), "avoidable": pa.decimal128(9, 6), "spell": pa.bool_(),
     }
     return table_of(engine, types, rows)
 
@@ -210,6 +238,9 @@ def tallies(
     zero = ibis.literal(0).cast(QUANTITY_TYPE)
     readmitted = ibis.cases(*[(rows.rule == index, rows[readmission_column(rule, rules)]) for index, rule in enumerate(rules)], else_=zero) if rules else zero
     chargeable = (rows.quantity - (readmitted * rows.avoidable)).cast(QUANTITY_TYPE)
+    # Spell components' tallies keep each spell's pod, days and short stay; others' one value
+    # of each (not null, so that scenarios projecting tallies join on them as keys).
+    spelled = list(SPELL_KEYS) if SPELL_COLUMNS[0] in fine.columns else []
     routed = rows.select(
         scenario=rows.scenario,
         contract=rows.contract,
@@ -224,14 +255,16 @@ def tallies(
         events=rows.events,
         cost=rows.cost,
         compliant=rows.compliant,
+        **{column: ibis.cases((rows.spell, rows[column]), else_=ibis.literal(NOT_A_SPELL[column], rows[column].type())) for column in spelled},
         **{f"unit_{column}": rows[column] for column in keep},
     )
-    return summed(routed, [*TALLY_KEYS, *(f"unit_{column}" for column in keep)])
+    return summed(routed, [*TALLY_KEYS, *spelled, *(f"unit_{column}" for column in keep)])
 
 
-def summed(routed: ir.Table, keys: Sequence[str] = TALLY_KEYS) -> ir.Table:
-    """Routed tallies' measures summed over `keys` (by default the tally keys, summing away
-    any `unit_` columns carried along)."""
+def summed(routed: ir.Table, keys: Sequence[str] | None = None) -> ir.Table:
+    """Routed tallies' measures summed over `keys` (by default the tally keys and any spell
+    keys, summing away any `unit_` columns carried along)."""
+    keys = keys if keys is not None else [*TALLY_KEYS, *(c for c in SPELL_KEYS if c in routed.columns)]
     return routed.group_by(list(keys)).aggregate(
         quantity=routed.quantity.sum().cast(QUANTITY_TYPE),
         readmitted=routed.readmitted.sum().cast(QUANTITY_TYPE),

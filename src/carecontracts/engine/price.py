@@ -46,6 +46,7 @@ class PricingInputs:
     population: ir.Table | None = None
     outcomes: ir.Table | None = None
     activity: ir.Table | None = None
+    books: ir.Table | None = None  # prices workbooks (data.books.BOOK_SCHEMA)
     # Changes to outcome achievement in some scenarios (what-ifs, simulation runs, stress
     # tests): (scenario, contract, metric) → change in the statistic's units (0.05 is five
     # points on a share).

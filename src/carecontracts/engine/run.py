@@ -39,6 +39,7 @@ class RunTables:
     population: ir.Table | None = None
     outcomes: ir.Table | None = None
     payment_plans: ir.Table | None = None
+    books: ir.Table | None = None
 
     @classmethod
     def from_engine(cls, engine: Engine) -> "RunTables":
@@ -109,8 +110,8 @@ def price_tallies(
     carry a `scenario` column): the one price stage that payments, forecasts, what-ifs and
     comparisons all go through."""
     inputs = PricingInputs(
-        engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity, achievement_changes or {},
-        repricing or Repricing(),
+        engine, year, scenarios, routed, tables.prices, tables.plans, tables.population, tables.outcomes, tables.activity, tables.books,
+        achievement_changes or {}, repricing or Repricing(),
     )
     return price(inputs, agreements)
 

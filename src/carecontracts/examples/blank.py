@@ -7,7 +7,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from carecontracts.examples.prices_workbook import write_prices_workbook
+
 TEMPLATES = Path(__file__).parent / "templates"
+SPELL_BOOK = "nps-2025-26-illustrative"  # made-up prices in the published layout, for the spell template
 SETTINGS = '''# carecontracts workspace settings. Every setting is optional; an unknown one is an error.
 name = "{name}"
 financial_year = "2025-26"        # the year `pay year` means: 2025-26, 2025/26 or 2025
@@ -39,6 +42,8 @@ START = '''# Starting a workspace
 2. Put price lists in prices/ (currency,unit_price,valid_from,valid_to; one file per list, named
    as the contracts name it) and activity in data/activity/ (the header in activity.csv is the
    columns it takes). Dates may be 2025-11-30 or 30/11/2025; amounts may be written £1,234.56.
+   prices/nps-2025-26-illustrative.xlsx is a prices workbook in the NHS Payment Scheme's layout
+   with made-up prices, for the spell template: replace it with the published workbook.
 3. `carecontracts check -w .` names anything wrong by file, line and field;
    `carecontracts load -w .` then `carecontracts pay year -w .` price the year.
 '''
@@ -55,6 +60,7 @@ def write_blank(root: Path) -> list[str]:
     written += ["carecontracts.toml", "START HERE.md"]
     for folder in ("contracts", "prices"):
         (root / folder).mkdir()
+    written.append(write_prices_workbook(root / "prices" / f"{SPELL_BOOK}.xlsx").relative_to(root).as_posix())
     for relative, header in HEADERS.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

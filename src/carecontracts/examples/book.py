@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from carecontracts.data.schemas import ACTIVITY, OUTCOMES
+from carecontracts.data.schemas import ACTIVITY, OUTCOMES, SPELL_DAY_COLUMNS
 from carecontracts.examples.generate import (
     AGES,
     BAND_SHARES,
@@ -76,7 +76,7 @@ ROWS_PER_CONTRACT = 500  # the default: 25,000 activity rows per 50 contracts
 DEFAULT_SEED = 20250401
 LOCAL_LIST = "local-2025"
 PRICE_CHANGE = "2025-10-01"  # local prices rise 2.5% from October
-ACTIVITY_COLUMNS = [c.name for c in ACTIVITY.columns if c.name != "site"]
+ACTIVITY_COLUMNS = [c.name for c in ACTIVITY.columns if c.name != "site" and c.name not in SPELL_DAY_COLUMNS]
 ACTIVITY_SCHEMA = ACTIVITY.arrow_schema(ACTIVITY_COLUMNS)
 LOCAL_COST_SHARE = 0.93  # a local service's unit cost, as a share of its price
 

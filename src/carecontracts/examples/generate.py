@@ -21,9 +21,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from carecontracts.data.schemas import ACTIVITY
+from carecontracts.data.schemas import ACTIVITY, SPELL_DAY_COLUMNS
 from carecontracts.examples import partnerships, published
 from carecontracts.examples.cycle import write_cycle_files
+from carecontracts.examples.prices_workbook import write_prices_workbook
 from carecontracts.examples.national_costs import (
     COMMUNITY,
     CONSULTANT_LED,
@@ -78,6 +79,7 @@ CONTRACT_OF = {
 
 # Terms.
 PRICE_LIST = "national-2025"
+SPELL_BOOK = "nps-2025-26-illustrative"
 ACUTE_MFF = Decimal("1.0461")
 ACUTE_FIXED = 412_500_000
 ACUTE_PLAN_FACTOR = 0.97  # elective plan a little below what is delivered
@@ -371,7 +373,7 @@ def _dates(days: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
     return pa.array(YEAR_START + days.astype("timedelta64[D]"), pa.date32(), mask=missing)
 
 
-ACTIVITY_SCHEMA = ACTIVITY.arrow_schema([c.name for c in ACTIVITY.columns if c.name != "compliant"])
+ACTIVITY_SCHEMA = ACTIVITY.arrow_schema([c.name for c in ACTIVITY.columns if c.name != "compliant" and c.name not in SPELL_DAY_COLUMNS])
 
 
 def _patients(rng: np.random.Generator, commissioner: str, size: int) -> np.ndarray:
@@ -949,6 +951,8 @@ def _readme() -> str:
         Data: data/activity (patient-level activity, April 2025 – March 2026), data/plans (plans.csv: planned activity;
         payments.csv: the ICB's financial plan, the payments planned for every contract and component), data/population;
         prices/{PRICE_LIST}.csv holds national average unit costs 2023/24 (NHS England, Open Government Licence v3.0).
+        prices/{SPELL_BOOK}.xlsx is a prices workbook in the NHS Payment Scheme's published layout for `spell` components,
+        with made-up prices for a handful of HRGs: illustrative only, not the published prices (no example contract uses it yet).
 
             carecontracts check                              # validate contracts and data
             carecontracts load                               # load data/ and prices/ into .carecontracts/
@@ -1030,6 +1034,7 @@ def write_example(
     listed = _prices(model.currencies)
     partnership_files, extra_prices = partnerships.write(root, seed, {code: price for code, price, _, _ in listed}, _population(seed), _header)
     written += partnership_files
+    written.append(write_prices_workbook(root / "prices" / f"{SPELL_BOOK}.xlsx"))
     written.append(_csv(root / "prices" / f"{PRICE_LIST}.csv", ("currency", "unit_price", "valid_from", "valid_to"), listed + extra_prices))
     activity_plans = _plans(delivered, terms)
     written.append(_csv(root / "data" / "plans" / "plans.csv", ("contract", "service", "month", "planned_quantity", "planned_value"), activity_plans))

@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from carecontracts.data.proms import hip_outcomes_table
-from carecontracts.data.schemas import ACTIVITY, OUTCOMES
+from carecontracts.data.schemas import ACTIVITY, OUTCOMES, SPELL_DAY_COLUMNS
 from carecontracts.examples.national_costs import ELECTIVE, shipped_costs
 
 YEAR_START = dt.date(2025, 4, 1)
@@ -74,7 +74,7 @@ def _date(offsets: np.ndarray) -> pa.Array:
 
 def _activity(columns: dict[str, list | np.ndarray | pa.Array], rows: int) -> pa.Table:
     """Columns of activity rows, others null, in the example's activity schema."""
-    schema = ACTIVITY.arrow_schema([c.name for c in ACTIVITY.columns if c.name != "compliant"])
+    schema = ACTIVITY.arrow_schema([c.name for c in ACTIVITY.columns if c.name != "compliant" and c.name not in SPELL_DAY_COLUMNS])
     arrays = []
     for field in schema:
         value = columns.get(field.name)

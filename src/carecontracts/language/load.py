@@ -24,6 +24,7 @@ from carecontracts.language.model import (
     QualityIncentiveTerms,
     RENAMED_KEYS,
     SharedSavingsTerms,
+    SpellTerms,
     references,
     scalar_of,
     uncovered,
@@ -273,9 +274,11 @@ def _check_body(
             yield problem(
                 ("components", index, "prices"),
                 f"price list '{prices}' not found",
-                "a file prices/" + prices + ".csv" + (f"; known: {', '.join(sorted(price_lists))}" if price_lists else ""),
+                "a file prices/" + prices + ".csv" + (f"; known: {', '.join(known)}" if (known := sorted(n for n in price_lists if not n.endswith(".xlsx"))) else ""),
                 prices,
             )
+        if isinstance(component, SpellTerms):
+            yield from _check_spell(body, component, ("components", index), (term_start, term_end), price_lists, problem)
         profile = getattr(component, "profile", None)
         if profile is not None and sum(profile) == 0:
             yield problem(("components", index, "profile"), "profile weights are all zero", "weights with a positive sum")
@@ -297,6 +300,36 @@ def _check_body(
             if len(set(ids)) != len(ids):
                 yield problem(("components", index, "indicators"), "an indicator id is used twice", "unique indicator ids")
     yield from _check_cycles(body, problem)
+
+
+def _check_spell(body: ContractBody, component: SpellTerms, path: tuple, term: tuple[dt.date, dt.date], price_lists: set[str] | None,
+                 problem) -> Iterable[Problem]:
+    """A spell component's workbooks and local price list exist, dated books cover its term
+    once, and its top-ups name its services."""
+    term_start, term_end = term
+    dated = [] if isinstance(component.book, str) else component.book
+    for gap_start, gap_end in uncovered(dated, term_start, term_end) if dated else []:  # type: ignore[arg-type]
+        yield problem(path + ("book",), f"no book covers {gap_start} to {gap_end}", "dated books covering the whole term")
+    ordered = sorted(dated, key=lambda e: e.from_)
+    for before, after in zip(ordered, ordered[1:]):
+        if before.to is None or before.to >= after.from_:
+            yield problem(path + ("book",), f"dated books overlap from {after.from_}", "each date covered by one book")
+    if price_lists is not None:
+        books = sorted(name[:-5] for name in price_lists if name.endswith(".xlsx"))
+        for position, name in enumerate(component.books()):
+            where = path + ("book",) + (() if isinstance(component.book, str) else (position, "book"))
+            if f"{name}.xlsx" not in price_lists:
+                yield problem(where, f"prices workbook '{name}' not found",
+                              f"a file prices/{name}.xlsx" + (f"; known: {', '.join(books)}" if books else ""), name)
+        lists = sorted(name for name in price_lists if not name.endswith(".xlsx"))
+        if component.local_prices is not None and component.local_prices not in price_lists:
+            yield problem(path + ("local_prices",), f"price list '{component.local_prices}' not found",
+                          f"a file prices/{component.local_prices}.csv" + (f"; known: {', '.join(lists)}" if lists else ""), component.local_prices)
+    services = component.services or list(body.services)
+    for service in component.topups:
+        if service not in services:
+            yield problem(path + ("topups", service), f"top-up for service '{service}', which this component does not measure",
+                          f"one of {', '.join(services)}", service)
 
 
 def _check_references(body: ContractBody, index: int, problem) -> Iterable[Problem]:

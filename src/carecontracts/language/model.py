@@ -263,6 +263,63 @@ class ActivityTerms(PricedTerms):
     kind: Literal["activity"]
 
 
+PricePoint = Literal[
+    "day_case", "elective", "non_elective", "outpatient_procedure",
+    "first_single", "first_multi", "follow_up_single", "follow_up_multi", "ae", "ae_type_3",
+]
+DEFAULT_SPELL_PODS: dict[str, PricePoint] = {"DC": "day_case", "EL": "elective", "NEL": "non_elective"}
+
+
+class DatedBook(Strict):
+    """A prices workbook in force from one date to another (inclusive); `to` open means onwards."""
+
+    from_: dt.date = Field(alias="from")
+    to: dt.date | None = None
+    book: Identifier
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DatedBook":
+        if self.to is not None and self.to < self.from_:
+            raise ValueError(f"'to' {self.to} is before 'from' {self.from_}")
+        return self
+
+
+class SpellTerms(ComponentBase):
+    """NHS Payment Scheme spell pricing from a prices workbook: each spell at its HRG's price
+    for its admission type (the point its pod maps to), excess bed days past the trim point,
+    the reduced short-stay emergency tariff, best-practice differentials, specialised
+    top-ups by service, × MFF."""
+
+    kind: Literal["spell"]
+    book: Identifier | Annotated[list[DatedBook], Field(min_length=1)] = Field(
+        description="A prices workbook in prices/ (file name without .xlsx), or dated ones: [{from, to, book}] (a year's book each year)."
+    )
+
+    def books(self) -> list[str]:
+        """Every workbook the terms name."""
+        return [self.book] if isinstance(self.book, str) else [entry.book for entry in self.book]
+
+    def book_on(self, day: dt.date) -> str | None:
+        """The workbook in force on `day` (None if no dated book covers it)."""
+        if isinstance(self.book, str):
+            return self.book
+        return next((e.book for e in self.book if e.from_ <= day and (e.to is None or day <= e.to)), None)
+    mff: DatedFactor = Decimal(1)
+    pods: Annotated[dict[str, PricePoint], Field(min_length=1)] = Field(
+        default_factory=lambda: dict(DEFAULT_SPELL_PODS),
+        description="Which price in the workbook each pod is paid at; DC day case, EL ordinary elective, NEL non-elective if omitted.",
+    )
+    best_practice: dict[str, UnitPrice] = Field(
+        default_factory=dict, description="HRG → best-practice differential paid per spell that met every criterion (activity `compliant` = 1)."
+    )
+    topups: dict[Identifier, Annotated[PositivePercent, Field(decimal_places=2)]] = Field(
+        default_factory=dict, description="Service → specialised top-up, a percent of the spell's price (to 2 places)."
+    )
+    local_prices: Identifier | None = Field(
+        default=None, description="A price list in prices/ for HRGs the workbook says have no national price; unpriced if omitted."
+    )
+
+
 class CostAndVolumeTerms(ComponentBase):
     """Baseline volume at a price, a tolerance band, marginal rates outside it."""
 
@@ -714,6 +771,7 @@ ComponentTerms = Annotated[
     Union[
         BlockTerms,
         ActivityTerms,
+        SpellTerms,
         CostAndVolumeTerms,
         MarginalRateTerms,
         AlignedPaymentTerms,

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from carecontracts.engine.agreements import Agreement, agreements_of
 from carecontracts.engine.backend import Engine, recast
-from carecontracts.engine.measure import ACTUAL, tallies
+from carecontracts.engine.measure import ACTUAL, SPELL_KEYS, tallies
 from carecontracts.engine.run import RunTables, measure, price_tallies
 from carecontracts.engine.statement import ORDER
 from carecontracts.language.model import Contract
@@ -98,8 +98,9 @@ def project(
     key: Sequence[str] = KEY,
 ) -> Projection:
     """Project routed actual tallies beyond `as_of` to the end of the year, per `key` (the
-    tally key, and any `unit_` columns carried along to be projected apart)."""
-    keys = list(key)
+    tally key, and any `unit_` columns carried along to be projected apart; spell
+    components' spell keys too, when the tallies carry them)."""
+    keys = [*key, *(c for c in SPELL_KEYS if c in routed.columns and c not in key)]
     elapsed = [m for m in year.months if m <= as_of]
     future = [m for m in year.months if m > as_of]
     actual = routed.filter(routed.scenario == ACTUAL)

@@ -39,7 +39,7 @@ from pydantic import Field, ValidationError
 
 from carecontracts.engine.agreements import Agreement, agreements_of
 from carecontracts.engine.backend import Engine
-from carecontracts.engine.measure import ACTUAL, TALLY_KEYS, tallies
+from carecontracts.engine.measure import ACTUAL, SPELL_KEYS, TALLY_KEYS, tallies
 from carecontracts.engine.mechanisms.outcome_incentive import Achieved, Measuring, achievements, store_earned
 from carecontracts.engine.positions import POSITION_COLUMNS, positions, roles
 from carecontracts.engine.price import PricingInputs, Repricing, placed_components
@@ -466,7 +466,7 @@ class Layout:
 
 def layout(expected: Expected) -> Layout:
     """Sort the expected rows by tally key once, for every chunk to scale and sum."""
-    key_columns = TALLY_KEYS[1:]
+    key_columns = [*TALLY_KEYS[1:], *(c for c in SPELL_KEYS if c in expected.rows.column_names)]
     rows = expected.rows.sort_by([(c, "ascending") for c in key_columns])
     units = {unit: i for i, unit in enumerate(expected.units)}
     months = {m: i for i, m in enumerate(expected.months)}
@@ -541,7 +541,8 @@ class StoredTallies:
         numbered = engine.store(self.names[1], pa.table({"slot": pa.array(np.arange(len(slots), dtype=np.int32)), "scenario": pa.array(slots, pa.string())}))
         measures = engine.store(self.names[2], chunk_measures(arranged, Draws.none(arranged.width)))
         routed = measures.join(keys, "key").join(numbered, "slot")
-        self.routed = routed.select("scenario", *TALLY_KEYS[1:], *SCALED, "events", "cost", "compliant")
+        spelled = [c for c in SPELL_KEYS if c in arranged.keys.column_names]
+        self.routed = routed.select("scenario", *TALLY_KEYS[1:], *spelled, *SCALED, "events", "cost", "compliant")
 
     def fill(self, measures: pa.Table) -> None:
         """Store a chunk's measures (`chunk_measures`: its runs in the first slots)."""

@@ -13,5 +13,6 @@ from carecontracts.engine.mechanisms import (  # noqa: F401
     quality_incentive,
     risk_share,
     shared_savings,
+    spell,
     withhold,
 )
