@@ -385,10 +385,13 @@ def _design(z: np.ndarray, degree: int) -> np.ndarray:
 
 def _fit_degrees(
     yy: np.ndarray, zz: np.ndarray, ww: np.ndarray, use: np.ndarray, observed: np.ndarray, offset: np.ndarray, max_degree: int,
-    out_by_degree: dict[int, np.ndarray], out_aic: dict[int, np.ndarray], index: np.ndarray,
+    out_by_degree: dict[int, np.ndarray], out_aic: dict[int, np.ndarray], index: np.ndarray, warm: dict[int, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every degree for these rows; the best by AIC, with its counterfactual, α and the
-    variance of the window's excess. Each degree's excess and AIC are recorded as well."""
+    variance of the window's excess. Each degree's excess and AIC are recorded as well.
+
+    A row's fit of a degree starts from its own converged fit of that degree with one bin
+    fewer left out (`warm`: β then α, by row of the whole grid), else from the degree below."""
     rows, n = yy.shape
     free = use.sum(axis=1)
     best = np.full(rows, np.inf)
@@ -402,14 +405,18 @@ def _fit_degrees(
         if not here.any():
             break
         X = _design(zz[here], degree)
-        start = None
-        if previous is not None and np.all(np.isfinite(previous[here])):
-            start = np.hstack([previous[here], np.zeros((int(here.sum()), 1))])
-        fit = fit_counts(X, yy[here], use[here], offset, start=start)
-        previous = np.full((rows, degree + 1), np.nan)
-        previous[here] = fit.beta
-        ok = fit.converged & np.all(np.isfinite(fit.mu), axis=1)
         rows_here = np.flatnonzero(here)
+        start = warm[degree][index[rows_here]]
+        if previous is not None:
+            below = np.hstack([previous[here][:, :-1], np.zeros((len(rows_here), 1)), previous[here][:, -1:]])
+            start = np.where(np.isfinite(start).all(axis=1, keepdims=True), start, below)
+        usable = bool(np.all(np.isfinite(start)))
+        fit = fit_counts(X, yy[here], use[here], offset, start=start[:, :-1] if usable else None,
+                         alpha_start=start[:, -1] if usable else None)
+        previous = np.full((rows, degree + 2), np.nan)
+        previous[here] = np.hstack([fit.beta, fit.alpha[:, None]])
+        ok = fit.converged & np.all(np.isfinite(fit.mu), axis=1)
+        warm[degree][index[rows_here[ok]]] = previous[here][ok]
         aic = np.full(rows, np.inf)
         aic[rows_here[ok]] = fit.aic[ok]
         mu = np.full((rows, n), np.nan)
@@ -457,6 +464,7 @@ def evaluate(layouts: list[Layout], y: np.ndarray, widths: np.ndarray, max_degre
     out_valid = np.zeros(rows, dtype=bool)
     out_by_degree = {d: np.full(rows, np.nan) for d in range(1, max_degree + 1)}
     out_aic = {d: np.full(rows, np.inf) for d in range(1, max_degree + 1)}
+    warm = {d: np.full((rows, d + 2), np.nan) for d in range(1, max_degree + 1)}  # β then α
 
     active = np.ones(rows, dtype=bool)
     for k in range(int(k_max.max()) + 1):
@@ -468,7 +476,7 @@ def evaluate(layouts: list[Layout], y: np.ndarray, widths: np.ndarray, max_degre
         missing = np.stack([layouts[i].missing(k)[columns] for i in index])
         yy, ww = y[index], window[index]
         best, mu_best, alpha_best, degree_best, var_best = _fit_degrees(yy, Z[index], ww, use, observed[index], offset, max_degree,
-                                                                        out_by_degree, out_aic, index)
+                                                                        out_by_degree, out_aic, index, warm)
         valid = np.isfinite(best)
         expected = np.where(ww, mu_best, 0.0).sum(axis=1)
         excess = observed[index] - expected
