@@ -81,7 +81,9 @@ def _interval(finding: Finding) -> tuple[str, str, str]:
     if isinstance(n.get("ratio"), (int, float)):
         ratio = f"{_number(n['ratio'], 2)} ({_number(n.get('ratio_low'), 2)} to {_number(n.get('ratio_high'), 2)})"
     if isinstance(n.get("placebo_rank"), int):
-        rank = f"{n['placebo_rank']} of {int(n.get('placebo_count', 0)) + 1} (p {_number(n.get('placebo_p'), 3)})"
+        p = n.get("placebo_p")
+        chance = "p < 0.001" if isinstance(p, (int, float)) and p < 0.001 else f"p {_number(p, 3)}"
+        rank = f"{n['placebo_rank']} of {int(n.get('placebo_count', 0)) + 1} ({chance})"
     return excess, ratio, rank
 
 
