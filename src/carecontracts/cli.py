@@ -1508,8 +1508,8 @@ AUDIT_HELP = "\n\n".join([
     "--no-calendar) and any --exclude range. The degree is the one with the smallest AIC, up to --max-degree. The interval is a "
     "parametric bootstrap that chooses degree and missing range again in every replicate.",
     "[bold]Placebos[/bold]: the same estimator runs at every bin edge where no target is. Bunching is reported only when the interval "
-    "is above zero AND the threshold's excess ranks in the top --alpha of the placebos' (19 placebos or more for 5%; with fewer, "
-    "against their spread). Every finding says how it ranks.",
+    "is above zero AND the threshold's z stands out from theirs at --alpha: measured from their mean z (never under 0) in their "
+    "standard deviations (never under 1), read against the normal (at least 8 placebos). Every finding says how it ranks too.",
     "[bold]Groups[/bold] (--group provider / commissioner / any column): each group on its own, and all together. A group that cannot "
     "be tested (too few records: --min-records; a range that does not reach the threshold; too few bins) is listed as 'cannot test' "
     "with the reason, and the others go on. Each group's own share by period is charted (Making Data Count rules and icons; "

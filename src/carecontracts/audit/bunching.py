@@ -29,12 +29,14 @@ The estimator, stated so that it can be checked:
    the estimate over the degrees the AIC supports (within 4 of the best) is reported too.
 7. **Calibration.** The same estimator runs at every bin edge where no target is (placebo
    thresholds), with the target's own window and missing bins kept out of those fits. The
-   target's z (excess over its standard error from the model's covariance) is ranked among
-   theirs: rank p = (1 + placebos with z at least as large) / (1 + placebos). Bunching is
-   reported only when the interval lies above zero **and** rank p ≤ α, which needs at least
-   1/α − 1 placebos (19 for 5%). With fewer (but at least 8) the target's z is set against the
-   placebos' median and spread instead (a normal approximation, named in the output); with
-   fewer than 8 it cannot be judged and says so.
+   target's z (excess over its standard error from the model's covariance) is set against
+   theirs: measured from their mean (never under 0) in their standard deviations (never under
+   1), placebo p = P(Z ≥ that). The placebos can only make the model's own z count for less:
+   where a polynomial misses lumps of the data their z spread wider and the target needs more.
+   The rank among them is reported too, but not used: with about 30 placebos only rank 1 gives
+   p ≤ 0.05, so a real excess a little under the largest of 30 noisy ones would be missed.
+   Bunching is reported only when the interval lies above zero **and** placebo p ≤ α. With
+   fewer than 8 placebos the excess cannot be judged and says so.
 
 Whatever cannot be estimated (too few bins, an empty window, a fit that fails) raises
 `CannotTest` with the reason; nothing returns a negative expected count, an infinite ratio or
@@ -97,17 +99,19 @@ class Settings:
 class Placebo:
     """The target's z among the same estimator's z at thresholds where no target exists.
 
-    With at least `needed` placebos the p-value is the rank's: (1 + placebos at least as large)
-    ÷ (1 + placebos), exact when target and placebos are exchangeable. With fewer (but at least
-    MIN_PLACEBOS) the target's z is set against the placebos' own centre and spread instead
-    (median, and 1.4826 × the median absolute deviation, never under 1): a normal approximation
-    that the output names. With fewer still nothing can be said."""
+    Ranked (`by_spread` false): with at least `needed` placebos the p-value is the rank's,
+    (1 + placebos at least as large) ÷ (1 + placebos), exact when target and placebos are
+    exchangeable. Set against the spread (`by_spread` true, or too few placebos to rank): the
+    target's z is measured from the placebos' mean (never under 0) in units of their standard
+    deviation (never under 1) and read against the normal, so the placebos can only make the
+    model's own z count for less. With fewer than MIN_PLACEBOS nothing can be said."""
 
     thresholds: np.ndarray
     z: np.ndarray
     excess: np.ndarray
     target_z: float
     needed: int
+    by_spread: bool = False
 
     @property
     def count(self) -> int:
@@ -129,23 +133,36 @@ class Placebo:
         return self.count >= self.needed
 
     @property
-    def spread(self) -> float:
+    def centre(self) -> float:
+        """The placebos' mean z, never under 0."""
         if self.count == 0:
             return math.nan
-        return max(1.0, 1.4826 * float(np.median(np.abs(self.z - np.median(self.z)))))
+        return max(0.0, float(np.mean(self.z)))
+
+    @property
+    def spread(self) -> float:
+        """The placebos' standard deviation of z, never under 1."""
+        if self.count < 2:
+            return math.nan
+        return max(1.0, float(np.std(self.z, ddof=1)))
 
     @property
     def calibrated_z(self) -> float:
-        """The target's z measured from the placebos' median in units of their spread."""
-        if self.count == 0:
+        """The target's z measured from the placebos' centre in units of their spread."""
+        if self.count < 2:
             return math.nan
-        return (self.target_z - float(np.median(self.z))) / self.spread
+        return (self.target_z - self.centre) / self.spread
+
+    @property
+    def against_spread(self) -> bool:
+        """The p-value comes from the placebos' spread rather than the rank."""
+        return self.enough and (self.by_spread or not self.ranked)
 
     @property
     def p(self) -> float:
-        if self.ranked or self.count < MIN_PLACEBOS:
-            return (1 + self.as_large) / (1 + self.count)
-        return float(stats.norm.sf(self.calibrated_z))
+        if self.against_spread:
+            return float(stats.norm.sf(self.calibrated_z))
+        return (1 + self.as_large) / (1 + self.count)
 
     @property
     def enough(self) -> bool:
@@ -202,7 +219,7 @@ class Bunching:
 
     @property
     def stands_out(self) -> bool:
-        """The target's excess ranks in the top α of the placebos'."""
+        """The target's z is beyond the placebos' at level α."""
         return self.placebo is not None and self.placebo.enough and self.placebo.p <= self.alpha
 
     @property
@@ -242,11 +259,12 @@ class Bunching:
         else:
             head = f"{p.as_large} of {p.count} placebo thresholds show as large an excess"
         text = f"z = {self.z:.1f}, {head}; rank {p.rank} of {p.count + 1}"
-        if p.ranked:
-            text += f", placebo p = {p.p:.3f}"
+        if p.against_spread:
+            chance = f"= {p.p:.3f}" if p.p >= 0.001 else "< 0.001"
+            text += (f"; {p.calibrated_z:.1f} of the placebos' standard deviations ({p.spread:.1f}) above their mean z ({p.centre:.1f}), "
+                     f"placebo p {chance}")
         elif p.enough:
-            text += (f"; too few placebos for the rank alone ({p.needed} are needed at {self.alpha:.0%}), so set against their spread: "
-                     f"{p.calibrated_z:.1f} spreads above their median, placebo p = {p.p:.3f}")
+            text += f", placebo p = {p.p:.3f}"
         else:
             text += f" (at least {MIN_PLACEBOS} placebos are needed to judge)"
         return text
@@ -367,10 +385,13 @@ def _design(z: np.ndarray, degree: int) -> np.ndarray:
 
 def _fit_degrees(
     yy: np.ndarray, zz: np.ndarray, ww: np.ndarray, use: np.ndarray, observed: np.ndarray, offset: np.ndarray, max_degree: int,
-    out_by_degree: dict[int, np.ndarray], out_aic: dict[int, np.ndarray], index: np.ndarray,
+    out_by_degree: dict[int, np.ndarray], out_aic: dict[int, np.ndarray], index: np.ndarray, warm: dict[int, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every degree for these rows; the best by AIC, with its counterfactual, α and the
-    variance of the window's excess. Each degree's excess and AIC are recorded as well."""
+    variance of the window's excess. Each degree's excess and AIC are recorded as well.
+
+    A row's fit of a degree starts from its own converged fit of that degree with one bin
+    fewer left out (`warm`: β then α, by row of the whole grid), else from the degree below."""
     rows, n = yy.shape
     free = use.sum(axis=1)
     best = np.full(rows, np.inf)
@@ -384,14 +405,18 @@ def _fit_degrees(
         if not here.any():
             break
         X = _design(zz[here], degree)
-        start = None
-        if previous is not None and np.all(np.isfinite(previous[here])):
-            start = np.hstack([previous[here], np.zeros((int(here.sum()), 1))])
-        fit = fit_counts(X, yy[here], use[here], offset, start=start)
-        previous = np.full((rows, degree + 1), np.nan)
-        previous[here] = fit.beta
-        ok = fit.converged & np.all(np.isfinite(fit.mu), axis=1)
         rows_here = np.flatnonzero(here)
+        start = warm[degree][index[rows_here]]
+        if previous is not None:
+            below = np.hstack([previous[here][:, :-1], np.zeros((len(rows_here), 1)), previous[here][:, -1:]])
+            start = np.where(np.isfinite(start).all(axis=1, keepdims=True), start, below)
+        usable = bool(np.all(np.isfinite(start)))
+        fit = fit_counts(X, yy[here], use[here], offset, start=start[:, :-1] if usable else None,
+                         alpha_start=start[:, -1] if usable else None)
+        previous = np.full((rows, degree + 2), np.nan)
+        previous[here] = np.hstack([fit.beta, fit.alpha[:, None]])
+        ok = fit.converged & np.all(np.isfinite(fit.mu), axis=1)
+        warm[degree][index[rows_here[ok]]] = previous[here][ok]
         aic = np.full(rows, np.inf)
         aic[rows_here[ok]] = fit.aic[ok]
         mu = np.full((rows, n), np.nan)
@@ -439,6 +464,7 @@ def evaluate(layouts: list[Layout], y: np.ndarray, widths: np.ndarray, max_degre
     out_valid = np.zeros(rows, dtype=bool)
     out_by_degree = {d: np.full(rows, np.nan) for d in range(1, max_degree + 1)}
     out_aic = {d: np.full(rows, np.inf) for d in range(1, max_degree + 1)}
+    warm = {d: np.full((rows, d + 2), np.nan) for d in range(1, max_degree + 1)}  # β then α
 
     active = np.ones(rows, dtype=bool)
     for k in range(int(k_max.max()) + 1):
@@ -450,7 +476,7 @@ def evaluate(layouts: list[Layout], y: np.ndarray, widths: np.ndarray, max_degre
         missing = np.stack([layouts[i].missing(k)[columns] for i in index])
         yy, ww = y[index], window[index]
         best, mu_best, alpha_best, degree_best, var_best = _fit_degrees(yy, Z[index], ww, use, observed[index], offset, max_degree,
-                                                                        out_by_degree, out_aic, index)
+                                                                        out_by_degree, out_aic, index, warm)
         valid = np.isfinite(best)
         expected = np.where(ww, mu_best, 0.0).sum(axis=1)
         excess = observed[index] - expected
@@ -608,11 +634,11 @@ def _placebos(bins: Histogram, threshold: float, settings: Settings, fixed: np.n
             continue
         layouts.append(lay)
     if not layouts:
-        return Placebo(np.zeros(0), np.zeros(0), np.zeros(0), target_z, settings.placebos_needed)
+        return Placebo(np.zeros(0), np.zeros(0), np.zeros(0), target_z, settings.placebos_needed, by_spread=True)
     grid = evaluate(layouts, np.tile(bins.counts, (len(layouts), 1)), bins.widths, settings.max_degree)
     ok = grid.valid & np.isfinite(grid.se) & (grid.se > 0) & (grid.expected >= MIN_EXPECTED)
     thresholds = np.array([lay.threshold for lay in layouts])[ok]
-    return Placebo(thresholds, (grid.excess / grid.se)[ok], grid.excess[ok], target_z, settings.placebos_needed)
+    return Placebo(thresholds, (grid.excess / grid.se)[ok], grid.excess[ok], target_z, settings.placebos_needed, by_spread=True)
 
 
 def one_sided_p(z: float) -> float:

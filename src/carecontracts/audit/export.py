@@ -63,7 +63,8 @@ def bunching_dict(b: Bunching) -> dict[str, Any]:
     }
     if b.placebo is not None:
         out["placebo"] = {"count": b.placebo.count, "rank": b.placebo.rank, "as_large": b.placebo.as_large, "p": b.placebo.p,
-                          "needed": b.placebo.needed, "thresholds": b.placebo.thresholds, "z": b.placebo.z, "excess": b.placebo.excess}
+                          "needed": b.placebo.needed, "centre": b.placebo.centre, "spread": b.placebo.spread,
+                          "by_spread": b.placebo.against_spread, "thresholds": b.placebo.thresholds, "z": b.placebo.z, "excess": b.placebo.excess}
     return out
 
 

@@ -90,11 +90,13 @@ def fit_counts(
     offset: np.ndarray | None = None,
     alpha: float | np.ndarray | None = None,
     start: np.ndarray | None = None,
+    alpha_start: np.ndarray | None = None,
 ) -> CountFit:
     """Fit each batch row. `X` is (n, p) shared by all rows or (B, n, p); `y` and `use` (B, n);
     `offset` (n,) or (B, n); `alpha` fixed (a number or one per row) or None to estimate it;
-    `start` (B, p) warm-starts β. β and α are updated together, one IRLS step and a few
-    Newton steps for α per round, on the rows that have not yet converged."""
+    `start` (B, p) warm-starts β and `alpha_start` (B,) the estimated α. β and α are updated
+    together, one IRLS step and one Newton step for α per round, on the rows that have not yet
+    converged; α is then solved exactly for the final β."""
     y = np.asarray(y, dtype=np.float64)
     batch, n = y.shape
     X = np.asarray(X, dtype=np.float64)
@@ -108,7 +110,12 @@ def fit_counts(
     df = np.maximum(used - p, 1).astype(np.float64)
     y0 = np.where(use, y, 0.0)
     estimate_alpha = alpha is None
-    a = np.zeros(batch) if alpha is None else np.broadcast_to(np.asarray(alpha, dtype=np.float64), (batch,)).copy()
+    if alpha is not None:
+        a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (batch,)).copy()
+    elif alpha_start is not None:
+        a = np.maximum(np.nan_to_num(np.asarray(alpha_start, dtype=np.float64)), 0.0)
+    else:
+        a = np.zeros(batch)
 
     if start is None:
         # Start from a weighted least-squares fit of log(y + 1/2).
@@ -126,7 +133,7 @@ def fit_counts(
         mu = np.exp(eta)
         old_alpha = a[active]
         if estimate_alpha and iteration >= 1:
-            a[active] = _solve_alpha(ya, mu, use[active], df[active], start=old_alpha, steps=6)
+            a[active] = _solve_alpha(ya, mu, use[active], df[active], start=old_alpha, steps=1)
         w = wm * mu / (1 + a[active][:, None] * mu)
         working = eta - offa + (ya - mu) / mu
         xtw = Xa * w[:, :, None]

@@ -182,7 +182,7 @@ def bunching_numbers(b: Bunching, records: int) -> dict[str, float | int | str]:
         "records": records, "replicates": b.replicates,
     }
     if b.placebo is not None:
-        numbers |= {"placebo_rank": b.placebo.rank, "placebo_count": b.placebo.count, "placebo_p": _round(b.placebo.p, 4)}
+        numbers |= {"placebo_rank": b.placebo.rank, "placebo_count": b.placebo.count, "placebo_p": float(f"{b.placebo.p:.3g}")}
     return numbers
 
 

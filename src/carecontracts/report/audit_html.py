@@ -81,7 +81,9 @@ def _interval(finding: Finding) -> tuple[str, str, str]:
     if isinstance(n.get("ratio"), (int, float)):
         ratio = f"{_number(n['ratio'], 2)} ({_number(n.get('ratio_low'), 2)} to {_number(n.get('ratio_high'), 2)})"
     if isinstance(n.get("placebo_rank"), int):
-        rank = f"{n['placebo_rank']} of {int(n.get('placebo_count', 0)) + 1} (p {_number(n.get('placebo_p'), 3)})"
+        p = n.get("placebo_p")
+        chance = "p < 0.001" if isinstance(p, (int, float)) and p < 0.001 else f"p {_number(p, 3)}"
+        rank = f"{n['placebo_rank']} of {int(n.get('placebo_count', 0)) + 1} ({chance})"
     return excess, ratio, rank
 
 
@@ -118,8 +120,9 @@ def _method(audit: Audit) -> str:
         f"<li class='note'>Interval: {1 - o.alpha:.0%} percentile interval of a parametric bootstrap ({o.replicates} replicates, seed {o.seed}) that chooses "
         "the degree and the missing range again in every replicate, so it carries the uncertainty of those choices.</li>"
         "<li class='note'>Placebos: the same estimator at every bin edge where no target is, with the target's window and missing range kept out of "
-        f"their fits. Bunching is reported only when the interval lies above zero and the target's z ranks in the top {o.alpha:.0%} of all "
-        "(rank p = (1 + placebos at least as large) ÷ (1 + placebos)). The density test (McCrary) is ranked the same way.</li>"
+        f"their fits. Bunching is reported only when the interval lies above zero and the target's z, measured from the placebos' mean z (never under 0) "
+        f"in their standard deviations (never under 1), has a normal tail probability of at most {o.alpha:.0%}. The density test (McCrary) is ranked "
+        "among its placebos (rank p = (1 + placebos at least as large) ÷ (1 + placebos)).</li>"
         f"<li class='note'>Charts ({_e(_chart_words(o.chart.value))}): each subject's own share by period, Making Data Count rules (beyond the limits; 7 on one side; 6 rising or falling; "
         f"2 of 3 beyond two sigma, each point against its own limits on a p-chart), limits clipped to 0–100{', from the first ' + str(o.baseline) + ' points of each phase' if o.baseline else ''}"
         f"{', phases from ' + ', '.join(o.phases) if o.phases else ''}. Signals are information: they say when performance changed, not that a figure is wrong.</li>"
