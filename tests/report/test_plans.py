@@ -275,3 +275,17 @@ def test_no_payment_plans_is_a_clear_problem(paid: Path, tmp_path: Path) -> None
     assert "no payment plans are loaded" in str(error.value) and "naming a component" in str(error.value)
     result = invoke("plan-vs-actual", "2025-11", "-w", root)
     assert result.exit_code == 2 and "no payment plans are loaded" in result.output
+
+
+def test_forecast_sets_each_outturn_against_its_plan(paid: Path) -> None:
+    """Run rate as of November: three cases in the eight months April to November, 3/8 a month,
+    so December to March add 4 × 0.375 × £400 = £600 to November's £1,200: ISP's outturn
+    £1,800.00 against its £1,000.00 plan, £800.00 more than planned (adverse); the block on
+    plan; the commissioners' total plan £1,201,000.00 against £1,201,800.00."""
+    result = invoke("forecast", "--as-of", "2025-11", "--method", "run_rate", "-w", paid)
+    assert result.exit_code == 0, result.output
+    rows = [" ".join(line.replace("│", " ").split()) for line in result.output.splitlines()]
+    assert "COMM-2025 £1,200,000.00 £1,200,000.00 £0.00 on plan" in rows
+    assert "ISP-2025 £1,000.00 £1,800.00 -£800.00 adverse" in rows
+    assert "commissioners pay £1,201,000.00 £1,201,800.00 -£800.00 adverse" in rows
+    assert "Outturn 2025-26 as of M8 2025-11" in result.output and "YTD M1–M8" in result.output
