@@ -159,7 +159,10 @@ def test_xlsx_has_the_same_tables(outlook: Outlook, tmp_path: Path) -> None:
     # Plan £75,600.00 − outturn £20,160.81 = £55,439.19 paid less than planned: favourable, a formula in green.
     assert evaluate(book, "Outturn", acute[7]) == D("55439.19") and acute[8] == "favourable"
     variance_cell = book["Outturn"].cell(row=outturn.index(acute) + 1, column=8)
-    assert variance_cell.number_format.startswith("[Color10]") and "[Red]" in variance_cell.number_format
+    assert variance_cell.number_format.startswith('\\+"£"') and "[Red]" in variance_cell.number_format  # signed, red when adverse
+    # Green when favourable: a conditional format over the variance column, in the NHS green.
+    green = [(str(r.sqref), rule) for r in book["Outturn"].conditional_formatting for rule in r.rules]
+    assert [(where, rule.operator, rule.formula, rule.dxf.font.color.rgb) for where, rule in green] == [("H2:H6", "greaterThan", ["0"], "FF007F3B")]
     assert book["Outturn"]["D2"].number_format.startswith('"£"#,##0.00')  # money in pounds
     monthly = list(book["Monthly"].values)
     assert monthly[0][1:3] == ("series", dt.datetime(2025, 4, 1))  # a month is a date, shown as Apr 2025

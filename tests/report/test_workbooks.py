@@ -126,7 +126,10 @@ def check_table(book: Workbook, name: str) -> None:
         for row in lines:
             cell = sheet.cell(row, headings[heading])
             if cell.value is not None:
-                assert str(cell.value).startswith("=") and cell.number_format.startswith("[Color10]") and "[Red]" in cell.number_format, f"{name}!{cell.coordinate}"
+                assert str(cell.value).startswith("=") and cell.number_format.startswith('\\+"£"') and "[Red]" in cell.number_format, f"{name}!{cell.coordinate}"
+        column = get_column_letter(headings[heading])
+        assert any(str(r.sqref) == f"{column}2:{column}{lines[-1]}" and r.rules[0].dxf.font.color.rgb == "FF007F3B"
+                   for r in sheet.conditional_formatting), f"{name}: favourable variances not green"
     for heading in PERCENT.get(name, ()):
         for row in rows:
             cell = sheet.cell(row, headings[heading])

@@ -198,8 +198,10 @@ def table_sheet(table: Table, strings: SharedStrings) -> Sheet:
         grid.append([cell(v, total=True) for v in table.total])
     grid += [[cell(v) for v in row] for row in table.after]
     corner = f"{column_letter(max(len(table.headings), 1))}{max(table.last_row, 1)}"
+    favourable = [f"{column_letter(c)}2:{column_letter(c)}{len(grid)}" for c in range(1, len(table.headings) + 1)
+                  if any(c <= len(row) and row[c - 1].style in (Style.VARIANCE, Style.VARIANCE_TOTAL) for row in grid)]
     return Sheet(table.name, small_rows(grid, 1, strings), widths(grid, table.headings), len(grid), freeze=table.freeze, autofilter=f"A1:{corner}",
-                 fit_width=True)
+                 fit_width=True, favourable=favourable)
 
 
 def write_book(path: Path, tables: Sequence[Table]) -> Path:

@@ -71,11 +71,13 @@ def money_code(symbol: str = "£") -> str:
 
 
 def variance_code(symbol: str = "£") -> str:
-    """A variance to plan: signed, green when favourable (positive), red when adverse."""
-    return f'[Color10]\\+"{symbol}"#,##0.00;[Red]\\-"{symbol}"#,##0.00;"{symbol}"0.00'
+    """A variance to plan: signed, red when adverse; green when favourable comes from the
+    sheet's conditional format (FAVOURABLE), as palette colours differ between Excel and LibreOffice."""
+    return f'\\+"{symbol}"#,##0.00;[Red]\\-"{symbol}"#,##0.00;"{symbol}"0.00'
 
 
 MONEY_CODE = money_code()
+FAVOURABLE = "FF007F3B"  # NHS green: a favourable variance's font, by conditional format (dxf 0)
 MONTH_CODE = "mmm yyyy"
 PERCENT_CODES = {1: "0.0%", 2: "0.00%"}  # by decimals shown
 DATE_CODE = "yyyy-mm-dd"
@@ -115,6 +117,7 @@ def styles_xml(symbol: str) -> str:
         '<xf numFmtId="171" fontId="1" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyFont="1" applyBorder="1"/>'
         "</cellXfs>"
         '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+        f'<dxfs count="1"><dxf><font><color rgb="{FAVOURABLE}"/></font></dxf></dxfs>'
         "</styleSheet>"
     )
 
@@ -311,6 +314,7 @@ class Sheet:
     freeze: str | None = None
     autofilter: str | None = None
     fit_width: bool = False  # printed landscape, scaled to one page wide
+    favourable: Sequence[str] = ()  # ranges of variances to plan, shown green when above zero
 
 
     def xml(self, selected: bool) -> Iterator[bytes]:
@@ -324,7 +328,9 @@ class Sheet:
                f'<sheetViews>{view}</sheetViews><sheetFormatPr defaultRowHeight="15"/>'
                + (f"<cols>{cols}</cols>" if cols else "") + "<sheetData>").encode()
         yield from self.rows
-        yield ("</sheetData>" + (f'<autoFilter ref="{self.autofilter}"/>' if self.autofilter else "")
+        green = "".join(f'<conditionalFormatting sqref="{where}"><cfRule type="cellIs" dxfId="0" priority="{number}" operator="greaterThan">'
+                        f"<formula>0</formula></cfRule></conditionalFormatting>" for number, where in enumerate(self.favourable, start=1))
+        yield ("</sheetData>" + (f'<autoFilter ref="{self.autofilter}"/>' if self.autofilter else "") + green
                + '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
                + '<pageSetup orientation="landscape"' + (' fitToWidth="1" fitToHeight="0"' if self.fit_width else "") + "/></worksheet>").encode()
 
