@@ -1021,7 +1021,7 @@ def _print_forward(forward, months: list[dt.date], year, paying: set[str]) -> No
         [f"{month_label(ahead[0])} to {month_label(ahead[-1])} projected"] if ahead else [])
     for method, why in forward.unavailable.items():
         err.print(f"[yellow]Note:[/yellow] no {method} forecast: {why}.")
-    table = Table(title=f"What commissioners pay on the forecast as of {month_label(forward.as_of)}, by method ({'; '.join(spans)})",
+    table = Table(title=f"What commissioners pay on the forecast as of {year.financial_month(forward.as_of)}, by method ({'; '.join(spans)})",
                   title_justify="left")
     for column in ("method", "forecast", "with the what-if", "difference"):
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
@@ -1282,7 +1282,7 @@ def report(
         written = [write_html(outlook, html or folder / f"report-{month_label(when)}.html"),
                    write_xlsx(outlook, xlsx or folder / f"report-{month_label(when)}.xlsx")]
     total = outlook.total
-    out.print(f"Outturn {space.year.label} as of {month_label(when)} ({outlook.headline}): {money(total.outturn(outlook.headline))}; "
+    out.print(f"Outturn {space.year.label} as of {space.year.financial_month(when)} ({outlook.headline}): {money(total.outturn(outlook.headline))}; "
               f"paid to date {money(total.actual_to_date)}.")
     for path in written:
         out.print(f"Wrote {path}")

@@ -181,7 +181,7 @@ def outturn_total_counts_what_the_commissioners_pay(book: Workbook, said: str) -
         assert formula == f'=SUMIF(${prime}$2:${prime}${rows[-1]},"",{letter}2:{letter}{rows[-1]})'
         top_level = sum((Decimal(repr(sheet.cell(r, headings[heading]).value)) for r in rows if r not in subs), Decimal(0))
         assert evaluate(book, "Outturn", formula) == top_level
-    said = re.search(r"Outturn 2025-26 as of 2025-11 \(blend\): (£[\d,.]+); paid to date (£[\d,.]+)\.", said)
+    said = re.search(r"Outturn 2025-26 as of M8 2025-11 \(blend\): (£[\d,.]+); paid to date (£[\d,.]+)\.", said)
     assert said, said
     assert format_money(evaluate(book, "Outturn", sheet.cell(total, headings["outturn"]).value)) == said.group(1)
     assert format_money(evaluate(book, "Outturn", sheet.cell(total, headings["YTD M1–M8"]).value)) == said.group(2)
