@@ -629,15 +629,12 @@ def print_party(lines, party: str, title: str) -> None:
     out.print(table)
 
 
-def signed_money(value: Decimal) -> str:
-    """+£200.00, -£200.00 or £0.00: a variance."""
-    return ("+" if value > 0 else "") + money(value)
-
-
 def coloured_variance(variance: Decimal) -> str:
     """A variance to plan, signed, green when favourable and red when adverse."""
+    from carecontracts.money import format_signed
+
     colour = "green" if variance > 0 else "red" if variance < 0 else None
-    return f"[{colour}]{signed_money(variance)}[/{colour}]" if colour else signed_money(variance)
+    return f"[{colour}]{format_signed(variance)}[/{colour}]" if colour else format_signed(variance)
 
 
 def print_against_plan(plans: dict[str, dict[dt.date, Decimal]], outturns: dict[str, Decimal], between: set[str], title: str) -> None:

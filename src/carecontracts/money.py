@@ -108,3 +108,8 @@ def format_money(value: Decimal, symbol: str | None = None) -> str:
     """£1,234.56 (in the workspace's currency), with a leading minus for negatives."""
     sign = "-" if value < 0 else ""
     return f"{sign}{symbol if symbol is not None else currency_symbol()}{abs(value):,.2f}"
+
+
+def format_signed(value: Decimal) -> str:
+    """+£200.00, -£200.00 or £0.00: a variance or a difference, its sign always shown."""
+    return ("+" if value > 0 else "") + format_money(value)

@@ -25,12 +25,18 @@ FIRST = [("HN12F", "Very Major Hip Procedures", None, None, None, 6000, 5, 7000,
 REISSUED = [("HN12F", "Very Major Hip Procedures", None, None, None, 6100, 5, 7000, 10, 300, "No", None, None)]
 
 
-def test_a_reissued_book_changes_a_closed_month_only_by_adjustment(tmp_path: Path) -> None:
+def spell_workspace(tmp_path: Path) -> Path:
+    """A workspace holding the spell contract, its folders ready for a workbook and activity."""
     root = tmp_path / "ws"
     (root / "contracts").mkdir(parents=True)
     (root / "data" / "activity").mkdir(parents=True)
     (root / "carecontracts.toml").write_text('name = "spells"\n', encoding="utf-8")
     (root / "contracts" / "acute.yaml").write_text(SPELLS, encoding="utf-8")
+    return root
+
+
+def test_a_reissued_book_changes_a_closed_month_only_by_adjustment(tmp_path: Path) -> None:
+    root = spell_workspace(tmp_path)
     book = write_prices_workbook(root / "prices" / "nps-2025-26.xlsx", FIRST, None, None)
     first = book_issue(book)
     assert HEADER.endswith("quantity")
@@ -65,11 +71,7 @@ def test_a_reissued_book_changes_a_closed_month_only_by_adjustment(tmp_path: Pat
 
 
 def test_check_and_pay_refuse_a_bad_workbook_cell_naming_sheet_row_and_column(tmp_path: Path) -> None:
-    root = tmp_path / "ws"
-    (root / "contracts").mkdir(parents=True)
-    (root / "data" / "activity").mkdir(parents=True)
-    (root / "carecontracts.toml").write_text('name = "spells"\n', encoding="utf-8")
-    (root / "contracts" / "acute.yaml").write_text(SPELLS, encoding="utf-8")
+    root = spell_workspace(tmp_path)
     bad = [("HN12F", "Very Major Hip Procedures", None, None, None, "6,000.5p", 5, 7000, 10, 300, "No", None, None)]
     write_prices_workbook(root / "prices" / "nps-2025-26.xlsx", bad, None, None)
     write(root / "data" / "activity" / "activity.csv", ["A1,P1,ACUTE,ICB-A,general,HN12F,EL,2025-04-10,2025-04-12,1"])

@@ -22,7 +22,7 @@ from carecontracts.engine.backend import Engine
 from carecontracts.engine.positions import roles
 from carecontracts.engine.run import RunTables
 from carecontracts.language.model import Contract
-from carecontracts.money import currency_symbol, format_money
+from carecontracts.money import currency_symbol, format_money, format_signed
 from carecontracts.periods import FinancialYear
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
@@ -387,7 +387,7 @@ def render(report: Outlook) -> str:
         (_range_text(low, high), "range over the methods"),
     ]
     if report.variance is not None:
-        cards.append((("+" if report.variance > 0 else "") + format_money(report.variance),
+        cards.append((format_signed(report.variance),
                       f"variance to plan of {format_money(total.planned or ZERO)}: {direction(report.variance)}"))
     parts.append("<div class='headline'>" + "".join(f"<div><b>{esc(v)}</b><span>{esc(w)}</span></div>" for v, w in cards) + "</div>")
     for note in report.notes:

@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
 
 from carecontracts.machine import atomic_write
-from carecontracts.money import currency_symbol, format_money
+from carecontracts.money import currency_symbol, format_money, format_signed
 from carecontracts.report.sheets import Share, Variance
 
 PLAN_COLOUR, GREEN, RED = "#768692", "#007f3b", "#d5281b"
@@ -95,7 +95,7 @@ def html_cell(value: Any) -> str:
     favourable, red when adverse), a share as a percentage."""
     if isinstance(value, Variance):
         css = " fav" if value > 0 else " neg" if value < 0 else ""
-        return f"<td class='num{css}'>{'+' if value > 0 else ''}{esc(format_money(value))}</td>"
+        return f"<td class='num{css}'>{esc(format_signed(value))}</td>"
     if isinstance(value, Decimal):
         return f"<td class='num{' neg' if value < 0 else ''}'>{esc(format_money(value))}</td>"
     if value is None or isinstance(value, Share):
