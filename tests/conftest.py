@@ -15,7 +15,13 @@ import pytest
 # wraps the words a test looks for onto two lines.
 os.environ.setdefault("COLUMNS", "400")
 
+from hypothesis import settings
+
 from carecontracts.engine.backend import Engine
+
+# The same examples on every run, so a run's result says something about the change made.
+settings.register_profile("carecontracts", derandomize=True)
+settings.load_profile("carecontracts")
 
 _spark: Engine | None = None
 

@@ -77,10 +77,55 @@ def test_from_an_earlier_month_actual_months_change_too(cut: Path) -> None:
     assert "a saving of £600.00 to what commissioners pay." in said
 
 
-def test_moving_projected_activity_is_refused_saying_why(cut: Path) -> None:
-    result = runner.invoke(app, ["whatif", "-w", str(cut), "--provider", "ISP", "--move-to", "ISP", "--as-of", "2025-11"])
-    assert result.exit_code == 2
-    assert "projected activity is not kept row by row" in " ".join(result.output.split())
+ACUTE = """\
+id: ACUTE-2025
+provider: ACUTE
+commissioner: ICB-A
+term: {start: 2025-04-01, end: 2026-03-31}
+components:
+  - {id: cases, kind: activity, prices: acute, unit: cases}
+"""
+
+
+@pytest.fixture(scope="module")
+def with_acute(cut: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cut workspace and an acute trust's contract at £150 a case, with no activity of its own."""
+    import shutil
+
+    moved = tmp_path_factory.mktemp("acute") / "ws"
+    shutil.copytree(cut, moved)
+    (moved / "contracts" / "acute.yaml").write_text(ACUTE, encoding="utf-8")
+    (moved / "prices" / "acute.csv").write_text("currency,unit_price,valid_from,valid_to\nHRG1,150,2025-04-01,2026-03-31\n", encoding="utf-8")
+    assert runner.invoke(app, ["load", "-w", str(moved)]).exit_code == 0
+    return moved
+
+
+def move_half(root: Path, *args: str) -> str:
+    result = runner.invoke(app, ["whatif", "-w", str(root), "--provider", "ISP", "--pod", "EL", "--change", "50%", "--move-to", "ACUTE", *args])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, said
+    return said
+
+
+def test_projected_activity_moved_to_another_provider_is_paid_at_its_terms(with_acute: Path) -> None:
+    """Half of ISP's electives from December go to the acute trust: 5 of the 10 projected a
+    month, 20 cases December to March. ISP is paid 20 × £100 = £2,000 less, the trust
+    20 × £150 = £3,000 more: commissioners pay £1,000 more, on every method (the run rate is
+    each one's forecast here)."""
+    said = move_half(with_acute, "--from", "2025-12", "--as-of", "2025-11")
+    assert "run_rate (run rate of the year to date) │ £6,000.00 │ £7,000.00 │ £1,000.00" in said
+    assert "ISP-2025: saves £2,000.00" in said and "ACUTE-2025: costs £3,000.00" in said
+    assert "an extra £1,000.00 to what commissioners pay." in said
+
+
+def test_a_move_within_actual_months_is_the_same_on_the_forecast(with_acute: Path) -> None:
+    """June to November's 60 electives, half moved: 30 × £100 = £3,000 less to ISP, 30 × £150
+    = £4,500 more to the trust, £1,500 in all, whether or not the rest of the year is projected
+    (the projected months do not change)."""
+    for args in ((), ("--as-of", "2025-11")):
+        said = move_half(with_acute, "--from", "2025-06", "--to", "2025-11", *args)
+        assert "ISP-2025: saves £3,000.00" in said and "ACUTE-2025: costs £4,500.00" in said
+        assert "an extra £1,500.00 to what commissioners pay." in said
 
 
 def test_fewer_referrals_become_fewer_cases_after_the_lag(cut: Path) -> None:

@@ -199,7 +199,7 @@ def gather(
     report = Outlook(name, year, as_of, result.methods, headline, result.unavailable, contract_outlooks, total, positions, notes=notes,
                      paying=frozenset(commissioners(contracts)))
     if whatif is not None:
-        if any(c.move is not None for c in whatif.changes) or as_of >= year.months[-1]:
+        if as_of >= year.months[-1]:
             report.whatif = run_whatif(engine, contracts, year, tables, whatif)
         else:
             report.whatif = run_forward(engine, contracts, year, tables, whatif, as_of, methods=(headline,)).by_method[headline]
@@ -360,8 +360,7 @@ def whatif_span(report: Outlook) -> str:
     assert result is not None
     months = result.months
     if not report.whatif_on_forecast:
-        moved = " (activity moved to another provider is priced on actual months only)" if any(c.move is not None for c in result.whatif.changes) else ""
-        return f"Against the year's actual activity, {month_name(months[0])} to {month_name(months[-1])}{moved}"
+        return f"Against the year's actual activity, {month_name(months[0])} to {month_name(months[-1])}"
     done = [m for m in months if m <= report.as_of]
     ahead = [m for m in months if m > report.as_of]
     return (f"On the {report.headline} forecast as of {month_name(report.as_of)}: {month_name(done[0])} to {month_name(done[-1])} "

@@ -12,14 +12,14 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 from pydantic import Field, ValidationError, model_validator
 
-from carecontracts.engine.agreements import agreements_of
+from carecontracts.engine.agreements import Agreement, agreements_of
 from carecontracts.engine.backend import Engine, recast
 from carecontracts.engine.measure import ACTUAL, summed, tallies
 from carecontracts.engine.registry import MECHANISMS
@@ -219,9 +219,12 @@ class Applied:
     matched_units: Decimal
 
 
-def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenario: str, carried: bool = False) -> tuple[ir.Table, list[Applied]]:
-    """The baseline's fine tallies (or routed tallies carrying the filtered columns, which
-    can only be scaled) with the activity changes applied, as `scenario`."""
+def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenario: str, carried: bool = False,
+                   reroute: Callable[[ir.Table], ir.Table] | None = None) -> tuple[ir.Table, list[Applied]]:
+    """The baseline's fine tallies (or routed tallies carrying the filtered columns, `carried`)
+    with the activity changes applied, as `scenario`. Routed tallies move to another provider
+    only with `reroute`, which turns the activity moved (one route of each) into the other
+    provider's routed tallies."""
     changed = fine.mutate(scenario=ibis.literal(scenario))
     applied: list[Applied] = []
     for change in changes:
@@ -229,7 +232,8 @@ def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenar
         if where is None:
             continue
         hit = _matching(changed, where, carried)
-        matched = engine.to_arrow(changed.filter(hit).aggregate(units=changed.quantity.sum())).column("units")[0].as_py() or Decimal(0)
+        selected = _one_route(changed.filter(hit)) if carried else changed.filter(hit)
+        matched = engine.to_arrow(selected.aggregate(units=selected.quantity.sum())).column("units")[0].as_py() or Decimal(0)
         applied.append(Applied(change, Decimal(matched)))
         if change.scale is not None:
             if change.percent is not None:
@@ -238,13 +242,52 @@ def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenar
                 factor = 1 + (change.units or Decimal(0)) / matched if matched else Decimal(1)
             scaled = _scaled(changed, _factor(factor))
             changed = changed.mutate(**{name: ibis.cases((hit, value), else_=changed[name]) for name, value in scaled.items()})
+            continue
+        share = (change.percent if change.percent is not None else Decimal(100)) / 100
+        kept = changed.mutate(**{name: ibis.cases((hit, value), else_=changed[name]) for name, value in _scaled(changed, _factor(1 - share)).items()})
+        if carried:
+            if reroute is None:
+                raise ValueError("routed tallies move to another provider only with a reroute")
+            moved = reroute(selected.mutate(unit_provider=ibis.literal(change.to), **_scaled(selected, _factor(share))))
         else:
-            share = (change.percent if change.percent is not None else Decimal(100)) / 100
-            selected = changed.filter(hit)
             moved = selected.mutate(provider=ibis.literal(change.to), **_scaled(selected, _factor(share)))
-            kept = changed.mutate(**{name: ibis.cases((hit, value), else_=changed[name]) for name, value in _scaled(changed, _factor(1 - share)).items()})
-            changed = ibis.union(kept, moved.select(kept.columns), distinct=False)
+        changed = ibis.union(kept, moved.select(kept.columns), distinct=False)
     return changed, applied
+
+
+def _one_route(routed: ir.Table) -> ir.Table:
+    """Routed tallies carrying the activity's own columns, kept for only the first contract
+    and component counting each piece of activity, so activity counted by several is counted once."""
+    own = [c for c in routed.columns if c.startswith("unit_")]
+    route = routed.contract.concat("/", routed.component)
+    marked = routed.mutate(_route=route, _first=route.min().over(group_by=["scenario", "month", "currency", *own]))
+    return marked.filter(marked._route == marked._first).drop("_route", "_first")
+
+
+def rerouting(engine: Engine, agreements: list[Agreement], fine: ir.Table, carried: Sequence[str]) -> Callable[[ir.Table], ir.Table]:
+    """How routed tallies carrying every column of the fine tallies (`carried`) go back to
+    fine tallies and are routed again: so activity moved to another provider is counted by
+    that provider's contracts, at their terms. Moved activity carries no readmissions (they
+    were the first provider's)."""
+    def reroute(rows: ir.Table) -> ir.Table:
+        columns: dict[str, ir.Value] = {}
+        for name in fine.columns:
+            if name in carried:
+                value = rows[f"unit_{name}"]
+            elif name in ("scenario", "month", "currency", "quantity", "events", "cost", "compliant"):
+                value = rows[name]
+            else:
+                value = ibis.literal(0)
+            columns[name] = value.cast(fine[name].type())
+        routed = tallies(engine, rows.select(**columns), agreements, keep=carried)
+        return routed if routed is not None else rows.filter(ibis.literal(False))
+    return reroute
+
+
+def fine_dimensions(fine: ir.Table) -> tuple[str, ...]:
+    """The columns of fine tallies that say what the activity is (not when, nor how much)."""
+    return tuple(c for c in fine.columns if c not in ("scenario", "month", "currency", "quantity", "events", "cost", "compliant")
+                 and not c.startswith("readmitted_"))
 
 
 # --------------------------------------------------------------------------- terms
@@ -510,15 +553,11 @@ def run_forward(
     methods: tuple[str, ...] | None = None,
 ) -> ForwardResult:
     """Apply the what-if to each forecast method's activity, actual to `as_of` and projected
-    after it, and price baseline and what-if forecasts together. Activity is scaled where it
-    is (moving it to another provider needs each row's own activity: actual months only)."""
+    after it, and price baseline and what-if forecasts together. Activity moved to another
+    provider is projected as the first provider's, then counted by the other's contracts."""
     methods = methods or METHODS
     months = months or year.months
-    moved = [c for c in whatif.changes if c.move is not None]
-    if moved:
-        raise ProblemsError([Problem("--move-to", f"'{moved[0].describe()}' moves activity: with --as-of the months after it are projected, "
-                                     "and projected activity is not kept row by row to be routed to another provider's contract",
-                                     expected="--change to scale activity on the forecast; --move-to without --as-of (actual months)")])
+    check_providers(contracts, whatif)
     try:
         return _run_forward(engine, contracts, year, tables, whatif, as_of, months, methods)
     except Exception as error:
@@ -534,21 +573,25 @@ def _run_forward(engine: Engine, contracts: list[Contract], year: FinancialYear,
     fine, _ = measure(engine, agreements, tables.activity)
     if fine is None:
         raise ProblemsError([Problem("--as-of", "no activity is loaded to forecast from", expected="run `carecontracts load` first")])
-    routed = tallies(engine, fine, agreements, keep=CARRIED)
+    moves = any(c.move is not None for c in whatif.changes)
+    # Moving activity routes it again, so the projection keeps everything routing reads.
+    carried = tuple(dict.fromkeys([*CARRIED, *fine_dimensions(fine)])) if moves else CARRIED
+    routed = tallies(engine, fine, agreements, keep=carried)
     elapsed = check_as_of(routed, year, as_of, engine)
-    last = last_year_tallies(engine, fine, agreements, year, CARRIED) if "seasonal" in methods or "blend" in methods else None
-    projection = project(engine, routed, last, tables.plans, year, as_of, methods, [*KEY, *(f"unit_{c}" for c in CARRIED)])
+    last = last_year_tallies(engine, fine, agreements, year, carried) if "seasonal" in methods or "blend" in methods else None
+    projection = project(engine, routed, last, tables.plans, year, as_of, methods, [*KEY, *(f"unit_{c}" for c in carried)])
     forecasts = projected_routed(routed, projection, elapsed, None)
     if not forecasts:
         raise ProblemsError([Problem("--as-of", "; ".join(f"{m}: {why}" for m, why in projection.unavailable.items()), expected="a month the data allows")])
-    activity_changes = [c for c in whatif.changes if c.scale is not None]
+    activity_changes = [c for c in whatif.changes if c.scale is not None or c.move is not None]
+    reroute = rerouting(engine, agreements, fine, carried) if moves else None
     achieved = achievement_changes(contracts, [c for c in whatif.changes if c.outcome is not None])
     base_parts, what_parts, names, what_names = [], [], [], []
     applied_by: dict[str, list[Applied]] = {}
     for name, rows in forecasts:
         method = name.split(":")[1]
         what_name = f"{whatif.name} on {method}"
-        changed, applied_by[method] = apply_activity(engine, rows, activity_changes, what_name, carried=True) if activity_changes else (
+        changed, applied_by[method] = apply_activity(engine, rows, activity_changes, what_name, carried=True, reroute=reroute) if activity_changes else (
             rows.mutate(scenario=ibis.literal(what_name)), [])
         base_parts.append(summed(rows))
         what_parts.append(summed(changed))
