@@ -8,7 +8,6 @@ import csv
 import datetime as dt
 import io
 import random
-import re
 import shutil
 import subprocess
 from collections import defaultdict
@@ -104,13 +103,13 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[pa.Table, Path]:
 
 
 def month_columns(sheet) -> dict[dt.date, int]:
-    """Summary columns of the months, read from their headings (M1 Apr 2025 ...)."""
+    """Summary columns of the months, read from their headings: each the month's date, shown
+    as its month of the financial year (M1 Apr 2025 ...)."""
     columns = {}
     for cell in sheet[2]:
-        match = re.fullmatch(r"M(\d+) (\w{3} \d{4})", str(cell.value or ""))
-        if match:
-            month = dt.datetime.strptime(match.group(2), "%b %Y").date()
-            assert YEAR.months.index(month) + 1 == int(match.group(1))
+        if isinstance(cell.value, dt.datetime):
+            month = cell.value.date()
+            assert cell.number_format == f'"M{YEAR.months.index(month) + 1} "mmm yyyy'
             columns[month] = cell.column
     return columns
 

@@ -263,7 +263,8 @@ def test_export_writes_the_months_asked(example: Path, tmp_path: Path) -> None:
     assert "of M8 2025-11" in said
     book = load_workbook(root / "nov.xlsx")
     assert book.sheetnames == ["Summary", "Positions", "Lines"]
-    assert [c.value for c in book["Summary"][2] if str(c.value).startswith("M")] == ["M8 Nov 2025"]
+    months = [c for c in book["Summary"][2] if isinstance(c.value, dt.datetime)]
+    assert [(c.value, c.number_format) for c in months] == [(NOV, '"M8 "mmm yyyy')]
     lines = book["Lines"]
     month = [c.value for c in lines[1]].index("month") + 1
     assert lines.max_row > 1 and {lines.cell(r, month).value for r in range(2, lines.max_row + 1)} == {NOV}

@@ -19,7 +19,7 @@ from carecontracts.machine import atomic_write
 from carecontracts.periods import FinancialYear
 from carecontracts.report.sheets import money_width, text_width
 from carecontracts.report.xlsx import (
-    MAX_ROWS, Cell, Column, Formula, SharedStrings, Sheet, Style, Value, cell_ref, column_letter, sheet_ref, small_rows,
+    MAX_ROWS, Cell, Column, Formula, SharedStrings, Sheet, Style, Value, cell_ref, column_letter, financial_month_heading, sheet_ref, small_rows,
     table_rows, write_xlsx,
 )
 
@@ -109,6 +109,13 @@ def month_heading(month: dt.date, year: FinancialYear | None) -> str:
     return name
 
 
+def month_heading_cell(month: dt.date, year: FinancialYear | None) -> Cell:
+    """A month's column heading as the month's date, shown as M8 Nov 2025 (or Nov 2025)."""
+    if year is not None and month in year:
+        return Cell(month, financial_month_heading(year.months.index(month) + 1))
+    return Cell(month, Style.HEADING_MONTH)
+
+
 def extremes(values: pa.ChunkedArray | pa.Array) -> list[Decimal]:
     """The smallest and largest of a column of amounts (nothing if it is empty)."""
     low, high = pc.min_max(values).values()
@@ -162,7 +169,8 @@ def summary_sheet(lines: pa.Table, strings: SharedStrings, year: FinancialYear |
             return [Cell(Decimal(0), Style.MONEY_TOTAL) for _ in range(len(months) + 1)]
         return [Cell(Formula(f"SUM({cell_ref(c, top)}:{cell_ref(c, bottom)})"), Style.MONEY_TOTAL) for c in [*month_columns, total_column]]
 
-    heading_cells: list[Cell | Value] = [Cell(h, Style.HEADING if i < NAME_COLUMNS else Style.HEADING_NUMBER) for i, h in enumerate(headings)]
+    heading_cells: list[Cell | Value] = [*(Cell(k, Style.HEADING) for k in KEYS), *(month_heading_cell(m, year) for m in months),
+                                         Cell("total", Style.HEADING_NUMBER)]
     above: list[list[Cell | Value]] = [[Cell(title, Style.BOLD)], heading_cells, [Cell("By payer", Style.BOLD)]]
     for side, parties, top in ((0, by_payer, payer_first), (1, by_payee, payee_first)):
         for offset, name in enumerate(parties):

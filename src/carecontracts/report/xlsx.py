@@ -61,6 +61,24 @@ class Style(IntEnum):
     HEADING_MONTH = 13
     VARIANCE = 14
     VARIANCE_TOTAL = 15
+    # A month's heading as a date that shows its month of the financial year: M1 Apr 2025.
+    HEADING_M1 = 16
+    HEADING_M2 = 17
+    HEADING_M3 = 18
+    HEADING_M4 = 19
+    HEADING_M5 = 20
+    HEADING_M6 = 21
+    HEADING_M7 = 22
+    HEADING_M8 = 23
+    HEADING_M9 = 24
+    HEADING_M10 = 25
+    HEADING_M11 = 26
+    HEADING_M12 = 27
+
+
+def financial_month_heading(number: int) -> Style:
+    """The heading style of month `number` (1 to 12) of the financial year."""
+    return Style(Style.HEADING_M1 + number - 1)
 
 
 # Money with thousands separators, negatives in red with a minus: what finance teams use; in
@@ -86,7 +104,8 @@ DATE_CODE = "yyyy-mm-dd"
 def styles_xml(symbol: str) -> str:
     """styles.xml with money in `symbol`."""
     formats = {164: money_code(symbol), 165: MONTH_CODE, 166: "#,##0.00######", 167: "#,##0.00########", 168: PERCENT_CODES[1],
-               169: PERCENT_CODES[2], 170: DATE_CODE, 171: variance_code(symbol)}
+               169: PERCENT_CODES[2], 170: DATE_CODE, 171: variance_code(symbol),
+               **{172 + n: f'"M{n + 1} "{MONTH_CODE}' for n in range(12)}}
     return (
         HEAD + f'<styleSheet xmlns="{MAIN}">'
         f'<numFmts count="{len(formats)}">' + "".join(f"<numFmt numFmtId={quoteattr(str(i))} formatCode={quoteattr(code)}/>" for i, code in formats.items()) + "</numFmts>"
@@ -97,7 +116,7 @@ def styles_xml(symbol: str) -> str:
         '<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
         '<border><left/><right/><top style="thin"><color auto="1"/></top><bottom/><diagonal/></border></borders>'
         '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-        '<cellXfs count="16">'
+        '<cellXfs count="28">'
         '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
         '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
         '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
@@ -115,6 +134,8 @@ def styles_xml(symbol: str) -> str:
         '<alignment horizontal="right"/></xf>'
         '<xf numFmtId="171" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
         '<xf numFmtId="171" fontId="1" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyFont="1" applyBorder="1"/>'
+        + "".join(f'<xf numFmtId="{172 + n}" fontId="1" fillId="2" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1" '
+                  'applyAlignment="1"><alignment horizontal="right"/></xf>' for n in range(12)) +
         "</cellXfs>"
         '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
         f'<dxfs count="1"><dxf><font><color rgb="{FAVOURABLE}"/></font></dxf></dxfs>'
