@@ -558,7 +558,8 @@ def print_positions(positions: "pa.Table", title: str, shown: int | None = None)
     with `shown`, only the parties with the largest income or payments are listed."""
     rows = positions.to_pylist()
     listed = rows if shown is None or len(rows) <= shown else sorted(rows, key=lambda r: -max(r["income"], r["payments"]))[:shown]
-    table = Table(title=title if len(listed) == len(rows) else f"{title}: the {len(listed)} largest parties of {len(rows):,}", title_justify="left")
+    table = Table(title=title if len(listed) == len(rows) else f"{title}: the {len(listed)} largest parties of {len(rows):,}", title_justify="left",
+                  caption="costs and margin only for a provider all of whose activity carries its costs", caption_justify="left")
     for name in ("party", "role", "income", "payments", "net", "costs", "margin"):
         table.add_column(name, justify="left" if name in ("party", "role") else "right", no_wrap=True)
     income = sum((r["income"] for r in rows), Decimal(0))

@@ -206,6 +206,16 @@ def test_risk_share_without_cost_is_a_located_error(engine: Engine) -> None:
     assert problem.field == "components[0].prices" and "no cost" in problem.message
 
 
+def test_risk_share_with_part_of_the_activity_uncosted_is_refused(engine: Engine) -> None:
+    """£9.4m of costed cases and one case in May with no cost: the outturn is not known, so
+    no share is priced on £9.4m as if it were (that would return £300,000 to the commissioner)."""
+    day = dt.date(2025, 5, 20)
+    with pytest.raises(ProblemsError) as error:
+        run(engine, [contract(risk())], activity([*monthly_cost("9400000"), {"end_date": day, "start_date": day, "cost": None}]))
+    (problem,) = error.value.problems
+    assert problem.field == "components[0].prices" and "some of it) carries no cost" in problem.message
+
+
 def test_split_variance_parts_sum_to_the_variance() -> None:
     bands = [Band(up_to_percent=D(10), provider_percent=D(50)), Band(provider_percent=D(25))]
     assert split_variance(D("-600000"), D("10000000"), bands) == (D("-300000"), D("-300000"))

@@ -82,6 +82,21 @@ def test_prime_pays_its_sub_contractors_and_positions_show_the_margin(engine: En
     assert sum(r["income"] for r in table) == sum(r["payments"] for r in table)
 
 
+def test_no_margin_where_only_part_of_the_activity_carries_costs(engine: Engine) -> None:
+    # The acute trust's 10 cases carry £400 each, an eleventh carries none: it is paid
+    # 11 × £500 = £5,500, but its costs are not known, so neither is its margin (£4,000 would
+    # make it £1,500, which no one can say). The prime's position has no activity costs at all.
+    text = PRIME.format(core="1_200_000", gp="240_000", charity="60_000")
+    rows = activity([*repeat(10, provider="ACUTE", commissioner="ICB-A", service="msk", cost=400),
+                     *repeat(1, provider="ACUTE", commissioner="ICB-A", service="msk", cost=None, prefix="u")])
+    tables = RunTables(engine.put(rows), engine.put(price_list({"HRG1": "500"})))
+    terms = [contract(text, {"tariff"})]
+    priced = measure_and_price(engine, terms, YEAR, tables)
+    by_party = {r["party"]: r for r in engine.to_arrow(positions(priced.lines, priced.fine, agreements_of(terms), YEAR.months)).to_pylist()}
+    assert (by_party["ACUTE"]["income"], by_party["ACUTE"]["net"]) == (D("5500.00"), D("5500.00"))
+    assert by_party["ACUTE"]["costs"] is None and by_party["ACUTE"]["margin"] is None
+
+
 SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 pounds = st.integers(0, 10**9).map(lambda p: Decimal(p).scaleb(-2))
 NAMES = ("OPA-2025", "ALLIANCE", "ACUTE", "COMMUNITY", "COUNCIL", "CHARITY", "MSK-2025", "MSK-ORTHO", "MSK-GP", "MSK-CHARITY",

@@ -163,9 +163,9 @@ def test_the_same_runs_on_spark(duck: Engine, engine: Engine) -> None:
 
 def test_expected_scenario_reproduces_the_payment_run(duck: Engine) -> None:
     # Fractional quantities, two currencies and costs: drawing nothing gives back exactly
-    # the statement's amounts.
+    # the statement's amounts, and the provider's margin is what it is paid less its costs.
     text = HEAD + "components: [{id: cases, kind: activity, prices: tariff}]"
-    rows = year_of(3, service="elective", quantity="1.25", cost="333.33") + year_of(2, service="elective", currency="HRG2", quantity="0.5")
+    rows = year_of(3, service="elective", quantity="1.25", cost="333.33") + year_of(2, service="elective", currency="HRG2", quantity="0.5", cost="50")
     prices = price_list({"HRG1": "1234.5678", "HRG2": "99.99"})
     data = tables(duck, rows, prices=prices)
     contracts = [contract(text, {"tariff"})]
@@ -177,7 +177,11 @@ def test_expected_scenario_reproduces_the_payment_run(duck: Engine) -> None:
     expected = {r["month"]: r["amount"] for r in result.flows.to_pylist() if r["scenario"] == "expected"}
     assert expected == by_month
     costs = party(result, "PROV")
-    assert costs.stressed["expected"] == sum(by_month.values()) - 12 * 3 * D("333.33")
+    assert costs.measure == "margin" and costs.stressed["expected"] == sum(by_month.values()) - 12 * 3 * D("333.33") - 12 * 2 * D("50")
+    # With the HRG2 cases carrying no cost, the provider's costs are not known: its net is shown, not a margin.
+    uncosted = year_of(3, service="elective", quantity="1.25", cost="333.33") + year_of(2, service="elective", currency="HRG2", quantity="0.5")
+    partly = party(simulate(duck, contracts, YEAR, tables(duck, uncosted, prices=prices), 2, 1, RiskModel()), "PROV")
+    assert partly.measure == "net" and partly.stressed["expected"] == sum(by_month.values())
 
 
 def test_stress_tests_by_hand(duck: Engine) -> None:

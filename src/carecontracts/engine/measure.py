@@ -87,6 +87,12 @@ def prices_spells(agreements: Sequence[Agreement]) -> bool:
     return any(c.kind == "spell" for a in agreements for c in a.components)
 
 
+def known_cost(cost: ir.NumericColumn) -> ir.NumericScalar:
+    """The sum of costs, known only when every one is: a cost missing from any event (or
+    tally) makes the sum unknown (null), never the cost of the rest."""
+    return ibis.cases((cost.isnull().any(), ibis.null("decimal(18, 2)")), else_=cost.sum().cast("decimal(18, 2)"))
+
+
 def with_spell_columns(events: ir.Table) -> ir.Table:
     """Events with what spell pricing reads of each spell: `spell_days`, the length of stay
     net of critical care, rehabilitation and palliative days (the days that count towards
@@ -124,7 +130,7 @@ def fine_tallies(events: ir.Table, agreements: list[Agreement]) -> ir.Table:
     metrics = {
         "quantity": events.quantity.sum().cast(QUANTITY_TYPE),
         "events": events.count(),
-        "cost": events.cost.sum().cast("decimal(18, 2)") if "cost" in events.columns else ibis.literal(None, type="decimal(18, 2)"),
+        "cost": known_cost(events.cost) if "cost" in events.columns else ibis.literal(None, type="decimal(18, 2)"),
         "compliant": events.compliant.sum().cast("int64") if "compliant" in events.columns else ibis.literal(0).cast("int64"),
     }
     totals = events.group_by(grain).aggregate(**metrics, **{flag: zero for flag in flags})
@@ -270,6 +276,6 @@ def summed(routed: ir.Table, keys: Sequence[str] | None = None) -> ir.Table:
         readmitted=routed.readmitted.sum().cast(QUANTITY_TYPE),
         chargeable=routed.chargeable.sum().cast(QUANTITY_TYPE),
         events=routed.events.sum(),
-        cost=routed.cost.sum().cast("decimal(18, 2)"),
+        cost=known_cost(routed.cost),
         compliant=routed.compliant.sum().cast("int64"),
     )

@@ -10,6 +10,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from carecontracts.engine.agreements import Agreement
+from carecontracts.engine.measure import known_cost
 from carecontracts.money import AMOUNT_TYPE
 
 POSITION_COLUMNS = ["scenario", "party", "role", "income", "payments", "net", "costs", "margin"]
@@ -55,7 +56,7 @@ def deliverers(agreements: list[Agreement]) -> set[str]:
 
 def positions(lines: ir.Table, fine: ir.Table | None, agreements: list[Agreement], months: list[dt.date]) -> ir.Table:
     """Per scenario and party: income (lines it is paid), payments (lines it pays), net,
-    costs of the activity it delivered in the months (null where the activity carries none,
+    costs of the activity it delivered in the months (null unless all of it carries costs,
     or where the party is not paid to deliver it: see `deliverers`), margin."""
     lines = lines.filter(lines.month.isin(months))
     zero = ibis.literal(0).cast(AMOUNT_TYPE)
@@ -69,8 +70,8 @@ def positions(lines: ir.Table, fine: ir.Table | None, agreements: list[Agreement
     if fine is not None and delivering:
         # Parties as a joined table, not a list of literals: a book has thousands of them.
         payees = ibis.memtable(pa.table({"provider": pa.array(delivering, pa.string())}))
-        spent = fine.filter(fine.month.isin(months), fine.cost.notnull()).semi_join(payees, "provider")
-        spent = spent.group_by(["scenario", spent.provider.name("party")]).aggregate(costs=spent.cost.sum().cast(AMOUNT_TYPE))
+        spent = fine.filter(fine.month.isin(months)).semi_join(payees, "provider")
+        spent = spent.group_by(["scenario", spent.provider.name("party")]).aggregate(costs=known_cost(spent.cost).cast(AMOUNT_TYPE))
         table = table.left_join(spent, ["scenario", "party"]).drop("scenario_right", "party_right")
     else:
         table = table.mutate(costs=ibis.literal(None, type=AMOUNT_TYPE))

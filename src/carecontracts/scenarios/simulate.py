@@ -39,7 +39,7 @@ from pydantic import Field, ValidationError
 
 from carecontracts.engine.agreements import Agreement, agreements_of
 from carecontracts.engine.backend import Engine
-from carecontracts.engine.measure import ACTUAL, SPELL_KEYS, TALLY_KEYS, tallies
+from carecontracts.engine.measure import ACTUAL, SPELL_KEYS, TALLY_KEYS, known_cost, tallies
 from carecontracts.engine.mechanisms.outcome_incentive import Achieved, Measuring, achievements, store_earned
 from carecontracts.engine.positions import POSITION_COLUMNS, positions, roles
 from carecontracts.engine.price import PricingInputs, Repricing, placed_components
@@ -209,7 +209,7 @@ def expected_year(engine: Engine, agreements: list[Agreement], year: FinancialYe
     routed = tallies(engine, fine, agreements, keep=UNIT)
     rows = engine.to_arrow(routed) if routed is not None else EXPECTED_ROWS.empty_table()
     unit_months = engine.to_arrow(
-        fine.group_by([*UNIT, "month"]).aggregate(events=fine.events.sum(), cost=fine.cost.sum().cast("decimal(18, 2)"))
+        fine.group_by([*UNIT, "month"]).aggregate(events=fine.events.sum(), cost=known_cost(fine.cost))
     )
     months = year.months
     seen = set(unit_months.column("month").to_pylist())
@@ -230,12 +230,17 @@ def expected_year(engine: Engine, agreements: list[Agreement], year: FinancialYe
     history_events = np.zeros((len(units), len(months)))
     history_cost = np.zeros((len(units), len(months)))
     has_cost = np.zeros(len(units), dtype=bool)
+    uncosted: set[str] = set()
     for row in unit_months.to_pylist():
         u, m = index[(row["provider"], row["service"])], months.index(row["month"])
         history_events[u, m] = row["events"]
         if row["cost"] is not None:
             history_cost[u, m] = float(row["cost"])
             has_cost[u] = True
+        else:
+            uncosted.add(row["provider"])
+    # A provider's costs are known only when all of its activity carries them.
+    has_cost &= np.array([unit[0] not in uncosted for unit in units], dtype=bool)
     events, cost = history_events.copy(), history_cost.copy()
     if first:
         known = months[:first]

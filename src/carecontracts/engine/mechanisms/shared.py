@@ -381,7 +381,8 @@ def actual_cost(context: KindContext) -> ir.Table:
             where = {(p.contract, p.id): p for p in costed}
             raise context.fail([
                 where[(r["contract"], r["component"])].problem(
-                    "the activity carries no cost", "prices", "a `cost` column in the activity, or `prices:` to value it at a price list"
+                    "the activity (or some of it) carries no cost", "prices",
+                    "a `cost` on every row of the activity, or `prices:` to value it at a price list"
                 )
                 for r in sorted(empty, key=lambda r: (r["contract"], r["component"]))
             ])
