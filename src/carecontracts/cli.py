@@ -475,7 +475,7 @@ def pay(
     period: Annotated[str, typer.Argument(help="A month (2025-11), a range (2025-04..2025-11), or 'year' for the whole financial year.")],
     workspace: WorkspaceOption = Path("."),
     backend: BackendOption = None,
-    xlsx: Annotated[Optional[Path], typer.Option(help="Write the statements here as XLSX (default: .carecontracts/out/statements-PERIOD.xlsx).")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option(help="Write the statements here as XLSX (default: WORKSPACE/outputs/statements-PERIOD.xlsx).")] = None,
     lines: Annotated[LinesFormat, typer.Option(
         "--lines", help="Where every statement line goes: xlsx (a Lines sheet in the workbook), or parquet or csv "
         "(a file beside the workbook, e.g. statements-2025-26-lines.parquet, and the workbook holds the summary and "
@@ -516,7 +516,7 @@ def pay(
     else:
         big = contract_count(result.lines) > BIG_BOOK
         print_positions(result.positions, f"Positions {label}", SHOWN_PARTIES if big else None)
-    target = xlsx or space.state_dir / "out" / f"statements-{label.replace('..', '_to_')}.xlsx"
+    target = xlsx or space.outputs_dir / f"statements-{label.replace('..', '_to_')}.xlsx"
     written: list[Path] = []
     try:
         with err.status(f"writing {len(chosen):,} lines..."):
@@ -1221,8 +1221,8 @@ def report(
     as_of: Annotated[str, typer.Option("--as-of", help="The last month of actual data, e.g. 2025-11.")],
     workspace: WorkspaceOption = Path("."),
     whatif_file: Annotated[Optional[Path], typer.Option("--whatif", help="A what-if YAML file (name: and changes:) to include.")] = None,
-    html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report (default: .carecontracts/out/report-AS_OF.html).")] = None,
-    xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook (default: .carecontracts/out/report-AS_OF.xlsx).")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report (default: WORKSPACE/outputs/report-AS_OF.html).")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook (default: WORKSPACE/outputs/report-AS_OF.xlsx).")] = None,
     compare_service: Annotated[Optional[list[str]], typer.Option("--compare-service", help="Also compare every contract form for the activity of these services.")] = None,
     simulate_runs: Annotated[Optional[int], typer.Option("--simulate", help="Also simulate this many years after the as-of month (see `simulate`) and show each party's risk.", min=1)] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 1,
@@ -1275,7 +1275,7 @@ def report(
         raise fail(ProblemsError([Problem("--whatif", str(error), value=str(whatif_file), expected="a readable what-if YAML file")])) from None
     for note in outlook.notes:
         err.print(f"[yellow]Note:[/yellow] {note}")
-    folder = space.state_dir / "out"
+    folder = space.outputs_dir
     with err.status("drawing the report..."):
         written = [write_html(outlook, html or folder / f"report-{month_label(when)}.html"),
                    write_xlsx(outlook, xlsx or folder / f"report-{month_label(when)}.xlsx")]
@@ -1295,8 +1295,8 @@ def simulate(
     model: Annotated[Optional[Path], typer.Option(help="A YAML risk model overriding what is fitted from history (volume, cost, outcomes, stress).")] = None,
     chunk: Annotated[Optional[int], typer.Option(help="Runs priced at once: memory grows with it and with the book (default: 250, fewer on a big "
                                                   "book, about 1,000,000 run-rows at once).", min=1)] = None,
-    html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML risk report (default: .carecontracts/out/risk.html).")] = None,
-    xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook of the distributions and every run (default: .carecontracts/out/risk.xlsx).")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Where to write the HTML risk report (default: WORKSPACE/outputs/risk.html).")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option(help="Where to write the XLSX workbook of the distributions and every run (default: WORKSPACE/outputs/risk.xlsx).")] = None,
 ) -> None:
     """How bad can it get? A Monte Carlo of every party's position (volume, unit cost and outcomes drawn), with stress tests."""
     from carecontracts.language.yaml_lines import load_yaml
@@ -1363,7 +1363,7 @@ def simulate(
     out.print(stress)
     for item in result.stresses[1:]:
         out.print(f"  {item.name}: {item.description}")
-    folder = space.state_dir / "out"
+    folder = space.outputs_dir
     with err.status("drawing the risk report..."):
         written = [write_risk_html(result, html or folder / "risk.html", f"{space.settings.name}: risk {space.year.label}"),
                    write_risk_xlsx(result, xlsx or folder / "risk.xlsx")]

@@ -166,6 +166,11 @@ class Workspace:
         return self.root / ".carecontracts"
 
     @property
+    def outputs_dir(self) -> Path:
+        """Where statements and reports go unless the user says: a folder anyone can see."""
+        return self.root / "outputs"
+
+    @property
     def warehouse_path(self) -> Path:
         return self.state_dir / "warehouse.duckdb"
 

@@ -436,7 +436,7 @@ def test_big_book_summary_contract_filter_and_lines_beside(workspace: Path, tmp_
     unknown = invoke("pay", "year", "-w", workspace, "--contract", "BLK-3", "--contract", "BLK-0*")
     assert unknown.exit_code == 2
     assert "no contract 'BLK-3'" in unknown.output and "did you mean" in unknown.output and "BLK-03" in unknown.output
-    assert not (workspace / ".carecontracts" / "out" / "statements-2025-26.xlsx").exists()
+    assert not (workspace / "outputs" / "statements-2025-26.xlsx").exists()
 
 
 def test_pay_help_teaches_the_outputs() -> None:

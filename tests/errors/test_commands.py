@@ -25,7 +25,7 @@ MONTHS = {"period", "month", "as_of", "from_month", "to_month"}
 SOUND = {
     "period": "2025-11", "month": "2025-11", "as_of": "2025-11", "contract": "ACUTE-2025", "component": "api",
     "reference": "CH-0001", "response": "agreed", "reason": "duplicate", "amount": "1000", "acm": "{ws}/acm.csv",
-    "path": "{ws}/.carecontracts/out/fuzz.csv", "out_path": "{ws}/.carecontracts/out/fuzz-acm.csv", "folder": "{ws}/new-workspace",
+    "path": "{ws}/outputs/fuzz.csv", "out_path": "{ws}/outputs/fuzz-acm.csv", "folder": "{ws}/new-workspace",
     "files": "{ws}/data/plans/plans.csv",
 }
 PATHS = {"path", "out_path", "files", "file", "acm", "model", "xlsx", "html", "csv", "parquet", "output", "plcm", "invoice", "codes", "activity_file"}

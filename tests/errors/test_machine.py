@@ -15,7 +15,7 @@ from tests.errors.catalogue import Case, invoke, nothing, refused
 
 PATCH = pytest.MonkeyPatch()
 HOLDERS: list[subprocess.Popen] = []
-OUT = "{ws}/.carecontracts/out"
+OUT = "{ws}/outputs"
 
 
 def busy(ws: Path) -> None:
@@ -59,7 +59,7 @@ def read_only_folder(ws: Path) -> None:
 
 def earlier(ws: Path) -> None:
     """An earlier export, which a failed one must leave exactly as it was."""
-    folder = ws / ".carecontracts" / "out"
+    folder = ws / "outputs"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "lines.csv").write_text("an earlier export\n")
 

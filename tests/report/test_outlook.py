@@ -181,7 +181,7 @@ def test_report_command(workspace: Path, tmp_path: Path) -> None:
     # (0.125 + 0.33333333) / 2 × £840.525 = £192.62 → 4 × £3,080.12 = £12,320.48, ACUTE
     # £25,761.01, total £1,320,000 + £25,761.01.
     assert "Outturn 2025-26 as of M8 2025-11 (blend): £1,345,761.01; paid to date £893,440.53." in result.output
-    assert (tmp_path / "r.html").exists() and (workspace / ".carecontracts" / "out" / "report-2025-11.xlsx").exists()
+    assert (tmp_path / "r.html").exists() and (workspace / "outputs" / "report-2025-11.xlsx").exists()
     bad = runner.invoke(app, ["report", "-w", str(workspace), "--as-of", "2026-02"])
     assert bad.exit_code == 2 and "there is no activity in 2026-02 to forecast from" in bad.output
     assert re.search(r"not a month", runner.invoke(app, ["report", "-w", str(workspace), "--as-of", "Nov"]).output)
