@@ -59,6 +59,8 @@ CASES = [
     Case("minimum-loss-8-places", append(OPA, savings(", losses: {minimum_loss_rate_percent: 1.12345678}")), CHECK, (f"{OPA}:44", "components[3].losses.minimum_loss_rate_percent", "at most 7 decimal places")),
     Case("loss-floor-7-places", append(OPA, savings(", losses: {loss_rate_floor_percent: 40.1234567}")), CHECK, (f"{OPA}:44", "components[3].losses.loss_rate_floor_percent", "at most 4 decimal places")),
     Case("min-loss-renamed", append(OPA, savings(", losses: {min_loss_percent: 40}")), CHECK, (f"{OPA}:44", "components[3].losses.min_loss_percent", "unknown key 'min_loss_percent'", "'loss_rate_floor_percent', its new name (the lowest rate losses are shared at)")),
+    Case("minimum-loss-dated-over-100", append(OPA, savings(", losses: {minimum_loss_rate_percent: [{from: 2025-04-01, value: 120}]}")), CHECK,
+         (f"{OPA}:44", "components[3].losses.minimum_loss_rate_percent[0].value", "100")),
     Case("minimum-loss-renamed", append(OPA, savings(", losses: {minimum_loss_percent: 2}")), CHECK, (f"{OPA}:44", "components[3].losses.minimum_loss_percent", "'minimum_loss_rate_percent', its new name")),
     Case("sharing-misspelt", append(OPA, savings(", sharing_percnt: 40")), CHECK, (f"{OPA}:44", "components[3].sharing_percnt", "did you mean 'sharing_percent'?")),
     Case("quality-score-fraction", append(OPA, savings(", quality_score: 0.85")), CHECK, (f"{OPA}:44", "components[3].quality_score", "the quality score is a percent: write 85 for 85%")),

@@ -206,9 +206,11 @@ def dated_terms(component: object) -> Iterable[tuple[tuple, str, list[DatedValue
         for band, value in component.rates.items():
             if isinstance(value, list):
                 yield ("rates", band), f"rates.{band}", value, PerHead
-    if isinstance(component, SharedSavingsTerms) and component.losses is not None and isinstance(component.losses.participant_revenue, list):
-        yield ("losses", "participant_revenue"), "losses.participant_revenue", component.losses.participant_revenue, scalar_of(
-            LossTerms.model_fields["participant_revenue"].annotation)
+    if isinstance(component, SharedSavingsTerms) and component.losses is not None:
+        for name in ("participant_revenue", "minimum_loss_rate_percent"):
+            value = getattr(component.losses, name)
+            if isinstance(value, list):
+                yield ("losses", name), f"losses.{name}", value, scalar_of(LossTerms.model_fields[name].annotation)
     if isinstance(component, OutcomeIncentiveTerms) and isinstance(component.pot.amount, list):
         yield ("pot", "amount"), "pot.amount", component.pot.amount, scalar_of(Pot.model_fields["amount"].annotation)
 

@@ -666,8 +666,9 @@ class LossTerms(Strict):
     )
     loss_rate_floor_percent: RatePercent | None = Field(default=None, description="The lowest rate losses are shared at.")
     loss_rate_ceiling_percent: RatePercent | None = Field(default=None, description="The highest rate losses are shared at.")
-    minimum_loss_rate_percent: ThresholdPercent = Field(
-        default=Decimal(0), description="The minimum loss rate: a loss below this percent of benchmark owes nothing."
+    minimum_loss_rate_percent: DatedThresholdPercent = Field(
+        default=Decimal(0), description="The minimum loss rate: a loss below this percent of benchmark owes nothing; when dated, "
+        "the mean of the percents in force in the term's months of the year (weighted by months)."
     )
     cap_percent: Percent | None = Field(default=None, description="Most owed, as a percent of benchmark.")
     revenue_cap_percent: Percent | None = Field(default=None, description="Most owed, as a percent of participant revenue.")

@@ -43,7 +43,6 @@ PLACES = Decimal("0.0000000001")
 # give 7: 3.0860861), and an interpolated minimum is rounded to, half-up.
 RATE_PLACES = Decimal("0.0000001")
 # A minimum rate (0 to 100) and the sum of one a month over a year (up to 1,200), to 7 places.
-MINIMUM_TYPE = "decimal(10, 7)"
 MINIMUM_TOTAL_TYPE = "decimal(11, 7)"
 # Wide enough to compare savings × 100 × months with benchmark × percents exactly.
 COMPARED_TYPE = "decimal(38, 17)"
@@ -191,7 +190,7 @@ SPINE_TYPES = {
     "given_spent": pa.decimal128(28, 10), "spent_words": pa.string(),
     "minimum_total": pa.decimal128(11, 7), "minimum_months": pa.int64(), "minimum_words": pa.string(),
     "sharing": pa.decimal128(11, 10), "sharing_words": pa.string(), "cap_amount": pa.decimal128(28, 10), "cap_words": pa.string(),
-    "two_sided": pa.bool_(), "minimum_loss": pa.decimal128(10, 7), "minimum_loss_words": pa.string(),
+    "two_sided": pa.bool_(), "minimum_loss_total": pa.decimal128(11, 7), "minimum_loss_months": pa.int64(), "minimum_loss_words": pa.string(),
     "loss_rate": pa.decimal128(11, 10), "loss_words": pa.string(), "loss_cap_amount": pa.decimal128(28, 10), "loss_cap_words": pa.string(),
     "relief": pa.decimal128(11, 10), "relief_words": pa.string(),
     "precise": pa.bool_(),
@@ -222,18 +221,13 @@ def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None
                        + f" × {_people(persons)} people = {format_money(to_pence(given_spent))}")
     assigned = _mean(placed, terms.population) if terms.population is not None else persons
     minimum, found = minimum_savings(terms, assigned)
-    if isinstance(minimum, Decimal):
-        minimum_total, minimum_months = minimum, 1
-        minimum_words = f"minimum savings rate {percent_text(minimum)}" + (f" ({found})" if found else "")
-    else:
-        minimum_total, minimum_months, runs = _weighted(placed, minimum, percent_text)
-        minimum_words = f"minimum savings rate {_rounded(minimum_total / minimum_months)}% (weighted by months: {runs})"
+    minimum_total, minimum_months, minimum_words = _threshold(placed, minimum, "minimum savings rate", found)
     cap_amount, cap_words = None, None
     if terms.cap_percent is not None:
         cap_amount = _percent_of(benchmark, terms.cap_percent)
         cap_words = f"{percent_text(terms.cap_percent)} of benchmark"
     losses = terms.losses
-    loss_row: tuple = (False, None, None, None, None, None, None, None, None)
+    loss_row: tuple = (False, None, None, None, None, None, None, None, None, None)
     if losses is not None:
         rate, loss_words = _loss_rate(terms)
         caps = []
@@ -263,7 +257,7 @@ def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None
                 relief = 1 - Decimal(circumstances.months_affected) / 12 * circumstances.population_affected_percent / 100
                 relief_words = (f"reduced for extreme and uncontrollable circumstances × (1 − {circumstances.months_affected}/12 months "
                                 f"× {percent_text(circumstances.population_affected_percent)} of the population affected)")
-        loss_row = (True, losses.minimum_loss_rate_percent, f"minimum loss rate {percent_text(losses.minimum_loss_rate_percent)}",
+        loss_row = (True, *_threshold(placed, losses.minimum_loss_rate_percent, "minimum loss rate"),
                     share_value(rate), loss_words, loss_cap, loss_cap_words,
                     share_value(relief) if relief is not None else None, relief_words)
     return (
@@ -273,9 +267,22 @@ def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None
         share_value(sharing_factor(terms)), _factor_words(terms), cap_amount, cap_words,
         *loss_row,
         # A minimum with more than 2 places is compared with the savings rate shown to 7.
-        _places(minimum if isinstance(minimum, Decimal) else Decimal(0)) > 2
-        or (losses is not None and _places(losses.minimum_loss_rate_percent) > 2),
+        _places_of(minimum) > 2 or (losses is not None and _places_of(losses.minimum_loss_rate_percent) > 2),
     )
+
+
+def _threshold(placed: Placed, percent: Dated, name: str, found: str = "") -> tuple[Decimal, int, str]:
+    """A minimum rate as compared: the sum of its percents over the months it is weighted by
+    (one, unless dated), those months, and its words ('minimum loss rate 2%')."""
+    if isinstance(percent, Decimal):
+        return percent, 1, f"{name} {percent_text(percent)}" + (f" ({found})" if found else "")
+    total, months, runs = _weighted(placed, percent, percent_text)
+    return total, months, f"{name} {_rounded(total / months)}% (weighted by months: {runs})"
+
+
+def _places_of(percent: Dated) -> int:
+    """The most decimal places a minimum rate (or any of its dated values) is written to."""
+    return max(_places(v.value) for v in percent) if isinstance(percent, list) else _places(percent)
 
 
 @register("shared_savings", measures_activity=True, summary="shares savings (and, two-sided, losses) against a benchmark once a year",
@@ -319,7 +326,8 @@ def _outcome(table: ir.Table) -> tuple[ir.NumericValue, dict[str, ir.Value]]:
     earned = ibis.cases((capped, table.cap_amount.cast(VALUE_TYPE)), else_=earned_before)
     lost = (-table.savings).cast(VALUE_TYPE)
     losing = table.two_sided & (table.savings < 0)
-    past = losing & ((lost * hundred).cast(COMPARED_TYPE) >= (benchmark * table.minimum_loss.cast(MINIMUM_TYPE)).cast(COMPARED_TYPE))
+    lost_scaled = (times_share(lost, Decimal(1)) * hundred * table.minimum_loss_months.cast("decimal(2, 0)")).cast(COMPARED_TYPE)
+    past = losing & (lost_scaled >= (benchmark * table.minimum_loss_total.cast(MINIMUM_TOTAL_TYPE)).cast(COMPARED_TYPE))
     owed_before = times_share(lost, table.loss_rate.fill_null(Decimal(0)))
     loss_capped = table.loss_cap_amount.notnull() & (owed_before > table.loss_cap_amount)
     owed_capped = ibis.cases((loss_capped, table.loss_cap_amount.cast(VALUE_TYPE)), else_=owed_before)
