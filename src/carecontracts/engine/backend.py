@@ -64,6 +64,9 @@ class Engine:
             .config("spark.ui.enabled", "false")
             .config("spark.driver.memory", "2g")
             .config("spark.sql.shuffle.partitions", "4")
+            # A forecast priced with and without a what-if is one large plan: its text, written for
+            # every adaptive re-plan, is cut short rather than filling the driver's memory.
+            .config("spark.sql.maxPlanStringLength", "200000")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
             .config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="carecontracts-spark-"))

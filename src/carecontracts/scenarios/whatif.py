@@ -279,7 +279,8 @@ def rerouting(engine: Engine, agreements: list[Agreement], fine: ir.Table, carri
             else:
                 value = ibis.literal(0)
             columns[name] = value.cast(fine[name].type())
-        routed = tallies(engine, rows.select(**columns), agreements, keep=carried)
+        # Held once: routing reads the moved activity twice (its combinations, then the join).
+        routed = tallies(engine, engine.cache(rows.select(**columns)), agreements, keep=carried)
         return routed if routed is not None else rows.filter(ibis.literal(False))
     return reroute
 
@@ -593,8 +594,9 @@ def _run_forward(engine: Engine, contracts: list[Contract], year: FinancialYear,
         what_name = f"{whatif.name} on {method}"
         changed, applied_by[method] = apply_activity(engine, rows, activity_changes, what_name, carried=True, reroute=reroute) if activity_changes else (
             rows.mutate(scenario=ibis.literal(what_name)), [])
-        base_parts.append(summed(rows))
-        what_parts.append(summed(changed))
+        # Each method's tallies held once, so pricing them all is one plan of modest size (on Spark too).
+        base_parts.append(engine.cache(summed(rows)))
+        what_parts.append(engine.cache(summed(changed)))
         names.append(name)
         what_names.append(what_name)
     parameter_changes = [c for c in whatif.changes if c.parameter is not None]
