@@ -128,6 +128,25 @@ def test_a_move_within_actual_months_is_the_same_on_the_forecast(with_acute: Pat
         assert "an extra £1,500.00 to what commissioners pay." in said
 
 
+def test_units_counted_by_two_components_are_matched_once(cut: Path, tmp_path: Path) -> None:
+    """ISP's contract also pays a £10 supplement on every case, so each case is counted by two
+    components. 40 fewer electives from December are the 40 projected (10 a month), not half of
+    80: both components lose all 40, 40 × (£100 + £10) = £4,400."""
+    import shutil
+
+    both = tmp_path / "ws"
+    shutil.copytree(cut, both)
+    (both / "contracts" / "isp.yaml").write_text(
+        CONTRACT + "  - {id: supplement, kind: activity, prices: supplement, unit: cases}\n", encoding="utf-8")
+    (both / "prices" / "supplement.csv").write_text("currency,unit_price,valid_from,valid_to\nHRG1,10,2025-04-01,2026-03-31\n", encoding="utf-8")
+    assert runner.invoke(app, ["load", "-w", str(both)]).exit_code == 0
+    result = runner.invoke(app, ["whatif", "-w", str(both), "--provider", "ISP", "--pod", "EL", "--from", "2025-12", "--change", "-40",
+                                 "--as-of", "2025-11"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, said
+    assert "a saving of £4,400.00 to what commissioners pay." in said
+
+
 def test_fewer_referrals_become_fewer_cases_after_the_lag(cut: Path) -> None:
     """40 fewer elective referrals in December and January, 25% of which become cases two
     months later: 10 fewer cases over February and March, where 10 + 10 electives are

@@ -575,8 +575,10 @@ def _run_forward(engine: Engine, contracts: list[Contract], year: FinancialYear,
     if fine is None:
         raise ProblemsError([Problem("--as-of", "no activity is loaded to forecast from", expected="run `carecontracts load` first")])
     moves = any(c.move is not None for c in whatif.changes)
-    # Moving activity routes it again, so the projection keeps everything routing reads.
-    carried = tuple(dict.fromkeys([*CARRIED, *fine_dimensions(fine)])) if moves else CARRIED
+    # Moving activity routes it again, and a change by units counts the activity it matches
+    # once however many contracts count it: both need everything routing reads kept.
+    whole = moves or any(c.scale is not None and c.units is not None for c in whatif.changes)
+    carried = tuple(dict.fromkeys([*CARRIED, *fine_dimensions(fine)])) if whole else CARRIED
     routed = tallies(engine, fine, agreements, keep=carried)
     elapsed = check_as_of(routed, year, as_of, engine)
     last = last_year_tallies(engine, fine, agreements, year, carried) if "seasonal" in methods or "blend" in methods else None
