@@ -641,7 +641,7 @@ def coloured_variance(variance: Decimal) -> str:
 def print_against_plan(plans: dict[str, dict[dt.date, Decimal]], outturns: dict[str, Decimal], between: set[str], title: str) -> None:
     """Each contract's forecast outturn against its plan for the year, the variance signed and
     coloured, and the commissioners' total where every contract they pay has a plan."""
-    from carecontracts.report.plans import VARIANCE_WORDS, direction, variance_to_plan
+    from carecontracts.report.plans import VARIANCE_WORDS, commissioners_plan, direction, variance_to_plan
 
     planned = {contract: sum(by_month.values(), Decimal(0)) for contract, by_month in plans.items()}
     table = Table(title=title, title_justify="left")
@@ -656,11 +656,10 @@ def print_against_plan(plans: dict[str, dict[dt.date, Decimal]], outturns: dict[
     for contract in sorted(c for c in outturns if c not in between):
         row(contract, planned.get(contract), outturns[contract])
     paid = [c for c in outturns if c not in between]
-    total_plan = sum((planned[c] for c in paid), Decimal(0)) if all(c in planned for c in paid) else None
+    by_month, missing = commissioners_plan(plans, paid)
     table.add_section()
-    row("commissioners pay", total_plan, sum((outturns[c] for c in paid), Decimal(0)), "bold")
+    row("commissioners pay", None if by_month is None else sum(by_month.values(), Decimal(0)), sum((outturns[c] for c in paid), Decimal(0)), "bold")
     out.print(table)
-    missing = sorted(c for c in paid if c not in planned)
     out.print("Plan: each contract's payment plans in data/plans, else its planned activity valued at its price. " + VARIANCE_WORDS
               + (f" The total has no plan: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} none." if missing else ""))
 

@@ -26,7 +26,7 @@ from carecontracts.money import currency_symbol, format_money, format_signed
 from carecontracts.periods import FinancialYear
 from carecontracts.report.audit_html import STYLE
 from carecontracts.report.charts import BLUE, GREY, INK, ORANGE
-from carecontracts.report.plans import VARIANCE_WORDS, direction, plans_by_contract, variance_to_plan
+from carecontracts.report.plans import VARIANCE_WORDS, commissioners_plan, direction, plans_by_contract, variance_to_plan
 from carecontracts.report.pages import EXTRA_STYLE, GREEN, PLAN_COLOUR, esc, html_table, month_name, pounds_label, style_axis, svg, write_text
 from carecontracts.report.risk import risk_section, risk_tables
 from carecontracts.totals import changed, commissioners
@@ -172,18 +172,16 @@ def gather(
     # The commissioners' total: top-level contracts only, so money a prime passes on to its
     # sub-contractors is not counted twice.
     total_forecasts: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    total_plan: dict[dt.date, Decimal] = defaultdict(Decimal)
     for outlook in contract_outlooks:
         if outlook.contract not in top_level:
             continue
         for method, months in outlook.forecasts.items():
             for month, amount in months.items():
                 total_forecasts[method][month] += amount
-        for month, amount in (outlook.plan or {}).items():
-            total_plan[month] += amount
     planned_contracts = [o for o in contract_outlooks if o.plan is not None and o.contract in top_level]
-    every_plan = len(planned_contracts) == len(top_level)
-    total = outlook_of(TOTAL, total_forecasts, dict(total_plan) if every_plan else None, "What the commissioners pay")
+    total_plan, unplanned = commissioners_plan({o.contract: o.plan for o in planned_contracts if o.plan is not None}, top_level)
+    every_plan = not unplanned
+    total = outlook_of(TOTAL, total_forecasts, total_plan, "What the commissioners pay")
 
     parts = roles(agreements)
     parties = sorted(set(income) | set(payments), key=lambda p: (_ROLE_ORDER.get(parts.get(p, "other"), 9), p))

@@ -283,6 +283,19 @@ def _planned_by_month(engine: Engine, plans: ir.Table | None) -> dict[str, dict[
     return dict(found)
 
 
+def commissioners_plan(plans: dict[str, dict[dt.date, Decimal]], paid: Iterable[str]) -> tuple[dict[dt.date, Decimal] | None, list[str]]:
+    """The plan for what the commissioners pay, month by month: the sum of the plans of the
+    contracts they pay, none when any of them has no plan; and those that have none."""
+    missing = sorted(c for c in set(paid) if c not in plans)
+    if missing:
+        return None, missing
+    total: dict[dt.date, Decimal] = defaultdict(Decimal)
+    for contract in set(paid):
+        for month, amount in plans[contract].items():
+            total[month] += amount
+    return dict(total), []
+
+
 def plans_by_contract(engine: Engine, tables: RunTables) -> dict[str, dict[dt.date, Decimal]]:
     """The plan per contract and month: for a contract with payment plans, the payments
     planned (the money planned, fixed elements included); else its activity plans' planned
