@@ -1034,8 +1034,8 @@ def _print_whatif(result, scenario, label: str, paying: set[str]) -> None:
     """A what-if's differences by contract and component, by party, and in all."""
     from carecontracts.totals import changed
 
-    for unmatched in result.unmatched():
-        err.print(f"[yellow]Warning:[/yellow] {unmatched.describe()} matches no activity, so it changes nothing.")
+    for warning in result.warnings():
+        err.print(f"[yellow]Warning:[/yellow] {warning}")
     table = Table(title=f"What if {'; '.join(c.describe() for c in scenario.changes)} — {label}", title_justify="left")
     for column in ("contract", "component", "baseline", "what-if", "difference", "why"):
         table.add_column(column, justify="right" if column in ("baseline", "what-if", "difference") else "left", no_wrap=column != "why")

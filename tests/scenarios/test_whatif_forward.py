@@ -128,6 +128,22 @@ def test_a_move_within_actual_months_is_the_same_on_the_forecast(with_acute: Pat
         assert "an extra £1,500.00 to what commissioners pay." in said
 
 
+def test_moving_to_a_provider_no_contract_pays_for_it_is_a_warning(with_acute: Path, tmp_path: Path) -> None:
+    """The acute trust's only contract is with another commissioner, so ICB-A's electives moved
+    there are paid by no one: the £2,000 ISP loses is not a saving anyone would see, and both the
+    forecast and the actual months say so, naming the units (20 from December; 30 of June to
+    November's 60)."""
+    import shutil
+
+    elsewhere = tmp_path / "ws"
+    shutil.copytree(with_acute, elsewhere)
+    (elsewhere / "contracts" / "acute.yaml").write_text(ACUTE.replace("commissioner: ICB-A", "commissioner: ICB-B"), encoding="utf-8")
+    for args, units in ((("--from", "2025-12", "--as-of", "2025-11"), "20 of the 20"), (("--from", "2025-06", "--to", "2025-11"), "30 of the 30")):
+        said = move_half(elsewhere, *args)
+        assert f"{units} units moved are counted by none of ACUTE's contracts, so no one is paid for them" in said
+    assert "units moved are counted by none" not in move_half(with_acute, "--from", "2025-12", "--as-of", "2025-11")
+
+
 def test_units_counted_by_two_components_are_matched_once(cut: Path, tmp_path: Path) -> None:
     """ISP's contract also pays a £10 supplement on every case, so each case is counted by two
     components. 40 fewer electives from December are the 40 projected (10 a month), not half of

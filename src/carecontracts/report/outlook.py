@@ -428,8 +428,8 @@ def render(report: Outlook) -> str:
                      f"{'a saving of ' + format_money(-sub) if sub < 0 else 'an extra ' + format_money(sub) if sub > 0 else 'no change'}"
                      " to what the commissioners pay" + (f"; within that, what providers pay their sub-contractors changes by "
                                                          f"{format_money(moved.between_providers)}" if moved.between_providers else "") + ".</p>")
-        for change in result.unmatched():
-            parts.append(f"<p class='note'>Warning: {esc(change.describe())} matches no activity, so it changes nothing.</p>")
+        for warning in result.warnings():
+            parts.append(f"<p class='note'>Warning: {esc(warning)}</p>")
         rows = [row for row in whatif_rows(result) if row[7] != 0]
         unchanged = len(result.differences) - len(rows)
         before, after = (changed(result.differences, set(report.paying), side) for side in ("baseline", "scenario"))

@@ -213,18 +213,21 @@ def _factor(value: Decimal) -> ir.NumericValue:
 
 @dataclass(frozen=True)
 class Applied:
-    """What a change matched: the units it touched (zero means it matched nothing)."""
+    """What a change matched: the units it touched (zero means it matched nothing), and of
+    the units a move takes elsewhere, those no contract of the other provider counts."""
 
     change: Change
     matched_units: Decimal
+    unpaid_units: Decimal = Decimal(0)
 
 
 def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenario: str, carried: bool = False,
-                   reroute: Callable[[ir.Table], ir.Table] | None = None) -> tuple[ir.Table, list[Applied]]:
+                   reroute: Callable[[ir.Table], ir.Table | None] | None = None) -> tuple[ir.Table, list[Applied]]:
     """The baseline's fine tallies (or routed tallies carrying the filtered columns, `carried`)
-    with the activity changes applied, as `scenario`. Routed tallies move to another provider
-    only with `reroute`, which turns the activity moved (one route of each) into the other
-    provider's routed tallies."""
+    with the activity changes applied, as `scenario`. `reroute` turns the activity moved to
+    another provider (fine tallies, or one route of each routed tally) into that provider's
+    routed tallies carrying every fine column: routed tallies move only with it, and with it
+    a move says how much of what it moved no contract of the other provider counts."""
     changed = fine.mutate(scenario=ibis.literal(scenario))
     applied: list[Applied] = []
     for change in changes:
@@ -234,8 +237,8 @@ def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenar
         hit = _matching(changed, where, carried)
         selected = _one_route(changed.filter(hit)) if carried else changed.filter(hit)
         matched = engine.to_arrow(selected.aggregate(units=selected.quantity.sum())).column("units")[0].as_py() or Decimal(0)
-        applied.append(Applied(change, Decimal(matched)))
         if change.scale is not None:
+            applied.append(Applied(change, Decimal(matched)))
             if change.percent is not None:
                 factor = 1 + change.percent / 100
             else:
@@ -248,9 +251,21 @@ def apply_activity(engine: Engine, fine: ir.Table, changes: list[Change], scenar
         if carried:
             if reroute is None:
                 raise ValueError("routed tallies move to another provider only with a reroute")
-            moved = reroute(selected.mutate(unit_provider=ibis.literal(change.to), **_scaled(selected, _factor(share))))
+            rerouted = reroute(selected.mutate(unit_provider=ibis.literal(change.to), **_scaled(selected, _factor(share))))
+            if rerouted is None:
+                raise ValueError("a reroute of routed tallies gives routed tallies")
+            moved = counted = rerouted
         else:
             moved = selected.mutate(provider=ibis.literal(change.to), **_scaled(selected, _factor(share)))
+            counted = reroute(moved) if reroute is not None else None  # None: nothing counts activity at all
+        unpaid = Decimal(0)
+        if carried or reroute is not None:
+            paid_units = Decimal(0)
+            if counted is not None:
+                paid = _one_route(counted)
+                paid_units = engine.to_arrow(paid.aggregate(units=paid.quantity.sum())).column("units")[0].as_py() or Decimal(0)
+            unpaid = max(Decimal(matched) * share - Decimal(paid_units), Decimal(0)).quantize(Decimal("0.00000001"))
+        applied.append(Applied(change, Decimal(matched), unpaid))
         changed = ibis.union(kept, moved.select(kept.columns), distinct=False)
     return changed, applied
 
@@ -446,6 +461,17 @@ class WhatIfResult:
         """Activity changes whose filter matched no activity (a warning, not a silent zero)."""
         return [a.change for a in self.applied if a.matched_units == 0]
 
+    def warnings(self) -> list[str]:
+        """What the reader must know before trusting the difference: changes matching no
+        activity, and activity moved to a provider none of whose contracts pays for it."""
+        said = [f"{c.describe()} matches no activity, so it changes nothing." for c in self.unmatched()]
+        for a in self.applied:
+            if a.unpaid_units > 0:
+                moved = a.matched_units * ((a.change.percent if a.change.percent is not None else Decimal(100)) / 100)
+                said.append(f"{a.change.describe()}: {a.unpaid_units.normalize():,f} of the {moved.normalize():,f} units moved are counted by "
+                            f"none of {a.change.to}'s contracts, so no one is paid for them and the difference counts them as saved.")
+        return said
+
     def by_party(self) -> dict[str, Decimal]:
         """Each party's change in net position (income − payments)."""
         net: dict[str, Decimal] = defaultdict(Decimal)
@@ -511,7 +537,11 @@ def _run_whatif(
     achievement = {(scenario, contract, metric): change for (contract, metric), change in achieved.items()}
     applied: list[Applied] = []
     if fine is not None and activity_changes:
-        changed, applied = apply_activity(engine, fine, activity_changes, scenario)
+        def counting(moved: ir.Table) -> ir.Table | None:
+            return tallies(engine, moved, agreements, keep=fine_dimensions(fine))
+
+        moves = any(c.move is not None for c in activity_changes)
+        changed, applied = apply_activity(engine, fine, activity_changes, scenario, reroute=counting if moves else None)
         changed_routed = tallies(engine, changed, agreements)
     else:
         changed_routed = routed.mutate(scenario=ibis.literal(scenario)) if routed is not None else None
