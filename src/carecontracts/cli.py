@@ -945,7 +945,8 @@ def whatif(
     from_month: Annotated[Optional[str], typer.Option("--from", help="First month changed, e.g. 2025-12.")] = None,
     to_month: Annotated[Optional[str], typer.Option("--to", help="Last month changed (the year's end if omitted).")] = None,
     change: Annotated[Optional[str], typer.Option(help="-10% (a percent) or -250 (units) of the matching activity.")] = None,
-    move_to: Annotated[Optional[str], typer.Option(help="Move the matching activity (all, or --change 50%) to this provider.")] = None,
+    move_to: Annotated[Optional[str], typer.Option(help="Move the matching activity (all, or --change 50%) to this provider, paid at its "
+                                                   "contracts' terms (with --as-of, projected activity too).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Change a term: CONTRACT.COMPONENT.FIELD=VALUE, e.g. ISP-2025.isp.mff=1.10.")] = None,
     outcome: Annotated[Optional[list[str]], typer.Option(help="Change outcome achievement: CONTRACT.METRIC=POINTS, e.g. MSK-2025.hip-function=-10.")] = None,
     price: Annotated[Optional[list[str]], typer.Option(help="Change a unit price: PRICE_LIST/CURRENCY=VALUE or =+2% (CURRENCY * for all), e.g. national-2025/HN12F=6000.")] = None,
