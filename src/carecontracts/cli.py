@@ -653,9 +653,9 @@ def print_against_plan(plans: dict[str, dict[dt.date, Decimal]], outturns: dict[
         table.add_row(name, "—" if plan is None else money(plan), money(outturn), "—" if variance is None else coloured_variance(variance),
                       direction(variance), style=style)
 
-    for contract in sorted(c for c in outturns if c not in between):
+    paid = sorted(c for c in outturns if c not in between)
+    for contract in paid:
         row(contract, planned.get(contract), outturns[contract])
-    paid = [c for c in outturns if c not in between]
     by_month, missing = commissioners_plan(plans, paid)
     table.add_section()
     row("commissioners pay", None if by_month is None else sum(by_month.values(), Decimal(0)), sum((outturns[c] for c in paid), Decimal(0)), "bold")
@@ -880,9 +880,7 @@ def forecast(
         if row["scenario"] == headline and row["month"] <= outlook.as_of:
             actual[row["contract"]] += row["amount"]
     year = space.year
-    done_months = [m for m in year.months if m <= outlook.as_of]
-    to_date = f"YTD M1–M{len(done_months)}" if done_months else "YTD"
-    ahead = f"projected M{len(done_months) + 1}–M12" if len(done_months) < 12 else "projected"
+    to_date, ahead = year.outturn_spans(outlook.as_of)
     table = Table(title=f"Outturn {year.label} as of {year.financial_month(outlook.as_of)} ({METHOD_WORDS[headline.split(':')[1]]}; "
                         f"range over {', '.join(outlook.methods)})", title_justify="left")
     for column in ("contract", to_date, ahead, "outturn", "range"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Sequence
 

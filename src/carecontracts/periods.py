@@ -78,6 +78,11 @@ class FinancialYear:
         """`M8 2025-11`: the financial month beside the calendar month, as finance teams read them."""
         return f"M{self.number(month)} {month_label(month)}"
 
+    def outturn_spans(self, as_of: dt.date) -> tuple[str, str]:
+        """The headings of an outturn's two parts as of a month: `YTD M1–M8` and `projected M9–M12`."""
+        done = len([m for m in self.months if m <= as_of])
+        return (f"YTD M1–M{done}" if done else "YTD"), (f"projected M{done + 1}–M12" if done < 12 else "projected")
+
     def period(self, months: list[dt.date]) -> str:
         """A run of months in finance terms: `M8 2025-11`, `2025-26` for the whole year, `M1–M8
         2025-04..2025-11 (year to date)` from the year's start, else `M6–M8 2025-09..2025-11`."""

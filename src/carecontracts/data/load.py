@@ -140,8 +140,8 @@ WRITTEN_NUMBER = r"-?[£$€]?-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?"
 
 
 def plain_number(text: str) -> str:
-    """SQL: the number in `text` without a £ sign or thousands separators where it is written
-    with them in their places (£1,234.56 → 1234.56); any other text as it is."""
+    """SQL: the number in `text` without a currency sign or thousands separators where it is
+    written with them in their places (£1,234.56 → 1234.56); any other text as it is."""
     return f"CASE WHEN regexp_full_match({text}, '{WRITTEN_NUMBER}') THEN regexp_replace({text}, '[£$€,]', '', 'g') ELSE {text} END"
 
 

@@ -17,13 +17,10 @@ from carecontracts.language.model import (
     Contract,
     ContractBody,
     DatedValue,
-    LossTerms,
     OutcomeIncentiveTerms,
     PerHead,
-    Pot,
     QualityIncentiveTerms,
     RENAMED_KEYS,
-    SharedSavingsTerms,
     SpellTerms,
     references,
     scalar_of,
@@ -194,25 +191,21 @@ def problems_from_validation(document: LocatedDocument, error: ValidationError) 
     return kept
 
 
-def dated_terms(component: object) -> Iterable[tuple[tuple, str, list[DatedValue], object]]:
+def dated_terms(component: object, within: tuple = ()) -> Iterable[tuple[tuple, str, list[DatedValue], object]]:
     """(path within the component, name, entries, single-value type) of every term the
-    component gives as dated values."""
+    component gives as dated values, in the terms nested in it (`losses`, `pot`) too."""
     for name, field in type(component).model_fields.items():  # type: ignore[attr-defined]
         scalar = scalar_of(field.annotation)
         value = getattr(component, name)
+        path = (*within, name)
         if scalar is not None and isinstance(value, list):
-            yield (name,), name, value, scalar
+            yield path, ".".join(path), value, scalar
+        elif isinstance(value, BaseModel):
+            yield from dated_terms(value, path)
     if isinstance(component, CapitationTerms):
         for band, value in component.rates.items():
             if isinstance(value, list):
                 yield ("rates", band), f"rates.{band}", value, PerHead
-    if isinstance(component, SharedSavingsTerms) and component.losses is not None:
-        for name in ("participant_revenue", "minimum_loss_rate_percent"):
-            value = getattr(component.losses, name)
-            if isinstance(value, list):
-                yield ("losses", name), f"losses.{name}", value, scalar_of(LossTerms.model_fields[name].annotation)
-    if isinstance(component, OutcomeIncentiveTerms) and isinstance(component.pot.amount, list):
-        yield ("pot", "amount"), "pot.amount", component.pot.amount, scalar_of(Pot.model_fields["amount"].annotation)
 
 
 def shown(value: object) -> str:

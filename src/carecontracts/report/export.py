@@ -105,14 +105,14 @@ def month_heading(month: dt.date, year: FinancialYear | None) -> str:
     """M8 Nov 2025 (the month of the financial year, then the month), or Nov 2025."""
     name = month.strftime("%b %Y")
     if year is not None and month in year:
-        return f"M{year.months.index(month) + 1} {name}"
+        return f"M{year.number(month)} {name}"
     return name
 
 
 def month_heading_cell(month: dt.date, year: FinancialYear | None) -> Cell:
     """A month's column heading as the month's date, shown as M8 Nov 2025 (or Nov 2025)."""
     if year is not None and month in year:
-        return Cell(month, financial_month_heading(year.months.index(month) + 1))
+        return Cell(month, financial_month_heading(year.number(month)))
     return Cell(month, Style.HEADING_MONTH)
 
 

@@ -317,9 +317,7 @@ def outturn_rows(report: Outlook) -> list[list[Any]]:
 
 def outturn_headings(report: Outlook) -> list[str]:
     """The outturn table's headings, the months to date and ahead named M1–M12."""
-    done = len(report.months) - len(report.projected_months)
-    return ["contract", f"YTD M1–M{done}", f"projected M{done + 1}–M12" if done < 12 else "projected", "outturn", "lowest", "highest",
-            "plan", "variance to plan", "favourable / adverse"]
+    return ["contract", *report.year.outturn_spans(report.as_of), "outturn", "lowest", "highest", "plan", "variance to plan", "favourable / adverse"]
 
 
 POSITION_HEADINGS = ["party", "role", "income", "payments", "net", "lowest net", "highest net"]
@@ -361,8 +359,10 @@ def whatif_span(report: Outlook) -> str:
         return f"Against the year's actual activity, {month_name(months[0])} to {month_name(months[-1])}"
     done = [m for m in months if m <= report.as_of]
     ahead = [m for m in months if m > report.as_of]
+    number = report.year.number
     return (f"On the {report.headline} forecast as of {month_name(report.as_of)}: {month_name(done[0])} to {month_name(done[-1])} "
-            f"(M1–M{len(done)}) actual, {month_name(ahead[0])} to {month_name(ahead[-1])} (M{len(done) + 1}–M12) projected")
+            f"(M{number(done[0])}–M{number(done[-1])}) actual, {month_name(ahead[0])} to {month_name(ahead[-1])} "
+            f"(M{number(ahead[0])}–M{number(ahead[-1])}) projected")
 
 
 def render(report: Outlook) -> str:

@@ -99,12 +99,6 @@ def minimum_savings(terms: SharedSavingsTerms, population: Decimal | None) -> tu
     return terms.minimum_savings_percent, ""
 
 
-def minimum_savings_percent(terms: SharedSavingsTerms, population: Decimal) -> Dated:
-    """The minimum savings rate (dated, or one percent), by population size when the terms
-    give a table."""
-    return minimum_savings(terms, population)[0]
-
-
 def sharing_factor(terms: SharedSavingsTerms) -> Decimal:
     """Share of savings earned: sharing rate (× quality score, unless flat) × (1 − payment reduction)."""
     return final_sharing_rate(terms) * (1 - terms.payment_reduction_percent / 100)
@@ -200,12 +194,11 @@ SPINE_TYPES = {
 def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None) -> tuple:
     """The terms of one component for one payer, worked out ahead of the expenditure."""
     terms = cast(SharedSavingsTerms, placed.component)
-    several = len(placed.agreement.payers) > 1
-    share_note = f"; {payer.id}'s share {payer.share.normalize():f}" if several else ""
+    share_note = f"; {payer.id}'s share {payer.share.normalize():f}" if len(placed.agreement.payers) > 1 else ""
     if terms.benchmark is not None:
         total, note = _mean_and_words(placed, terms.benchmark, format_money)
         benchmark = (total * payer.share).quantize(PLACES, rounding=ROUND_HALF_UP)
-        benchmark_words = f"benchmark {format_money(to_pence(benchmark))}" + (f" ({note}{share_note})" if note else (f" ({share_note[2:]})" if several else ""))
+        benchmark_words = f"benchmark {format_money(to_pence(benchmark))}" + _noted(note, share_note)
     else:
         assert terms.benchmark_per_capita is not None and persons is not None
         per_head, note = _mean_and_words(placed, terms.benchmark_per_capita, format_money)
@@ -239,7 +232,7 @@ def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None
             revenue = (revenue_total * payer.share).quantize(PLACES, rounding=ROUND_HALF_UP)
             caps.append((_percent_of(revenue, losses.revenue_cap_percent),
                          f"{percent_text(losses.revenue_cap_percent)} of participant revenue {format_money(to_pence(revenue))}"
-                         + (f" ({note}{share_note})" if note else (f" ({share_note[2:]})" if several else ""))))
+                         + _noted(note, share_note)))
         loss_cap, loss_cap_words = None, None
         if caps:
             loss_cap = min(amount for amount, _ in caps)
@@ -269,6 +262,13 @@ def _spine_row(placed: Placed, payer: CommissionerShare, persons: Decimal | None
         # A minimum with more than 2 places is compared with the savings rate shown to 7.
         _places_of(minimum) > 2 or (losses is not None and _places_of(losses.minimum_loss_rate_percent) > 2),
     )
+
+
+def _noted(note: str, share_note: str) -> str:
+    """A dated term's values and the payer's share, in brackets after an amount (nothing when
+    there are neither): ' (£3m for 6 months, ...; ICB-A's share 0.7)'."""
+    words = f"{note}{share_note}" if note else share_note[2:]
+    return f" ({words})" if words else ""
 
 
 def _threshold(placed: Placed, percent: Dated, name: str, found: str = "") -> tuple[Decimal, int, str]:
@@ -305,16 +305,13 @@ def price_shared_savings(context: KindContext) -> ir.Table:
         table = table.mutate(measured_spent=ibis.literal(None, type=VALUE_TYPE))
     table = table.mutate(spent=ibis.coalesce(table.given_spent, table.measured_spent, ibis.literal(Decimal(0), type=VALUE_TYPE)).cast(VALUE_TYPE))
     table = table.mutate(savings=(table.benchmark - table.spent).cast(VALUE_TYPE))
-    return labelled(table.mutate(amount=_amount(table), basis=_basis(context, table)))
-
-
-def _amount(table: ir.Table) -> ir.NumericValue:
-    """The year's settlement: earned savings (capped), or losses owed (capped, then relieved), to pence."""
-    return _outcome(table)[0]
+    amount, worked = _outcome(table)
+    return labelled(table.mutate(amount=amount, basis=_basis(context, table, worked)))
 
 
 def _outcome(table: ir.Table) -> tuple[ir.NumericValue, dict[str, ir.Value]]:
-    """The amount, and the tests and values the basis words are chosen by."""
+    """The year's settlement to pence (earned savings, capped; or losses owed, capped, then
+    relieved), and the tests and values the basis words are chosen by."""
     hundred = ibis.literal(Decimal(100), type="decimal(4, 0)")
     benchmark = table.benchmark.cast(BENCHMARK_OPERAND)
     # Rates compare as savings × 100 ≥ percent × benchmark, so no division is needed; a dated
@@ -340,10 +337,9 @@ def _outcome(table: ir.Table) -> tuple[ir.NumericValue, dict[str, ir.Value]]:
     }
 
 
-def _basis(context: KindContext, table: ir.Table) -> ir.StringValue:
+def _basis(context: KindContext, table: ir.Table, v: dict[str, ir.Value]) -> ir.StringValue:
     """The line in words: the benchmark, expenditure and savings, which threshold, rate and
-    cap applied, and the amount before the cap when it did."""
-    _, v = _outcome(table)
+    cap applied (`v`, from `_outcome`), and the amount before the cap when it did."""
 
     def m(value: ir.Value) -> ir.StringValue:
         return money_text(context, value)  # type: ignore[arg-type]
